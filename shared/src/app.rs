@@ -1,0 +1,97 @@
+//! Wiring: configuration and clients become an [`App`], built once per container.
+
+use crate::auth::Authenticator;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::ids::{IdGenerator, RandomIds};
+use crate::providers::zoom::ZoomProvider;
+use crate::providers::{MeetingProvider, Providers};
+use crate::secrets::{SecretCache, SecretSource, SecretsManagerSource};
+use crate::service::{Service, Settings};
+use crate::store::DynamoStore;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Per provider call attempt; the claim lease (30 s) stays well above it.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
+const PROVIDER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct App {
+    pub auth: Authenticator,
+    pub service: Service,
+}
+
+/// The outside world's clients, built once.
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub secrets: Arc<dyn SecretSource>,
+    pub http: reqwest::Client,
+}
+
+impl Clients {
+    /// AWS clients from the default chain (`AWS_ENDPOINT_URL` points them at a local
+    /// stack) and the provider HTTP client. No network I/O happens here.
+    pub async fn from_env() -> Result<Self, String> {
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&aws),
+            secrets: Arc::new(SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws))),
+            http: http_client()?,
+        })
+    }
+}
+
+pub fn http_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(PROVIDER_CONNECT_TIMEOUT)
+        .timeout(PROVIDER_TIMEOUT)
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
+impl App {
+    /// What every function's `main` calls once.
+    pub async fn from_env() -> Result<Self, String> {
+        let config = Config::from_env()?;
+        let clients = Clients::from_env().await?;
+        Ok(Self::build(
+            &config,
+            clients,
+            Arc::new(SystemClock),
+            Arc::new(RandomIds),
+            Settings::default(),
+        ))
+    }
+
+    pub fn build(
+        config: &Config,
+        clients: Clients,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        settings: Settings,
+    ) -> Self {
+        let mut providers: Vec<Arc<dyn MeetingProvider>> = Vec::new();
+        if let Some(zoom_secret) = &config.zoom_secret_id {
+            providers.push(Arc::new(ZoomProvider::new(
+                clients.http.clone(),
+                config.zoom.clone(),
+                SecretCache::new(zoom_secret.clone(), clients.secrets.clone(), clock.clone()),
+                clock.clone(),
+            )));
+        }
+        let primary = config.meeting_provider;
+        Self {
+            auth: Authenticator::new(
+                SecretCache::new(config.auth_secret_id.clone(), clients.secrets.clone(), clock.clone()),
+                clock.clone(),
+            ),
+            service: Service {
+                store: Arc::new(DynamoStore::new(clients.dynamodb, config.table_name.clone())),
+                providers: Providers::new(primary, providers),
+                clock,
+                ids,
+                settings,
+            },
+        }
+    }
+}

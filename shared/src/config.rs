@@ -1,0 +1,103 @@
+//! Configuration from the environment (DESIGN.md, Configuration).
+
+use crate::domain::ProviderKind;
+use crate::providers::zoom::ZoomConfig;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub auth_secret_id: String,
+    pub zoom_secret_id: Option<String>,
+    pub meeting_provider: ProviderKind,
+    pub fallback_provider: Option<ProviderKind>,
+    pub zoom: ZoomConfig,
+    pub conversation_reuse_seconds: u64,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn provider(name: &str, value: &str) -> Result<ProviderKind, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{name} must be zoom, jitsi or zoho"))
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(var)
+    }
+
+    /// Reads configuration through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let required = |name: &str| get(name).ok_or_else(|| format!("{name} is required"));
+        let meeting_provider = match get("MEETING_PROVIDER") {
+            Some(v) => provider("MEETING_PROVIDER", &v)?,
+            None => ProviderKind::Zoom,
+        };
+        let fallback_provider = get("FALLBACK_PROVIDER")
+            .map(|v| provider("FALLBACK_PROVIDER", &v))
+            .transpose()?;
+        let config = Self {
+            table_name: required("TABLE_NAME")?,
+            auth_secret_id: required("AUTH_SECRET_ID")?,
+            zoom_secret_id: get("ZOOM_SECRET_ID"),
+            meeting_provider,
+            fallback_provider,
+            zoom: ZoomConfig {
+                api_base_url: get("ZOOM_API_BASE_URL").unwrap_or_else(|| "https://api.zoom.us/v2".into()),
+                oauth_token_url: get("ZOOM_OAUTH_TOKEN_URL")
+                    .unwrap_or_else(|| "https://zoom.us/oauth/token".into()),
+            },
+            conversation_reuse_seconds: match get("CONVERSATION_REUSE_SECONDS") {
+                Some(v) => v
+                    .parse()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or("CONVERSATION_REUSE_SECONDS must be a positive whole number")?,
+                None => 3600,
+            },
+        };
+        for kind in std::iter::once(config.meeting_provider).chain(config.fallback_provider) {
+            match kind {
+                ProviderKind::Zoom if config.zoom_secret_id.is_none() => {
+                    return Err("ZOOM_SECRET_ID is required when Zoom is used".into());
+                }
+                ProviderKind::Zoom => {}
+                // Jitsi and Zoho arrive with the conversation-calls work (issue 6).
+                other => return Err(format!("provider {other} is not available in this build yet")),
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = config(&[("TABLE_NAME", "t"), ("AUTH_SECRET_ID", "a"), ("ZOOM_SECRET_ID", "z")]).unwrap();
+        assert_eq!(c.meeting_provider, ProviderKind::Zoom);
+        assert_eq!(c.zoom.api_base_url, "https://api.zoom.us/v2");
+        assert_eq!(c.zoom.oauth_token_url, "https://zoom.us/oauth/token");
+        assert_eq!(c.conversation_reuse_seconds, 3600);
+        assert!(c.fallback_provider.is_none());
+    }
+
+    #[test]
+    fn missing_or_bad_settings_are_named() {
+        assert_eq!(config(&[]).unwrap_err(), "TABLE_NAME is required");
+        assert_eq!(config(&[("TABLE_NAME", "t")]).unwrap_err(), "AUTH_SECRET_ID is required");
+        assert!(config(&[("TABLE_NAME", "t"), ("AUTH_SECRET_ID", "a")]).unwrap_err().contains("ZOOM_SECRET_ID"));
+        assert!(config(&[("TABLE_NAME", "t"), ("AUTH_SECRET_ID", "a"), ("ZOOM_SECRET_ID", "z"), ("MEETING_PROVIDER", "skype")]).unwrap_err().contains("MEETING_PROVIDER"));
+    }
+}

@@ -1,0 +1,161 @@
+//! Who may do what (DESIGN.md, Identity). Anything not allowed answers 404 when the caller
+//! may not see the meeting, 403 when they may see it but not do this.
+
+use super::{Caller, LinkRole, Meeting, Role};
+use crate::error::ApiError;
+use crate::ids::UserId;
+
+/// Read a meeting: service, admin and staff of its org; its host and participants.
+pub fn can_see(caller: &Caller, meeting: &Meeting) -> bool {
+    caller.org == meeting.org
+        && (matches!(caller.role, Role::Service | Role::Admin | Role::Staff)
+            || caller.user_id == meeting.host
+            || meeting.is_participant(&caller.user_id))
+}
+
+/// The meeting if the caller may see it, otherwise 404 (never revealing that it exists).
+pub fn visible(caller: &Caller, meeting: Meeting) -> Result<Meeting, ApiError> {
+    if can_see(caller, &meeting) {
+        Ok(meeting)
+    } else {
+        Err(ApiError::not_found("Meeting"))
+    }
+}
+
+/// Create or reuse an appointment meeting: service, admin, staff; a practitioner only as
+/// the meeting's own host. Checked before anything is read, so the answer reveals nothing.
+pub fn may_provision_appointment(caller: &Caller, host: &UserId) -> Result<(), ApiError> {
+    match caller.role {
+        Role::Service | Role::Admin | Role::Staff => Ok(()),
+        Role::Practitioner if &caller.user_id == host => Ok(()),
+        _ => Err(ApiError::forbidden()),
+    }
+}
+
+/// The link role a caller gets when they do not ask for one: their own.
+pub fn default_link_role(caller: &Caller, meeting: &Meeting) -> LinkRole {
+    if caller.user_id == meeting.host {
+        LinkRole::Host
+    } else {
+        LinkRole::Participant
+    }
+}
+
+/// Host link: the meeting's host and service. Participant link: its participants and host,
+/// staff and service. The caller must already be able to see the meeting.
+pub fn may_get_link(caller: &Caller, meeting: &Meeting, role: LinkRole) -> Result<(), ApiError> {
+    let is_host = caller.user_id == meeting.host;
+    let allowed = match role {
+        LinkRole::Host => is_host || caller.role == Role::Service,
+        LinkRole::Participant => {
+            is_host
+                || meeting.is_participant(&caller.user_id)
+                || matches!(caller.role, Role::Staff | Role::Service)
+        }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        Attendance, MeetingStatus, ProviderKind, ProviderLinks, Subject, SubjectKind,
+    };
+    use crate::ids::{MeetingId, OrgId, SubjectId};
+    use chrono::Utc;
+
+    fn uid(s: &str) -> UserId {
+        UserId::parse(s, "t").unwrap()
+    }
+
+    fn caller(user: &str, role: Role, org: &str) -> Caller {
+        Caller {
+            user_id: uid(user),
+            role,
+            org: OrgId::parse(org, "t").unwrap(),
+        }
+    }
+
+    fn meeting() -> Meeting {
+        let now = Utc::now();
+        Meeting {
+            id: MeetingId::parse("mtg_x", "t").unwrap(),
+            org: OrgId::parse("clinic-1", "t").unwrap(),
+            subject: Subject {
+                kind: SubjectKind::Appointment,
+                id: SubjectId::parse("appt-1", "t").unwrap(),
+            },
+            provider: ProviderKind::Zoom,
+            provider_meeting_id: "1".into(),
+            provider_uuid: None,
+            topic: "Video consultation".into(),
+            start_time: now,
+            duration_minutes: 30,
+            timezone: "UTC".into(),
+            status: MeetingStatus::Scheduled,
+            host: uid("dr-7"),
+            participants: vec![uid("pat-9")],
+            initiated_by: uid("svc-1"),
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            ended_at: None,
+            expires_at: None,
+            attendance: Attendance::default(),
+            links: ProviderLinks::default(),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn only_the_org_and_the_people_in_it_see_a_meeting() {
+        let m = meeting();
+        assert!(can_see(&caller("dr-7", Role::Practitioner, "clinic-1"), &m));
+        assert!(can_see(&caller("pat-9", Role::Patient, "clinic-1"), &m));
+        assert!(can_see(&caller("any", Role::Staff, "clinic-1"), &m));
+        assert!(!can_see(&caller("pat-8", Role::Patient, "clinic-1"), &m));
+        assert!(!can_see(&caller("dr-8", Role::Practitioner, "clinic-1"), &m));
+        // Same user id, other org: invisible.
+        assert!(!can_see(&caller("dr-7", Role::Practitioner, "clinic-2"), &m));
+        assert!(!can_see(&caller("svc", Role::Service, "clinic-2"), &m));
+    }
+
+    #[test]
+    fn the_host_link_is_for_the_host_and_service_only() {
+        let m = meeting();
+        let host = LinkRole::Host;
+        assert!(may_get_link(&caller("dr-7", Role::Practitioner, "clinic-1"), &m, host).is_ok());
+        assert!(may_get_link(&caller("svc", Role::Service, "clinic-1"), &m, host).is_ok());
+        for c in [
+            caller("pat-9", Role::Patient, "clinic-1"),
+            caller("st", Role::Staff, "clinic-1"),
+            caller("ad", Role::Admin, "clinic-1"),
+        ] {
+            assert!(may_get_link(&c, &m, host).is_err(), "{c:?}");
+        }
+        let part = LinkRole::Participant;
+        assert!(may_get_link(&caller("pat-9", Role::Patient, "clinic-1"), &m, part).is_ok());
+        assert!(may_get_link(&caller("st", Role::Staff, "clinic-1"), &m, part).is_ok());
+        assert!(may_get_link(&caller("ad", Role::Admin, "clinic-1"), &m, part).is_err());
+    }
+
+    #[test]
+    fn practitioners_provision_only_as_their_own_host() {
+        let host = uid("dr-7");
+        assert!(
+            may_provision_appointment(&caller("dr-7", Role::Practitioner, "c"), &host).is_ok()
+        );
+        assert!(
+            may_provision_appointment(&caller("dr-8", Role::Practitioner, "c"), &host).is_err()
+        );
+        assert!(may_provision_appointment(&caller("p", Role::Patient, "c"), &host).is_err());
+        for r in [Role::Service, Role::Admin, Role::Staff] {
+            assert!(may_provision_appointment(&caller("x", r, "c"), &host).is_ok());
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Request bodies, validated field by field so a 400 names the field. Unknown fields are
+//! ignored (DESIGN.md).
+
+use super::ProviderKind;
+use crate::error::ApiError;
+use crate::ids::UserId;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+pub const DEFAULT_TOPIC: &str = "Video consultation";
+pub const DEFAULT_DURATION_MINUTES: u32 = 30;
+pub const MAX_PARTICIPANTS: usize = 10;
+pub const MAX_TOPIC_CHARS: usize = 200;
+
+/// `PUT /appointments/{appointmentId}/meeting`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppointmentMeetingRequest {
+    pub host: UserId,
+    pub participants: Vec<UserId>,
+    pub start_time: DateTime<Utc>,
+    pub duration_minutes: u32,
+    pub timezone: String,
+    pub topic: String,
+    pub provider: Option<ProviderKind>,
+}
+
+/// Parses a JSON object body; an empty body is an empty object.
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::validation("body", "must be a JSON object")),
+        Err(_) => Err(ApiError::validation("body", "is not valid JSON")),
+    }
+}
+
+fn required<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a Value, ApiError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Err(ApiError::validation(field, "is required")),
+        Some(v) => Ok(v),
+    }
+}
+
+fn optional<'a>(obj: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
+    obj.get(field).filter(|v| !v.is_null())
+}
+
+fn string<'a>(v: &'a Value, field: &str) -> Result<&'a str, ApiError> {
+    v.as_str()
+        .ok_or_else(|| ApiError::validation(field, "must be a string"))
+}
+
+fn user_id(v: &Value, field: &str) -> Result<UserId, ApiError> {
+    UserId::parse(string(v, field)?, field)
+}
+
+pub fn parse_time(v: &Value, field: &str) -> Result<DateTime<Utc>, ApiError> {
+    let s = string(v, field)?;
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| ApiError::validation(field, "must be an RFC 3339 date-time"))
+}
+
+fn duration(v: &Value, field: &str) -> Result<u32, ApiError> {
+    match v.as_u64() {
+        Some(n @ 1..=480) => Ok(n as u32),
+        _ => Err(ApiError::validation(
+            field,
+            "must be a whole number from 1 to 480",
+        )),
+    }
+}
+
+pub fn timezone(v: &Value, field: &str) -> Result<String, ApiError> {
+    let s = string(v, field)?;
+    // chrono-tz carries the IANA database; "UTC" and links such as "US/Eastern" parse too.
+    s.parse::<chrono_tz::Tz>()
+        .map(|_| s.to_owned())
+        .map_err(|_| ApiError::validation(field, "must be an IANA time zone such as Europe/Berlin"))
+}
+
+pub fn topic(v: &Value, field: &str) -> Result<String, ApiError> {
+    let s = string(v, field)?.trim();
+    if s.is_empty() || s.chars().count() > MAX_TOPIC_CHARS {
+        return Err(ApiError::validation(field, "must be 1-200 characters"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(ApiError::validation(field, "must not contain control characters"));
+    }
+    Ok(s.to_owned())
+}
+
+fn provider(v: &Value, field: &str) -> Result<ProviderKind, ApiError> {
+    string(v, field)?
+        .parse()
+        .map_err(|_| ApiError::validation(field, "must be one of zoom, jitsi, zoho"))
+}
+
+/// Host plus 1–10 distinct participants; the host is not also a participant.
+fn people(obj: &Map<String, Value>) -> Result<(UserId, Vec<UserId>), ApiError> {
+    let host = user_id(required(obj, "hostUserId")?, "hostUserId")?;
+    const FIELD: &str = "participantUserIds";
+    let list = required(obj, FIELD)?
+        .as_array()
+        .ok_or_else(|| ApiError::validation(FIELD, "must be an array of user ids"))?;
+    if list.is_empty() || list.len() > MAX_PARTICIPANTS {
+        return Err(ApiError::validation(FIELD, "must hold 1 to 10 user ids"));
+    }
+    let mut participants: Vec<UserId> = Vec::with_capacity(list.len());
+    for v in list {
+        let id = user_id(v, FIELD)?;
+        if id == host {
+            return Err(ApiError::validation(FIELD, "must not contain the host"));
+        }
+        if participants.contains(&id) {
+            return Err(ApiError::validation(FIELD, "must not contain duplicates"));
+        }
+        participants.push(id);
+    }
+    Ok((host, participants))
+}
+
+impl AppointmentMeetingRequest {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let obj = parse_object(body)?;
+        let (host, participants) = people(&obj)?;
+        Ok(Self {
+            host,
+            participants,
+            start_time: parse_time(required(&obj, "startTime")?, "startTime")?,
+            duration_minutes: optional(&obj, "durationMinutes")
+                .map(|v| duration(v, "durationMinutes"))
+                .transpose()?
+                .unwrap_or(DEFAULT_DURATION_MINUTES),
+            timezone: optional(&obj, "timezone")
+                .map(|v| timezone(v, "timezone"))
+                .transpose()?
+                .unwrap_or_else(|| "UTC".to_owned()),
+            topic: optional(&obj, "topic")
+                .map(|v| topic(v, "topic"))
+                .transpose()?
+                .unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
+            provider: optional(&obj, "provider")
+                .map(|v| provider(v, "provider"))
+                .transpose()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(body: &str) -> String {
+        let e = AppointmentMeetingRequest::parse(body.as_bytes()).unwrap_err();
+        e.details.unwrap()["field"].as_str().unwrap().to_owned()
+    }
+
+    const OK: &str = r#"{"hostUserId":"dr-7","participantUserIds":["pat-9"],"startTime":"2026-11-21T10:00:00+01:00"}"#;
+
+    #[test]
+    fn a_minimal_body_gets_neutral_defaults() {
+        let r = AppointmentMeetingRequest::parse(OK.as_bytes()).unwrap();
+        assert_eq!(r.topic, "Video consultation");
+        assert_eq!(r.duration_minutes, 30);
+        assert_eq!(r.timezone, "UTC");
+        assert_eq!(r.start_time.to_rfc3339(), "2026-11-21T09:00:00+00:00");
+        assert_eq!(r.provider, None);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let body = OK.replace('}', r#","patientName":"x","extra":{"a":1}}"#);
+        assert!(AppointmentMeetingRequest::parse(body.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        let with = |k: &str, v: &str| {
+            let mut m: Map<String, Value> = serde_json::from_str(OK).unwrap();
+            m.insert(k.into(), serde_json::from_str(v).unwrap());
+            Value::Object(m).to_string()
+        };
+        assert_eq!(field_of("{"), "body");
+        assert_eq!(field_of("[]"), "body");
+        assert_eq!(field_of("{}"), "hostUserId");
+        assert_eq!(field_of(&with("hostUserId", r#""a/b""#)), "hostUserId");
+        assert_eq!(field_of(&with("participantUserIds", "[]")), "participantUserIds");
+        assert_eq!(
+            field_of(&with("participantUserIds", r#"["a","b","c","d","e","f","g","h","i","j","k"]"#)),
+            "participantUserIds"
+        );
+        assert_eq!(field_of(&with("participantUserIds", r#"["dr-7"]"#)), "participantUserIds");
+        assert_eq!(field_of(&with("participantUserIds", r#"["p","p"]"#)), "participantUserIds");
+        assert_eq!(field_of(&with("startTime", r#""tomorrow""#)), "startTime");
+        assert_eq!(field_of(&with("startTime", r#""2026-11-21 10:00""#)), "startTime");
+        assert_eq!(field_of(&with("durationMinutes", "0")), "durationMinutes");
+        assert_eq!(field_of(&with("durationMinutes", "481")), "durationMinutes");
+        assert_eq!(field_of(&with("durationMinutes", "30.5")), "durationMinutes");
+        assert_eq!(field_of(&with("timezone", r#""Mars/Olympus""#)), "timezone");
+        assert_eq!(field_of(&with("topic", &format!("\"{}\"", "x".repeat(201)))), "topic");
+        assert_eq!(field_of(&with("topic", r#""""#)), "topic");
+        assert_eq!(field_of(&with("provider", r#""skype""#)), "provider");
+    }
+}

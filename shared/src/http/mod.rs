@@ -1,0 +1,185 @@
+//! HTTP in and out: one entry point for every function and the local gateway.
+
+pub mod router;
+
+use crate::App;
+use crate::domain::request::AppointmentMeetingRequest;
+use crate::domain::{LinkRole, Subject, SubjectKind};
+use crate::error::ApiError;
+use crate::ids::{MeetingId, SubjectId};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use router::{Function, Route};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+/// Bodies over this size answer 413 (DESIGN.md).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Time kept back from the Lambda deadline for answering.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
+
+/// Handles one API request for `function`. Never fails: every error becomes the contract's
+/// error body, and internal causes are logged, not sent.
+pub async fn handle(app: &App, function: Function, req: Request) -> Result<Response<Body>, std::convert::Infallible> {
+    let started = Instant::now();
+    let request_id = request_id(&req);
+    let span = tracing::info_span!(
+        "request",
+        requestId = %request_id,
+        function = function.name(),
+        route = tracing::field::Empty,
+    );
+    async move {
+        let result = dispatch(app, function, req).await;
+        let response = match result {
+            Ok(ok) => ok,
+            Err(err) => {
+                if err.code.status() >= 500 {
+                    tracing::error!(code = err.code.as_str(), cause = err.cause.as_deref().unwrap_or(""), "request failed");
+                } else if let Some(cause) = &err.cause {
+                    tracing::warn!(code = err.code.as_str(), cause = cause.as_str(), "request refused");
+                }
+                error_response(&err, &app.service.clock.now(), &request_id)
+            }
+        };
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            outcome = if response.status().is_success() { "ok" } else { "error" },
+            "request done"
+        );
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
+async fn dispatch(app: &App, function: Function, req: Request) -> Result<Response<Body>, ApiError> {
+    let route = router::route(req.method(), req.raw_http_path())?;
+    tracing::Span::current().record("route", route.template());
+    if route.owner() != function {
+        // API Gateway never sends another function's route; refuse it like an unknown path.
+        return Err(ApiError::not_found("Route"));
+    }
+    let body = body_bytes(req.body());
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    let authorization = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let caller = app.auth.authenticate(authorization).await?;
+    let service = &app.service;
+    match route {
+        Route::PutAppointmentMeeting(id) => {
+            let subject = appointment(&id)?;
+            let body = AppointmentMeetingRequest::parse(body)?;
+            let wait = wait_budget(&req, service.settings.claim_wait);
+            let out = service.provision_appointment(&caller, &subject, &body, wait).await?;
+            let status = if out.created { 201 } else { 200 };
+            let mut response = json_response(status, &out.meeting.to_resource());
+            if out.created {
+                let location = format!("/meetings/{}", out.meeting.id);
+                if let Ok(v) = http::HeaderValue::from_str(&location) {
+                    response.headers_mut().insert(http::header::LOCATION, v);
+                }
+            }
+            Ok(response)
+        }
+        Route::GetAppointmentMeeting(id) => {
+            let meeting = service.meeting_for_subject(&caller, &appointment(&id)?).await?;
+            Ok(json_response(200, &meeting.to_resource()))
+        }
+        Route::GetMeeting(id) => {
+            let meeting = service.meeting(&caller, &MeetingId::parse(&id, "meetingId")?).await?;
+            Ok(json_response(200, &meeting.to_resource()))
+        }
+        Route::GetMeetingLink(id) => {
+            let id = MeetingId::parse(&id, "meetingId")?;
+            let role = link_role(&req)?;
+            let link = service.link(&caller, &id, role).await?;
+            Ok(json_response(200, &link.to_json()))
+        }
+    }
+}
+
+fn appointment(raw: &str) -> Result<Subject, ApiError> {
+    Ok(Subject {
+        kind: SubjectKind::Appointment,
+        id: SubjectId::parse(raw, "appointmentId")?,
+    })
+}
+
+fn link_role(req: &Request) -> Result<Option<LinkRole>, ApiError> {
+    let params = req.query_string_parameters_ref();
+    match params.and_then(|p| p.first("role")) {
+        None => Ok(None),
+        Some("host") => Ok(Some(LinkRole::Host)),
+        Some("participant") => Ok(Some(LinkRole::Participant)),
+        Some(_) => Err(ApiError::validation("role", "must be host or participant")),
+    }
+}
+
+fn body_bytes(body: &Body) -> &[u8] {
+    match body {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// How long a request may wait on others: bounded by the Lambda's remaining time.
+fn wait_budget(req: &Request, max: Duration) -> Duration {
+    let Some(ctx) = req.lambda_context_ref().filter(|c| c.deadline > 0) else {
+        return max;
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let remaining = Duration::from_millis(ctx.deadline.saturating_sub(now_ms));
+    remaining.saturating_sub(DEADLINE_MARGIN).min(max)
+}
+
+/// API Gateway's request id (what clients see as `apigw-requestid`), else Lambda's.
+fn request_id(req: &Request) -> String {
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref()
+        && let Some(id) = ctx.request_id.as_deref().filter(|s| !s.is_empty())
+    {
+        return id.to_owned();
+    }
+    req.lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn json_response(status: u16, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    // Meetings and links are personal: no shared caches.
+    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
+}
+
+fn error_response(err: &ApiError, now: &chrono::DateTime<chrono::Utc>, request_id: &str) -> Response<Body> {
+    let timestamp = crate::domain::rfc3339_millis(*now);
+    let mut response = json_response(err.code.status(), &err.body(&timestamp, request_id));
+    let headers = response.headers_mut();
+    if let Some(s) = err.retry_after
+        && let Ok(v) = http::HeaderValue::from_str(&s.to_string())
+    {
+        headers.insert(http::header::RETRY_AFTER, v);
+    }
+    if let Some(allow) = err.allow.as_deref()
+        && let Ok(v) = http::HeaderValue::from_str(allow)
+    {
+        headers.insert(http::header::ALLOW, v);
+    }
+    if err.code.status() == 401 {
+        headers.insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+    }
+    response
+}

@@ -1,0 +1,104 @@
+//! Routes by method and path, so the same code serves API Gateway routes and the local
+//! gateway. Path ids are raw here and validated after authentication.
+
+use crate::error::ApiError;
+use http::Method;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    PutAppointmentMeeting(String),
+    GetAppointmentMeeting(String),
+    GetMeeting(String),
+    GetMeetingLink(String),
+}
+
+/// The Lambda functions, each owning some routes (template.yaml wires the same split).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    CreateMeeting,
+    GetMeetingLink,
+}
+
+impl Function {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CreateMeeting => "create-meeting",
+            Self::GetMeetingLink => "get-meeting-link",
+        }
+    }
+}
+
+impl Route {
+    pub fn owner(&self) -> Function {
+        match self {
+            Self::PutAppointmentMeeting(_) => Function::CreateMeeting,
+            Self::GetAppointmentMeeting(_) | Self::GetMeeting(_) | Self::GetMeetingLink(_) => {
+                Function::GetMeetingLink
+            }
+        }
+    }
+
+    /// The route template, for logs and metrics (never the concrete path).
+    pub fn template(&self) -> &'static str {
+        match self {
+            Self::PutAppointmentMeeting(_) => "PUT /appointments/{appointmentId}/meeting",
+            Self::GetAppointmentMeeting(_) => "GET /appointments/{appointmentId}/meeting",
+            Self::GetMeeting(_) => "GET /meetings/{meetingId}",
+            Self::GetMeetingLink(_) => "GET /meetings/{meetingId}/link",
+        }
+    }
+}
+
+/// Every route of the API as `(method, path template)`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("PUT", "/appointments/{appointmentId}/meeting"),
+    ("GET", "/appointments/{appointmentId}/meeting"),
+    ("GET", "/meetings/{meetingId}"),
+    ("GET", "/meetings/{meetingId}/link"),
+];
+
+pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let (allowed, route): (&[&str], Option<Route>) = match segments.as_slice() {
+        ["appointments", id, "meeting"] => (
+            &["GET", "PUT"],
+            match *method {
+                Method::PUT => Some(Route::PutAppointmentMeeting((*id).to_owned())),
+                Method::GET => Some(Route::GetAppointmentMeeting((*id).to_owned())),
+                _ => None,
+            },
+        ),
+        ["meetings", id] => (
+            &["GET"],
+            (*method == Method::GET).then(|| Route::GetMeeting((*id).to_owned())),
+        ),
+        ["meetings", id, "link"] => (
+            &["GET"],
+            (*method == Method::GET).then(|| Route::GetMeetingLink((*id).to_owned())),
+        ),
+        _ => return Err(ApiError::not_found("Route")),
+    };
+    route.ok_or_else(|| ApiError::method_not_allowed(allowed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_route_is_routed_and_others_are_not() {
+        for (method, template) in ROUTES {
+            let path = template.replace("{appointmentId}", "a-1").replace("{meetingId}", "m-1");
+            let m = Method::from_bytes(method.as_bytes()).unwrap();
+            let r = route(&m, &path).unwrap();
+            assert_eq!(r.template(), format!("{method} {template}"));
+        }
+        assert_eq!(route(&Method::GET, "/nope").unwrap_err().code.status(), 404);
+        assert_eq!(route(&Method::GET, "/meetings/a/b/c").unwrap_err().code.status(), 404);
+        // An empty id still routes; validation answers 400 for it.
+        assert!(matches!(route(&Method::GET, "/meetings//link"), Ok(Route::GetMeetingLink(id)) if id.is_empty()));
+        let e = route(&Method::DELETE, "/appointments/a/meeting").unwrap_err();
+        assert_eq!(e.code.status(), 405);
+        assert_eq!(e.allow.as_deref(), Some("GET, PUT"));
+    }
+}

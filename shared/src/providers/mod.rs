@@ -1,0 +1,147 @@
+//! The meeting-provider port and the registry of configured providers.
+
+pub mod zoom;
+
+use crate::domain::{Meeting, ProviderKind, ProviderLinks};
+use crate::error::{ApiError, ErrorCode};
+use crate::ids::MeetingId;
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The marker put into every provider meeting we create, so orphans and crashed attempts
+/// can be matched to our meeting id later. Carries no PHI.
+pub fn marker(id: &MeetingId) -> String {
+    format!("telemeet:{id}")
+}
+
+/// What we ask a provider to create.
+#[derive(Debug, Clone)]
+pub struct CreateSpec {
+    pub meeting_id: MeetingId,
+    pub topic: String,
+    pub start_time: DateTime<Utc>,
+    pub duration_minutes: u32,
+    pub timezone: String,
+    pub passcode: String,
+}
+
+/// What a provider tells us about a meeting it holds.
+#[derive(Debug, Clone)]
+pub struct ProviderMeeting {
+    pub provider_meeting_id: String,
+    pub uuid: Option<String>,
+    pub links: ProviderLinks,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProviderError {
+    /// Down, slow or 5xx. `ambiguous`: the request may have taken effect anyway.
+    Unavailable {
+        retry_after: Option<u64>,
+        ambiguous: bool,
+        cause: String,
+    },
+    RateLimited {
+        retry_after: Option<u64>,
+        daily: bool,
+    },
+    /// The provider refused the request (credentials, validation, permissions).
+    Rejected { cause: String },
+    /// The meeting does not exist at the provider.
+    NotFound,
+}
+
+impl ProviderError {
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, Self::Unavailable { ambiguous: true, .. })
+    }
+}
+
+/// Seconds a caller is asked to wait after an unavailable provider without its own hint.
+const DEFAULT_RETRY_AFTER: u64 = 5;
+
+impl From<ProviderError> for ApiError {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::Unavailable {
+                retry_after, cause, ..
+            } => ApiError::new(
+                ErrorCode::ProviderUnavailable,
+                "The video provider is unavailable; retry later",
+            )
+            .with_retry_after(retry_after.unwrap_or(DEFAULT_RETRY_AFTER))
+            .with_cause(cause),
+            ProviderError::RateLimited { retry_after, daily } => {
+                let mut err = ApiError::new(
+                    ErrorCode::ProviderRateLimited,
+                    if daily {
+                        "The video provider's daily limit is reached"
+                    } else {
+                        "The video provider is rate limiting; retry later"
+                    },
+                );
+                if let Some(s) = retry_after {
+                    err = err.with_retry_after(s);
+                }
+                err
+            }
+            ProviderError::Rejected { cause } => ApiError::new(
+                ErrorCode::ProviderRejected,
+                "The video provider rejected the request",
+            )
+            .with_cause(cause),
+            ProviderError::NotFound => ApiError::new(
+                ErrorCode::ProviderRejected,
+                "The meeting no longer exists at the video provider",
+            )
+            .with_cause("provider meeting not found"),
+        }
+    }
+}
+
+#[async_trait]
+pub trait MeetingProvider: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+
+    /// Creates a meeting carrying [`marker`] of `spec.meeting_id`. Not idempotent.
+    async fn create(&self, spec: &CreateSpec) -> Result<ProviderMeeting, ProviderError>;
+
+    /// A meeting created earlier for `meeting_id` (found by its marker), if any.
+    async fn find_by_marker(&self, meeting_id: &MeetingId) -> Result<Option<ProviderMeeting>, ProviderError>;
+
+    /// How long a stored host link may be handed out after it was generated; `None` when
+    /// it does not go stale.
+    fn host_link_max_age(&self) -> Option<Duration>;
+
+    /// How long a host link lives after it was generated, for the link's `expiresAt`.
+    fn host_link_lifetime(&self) -> Option<Duration>;
+
+    /// A newly generated host link and when it was generated.
+    async fn fresh_host_link(&self, meeting: &Meeting) -> Result<(String, DateTime<Utc>), ProviderError>;
+}
+
+/// The providers this deployment can use, and the default one.
+#[derive(Clone)]
+pub struct Providers {
+    primary: ProviderKind,
+    all: HashMap<ProviderKind, Arc<dyn MeetingProvider>>,
+}
+
+impl Providers {
+    pub fn new(primary: ProviderKind, providers: Vec<Arc<dyn MeetingProvider>>) -> Self {
+        Self {
+            primary,
+            all: providers.into_iter().map(|p| (p.kind(), p)).collect(),
+        }
+    }
+
+    pub fn primary(&self) -> ProviderKind {
+        self.primary
+    }
+
+    pub fn get(&self, kind: ProviderKind) -> Option<&Arc<dyn MeetingProvider>> {
+        self.all.get(&kind)
+    }
+}

@@ -1,0 +1,415 @@
+//! Zoom: Server-to-Server OAuth and the Meetings API subset telemeet uses.
+//!
+//! Tokens are cached per container until 60 s before expiry and fetched once under
+//! concurrency (the fetch holds the lock). Start URLs and tokens never reach a log line.
+
+use super::{CreateSpec, MeetingProvider, ProviderError, ProviderMeeting, marker};
+use crate::clock::Clock;
+use crate::domain::{Meeting, ProviderKind, ProviderLinks};
+use crate::ids::MeetingId;
+use crate::secrets::{FromSecret, SecretCache, secret_opt_str, secret_str};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::{Map, Value, json};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A Zoom start_url expires two hours after Zoom generates it; hand out stored ones only
+/// while at least 30 minutes remain.
+pub const START_URL_LIFETIME: Duration = Duration::hours(2);
+pub const START_URL_MAX_AGE: Duration = Duration::minutes(90);
+/// Tokens are renewed this long before Zoom says they expire.
+const TOKEN_MARGIN: Duration = Duration::seconds(60);
+/// Upper bound on list pages read while reconciling (300 meetings a page).
+const MAX_LIST_PAGES: usize = 10;
+
+/// `ZOOM_SECRET_ID`: `{"accountId","clientId","clientSecret","userId"?}`.
+pub struct ZoomCredentials {
+    account_id: String,
+    client_id: String,
+    client_secret: String,
+    user_id: String,
+}
+
+impl fmt::Debug for ZoomCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ZoomCredentials(..)")
+    }
+}
+
+impl FromSecret for ZoomCredentials {
+    fn from_secret(json: &Map<String, Value>) -> Result<Self, String> {
+        Ok(Self {
+            account_id: secret_str(json, "accountId")?,
+            client_id: secret_str(json, "clientId")?,
+            client_secret: secret_str(json, "clientSecret")?,
+            user_id: secret_opt_str(json, "userId").unwrap_or_else(|| "me".to_owned()),
+        })
+    }
+}
+
+#[derive(Clone)]
+struct Token {
+    value: String,
+    renew_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ZoomConfig {
+    pub api_base_url: String,
+    pub oauth_token_url: String,
+}
+
+pub struct ZoomProvider {
+    http: reqwest::Client,
+    config: ZoomConfig,
+    credentials: SecretCache<ZoomCredentials>,
+    clock: Arc<dyn Clock>,
+    token: tokio::sync::Mutex<Option<Token>>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+/// Zoom's meeting ids are int64 and arrive as numbers or strings.
+fn meeting_id_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => n.as_i64().map(|i| i.to_string()),
+        Value::String(s) => s.parse::<i64>().ok().map(|i| i.to_string()),
+        _ => None,
+    }
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+pub fn retry_after_seconds(headers: &HeaderMap, now: DateTime<Utc>) -> Option<u64> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(s);
+    }
+    let at = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
+    Some((at - now).num_seconds().max(0) as u64)
+}
+
+impl ZoomProvider {
+    pub fn new(
+        http: reqwest::Client,
+        config: ZoomConfig,
+        credentials: SecretCache<ZoomCredentials>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            http,
+            config,
+            credentials,
+            clock,
+            token: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    fn api_url(&self, segments: &[&str]) -> Result<reqwest::Url, ProviderError> {
+        let mut url = reqwest::Url::parse(&self.config.api_base_url).map_err(|_| ProviderError::Rejected {
+            cause: "ZOOM_API_BASE_URL is not a URL".into(),
+        })?;
+        url.path_segments_mut()
+            .map_err(|_| ProviderError::Rejected {
+                cause: "ZOOM_API_BASE_URL cannot take a path".into(),
+            })?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// A valid access token, fetching one if the cached one is missing or near expiry.
+    /// `stale` names a token the API just refused, which must not be handed out again.
+    async fn access_token(&self, stale: Option<&str>) -> Result<String, ProviderError> {
+        let mut cached = self.token.lock().await;
+        let now = self.clock.now();
+        if let Some(t) = cached.as_ref()
+            && now < t.renew_at
+            && stale != Some(t.value.as_str())
+        {
+            return Ok(t.value.clone());
+        }
+        let credentials = self.credentials.get().await.map_err(|e| ProviderError::Rejected {
+            cause: e.cause.unwrap_or_default(),
+        })?;
+        let token = match self.fetch_token(&credentials).await {
+            // Wrong credentials may mean they were rotated: read the secret once more.
+            Err(ProviderError::Rejected { .. }) => {
+                let fresh = self
+                    .credentials
+                    .reread_after_auth_failure(Duration::zero())
+                    .await
+                    .map_err(|e| ProviderError::Rejected {
+                        cause: e.cause.unwrap_or_default(),
+                    })?
+                    .unwrap_or(credentials);
+                self.fetch_token(&fresh).await
+            }
+            other => other,
+        }?;
+        let value = token.value.clone();
+        *cached = Some(token);
+        Ok(value)
+    }
+
+    async fn fetch_token(&self, c: &ZoomCredentials) -> Result<Token, ProviderError> {
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(&self.config.oauth_token_url)
+            .basic_auth(&c.client_id, Some(&c.client_secret))
+            .query(&[("grant_type", "account_credentials"), ("account_id", c.account_id.as_str())])
+            .send()
+            .await
+            .map_err(|e| unavailable(&e, false))?;
+        let status = response.status();
+        tracing::info!(provider = "zoom", op = "oauth_token", status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, "provider call");
+        if status.is_server_error() {
+            return Err(ProviderError::Unavailable {
+                retry_after: None,
+                ambiguous: false,
+                cause: format!("zoom oauth answered {status}"),
+            });
+        }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let oauth_error = body.get("error").and_then(|v| v.as_str()).unwrap_or("");
+            tracing::error!(
+                provider = "zoom",
+                status = status.as_u16(),
+                oauth_error,
+                "Zoom refused the OAuth credentials: check accountId, clientId and clientSecret in the ZOOM_SECRET_ID secret and that the Server-to-Server app is activated"
+            );
+            return Err(ProviderError::Rejected {
+                cause: format!("zoom oauth answered {status}"),
+            });
+        }
+        let value = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProviderError::Rejected {
+                cause: "zoom oauth answer lacks access_token".into(),
+            })?;
+        let expires_in = body.get("expires_in").and_then(Value::as_i64).unwrap_or(3600);
+        Ok(Token {
+            value: value.to_owned(),
+            renew_at: self.clock.now() + Duration::seconds(expires_in) - TOKEN_MARGIN,
+        })
+    }
+
+    /// One API call; an expired or revoked token (401 / code 124) is renewed once.
+    async fn call(
+        &self,
+        op: &'static str,
+        method: Method,
+        url: reqwest::Url,
+        body: Option<&Value>,
+    ) -> Result<Answer, ProviderError> {
+        let mut token = self.access_token(None).await?;
+        let mut renewed = false;
+        loop {
+            let started = Instant::now();
+            let mut request = self.http.request(method.clone(), url.clone()).bearer_auth(&token);
+            if let Some(b) = body {
+                request = request.json(b);
+            }
+            // A lost answer to a create leaves us not knowing whether Zoom made the meeting.
+            let ambiguous = method == Method::POST;
+            let response = request.send().await.map_err(|e| unavailable(&e, ambiguous))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = response.bytes().await.map_err(|e| unavailable(&e, ambiguous))?;
+            tracing::info!(provider = "zoom", op, status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, "provider call");
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let code = body.get("code").and_then(Value::as_i64);
+            if (status == StatusCode::UNAUTHORIZED || code == Some(124)) && !renewed {
+                renewed = true;
+                token = self.access_token(Some(&token)).await?;
+                continue;
+            }
+            return self.classify(Answer { status, headers, body }, ambiguous);
+        }
+    }
+
+    fn classify(&self, a: Answer, ambiguous: bool) -> Result<Answer, ProviderError> {
+        let code = a.body.get("code").and_then(Value::as_i64);
+        match a.status {
+            s if s.is_success() => Ok(a),
+            StatusCode::TOO_MANY_REQUESTS => Err(ProviderError::RateLimited {
+                retry_after: retry_after_seconds(&a.headers, self.clock.now()),
+                daily: a
+                    .headers
+                    .get("x-ratelimit-type")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.eq_ignore_ascii_case("daily-limit")),
+            }),
+            s if s.is_server_error() => Err(ProviderError::Unavailable {
+                retry_after: retry_after_seconds(&a.headers, self.clock.now()),
+                ambiguous,
+                cause: format!("zoom answered {s}"),
+            }),
+            StatusCode::NOT_FOUND => Err(ProviderError::NotFound),
+            _ if code == Some(3001) => Err(ProviderError::NotFound),
+            s => Err(ProviderError::Rejected {
+                cause: format!("zoom answered {s} code {}", code.unwrap_or_default()),
+            }),
+        }
+    }
+
+    fn meeting_from(&self, body: &Value) -> Result<ProviderMeeting, ProviderError> {
+        let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+        let malformed = |what: &str| ProviderError::Rejected {
+            cause: format!("zoom meeting lacks {what}"),
+        };
+        Ok(ProviderMeeting {
+            provider_meeting_id: body.get("id").and_then(meeting_id_of).ok_or_else(|| malformed("id"))?,
+            uuid: text("uuid"),
+            links: ProviderLinks {
+                join_url: text("join_url").ok_or_else(|| malformed("join_url"))?,
+                host_url: text("start_url").ok_or_else(|| malformed("start_url"))?,
+                host_url_fetched_at: Some(self.clock.now()),
+                password: text("password").filter(|p| !p.is_empty()),
+            },
+        })
+    }
+
+    async fn get_meeting(&self, provider_meeting_id: &str) -> Result<ProviderMeeting, ProviderError> {
+        let url = self.api_url(&["meetings", provider_meeting_id])?;
+        let a = self.call("get_meeting", Method::GET, url, None).await?;
+        self.meeting_from(&a.body)
+    }
+
+    async fn user_id(&self) -> Result<String, ProviderError> {
+        let c = self.credentials.get().await.map_err(|e| ProviderError::Rejected {
+            cause: e.cause.unwrap_or_default(),
+        })?;
+        Ok(c.user_id.clone())
+    }
+}
+
+fn unavailable(e: &reqwest::Error, maybe_sent: bool) -> ProviderError {
+    // A refused connection never reached Zoom; a timeout or a cut answer may have.
+    let ambiguous = maybe_sent && !e.is_connect();
+    ProviderError::Unavailable {
+        retry_after: None,
+        ambiguous,
+        cause: format!(
+            "zoom unreachable ({})",
+            if e.is_timeout() {
+                "timeout"
+            } else if e.is_connect() {
+                "connect"
+            } else {
+                "transport"
+            }
+        ),
+    }
+}
+
+#[async_trait]
+impl MeetingProvider for ZoomProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Zoom
+    }
+
+    async fn create(&self, spec: &CreateSpec) -> Result<ProviderMeeting, ProviderError> {
+        let user = self.user_id().await?;
+        let url = self.api_url(&["users", &user, "meetings"])?;
+        let body = json!({
+            "topic": spec.topic,
+            "type": 2,
+            "start_time": spec.start_time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "duration": spec.duration_minutes,
+            "timezone": spec.timezone,
+            "password": spec.passcode,
+            "agenda": marker(&spec.meeting_id),
+            "settings": {
+                "waiting_room": true,
+                "join_before_host": false,
+                "host_video": true,
+                "participant_video": true,
+                "mute_upon_entry": false,
+                "approval_type": 2,
+                "auto_recording": "none",
+                "meeting_authentication": false,
+            },
+        });
+        let a = self.call("create_meeting", Method::POST, url, Some(&body)).await?;
+        self.meeting_from(&a.body)
+    }
+
+    async fn find_by_marker(&self, meeting_id: &MeetingId) -> Result<Option<ProviderMeeting>, ProviderError> {
+        let user = self.user_id().await?;
+        let wanted = marker(meeting_id);
+        let mut page_token = String::new();
+        for _ in 0..MAX_LIST_PAGES {
+            let mut url = self.api_url(&["users", &user, "meetings"])?;
+            url.query_pairs_mut()
+                .append_pair("type", "scheduled")
+                .append_pair("page_size", "300");
+            if !page_token.is_empty() {
+                url.query_pairs_mut().append_pair("next_page_token", &page_token);
+            }
+            let a = self.call("list_meetings", Method::GET, url, None).await?;
+            let found = a.body["meetings"].as_array().and_then(|list| {
+                list.iter()
+                    .find(|m| m["agenda"].as_str().is_some_and(|s| s.trim() == wanted))
+                    .and_then(|m| meeting_id_of(&m["id"]))
+            });
+            if let Some(id) = found {
+                // The list lacks start_url: read the meeting itself.
+                return self.get_meeting(&id).await.map(Some);
+            }
+            page_token = a.body["next_page_token"].as_str().unwrap_or("").to_owned();
+            if page_token.is_empty() {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+
+    fn host_link_max_age(&self) -> Option<Duration> {
+        Some(START_URL_MAX_AGE)
+    }
+
+    fn host_link_lifetime(&self) -> Option<Duration> {
+        Some(START_URL_LIFETIME)
+    }
+
+    async fn fresh_host_link(&self, meeting: &Meeting) -> Result<(String, DateTime<Utc>), ProviderError> {
+        let m = self.get_meeting(&meeting.provider_meeting_id).await?;
+        Ok((m.links.host_url, m.links.host_url_fetched_at.unwrap_or_else(|| self.clock.now())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderValue, RETRY_AFTER};
+
+    #[test]
+    fn meeting_ids_are_int64_from_numbers_or_strings() {
+        assert_eq!(meeting_id_of(&json!(85746065432_i64)).as_deref(), Some("85746065432"));
+        assert_eq!(meeting_id_of(&json!("9223372036854775807")).as_deref(), Some("9223372036854775807"));
+        assert_eq!(meeting_id_of(&json!("abc")), None);
+        assert_eq!(meeting_id_of(&json!(1.5)), None);
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z").unwrap().with_timezone(&Utc);
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after_seconds(&h, now), Some(7));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("Sat, 21 Nov 2026 10:00:42 GMT"));
+        assert_eq!(retry_after_seconds(&h, now), Some(42));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after_seconds(&h, now), None);
+    }
+}

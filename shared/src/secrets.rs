@@ -1,0 +1,206 @@
+//! Secrets: a port, the Secrets Manager adapter, and a per-container cache (guarantee 5:
+//! read lazily, cached at most 300 s, read once more after an authentication failure,
+//! never logged).
+
+use crate::clock::Clock;
+use crate::error::ApiError;
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+pub const SECRET_TTL: Duration = Duration::seconds(300);
+
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    /// The current `SecretString` of `id`. Errors carry no secret material.
+    async fn fetch(&self, id: &str) -> Result<String, String>;
+}
+
+/// AWS Secrets Manager, always reading the `AWSCURRENT` stage explicitly (an unqualified
+/// read can return a stale version after a stage move on some emulators).
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl SecretsManagerSource {
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl SecretSource for SecretsManagerSource {
+    async fn fetch(&self, id: &str) -> Result<String, String> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(id)
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "GetSecretValue failed: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                )
+            })?;
+        out.secret_string()
+            .map(str::to_owned)
+            .ok_or_else(|| "secret has no SecretString".to_owned())
+    }
+}
+
+/// A secret's typed form, parsed once per read. Implementations must not put secret values
+/// into their error messages.
+pub trait FromSecret: Sized + Send + Sync + 'static {
+    fn from_secret(json: &Map<String, Value>) -> Result<Self, String>;
+}
+
+/// Reads a required string field of a secret without echoing any value in errors.
+pub fn secret_str(json: &Map<String, Value>, field: &str) -> Result<String, String> {
+    json.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("field {field} is missing or not a non-empty string"))
+}
+
+pub fn secret_opt_str(json: &Map<String, Value>, field: &str) -> Option<String> {
+    json.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+struct Cached<T> {
+    value: Arc<T>,
+    read_at: DateTime<Utc>,
+}
+
+/// One secret, read on first use and re-read when older than [`SECRET_TTL`]. Concurrent
+/// callers wait for one read instead of each calling Secrets Manager.
+pub struct SecretCache<T> {
+    id: String,
+    source: Arc<dyn SecretSource>,
+    clock: Arc<dyn Clock>,
+    state: tokio::sync::Mutex<Option<Cached<T>>>,
+}
+
+impl<T: FromSecret> SecretCache<T> {
+    pub fn new(id: impl Into<String>, source: Arc<dyn SecretSource>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            id: id.into(),
+            source,
+            clock,
+            state: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub async fn get(&self) -> Result<Arc<T>, ApiError> {
+        let mut state = self.state.lock().await;
+        let now = self.clock.now();
+        if let Some(c) = state.as_ref().filter(|c| now - c.read_at < SECRET_TTL) {
+            return Ok(c.value.clone());
+        }
+        let value = self.read().await?;
+        *state = Some(Cached {
+            value: value.clone(),
+            read_at: now,
+        });
+        Ok(value)
+    }
+
+    /// After an authentication failure: read the secret once more (it may have been
+    /// rotated), unless the cached copy is younger than `min_age` (so a flood of bad
+    /// requests cannot turn into a flood of Secrets Manager calls). Returns the value to
+    /// retry with, or `None` when no fresh read was made.
+    pub async fn reread_after_auth_failure(&self, min_age: Duration) -> Result<Option<Arc<T>>, ApiError> {
+        let mut state = self.state.lock().await;
+        let now = self.clock.now();
+        if state.as_ref().is_some_and(|c| now - c.read_at < min_age) {
+            return Ok(None);
+        }
+        let value = self.read().await?;
+        *state = Some(Cached {
+            value: value.clone(),
+            read_at: now,
+        });
+        Ok(Some(value))
+    }
+
+    async fn read(&self) -> Result<Arc<T>, ApiError> {
+        let raw = self
+            .source
+            .fetch(&self.id)
+            .await
+            .map_err(|e| ApiError::internal(format!("secret {}: {e}", self.id)))?;
+        let json: Map<String, Value> = serde_json::from_str(&raw)
+            .map_err(|_| ApiError::internal(format!("secret {} is not a JSON object", self.id)))?;
+        T::from_secret(&json)
+            .map(Arc::new)
+            .map_err(|e| ApiError::internal(format!("secret {}: {e}", self.id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl SecretSource for Counting {
+        async fn fetch(&self, _id: &str) -> Result<String, String> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            Ok(format!(r#"{{"v":"{n}"}}"#))
+        }
+    }
+
+    struct V(String);
+    impl FromSecret for V {
+        fn from_secret(json: &Map<String, Value>) -> Result<Self, String> {
+            secret_str(json, "v").map(V)
+        }
+    }
+
+    #[tokio::test]
+    async fn secrets_are_read_once_under_concurrency_and_reread_after_300_s() {
+        let source = Arc::new(Counting(AtomicUsize::new(0)));
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let cache = Arc::new(SecretCache::<V>::new("s", source.clone(), clock.clone()));
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let c = cache.clone();
+                tokio::spawn(async move { c.get().await.map(|v| v.0.clone()) })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), "0");
+        }
+        assert_eq!(source.0.load(Ordering::SeqCst), 1);
+        clock.advance(Duration::seconds(299));
+        assert_eq!(cache.get().await.unwrap().0, "0");
+        clock.advance(Duration::seconds(2));
+        assert_eq!(cache.get().await.unwrap().0, "1");
+        assert_eq!(source.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_auth_failure_rereads_once_but_not_in_a_flood() {
+        let source = Arc::new(Counting(AtomicUsize::new(0)));
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let cache = SecretCache::<V>::new("s", source.clone(), clock.clone());
+        cache.get().await.unwrap();
+        let min_age = Duration::seconds(30);
+        assert!(cache.reread_after_auth_failure(min_age).await.unwrap().is_none());
+        clock.advance(Duration::seconds(31));
+        let fresh = cache.reread_after_auth_failure(min_age).await.unwrap();
+        assert_eq!(fresh.unwrap().0, "1");
+        assert!(cache.reread_after_auth_failure(min_age).await.unwrap().is_none());
+        assert_eq!(source.0.load(Ordering::SeqCst), 2);
+    }
+}

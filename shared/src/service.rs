@@ -1,0 +1,320 @@
+//! The domain rules: provisioning a subject's meeting exactly once, reading meetings, and
+//! issuing role-specific links.
+
+use crate::clock::Clock;
+use crate::domain::request::AppointmentMeetingRequest;
+use crate::domain::{Caller, LinkRole, Meeting, MeetingStatus, Subject, policy};
+use crate::error::{ApiError, ErrorCode};
+use crate::ids::{IdGenerator, MeetingId};
+use crate::providers::{CreateSpec, MeetingProvider, ProviderMeeting, Providers};
+use crate::store::{Claim, ClaimState, MeetingStore};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Zoom allows passcodes of up to 10 characters.
+const PASSCODE_LEN: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a claim holder may take to create the provider meeting before anyone else
+    /// may take over. Must exceed the provider call's own deadline.
+    pub claim_lease: Duration,
+    /// How long a caller that lost the claim waits for the winner's meeting.
+    pub claim_wait: std::time::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            claim_lease: Duration::seconds(30),
+            claim_wait: std::time::Duration::from_secs(8),
+        }
+    }
+}
+
+pub struct Service {
+    pub store: Arc<dyn MeetingStore>,
+    pub providers: Providers,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    pub settings: Settings,
+}
+
+/// A link handed to one caller.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub url: String,
+    pub role: LinkRole,
+    pub password: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Link {
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({ "url": self.url, "role": self.role.as_str() });
+        if let Some(p) = &self.password {
+            v["password"] = json!(p);
+        }
+        if let Some(t) = self.expires_at {
+            v["expiresAt"] = json!(crate::domain::rfc3339(t));
+        }
+        v
+    }
+}
+
+/// The result of a provisioning call: the meeting and whether this call created it.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub meeting: Meeting,
+    pub created: bool,
+}
+
+impl Service {
+    /// Creates the subject's meeting or returns the one that exists (guarantee 1).
+    /// `wait` bounds how long this call waits for a concurrent creator.
+    pub async fn provision_appointment(
+        &self,
+        caller: &Caller,
+        subject: &Subject,
+        req: &AppointmentMeetingRequest,
+        wait: std::time::Duration,
+    ) -> Result<Provisioned, ApiError> {
+        policy::may_provision_appointment(caller, &req.host)?;
+        let kind = req.provider.unwrap_or(self.providers.primary());
+        let provider = self
+            .providers
+            .get(kind)
+            .ok_or_else(|| ApiError::validation("provider", "is not configured for this deployment"))?
+            .clone();
+        let give_up_at = Instant::now() + wait;
+        let mut pause = std::time::Duration::from_millis(20);
+        loop {
+            let now = self.clock.now();
+            let claim = self.store.get_claim(&caller.org, subject).await?;
+            match &claim {
+                Some(c) if c.state == ClaimState::Ready => {
+                    let meeting = self
+                        .store
+                        .get_meeting(&c.meeting_id)
+                        .await?
+                        .ok_or_else(|| ApiError::internal("ready claim without its meeting"))?;
+                    return Ok(Provisioned {
+                        meeting: policy::visible(caller, meeting)?,
+                        created: false,
+                    });
+                }
+                Some(c) if !c.is_takeable(now) => {
+                    // Someone else is creating it: wait for their meeting.
+                    if Instant::now() + pause > give_up_at {
+                        return Err(ApiError::new(
+                            ErrorCode::Conflict,
+                            "The meeting is being created by another request; retry shortly",
+                        )
+                        .with_details(json!({ "reason": "MEETING_PROVISIONING" }))
+                        .with_retry_after(1));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                    continue;
+                }
+                _ => {}
+            }
+            let ours = Claim {
+                state: ClaimState::Pending,
+                meeting_id: claim
+                    .as_ref()
+                    .map_or_else(|| self.ids.meeting_id(), |c| c.meeting_id.clone()),
+                token: self.ids.claim_token(),
+                lease_until: Some(now + self.settings.claim_lease),
+                // A pending claim we take over, or an ambiguous failure, may have left a
+                // provider meeting behind: adopt it rather than create a second one.
+                reconcile: claim
+                    .as_ref()
+                    .is_some_and(|c| c.reconcile || c.state == ClaimState::Pending),
+            };
+            if !self
+                .store
+                .try_claim(&caller.org, subject, claim.as_ref(), &ours, now)
+                .await?
+            {
+                continue;
+            }
+            if claim.is_some() {
+                tracing::info!(meetingId = %ours.meeting_id, reconcile = ours.reconcile, "took over a subject claim");
+            }
+            if let Some(meeting) = self
+                .create_as_holder(caller, subject, req, provider.as_ref(), &ours)
+                .await?
+            {
+                tracing::info!(meetingId = %meeting.id, provider = %meeting.provider, "meeting created");
+                return Ok(Provisioned {
+                    meeting,
+                    created: true,
+                });
+            }
+            // Our claim was taken over while we worked; the taker adopts our provider
+            // meeting by its marker. Answer whatever it commits.
+        }
+    }
+
+    /// Runs the provider side while holding `claim`. `Ok(None)`: the claim was lost.
+    async fn create_as_holder(
+        &self,
+        caller: &Caller,
+        subject: &Subject,
+        req: &AppointmentMeetingRequest,
+        provider: &dyn MeetingProvider,
+        claim: &Claim,
+    ) -> Result<Option<Meeting>, ApiError> {
+        let spec = CreateSpec {
+            meeting_id: claim.meeting_id.clone(),
+            topic: req.topic.clone(),
+            start_time: req.start_time,
+            duration_minutes: req.duration_minutes,
+            timezone: req.timezone.clone(),
+            passcode: self.ids.passcode(PASSCODE_LEN),
+        };
+        let created = async {
+            if claim.reconcile
+                && let Some(found) = provider.find_by_marker(&claim.meeting_id).await?
+            {
+                tracing::info!(meetingId = %claim.meeting_id, "adopted the provider meeting of an earlier attempt");
+                return Ok(found);
+            }
+            provider.create(&spec).await
+        }
+        .await;
+        let pm: ProviderMeeting = match created {
+            Ok(pm) => pm,
+            Err(e) => {
+                let reconcile = claim.reconcile || e.is_ambiguous();
+                if let Err(release) = self
+                    .store
+                    .release_claim(&caller.org, subject, &claim.token, reconcile, self.clock.now())
+                    .await
+                {
+                    // The lease still frees the subject later.
+                    tracing::error!(cause = release.cause.as_deref().unwrap_or(""), "could not release a claim");
+                }
+                return Err(e.into());
+            }
+        };
+        let now = self.clock.now();
+        let meeting = Meeting {
+            id: claim.meeting_id.clone(),
+            org: caller.org.clone(),
+            subject: subject.clone(),
+            provider: provider.kind(),
+            provider_meeting_id: pm.provider_meeting_id,
+            provider_uuid: pm.uuid,
+            topic: req.topic.clone(),
+            start_time: req.start_time,
+            duration_minutes: req.duration_minutes,
+            timezone: req.timezone.clone(),
+            status: MeetingStatus::Scheduled,
+            host: req.host.clone(),
+            participants: req.participants.clone(),
+            initiated_by: caller.user_id.clone(),
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            ended_at: None,
+            expires_at: None,
+            attendance: Default::default(),
+            links: pm.links,
+            version: 1,
+        };
+        Ok(self
+            .store
+            .finalize(&claim.token, &meeting)
+            .await?
+            .then_some(meeting))
+    }
+
+    /// The subject's meeting, if it exists and the caller may see it.
+    pub async fn meeting_for_subject(&self, caller: &Caller, subject: &Subject) -> Result<Meeting, ApiError> {
+        let claim = self.store.get_claim(&caller.org, subject).await?;
+        let id = match claim {
+            Some(c) if c.state == ClaimState::Ready => c.meeting_id,
+            _ => return Err(ApiError::not_found("Meeting")),
+        };
+        self.meeting(caller, &id).await
+    }
+
+    pub async fn meeting(&self, caller: &Caller, id: &MeetingId) -> Result<Meeting, ApiError> {
+        let meeting = self
+            .store
+            .get_meeting(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Meeting"))?;
+        policy::visible(caller, meeting)
+    }
+
+    /// The caller's link to a meeting (guarantee 2). Every issued link is audit-logged.
+    pub async fn link(
+        &self,
+        caller: &Caller,
+        id: &MeetingId,
+        role: Option<LinkRole>,
+    ) -> Result<Link, ApiError> {
+        let meeting = self.meeting(caller, id).await?;
+        let role = role.unwrap_or_else(|| policy::default_link_role(caller, &meeting));
+        policy::may_get_link(caller, &meeting, role)?;
+        if !meeting.status.joinable() {
+            return Err(ApiError::new(
+                ErrorCode::MeetingNotJoinable,
+                format!("The meeting is {}", meeting.status.as_str()),
+            )
+            .with_details(json!({ "status": meeting.status.as_str() })));
+        }
+        let link = match role {
+            LinkRole::Participant => Link {
+                url: meeting.links.join_url.clone(),
+                role,
+                password: meeting.links.password.clone(),
+                expires_at: None,
+            },
+            LinkRole::Host => self.host_link(&meeting).await?,
+        };
+        tracing::info!(
+            audit = "link_issued",
+            meetingId = %meeting.id,
+            role = role.as_str(),
+            callerId = %caller.user_id,
+            callerRole = caller.role.as_str(),
+            "link issued"
+        );
+        Ok(link)
+    }
+
+    async fn host_link(&self, meeting: &Meeting) -> Result<Link, ApiError> {
+        let provider = self
+            .providers
+            .get(meeting.provider)
+            .ok_or_else(|| ApiError::internal(format!("provider {} is not configured", meeting.provider)))?;
+        let now = self.clock.now();
+        let stale = match (provider.host_link_max_age(), meeting.links.host_url_fetched_at) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(max_age), Some(at)) => now - at >= max_age,
+        };
+        let (url, generated_at) = if stale {
+            let (url, at) = provider.fresh_host_link(meeting).await?;
+            self.store.update_host_link(&meeting.id, &url, at).await?;
+            (url, Some(at))
+        } else {
+            (meeting.links.host_url.clone(), meeting.links.host_url_fetched_at)
+        };
+        Ok(Link {
+            url,
+            role: LinkRole::Host,
+            password: meeting.links.password.clone(),
+            expires_at: provider
+                .host_link_lifetime()
+                .zip(generated_at)
+                .map(|(lifetime, at)| at + lifetime),
+        })
+    }
+}

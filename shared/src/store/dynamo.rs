@@ -1,0 +1,533 @@
+//! DynamoDB adapter of [`MeetingStore`](super::MeetingStore).
+
+use super::{Claim, ClaimState, MeetingStore};
+use crate::domain::{
+    Attendance, Meeting, MeetingStatus, ProviderLinks, Subject, SubjectKind,
+};
+use crate::error::ApiError;
+use crate::ids::{MeetingId, OrgId, SubjectId, UserId};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Shards of the `due-index` partition key (see the crate docs).
+pub const DUE_SHARDS: u32 = 4;
+/// A meeting becomes due for cleanup this long after its scheduled end.
+pub const DUE_GRACE: Duration = Duration::hours(1);
+/// Released claims are only debris once a new claim may take them; DynamoDB may drop them.
+const RELEASED_CLAIM_TTL: Duration = Duration::days(7);
+/// Concurrent transactions on one item conflict; they are retried a few times.
+const TRANSACTION_ATTEMPTS: u32 = 4;
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn ts(t: DateTime<Utc>) -> AttributeValue {
+    s(crate::domain::rfc3339_millis(t))
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+pub fn claim_pk(org: &OrgId, subject: &Subject) -> String {
+    format!("SUBJ#{org}#{}#{}", subject.kind.as_str(), subject.id)
+}
+
+pub fn meeting_pk(id: &MeetingId) -> String {
+    format!("MTG#{id}")
+}
+
+pub fn due_pk(id: &MeetingId) -> String {
+    let h = id.as_str().bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+    format!("DUE#{}", h % DUE_SHARDS)
+}
+
+fn db_error<E: std::error::Error + Send + Sync + 'static>(
+    op: &str,
+    e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> ApiError {
+    ApiError::internal(format!("DynamoDB {op}: {}", DisplayErrorContext(&e)))
+}
+
+/// Reads attributes of a stored item; a malformed item is an internal error, not a panic.
+struct Attrs<'a>(&'a Item);
+
+impl Attrs<'_> {
+    fn opt_str(&self, k: &str) -> Option<&str> {
+        match self.0.get(k) {
+            Some(AttributeValue::S(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn str(&self, k: &str) -> Result<&str, ApiError> {
+        self.opt_str(k)
+            .ok_or_else(|| ApiError::internal(format!("stored item lacks {k}")))
+    }
+
+    fn num(&self, k: &str) -> Result<i64, ApiError> {
+        match self.0.get(k) {
+            Some(AttributeValue::N(v)) => v.parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| ApiError::internal(format!("stored item lacks number {k}")))
+    }
+
+    fn opt_time(&self, k: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.opt_str(k)
+            .map(|v| {
+                DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| ApiError::internal(format!("stored {k} is not a time")))
+            })
+            .transpose()
+    }
+
+    fn time(&self, k: &str) -> Result<DateTime<Utc>, ApiError> {
+        self.opt_time(k)?
+            .ok_or_else(|| ApiError::internal(format!("stored item lacks {k}")))
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, k: &str) -> Result<T, ApiError> {
+        self.str(k)?
+            .parse()
+            .map_err(|_| ApiError::internal(format!("stored {k} has an unknown value")))
+    }
+
+    fn id<T: TryFrom<String>>(&self, k: &str) -> Result<T, ApiError> {
+        T::try_from(self.str(k)?.to_owned())
+            .map_err(|_| ApiError::internal(format!("stored {k} is not an id")))
+    }
+}
+
+fn claim_from(item: &Item) -> Result<Claim, ApiError> {
+    let a = Attrs(item);
+    Ok(Claim {
+        state: match a.str("state")? {
+            "pending" => ClaimState::Pending,
+            "ready" => ClaimState::Ready,
+            "released" => ClaimState::Released,
+            _ => return Err(ApiError::internal("stored claim has an unknown state")),
+        },
+        meeting_id: a.id("meetingId")?,
+        token: a.str("claimToken")?.to_owned(),
+        lease_until: match item.get("leaseUntil") {
+            Some(_) => DateTime::from_timestamp_millis(a.num("leaseUntil")?),
+            None => None,
+        },
+        reconcile: matches!(item.get("reconcile"), Some(AttributeValue::Bool(true))),
+    })
+}
+
+fn meeting_item(m: &Meeting) -> Item {
+    let mut item = key(meeting_pk(&m.id), "MEETING");
+    let mut put = |k: &str, v: AttributeValue| {
+        item.insert(k.to_owned(), v);
+    };
+    put("type", s("meeting"));
+    put("meetingId", s(m.id.as_str()));
+    put("orgId", s(m.org.as_str()));
+    put("subjectType", s(m.subject.kind.as_str()));
+    put("subjectId", s(m.subject.id.as_str()));
+    put("provider", s(m.provider.as_str()));
+    put("providerMeetingId", s(&m.provider_meeting_id));
+    put("topic", s(&m.topic));
+    put("startTime", ts(m.start_time));
+    put("durationMinutes", n(m.duration_minutes));
+    put("timezone", s(&m.timezone));
+    put("status", s(m.status.as_str()));
+    put("hostUserId", s(m.host.as_str()));
+    put(
+        "participantUserIds",
+        AttributeValue::L(m.participants.iter().map(|p| s(p.as_str())).collect()),
+    );
+    put("initiatedBy", s(m.initiated_by.as_str()));
+    put("createdAt", ts(m.created_at));
+    put("updatedAt", ts(m.updated_at));
+    put("joinUrl", s(&m.links.join_url));
+    put("hostUrl", s(&m.links.host_url));
+    put("version", n(m.version));
+    let end = m.start_time + Duration::minutes(m.duration_minutes.into());
+    put("duePk", s(due_pk(&m.id)));
+    put("dueAt", n((end + DUE_GRACE).timestamp()));
+    let optional = [
+        ("providerUuid", m.provider_uuid.clone().map(s)),
+        ("password", m.links.password.clone().map(s)),
+        ("hostUrlFetchedAt", m.links.host_url_fetched_at.map(ts)),
+        ("startedAt", m.started_at.map(ts)),
+        ("endedAt", m.ended_at.map(ts)),
+        ("expiresAt", m.expires_at.map(ts)),
+        ("hostJoinedAt", m.attendance.host_joined_at.map(ts)),
+        ("participantJoinedAt", m.attendance.participant_joined_at.map(ts)),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            item.insert(k.to_owned(), v);
+        }
+    }
+    item
+}
+
+fn meeting_from(item: &Item) -> Result<Meeting, ApiError> {
+    let a = Attrs(item);
+    let participants = match item.get("participantUserIds") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|v| match v {
+                AttributeValue::S(p) => UserId::try_from(p.clone())
+                    .map_err(|_| ApiError::internal("stored participant is not an id")),
+                _ => Err(ApiError::internal("stored participant is not a string")),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(ApiError::internal("stored meeting lacks participants")),
+    };
+    Ok(Meeting {
+        id: a.id("meetingId")?,
+        org: a.id("orgId")?,
+        subject: Subject {
+            kind: a.parsed::<SubjectKind>("subjectType")?,
+            id: a.id::<SubjectId>("subjectId")?,
+        },
+        provider: a.parsed("provider")?,
+        provider_meeting_id: a.str("providerMeetingId")?.to_owned(),
+        provider_uuid: a.opt_str("providerUuid").map(str::to_owned),
+        topic: a.str("topic")?.to_owned(),
+        start_time: a.time("startTime")?,
+        duration_minutes: u32::try_from(a.num("durationMinutes")?)
+            .map_err(|_| ApiError::internal("stored duration out of range"))?,
+        timezone: a.str("timezone")?.to_owned(),
+        status: a.parsed::<MeetingStatus>("status")?,
+        host: a.id("hostUserId")?,
+        participants,
+        initiated_by: a.id("initiatedBy")?,
+        created_at: a.time("createdAt")?,
+        updated_at: a.time("updatedAt")?,
+        started_at: a.opt_time("startedAt")?,
+        ended_at: a.opt_time("endedAt")?,
+        expires_at: a.opt_time("expiresAt")?,
+        attendance: Attendance {
+            host_joined_at: a.opt_time("hostJoinedAt")?,
+            participant_joined_at: a.opt_time("participantJoinedAt")?,
+        },
+        links: ProviderLinks {
+            join_url: a.str("joinUrl")?.to_owned(),
+            host_url: a.str("hostUrl")?.to_owned(),
+            host_url_fetched_at: a.opt_time("hostUrlFetchedAt")?,
+            password: a.opt_str("password").map(str::to_owned),
+        },
+        version: u64::try_from(a.num("version")?)
+            .map_err(|_| ApiError::internal("stored version out of range"))?,
+    })
+}
+
+fn is_conditional_failure<E>(e: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+enum TxOutcome {
+    Committed,
+    ConditionFailed,
+    Conflict,
+}
+
+fn classify_tx_error(
+    e: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> Option<TxOutcome> {
+    let TransactWriteItemsError::TransactionCanceledException(tc) = e.as_service_error()? else {
+        return None;
+    };
+    let codes: Vec<&str> = tc.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
+    if codes.contains(&"ConditionalCheckFailed") {
+        Some(TxOutcome::ConditionFailed)
+    } else if codes.contains(&"TransactionConflict") {
+        Some(TxOutcome::Conflict)
+    } else {
+        None
+    }
+}
+
+impl DynamoStore {
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, ApiError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(TxOutcome::Committed),
+                Err(e) => match classify_tx_error(&e) {
+                    Some(TxOutcome::Conflict) if attempt < TRANSACTION_ATTEMPTS => {
+                        let jitter = rand::random_range(10..50u64) * u64::from(attempt);
+                        tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+                    }
+                    Some(outcome) => return Ok(outcome),
+                    None => return Err(db_error("TransactWriteItems", e)),
+                },
+            }
+        }
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, ApiError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+#[async_trait]
+impl MeetingStore for DynamoStore {
+    async fn get_claim(&self, org: &OrgId, subject: &Subject) -> Result<Option<Claim>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(claim_pk(org, subject), "CLAIM")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| db_error("GetItem", e))?;
+        out.item().map(claim_from).transpose()
+    }
+
+    async fn try_claim(
+        &self,
+        org: &OrgId,
+        subject: &Subject,
+        previous: Option<&Claim>,
+        claim: &Claim,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ApiError> {
+        let mut item = key(claim_pk(org, subject), "CLAIM");
+        item.insert("type".into(), s("claim"));
+        item.insert("state".into(), s(ClaimState::Pending.as_str()));
+        item.insert("meetingId".into(), s(claim.meeting_id.as_str()));
+        item.insert("claimToken".into(), s(&claim.token));
+        item.insert("reconcile".into(), AttributeValue::Bool(claim.reconcile));
+        if let Some(lease) = claim.lease_until {
+            item.insert("leaseUntil".into(), n(lease.timestamp_millis()));
+            // Pending claims are findable by the cleanup once their lease is over.
+            item.insert("duePk".into(), s(due_pk(&claim.meeting_id)));
+            item.insert("dueAt".into(), n(lease.timestamp()));
+        }
+        let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let request = match previous {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            // The token pins the exact claim we read; the state test repeats, server-side,
+            // the takeover rule we applied to it.
+            Some(prev) => request
+                .condition_expression(
+                    "claimToken = :prev AND (#state = :released OR (#state = :pending AND leaseUntil <= :now))",
+                )
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":prev", s(&prev.token))
+                .expression_attribute_values(":released", s(ClaimState::Released.as_str()))
+                .expression_attribute_values(":pending", s(ClaimState::Pending.as_str()))
+                .expression_attribute_values(":now", n(now.timestamp_millis())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(db_error("PutItem", e)),
+        }
+    }
+
+    async fn release_claim(
+        &self,
+        org: &OrgId,
+        subject: &Subject,
+        token: &str,
+        reconcile: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(claim_pk(org, subject), "CLAIM")))
+            .update_expression(
+                "SET #state = :released, reconcile = :reconcile, #ttl = :ttl REMOVE leaseUntil, duePk, dueAt",
+            )
+            .condition_expression("claimToken = :token AND #state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":released", s(ClaimState::Released.as_str()))
+            .expression_attribute_values(":pending", s(ClaimState::Pending.as_str()))
+            .expression_attribute_values(":reconcile", AttributeValue::Bool(reconcile))
+            .expression_attribute_values(":ttl", n((now + RELEASED_CLAIM_TTL).timestamp()))
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await;
+        match result {
+            // Already taken over by someone else: nothing of ours to release.
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(db_error("UpdateItem", e)),
+        }
+    }
+
+    async fn finalize(&self, token: &str, m: &Meeting) -> Result<bool, ApiError> {
+        let claim = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(claim_pk(&m.org, &m.subject), "CLAIM")))
+            .update_expression("SET #state = :ready REMOVE leaseUntil, duePk, dueAt, reconcile")
+            .condition_expression("claimToken = :token AND #state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":ready", s(ClaimState::Ready.as_str()))
+            .expression_attribute_values(":pending", s(ClaimState::Pending.as_str()))
+            .expression_attribute_values(":token", s(token))
+            .build()
+            .map_err(ApiError::internal)?;
+        let mut items = vec![
+            TransactWriteItem::builder().update(claim).build(),
+            self.put(meeting_item(m), Some("attribute_not_exists(pk)"))?,
+        ];
+        let mut pmid = key(
+            format!("PMID#{}#{}", m.provider.as_str(), m.provider_meeting_id),
+            "PMID",
+        );
+        pmid.insert("type".into(), s("provider-id"));
+        pmid.insert("meetingId".into(), s(m.id.as_str()));
+        pmid.insert("orgId".into(), s(m.org.as_str()));
+        items.push(self.put(pmid, None)?);
+        let at = crate::domain::rfc3339(m.start_time);
+        let members = std::iter::once((&m.host, "host"))
+            .chain(m.participants.iter().map(|p| (p, "participant")));
+        for (user, role) in members {
+            let mut item = key(format!("USER#{}#{user}", m.org), &format!("AT#{at}#{}", m.id));
+            item.insert("type".into(), s("membership"));
+            item.insert("meetingId".into(), s(m.id.as_str()));
+            item.insert("role".into(), s(role));
+            items.push(self.put(item, None)?);
+        }
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(true),
+            TxOutcome::ConditionFailed => Ok(false),
+            TxOutcome::Conflict => Err(ApiError::internal("transaction kept conflicting")),
+        }
+    }
+
+    async fn get_meeting(&self, id: &MeetingId) -> Result<Option<Meeting>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(meeting_pk(id), "MEETING")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| db_error("GetItem", e))?;
+        out.item().map(meeting_from).transpose()
+    }
+
+    async fn update_host_link(
+        &self,
+        id: &MeetingId,
+        host_url: &str,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(meeting_pk(id), "MEETING")))
+            .update_expression("SET hostUrl = :url, hostUrlFetchedAt = :at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":url", s(host_url))
+            .expression_attribute_values(":at", ts(fetched_at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(db_error("UpdateItem", e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ProviderKind;
+
+    #[test]
+    fn a_meeting_survives_the_round_trip_through_its_item() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let m = Meeting {
+            id: MeetingId::parse("mtg_abc", "t").unwrap(),
+            org: OrgId::parse("clinic-1", "t").unwrap(),
+            subject: Subject {
+                kind: SubjectKind::Appointment,
+                id: SubjectId::parse("appt-1", "t").unwrap(),
+            },
+            provider: ProviderKind::Zoom,
+            provider_meeting_id: "85746065432".into(),
+            provider_uuid: Some("/ab//c==".into()),
+            topic: "Video consultation".into(),
+            start_time: t("2026-11-21T10:00:00Z"),
+            duration_minutes: 30,
+            timezone: "Europe/Berlin".into(),
+            status: MeetingStatus::Scheduled,
+            host: UserId::parse("dr-7", "t").unwrap(),
+            participants: vec![
+                UserId::parse("pat-9", "t").unwrap(),
+                UserId::parse("pat-1", "t").unwrap(),
+            ],
+            initiated_by: UserId::parse("svc-1", "t").unwrap(),
+            created_at: t("2026-11-20T10:00:00.123Z"),
+            updated_at: t("2026-11-20T10:00:00.123Z"),
+            started_at: None,
+            ended_at: None,
+            expires_at: None,
+            attendance: Attendance::default(),
+            links: ProviderLinks {
+                join_url: "j".into(),
+                host_url: "h".into(),
+                host_url_fetched_at: Some(t("2026-11-20T10:00:00.123Z")),
+                password: Some("p".into()),
+            },
+            version: 1,
+        };
+        let item = meeting_item(&m);
+        assert_eq!(meeting_from(&item).unwrap(), m);
+        assert!(matches!(item.get("dueAt"), Some(AttributeValue::N(v)) if v == &(t("2026-11-21T11:30:00Z").timestamp()).to_string()));
+    }
+}

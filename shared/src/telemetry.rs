@@ -1,0 +1,26 @@
+//! Structured JSON logs. Every line carries the fields of the request span (request id,
+//! function, route). Level from `RUST_LOG`, else Lambda's `AWS_LAMBDA_LOG_LEVEL`, else info.
+
+use tracing_subscriber::EnvFilter;
+
+/// Dependencies are quiet unless asked for: their debug output can carry request details.
+const QUIET: &str = "aws_smithy_runtime=warn,aws_config=warn,hyper=warn,rustls=warn,reqwest=warn";
+
+pub fn init() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .map(|l| l.to_lowercase().replace("fatal", "error"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(format!("{level},{QUIET}")))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second init (tests, the gateway embedding handlers) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .flatten_event(true)
+        .with_target(false)
+        .with_ansi(false)
+        .try_init();
+}
