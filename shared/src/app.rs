@@ -35,7 +35,9 @@ impl Clients {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         Ok(Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&aws),
-            secrets: Arc::new(SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws))),
+            secrets: Arc::new(SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::new(&aws),
+            )),
             http: http_client()?,
         })
     }
@@ -82,11 +84,18 @@ impl App {
         let primary = config.meeting_provider;
         Self {
             auth: Authenticator::new(
-                SecretCache::new(config.auth_secret_id.clone(), clients.secrets.clone(), clock.clone()),
+                SecretCache::new(
+                    config.auth_secret_id.clone(),
+                    clients.secrets.clone(),
+                    clock.clone(),
+                ),
                 clock.clone(),
             ),
             service: Service {
-                store: Arc::new(DynamoStore::new(clients.dynamodb, config.table_name.clone())),
+                store: Arc::new(DynamoStore::new(
+                    clients.dynamodb,
+                    config.table_name.clone(),
+                )),
                 providers: Providers::new(primary, providers),
                 clock,
                 ids,

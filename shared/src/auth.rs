@@ -28,7 +28,8 @@ pub struct AuthKeys {
 
 impl FromSecret for AuthKeys {
     fn from_secret(json: &Map<String, Value>) -> Result<Self, String> {
-        let hs256 = secret_opt_str(json, "hs256Secret").map(|s| DecodingKey::from_secret(s.as_bytes()));
+        let hs256 =
+            secret_opt_str(json, "hs256Secret").map(|s| DecodingKey::from_secret(s.as_bytes()));
         let rs256 = secret_opt_str(json, "rs256PublicKeyPem")
             .map(|pem| DecodingKey::from_rsa_pem(pem.as_bytes()))
             .transpose()
@@ -71,10 +72,12 @@ impl Authenticator {
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
         let keys = self.keys.get().await?;
         let result = match self.verify(&keys, authorization) {
-            Err(Refusal::Signature) => match self.keys.reread_after_auth_failure(REREAD_MIN_AGE).await? {
-                Some(fresh) => self.verify(&fresh, authorization),
-                None => Err(Refusal::Signature),
-            },
+            Err(Refusal::Signature) => {
+                match self.keys.reread_after_auth_failure(REREAD_MIN_AGE).await? {
+                    Some(fresh) => self.verify(&fresh, authorization),
+                    None => Err(Refusal::Signature),
+                }
+            }
             other => other,
         };
         result.map_err(|reason| {
@@ -102,14 +105,19 @@ impl Authenticator {
         let data = decode::<Map<String, Value>>(token, key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             match e.kind() {
-                K::InvalidSignature | K::InvalidKeyFormat | K::InvalidAlgorithm => Refusal::Signature,
+                K::InvalidSignature | K::InvalidKeyFormat | K::InvalidAlgorithm => {
+                    Refusal::Signature
+                }
                 K::InvalidToken | K::Base64(_) | K::Json(_) | K::Utf8(_) => Refusal::Malformed,
                 _ => Refusal::Claims,
             }
         })?;
         let claims = data.claims;
         let now = self.clock.now().timestamp();
-        let exp = claims.get("exp").and_then(Value::as_i64).ok_or(Refusal::Claims)?;
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or(Refusal::Claims)?;
         if exp + LEEWAY_SECONDS <= now {
             return Err(Refusal::Expired);
         }

@@ -15,7 +15,10 @@ pub struct Config {
 }
 
 fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 fn provider(name: &str, value: &str) -> Result<ProviderKind, String> {
@@ -46,7 +49,8 @@ impl Config {
             meeting_provider,
             fallback_provider,
             zoom: ZoomConfig {
-                api_base_url: get("ZOOM_API_BASE_URL").unwrap_or_else(|| "https://api.zoom.us/v2".into()),
+                api_base_url: get("ZOOM_API_BASE_URL")
+                    .unwrap_or_else(|| "https://api.zoom.us/v2".into()),
                 oauth_token_url: get("ZOOM_OAUTH_TOKEN_URL")
                     .unwrap_or_else(|| "https://zoom.us/oauth/token".into()),
             },
@@ -66,7 +70,11 @@ impl Config {
                 }
                 ProviderKind::Zoom => {}
                 // Jitsi and Zoho arrive with the conversation-calls work (issue 6).
-                other => return Err(format!("provider {other} is not available in this build yet")),
+                other => {
+                    return Err(format!(
+                        "provider {other} is not available in this build yet"
+                    ));
+                }
             }
         }
         Ok(config)
@@ -79,13 +87,21 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
     #[test]
     fn defaults_follow_the_contract() {
-        let c = config(&[("TABLE_NAME", "t"), ("AUTH_SECRET_ID", "a"), ("ZOOM_SECRET_ID", "z")]).unwrap();
+        let c = config(&[
+            ("TABLE_NAME", "t"),
+            ("AUTH_SECRET_ID", "a"),
+            ("ZOOM_SECRET_ID", "z"),
+        ])
+        .unwrap();
         assert_eq!(c.meeting_provider, ProviderKind::Zoom);
         assert_eq!(c.zoom.api_base_url, "https://api.zoom.us/v2");
         assert_eq!(c.zoom.oauth_token_url, "https://zoom.us/oauth/token");
@@ -96,8 +112,24 @@ mod tests {
     #[test]
     fn missing_or_bad_settings_are_named() {
         assert_eq!(config(&[]).unwrap_err(), "TABLE_NAME is required");
-        assert_eq!(config(&[("TABLE_NAME", "t")]).unwrap_err(), "AUTH_SECRET_ID is required");
-        assert!(config(&[("TABLE_NAME", "t"), ("AUTH_SECRET_ID", "a")]).unwrap_err().contains("ZOOM_SECRET_ID"));
-        assert!(config(&[("TABLE_NAME", "t"), ("AUTH_SECRET_ID", "a"), ("ZOOM_SECRET_ID", "z"), ("MEETING_PROVIDER", "skype")]).unwrap_err().contains("MEETING_PROVIDER"));
+        assert_eq!(
+            config(&[("TABLE_NAME", "t")]).unwrap_err(),
+            "AUTH_SECRET_ID is required"
+        );
+        assert!(
+            config(&[("TABLE_NAME", "t"), ("AUTH_SECRET_ID", "a")])
+                .unwrap_err()
+                .contains("ZOOM_SECRET_ID")
+        );
+        assert!(
+            config(&[
+                ("TABLE_NAME", "t"),
+                ("AUTH_SECRET_ID", "a"),
+                ("ZOOM_SECRET_ID", "z"),
+                ("MEETING_PROVIDER", "skype")
+            ])
+            .unwrap_err()
+            .contains("MEETING_PROVIDER")
+        );
     }
 }

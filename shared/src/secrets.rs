@@ -88,7 +88,11 @@ pub struct SecretCache<T> {
 }
 
 impl<T: FromSecret> SecretCache<T> {
-    pub fn new(id: impl Into<String>, source: Arc<dyn SecretSource>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        source: Arc<dyn SecretSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             id: id.into(),
             source,
@@ -115,7 +119,10 @@ impl<T: FromSecret> SecretCache<T> {
     /// rotated), unless the cached copy is younger than `min_age` (so a flood of bad
     /// requests cannot turn into a flood of Secrets Manager calls). Returns the value to
     /// retry with, or `None` when no fresh read was made.
-    pub async fn reread_after_auth_failure(&self, min_age: Duration) -> Result<Option<Arc<T>>, ApiError> {
+    pub async fn reread_after_auth_failure(
+        &self,
+        min_age: Duration,
+    ) -> Result<Option<Arc<T>>, ApiError> {
         let mut state = self.state.lock().await;
         let now = self.clock.now();
         if state.as_ref().is_some_and(|c| now - c.read_at < min_age) {
@@ -196,11 +203,23 @@ mod tests {
         let cache = SecretCache::<V>::new("s", source.clone(), clock.clone());
         cache.get().await.unwrap();
         let min_age = Duration::seconds(30);
-        assert!(cache.reread_after_auth_failure(min_age).await.unwrap().is_none());
+        assert!(
+            cache
+                .reread_after_auth_failure(min_age)
+                .await
+                .unwrap()
+                .is_none()
+        );
         clock.advance(Duration::seconds(31));
         let fresh = cache.reread_after_auth_failure(min_age).await.unwrap();
         assert_eq!(fresh.unwrap().0, "1");
-        assert!(cache.reread_after_auth_failure(min_age).await.unwrap().is_none());
+        assert!(
+            cache
+                .reread_after_auth_failure(min_age)
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(source.0.load(Ordering::SeqCst), 2);
     }
 }

@@ -86,7 +86,9 @@ impl Service {
         let provider = self
             .providers
             .get(kind)
-            .ok_or_else(|| ApiError::validation("provider", "is not configured for this deployment"))?
+            .ok_or_else(|| {
+                ApiError::validation("provider", "is not configured for this deployment")
+            })?
             .clone();
         let give_up_at = Instant::now() + wait;
         let mut pause = std::time::Duration::from_millis(20);
@@ -192,11 +194,20 @@ impl Service {
                 let reconcile = claim.reconcile || e.is_ambiguous();
                 if let Err(release) = self
                     .store
-                    .release_claim(&caller.org, subject, &claim.token, reconcile, self.clock.now())
+                    .release_claim(
+                        &caller.org,
+                        subject,
+                        &claim.token,
+                        reconcile,
+                        self.clock.now(),
+                    )
                     .await
                 {
                     // The lease still frees the subject later.
-                    tracing::error!(cause = release.cause.as_deref().unwrap_or(""), "could not release a claim");
+                    tracing::error!(
+                        cause = release.cause.as_deref().unwrap_or(""),
+                        "could not release a claim"
+                    );
                 }
                 return Err(e.into());
             }
@@ -234,7 +245,11 @@ impl Service {
     }
 
     /// The subject's meeting, if it exists and the caller may see it.
-    pub async fn meeting_for_subject(&self, caller: &Caller, subject: &Subject) -> Result<Meeting, ApiError> {
+    pub async fn meeting_for_subject(
+        &self,
+        caller: &Caller,
+        subject: &Subject,
+    ) -> Result<Meeting, ApiError> {
         let claim = self.store.get_claim(&caller.org, subject).await?;
         let id = match claim {
             Some(c) if c.state == ClaimState::Ready => c.meeting_id,
@@ -290,12 +305,14 @@ impl Service {
     }
 
     async fn host_link(&self, meeting: &Meeting) -> Result<Link, ApiError> {
-        let provider = self
-            .providers
-            .get(meeting.provider)
-            .ok_or_else(|| ApiError::internal(format!("provider {} is not configured", meeting.provider)))?;
+        let provider = self.providers.get(meeting.provider).ok_or_else(|| {
+            ApiError::internal(format!("provider {} is not configured", meeting.provider))
+        })?;
         let now = self.clock.now();
-        let stale = match (provider.host_link_max_age(), meeting.links.host_url_fetched_at) {
+        let stale = match (
+            provider.host_link_max_age(),
+            meeting.links.host_url_fetched_at,
+        ) {
             (None, _) => false,
             (Some(_), None) => true,
             (Some(max_age), Some(at)) => now - at >= max_age,
@@ -305,7 +322,10 @@ impl Service {
             self.store.update_host_link(&meeting.id, &url, at).await?;
             (url, Some(at))
         } else {
-            (meeting.links.host_url.clone(), meeting.links.host_url_fetched_at)
+            (
+                meeting.links.host_url.clone(),
+                meeting.links.host_url_fetched_at,
+            )
         };
         Ok(Link {
             url,

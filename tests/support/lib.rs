@@ -1,1 +1,183 @@
+//! Helpers for the black-box tests: an HTTP client for the API, contract checks on error
+//! bodies, and real `lambda_http` requests for in-process handler tests.
 
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub use local_stack::{Options, Signer, Stack};
+
+pub const CREATE_OP: &str = "POST /v2/users/{userId}/meetings";
+pub const GET_OP: &str = "GET /v2/meetings/{meetingId}";
+pub const LIST_OP: &str = "GET /v2/users/{userId}/meetings";
+pub const TOKEN_OP: &str = "POST /oauth/token";
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A client of the HTTP API at `base`.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let res = req.send().await.expect("the API answers");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("a body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn put_appointment(&self, token: &str, appointment: &str, body: &Value) -> Reply {
+        self.send(
+            "PUT",
+            &format!("/appointments/{appointment}/meeting"),
+            Some(token),
+            Some(body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Reply {
+        self.send("GET", path, Some(token), None).await
+    }
+}
+
+/// A valid appointment body: host dr-7, participant pat-9, tomorrow 10:00 UTC.
+pub fn appointment_body() -> Value {
+    let start = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%dT10:00:00Z");
+    json!({
+        "hostUserId": "dr-7",
+        "participantUserIds": ["pat-9"],
+        "startTime": start.to_string(),
+        "durationMinutes": 30,
+        "timezone": "Europe/Berlin",
+    })
+}
+
+/// Asserts the contract's error body: only `error`, with code, message, RFC 3339
+/// timestamp, request id and optional details, nothing else.
+pub fn assert_error(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "status of {:?}", reply.body);
+    let top = reply
+        .body
+        .as_object()
+        .expect("an error body is a JSON object");
+    assert_eq!(
+        top.keys().collect::<Vec<_>>(),
+        ["error"],
+        "{:?}",
+        reply.body
+    );
+    let e = reply.body["error"].as_object().expect("error is an object");
+    for key in e.keys() {
+        assert!(
+            ["code", "message", "details", "timestamp", "requestId"].contains(&key.as_str()),
+            "unexpected error field {key}"
+        );
+    }
+    assert_eq!(e["code"], code, "{:?}", reply.body);
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()));
+    let ts = e["timestamp"].as_str().expect("timestamp");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
+        "timestamp {ts}"
+    );
+    assert!(e["requestId"].as_str().is_some_and(|r| !r.is_empty()));
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+}
+
+/// The field a 400 names.
+pub fn error_field(reply: &Reply) -> &str {
+    reply.body["error"]["details"]["field"]
+        .as_str()
+        .unwrap_or("")
+}
+
+/// A real `lambda_http` request, built from the payload v2 event API Gateway would send.
+pub fn lambda_request(
+    method: &str,
+    path_and_query: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> lambda_http::Request {
+    let mut builder = http::Request::builder().method(method).uri(path_and_query);
+    if let Some(t) = token {
+        builder = builder.header("authorization", format!("Bearer {t}"));
+    }
+    let body = body.map(Value::to_string).unwrap_or_default();
+    if !body.is_empty() {
+        builder = builder.header("content-type", "application/json");
+    }
+    let (parts, ()) = builder.body(()).expect("request").into_parts();
+    let event = local_gateway::api_gateway_event(
+        &parts,
+        body.as_bytes(),
+        "127.0.0.1:1".parse().expect("addr"),
+        &format!("test-{}", rand::random::<u32>()),
+    );
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+}
+
+/// Runs a request through the handler in-process and returns status, headers and JSON.
+pub async fn call(
+    app: &telemeet::App,
+    function: telemeet::http::router::Function,
+    req: lambda_http::Request,
+) -> Reply {
+    let Ok(res) = telemeet::http::handle(app, function, req).await;
+    let (parts, body) = res.into_parts();
+    let body = match body {
+        lambda_http::Body::Text(t) => serde_json::from_str(&t).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// A clock for in-process tests, starting now.
+pub fn manual_clock() -> Arc<telemeet::clock::ManualClock> {
+    Arc::new(telemeet::clock::ManualClock::new(chrono::Utc::now()))
+}

@@ -9,5 +9,8 @@ async fn main() -> Result<(), Error> {
     telemeet::telemetry::init();
     let app = telemeet::App::from_env().await?;
     let app = &app;
-    run(service_fn(move |req: Request| handle(app, Function::CreateMeeting, req))).await
+    run(service_fn(move |req: Request| {
+        handle(app, Function::CreateMeeting, req)
+    }))
+    .await
 }

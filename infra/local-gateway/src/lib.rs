@@ -1,1 +1,164 @@
+//! The local gateway: serves telemeet's production paths on loopback, turning each HTTP
+//! request into the API Gateway (HTTP API, payload v2) event the Lambdas receive and
+//! handing it to the same handler code.
 
+pub mod table;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::{Body, Context, RequestExt};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use telemeet::App;
+use telemeet::http::router::{self, Function};
+use tokio::net::TcpListener;
+
+/// API Gateway's own payload limit; smaller bodies reach the handler, which enforces ours.
+const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
+/// The deadline a local invocation gets, like a Lambda timeout.
+const INVOCATION_TIMEOUT_MS: u64 = 30_000;
+
+/// Binds `127.0.0.1:port` (0 = any free port). Nothing but loopback is ever bound.
+pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
+}
+
+/// Serves until the task is dropped.
+pub async fn serve(listener: TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    let counter = Arc::new(AtomicU64::new(0));
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let app = app.clone();
+        let counter = counter.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let app = app.clone();
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                async move { Ok::<_, std::convert::Infallible>(invoke(&app, req, peer, n).await) }
+            });
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, "connection closed");
+            }
+        });
+    }
+}
+
+fn plain(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
+    let mut r = hyper::Response::new(Full::new(Bytes::from(
+        json!({ "message": message }).to_string(),
+    )));
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+async fn invoke(
+    app: &App,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    n: u64,
+) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, GATEWAY_MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        // API Gateway answers oversize payloads itself, in its own format.
+        Err(_) => return plain(413, "Request Entity Too Large"),
+    };
+    let request_id = format!("local-{}-{n}", std::process::id());
+    let event = api_gateway_event(&parts, &body, peer, &request_id);
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(r) => r,
+        Err(_) => return plain(400, "Bad Request"),
+    };
+    let mut context = Context::default();
+    context.request_id = request_id;
+    context.deadline = chrono::Utc::now().timestamp_millis().max(0) as u64 + INVOCATION_TIMEOUT_MS;
+    let request = request.with_lambda_context(context);
+    // Route to the function API Gateway would invoke; unknown paths get the handler's 404.
+    let function = router::route(request.method(), request.raw_http_path())
+        .map(|r| r.owner())
+        .unwrap_or(Function::CreateMeeting);
+    let Ok(response) = telemeet::http::handle(app, function, request).await;
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// The payload v2 event API Gateway's HTTP API sends for this request.
+pub fn api_gateway_event(
+    parts: &http::request::Parts,
+    body: &[u8],
+    peer: SocketAddr,
+    request_id: &str,
+) -> Value {
+    let mut headers = serde_json::Map::new();
+    for (name, value) in &parts.headers {
+        let Ok(v) = value.to_str() else { continue };
+        // API Gateway joins repeated headers with commas.
+        headers
+            .entry(name.as_str().to_owned())
+            .and_modify(|e| {
+                if let Value::String(s) = e {
+                    s.push(',');
+                    s.push_str(v);
+                }
+            })
+            .or_insert_with(|| Value::String(v.to_owned()));
+    }
+    let (body, is_base64) = match std::str::from_utf8(body) {
+        Ok("") => (Value::Null, false),
+        Ok(text) => (Value::String(text.to_owned()), false),
+        Err(_) => {
+            use base64::Engine;
+            (
+                Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+                true,
+            )
+        }
+    };
+    let now = chrono::Utc::now();
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": parts.uri.path(),
+        "rawQueryString": parts.uri.query().unwrap_or(""),
+        "headers": headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "requestId": request_id,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+            "timeEpoch": now.timestamp_millis(),
+            "http": {
+                "method": parts.method.as_str(),
+                "path": parts.uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": peer.ip().to_string(),
+                "userAgent": parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or(""),
+            },
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    })
+}

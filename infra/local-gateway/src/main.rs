@@ -1,1 +1,69 @@
-fn main() {}
+//! `local-gateway`: the HTTP API on 127.0.0.1:$PORT (default 3000) with the production
+//! paths, routed to the Lambda handler code. Reads the same configuration as the functions.
+
+use local_gateway::table::{TEMPLATE, ensure_table, is_loopback_endpoint, table_definition};
+use std::process::ExitCode;
+use std::sync::Arc;
+use telemeet::app::{App, Clients};
+use telemeet::clock::SystemClock;
+use telemeet::config::Config;
+use telemeet::ids::RandomIds;
+use telemeet::service::Settings;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    telemeet::telemetry::init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(cause = %e, "local-gateway stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let port: u16 = match std::env::var("PORT") {
+        Ok(p) => p
+            .parse()
+            .map_err(|_| "PORT must be a port number".to_owned())?,
+        Err(_) => 3000,
+    };
+    let config = Config::from_env()?;
+    let clients = Clients::from_env().await?;
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL")
+        && is_loopback_endpoint(&endpoint)
+    {
+        let def = table_definition(TEMPLATE)?;
+        if ensure_table(&clients.dynamodb, &config.table_name, &def).await? {
+            tracing::info!(table = %config.table_name, "created the table from template.yaml");
+        }
+    }
+    let app = Arc::new(App::build(
+        &config,
+        clients,
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        Settings::default(),
+    ));
+    let listener = local_gateway::bind(port)
+        .await
+        .map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(url = %format!("http://{addr}"), "listening");
+    tokio::select! {
+        served = local_gateway::serve(listener, app) => served.map_err(|e| e.to_string()),
+        _ = shutdown() => Ok(()),
+    }
+}
+
+async fn shutdown() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -119,9 +119,15 @@ mod tests {
         assert!(can_see(&caller("pat-9", Role::Patient, "clinic-1"), &m));
         assert!(can_see(&caller("any", Role::Staff, "clinic-1"), &m));
         assert!(!can_see(&caller("pat-8", Role::Patient, "clinic-1"), &m));
-        assert!(!can_see(&caller("dr-8", Role::Practitioner, "clinic-1"), &m));
+        assert!(!can_see(
+            &caller("dr-8", Role::Practitioner, "clinic-1"),
+            &m
+        ));
         // Same user id, other org: invisible.
-        assert!(!can_see(&caller("dr-7", Role::Practitioner, "clinic-2"), &m));
+        assert!(!can_see(
+            &caller("dr-7", Role::Practitioner, "clinic-2"),
+            &m
+        ));
         assert!(!can_see(&caller("svc", Role::Service, "clinic-2"), &m));
     }
 
@@ -147,9 +153,7 @@ mod tests {
     #[test]
     fn practitioners_provision_only_as_their_own_host() {
         let host = uid("dr-7");
-        assert!(
-            may_provision_appointment(&caller("dr-7", Role::Practitioner, "c"), &host).is_ok()
-        );
+        assert!(may_provision_appointment(&caller("dr-7", Role::Practitioner, "c"), &host).is_ok());
         assert!(
             may_provision_appointment(&caller("dr-8", Role::Practitioner, "c"), &host).is_err()
         );

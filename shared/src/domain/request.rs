@@ -87,7 +87,10 @@ pub fn topic(v: &Value, field: &str) -> Result<String, ApiError> {
         return Err(ApiError::validation(field, "must be 1-200 characters"));
     }
     if s.chars().any(char::is_control) {
-        return Err(ApiError::validation(field, "must not contain control characters"));
+        return Err(ApiError::validation(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(s.to_owned())
 }
@@ -187,20 +190,41 @@ mod tests {
         assert_eq!(field_of("[]"), "body");
         assert_eq!(field_of("{}"), "hostUserId");
         assert_eq!(field_of(&with("hostUserId", r#""a/b""#)), "hostUserId");
-        assert_eq!(field_of(&with("participantUserIds", "[]")), "participantUserIds");
         assert_eq!(
-            field_of(&with("participantUserIds", r#"["a","b","c","d","e","f","g","h","i","j","k"]"#)),
+            field_of(&with("participantUserIds", "[]")),
             "participantUserIds"
         );
-        assert_eq!(field_of(&with("participantUserIds", r#"["dr-7"]"#)), "participantUserIds");
-        assert_eq!(field_of(&with("participantUserIds", r#"["p","p"]"#)), "participantUserIds");
+        assert_eq!(
+            field_of(&with(
+                "participantUserIds",
+                r#"["a","b","c","d","e","f","g","h","i","j","k"]"#
+            )),
+            "participantUserIds"
+        );
+        assert_eq!(
+            field_of(&with("participantUserIds", r#"["dr-7"]"#)),
+            "participantUserIds"
+        );
+        assert_eq!(
+            field_of(&with("participantUserIds", r#"["p","p"]"#)),
+            "participantUserIds"
+        );
         assert_eq!(field_of(&with("startTime", r#""tomorrow""#)), "startTime");
-        assert_eq!(field_of(&with("startTime", r#""2026-11-21 10:00""#)), "startTime");
+        assert_eq!(
+            field_of(&with("startTime", r#""2026-11-21 10:00""#)),
+            "startTime"
+        );
         assert_eq!(field_of(&with("durationMinutes", "0")), "durationMinutes");
         assert_eq!(field_of(&with("durationMinutes", "481")), "durationMinutes");
-        assert_eq!(field_of(&with("durationMinutes", "30.5")), "durationMinutes");
+        assert_eq!(
+            field_of(&with("durationMinutes", "30.5")),
+            "durationMinutes"
+        );
         assert_eq!(field_of(&with("timezone", r#""Mars/Olympus""#)), "timezone");
-        assert_eq!(field_of(&with("topic", &format!("\"{}\"", "x".repeat(201)))), "topic");
+        assert_eq!(
+            field_of(&with("topic", &format!("\"{}\"", "x".repeat(201)))),
+            "topic"
+        );
         assert_eq!(field_of(&with("topic", r#""""#)), "topic");
         assert_eq!(field_of(&with("provider", r#""skype""#)), "provider");
     }

@@ -21,7 +21,11 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
 
 /// Handles one API request for `function`. Never fails: every error becomes the contract's
 /// error body, and internal causes are logged, not sent.
-pub async fn handle(app: &App, function: Function, req: Request) -> Result<Response<Body>, std::convert::Infallible> {
+pub async fn handle(
+    app: &App,
+    function: Function,
+    req: Request,
+) -> Result<Response<Body>, std::convert::Infallible> {
     let started = Instant::now();
     let request_id = request_id(&req);
     let span = tracing::info_span!(
@@ -36,9 +40,17 @@ pub async fn handle(app: &App, function: Function, req: Request) -> Result<Respo
             Ok(ok) => ok,
             Err(err) => {
                 if err.code.status() >= 500 {
-                    tracing::error!(code = err.code.as_str(), cause = err.cause.as_deref().unwrap_or(""), "request failed");
+                    tracing::error!(
+                        code = err.code.as_str(),
+                        cause = err.cause.as_deref().unwrap_or(""),
+                        "request failed"
+                    );
                 } else if let Some(cause) = &err.cause {
-                    tracing::warn!(code = err.code.as_str(), cause = cause.as_str(), "request refused");
+                    tracing::warn!(
+                        code = err.code.as_str(),
+                        cause = cause.as_str(),
+                        "request refused"
+                    );
                 }
                 error_response(&err, &app.service.clock.now(), &request_id)
             }
@@ -46,7 +58,11 @@ pub async fn handle(app: &App, function: Function, req: Request) -> Result<Respo
         tracing::info!(
             status = response.status().as_u16(),
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            outcome = if response.status().is_success() { "ok" } else { "error" },
+            outcome = if response.status().is_success() {
+                "ok"
+            } else {
+                "error"
+            },
             "request done"
         );
         Ok(response)
@@ -77,7 +93,9 @@ async fn dispatch(app: &App, function: Function, req: Request) -> Result<Respons
             let subject = appointment(&id)?;
             let body = AppointmentMeetingRequest::parse(body)?;
             let wait = wait_budget(&req, service.settings.claim_wait);
-            let out = service.provision_appointment(&caller, &subject, &body, wait).await?;
+            let out = service
+                .provision_appointment(&caller, &subject, &body, wait)
+                .await?;
             let status = if out.created { 201 } else { 200 };
             let mut response = json_response(status, &out.meeting.to_resource());
             if out.created {
@@ -89,11 +107,15 @@ async fn dispatch(app: &App, function: Function, req: Request) -> Result<Respons
             Ok(response)
         }
         Route::GetAppointmentMeeting(id) => {
-            let meeting = service.meeting_for_subject(&caller, &appointment(&id)?).await?;
+            let meeting = service
+                .meeting_for_subject(&caller, &appointment(&id)?)
+                .await?;
             Ok(json_response(200, &meeting.to_resource()))
         }
         Route::GetMeeting(id) => {
-            let meeting = service.meeting(&caller, &MeetingId::parse(&id, "meetingId")?).await?;
+            let meeting = service
+                .meeting(&caller, &MeetingId::parse(&id, "meetingId")?)
+                .await?;
             Ok(json_response(200, &meeting.to_resource()))
         }
         Route::GetMeetingLink(id) => {
@@ -158,13 +180,23 @@ fn json_response(status: u16, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
     let headers = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     // Meetings and links are personal: no shared caches.
-    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
     response
 }
 
-fn error_response(err: &ApiError, now: &chrono::DateTime<chrono::Utc>, request_id: &str) -> Response<Body> {
+fn error_response(
+    err: &ApiError,
+    now: &chrono::DateTime<chrono::Utc>,
+    request_id: &str,
+) -> Response<Body> {
     let timestamp = crate::domain::rfc3339_millis(*now);
     let mut response = json_response(err.code.status(), &err.body(&timestamp, request_id));
     let headers = response.headers_mut();
@@ -179,7 +211,10 @@ fn error_response(err: &ApiError, now: &chrono::DateTime<chrono::Utc>, request_i
         headers.insert(http::header::ALLOW, v);
     }
     if err.code.status() == 401 {
-        headers.insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        headers.insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
     }
     response
 }

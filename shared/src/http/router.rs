@@ -88,15 +88,25 @@ mod tests {
     #[test]
     fn every_listed_route_is_routed_and_others_are_not() {
         for (method, template) in ROUTES {
-            let path = template.replace("{appointmentId}", "a-1").replace("{meetingId}", "m-1");
+            let path = template
+                .replace("{appointmentId}", "a-1")
+                .replace("{meetingId}", "m-1");
             let m = Method::from_bytes(method.as_bytes()).unwrap();
             let r = route(&m, &path).unwrap();
             assert_eq!(r.template(), format!("{method} {template}"));
         }
         assert_eq!(route(&Method::GET, "/nope").unwrap_err().code.status(), 404);
-        assert_eq!(route(&Method::GET, "/meetings/a/b/c").unwrap_err().code.status(), 404);
+        assert_eq!(
+            route(&Method::GET, "/meetings/a/b/c")
+                .unwrap_err()
+                .code
+                .status(),
+            404
+        );
         // An empty id still routes; validation answers 400 for it.
-        assert!(matches!(route(&Method::GET, "/meetings//link"), Ok(Route::GetMeetingLink(id)) if id.is_empty()));
+        assert!(
+            matches!(route(&Method::GET, "/meetings//link"), Ok(Route::GetMeetingLink(id)) if id.is_empty())
+        );
         let e = route(&Method::DELETE, "/appointments/a/meeting").unwrap_err();
         assert_eq!(e.code.status(), 405);
         assert_eq!(e.allow.as_deref(), Some("GET, PUT"));

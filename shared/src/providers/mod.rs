@@ -55,7 +55,13 @@ pub enum ProviderError {
 
 impl ProviderError {
     pub fn is_ambiguous(&self) -> bool {
-        matches!(self, Self::Unavailable { ambiguous: true, .. })
+        matches!(
+            self,
+            Self::Unavailable {
+                ambiguous: true,
+                ..
+            }
+        )
     }
 }
 
@@ -109,7 +115,10 @@ pub trait MeetingProvider: Send + Sync {
     async fn create(&self, spec: &CreateSpec) -> Result<ProviderMeeting, ProviderError>;
 
     /// A meeting created earlier for `meeting_id` (found by its marker), if any.
-    async fn find_by_marker(&self, meeting_id: &MeetingId) -> Result<Option<ProviderMeeting>, ProviderError>;
+    async fn find_by_marker(
+        &self,
+        meeting_id: &MeetingId,
+    ) -> Result<Option<ProviderMeeting>, ProviderError>;
 
     /// How long a stored host link may be handed out after it was generated; `None` when
     /// it does not go stale.
@@ -119,7 +128,10 @@ pub trait MeetingProvider: Send + Sync {
     fn host_link_lifetime(&self) -> Option<Duration>;
 
     /// A newly generated host link and when it was generated.
-    async fn fresh_host_link(&self, meeting: &Meeting) -> Result<(String, DateTime<Utc>), ProviderError>;
+    async fn fresh_host_link(
+        &self,
+        meeting: &Meeting,
+    ) -> Result<(String, DateTime<Utc>), ProviderError>;
 }
 
 /// The providers this deployment can use, and the default one.

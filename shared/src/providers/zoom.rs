@@ -87,7 +87,11 @@ fn meeting_id_of(v: &Value) -> Option<String> {
 
 /// `Retry-After` in seconds or as an HTTP date.
 pub fn retry_after_seconds(headers: &HeaderMap, now: DateTime<Utc>) -> Option<u64> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(s) = v.parse::<u64>() {
         return Some(s);
     }
@@ -112,8 +116,10 @@ impl ZoomProvider {
     }
 
     fn api_url(&self, segments: &[&str]) -> Result<reqwest::Url, ProviderError> {
-        let mut url = reqwest::Url::parse(&self.config.api_base_url).map_err(|_| ProviderError::Rejected {
-            cause: "ZOOM_API_BASE_URL is not a URL".into(),
+        let mut url = reqwest::Url::parse(&self.config.api_base_url).map_err(|_| {
+            ProviderError::Rejected {
+                cause: "ZOOM_API_BASE_URL is not a URL".into(),
+            }
         })?;
         url.path_segments_mut()
             .map_err(|_| ProviderError::Rejected {
@@ -135,9 +141,13 @@ impl ZoomProvider {
         {
             return Ok(t.value.clone());
         }
-        let credentials = self.credentials.get().await.map_err(|e| ProviderError::Rejected {
-            cause: e.cause.unwrap_or_default(),
-        })?;
+        let credentials = self
+            .credentials
+            .get()
+            .await
+            .map_err(|e| ProviderError::Rejected {
+                cause: e.cause.unwrap_or_default(),
+            })?;
         let token = match self.fetch_token(&credentials).await {
             // Wrong credentials may mean they were rotated: read the secret once more.
             Err(ProviderError::Rejected { .. }) => {
@@ -164,12 +174,21 @@ impl ZoomProvider {
             .http
             .post(&self.config.oauth_token_url)
             .basic_auth(&c.client_id, Some(&c.client_secret))
-            .query(&[("grant_type", "account_credentials"), ("account_id", c.account_id.as_str())])
+            .query(&[
+                ("grant_type", "account_credentials"),
+                ("account_id", c.account_id.as_str()),
+            ])
             .send()
             .await
             .map_err(|e| unavailable(&e, false))?;
         let status = response.status();
-        tracing::info!(provider = "zoom", op = "oauth_token", status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, "provider call");
+        tracing::info!(
+            provider = "zoom",
+            op = "oauth_token",
+            status = status.as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "provider call"
+        );
         if status.is_server_error() {
             return Err(ProviderError::Unavailable {
                 retry_after: None,
@@ -196,7 +215,10 @@ impl ZoomProvider {
             .ok_or_else(|| ProviderError::Rejected {
                 cause: "zoom oauth answer lacks access_token".into(),
             })?;
-        let expires_in = body.get("expires_in").and_then(Value::as_i64).unwrap_or(3600);
+        let expires_in = body
+            .get("expires_in")
+            .and_then(Value::as_i64)
+            .unwrap_or(3600);
         Ok(Token {
             value: value.to_owned(),
             renew_at: self.clock.now() + Duration::seconds(expires_in) - TOKEN_MARGIN,
@@ -215,17 +237,32 @@ impl ZoomProvider {
         let mut renewed = false;
         loop {
             let started = Instant::now();
-            let mut request = self.http.request(method.clone(), url.clone()).bearer_auth(&token);
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(&token);
             if let Some(b) = body {
                 request = request.json(b);
             }
             // A lost answer to a create leaves us not knowing whether Zoom made the meeting.
             let ambiguous = method == Method::POST;
-            let response = request.send().await.map_err(|e| unavailable(&e, ambiguous))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| unavailable(&e, ambiguous))?;
             let status = response.status();
             let headers = response.headers().clone();
-            let bytes = response.bytes().await.map_err(|e| unavailable(&e, ambiguous))?;
-            tracing::info!(provider = "zoom", op, status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, "provider call");
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| unavailable(&e, ambiguous))?;
+            tracing::info!(
+                provider = "zoom",
+                op,
+                status = status.as_u16(),
+                latency_ms = started.elapsed().as_millis() as u64,
+                "provider call"
+            );
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let code = body.get("code").and_then(Value::as_i64);
             if (status == StatusCode::UNAUTHORIZED || code == Some(124)) && !renewed {
@@ -233,7 +270,14 @@ impl ZoomProvider {
                 token = self.access_token(Some(&token)).await?;
                 continue;
             }
-            return self.classify(Answer { status, headers, body }, ambiguous);
+            return self.classify(
+                Answer {
+                    status,
+                    headers,
+                    body,
+                },
+                ambiguous,
+            );
         }
     }
 
@@ -268,7 +312,10 @@ impl ZoomProvider {
             cause: format!("zoom meeting lacks {what}"),
         };
         Ok(ProviderMeeting {
-            provider_meeting_id: body.get("id").and_then(meeting_id_of).ok_or_else(|| malformed("id"))?,
+            provider_meeting_id: body
+                .get("id")
+                .and_then(meeting_id_of)
+                .ok_or_else(|| malformed("id"))?,
             uuid: text("uuid"),
             links: ProviderLinks {
                 join_url: text("join_url").ok_or_else(|| malformed("join_url"))?,
@@ -279,16 +326,23 @@ impl ZoomProvider {
         })
     }
 
-    async fn get_meeting(&self, provider_meeting_id: &str) -> Result<ProviderMeeting, ProviderError> {
+    async fn get_meeting(
+        &self,
+        provider_meeting_id: &str,
+    ) -> Result<ProviderMeeting, ProviderError> {
         let url = self.api_url(&["meetings", provider_meeting_id])?;
         let a = self.call("get_meeting", Method::GET, url, None).await?;
         self.meeting_from(&a.body)
     }
 
     async fn user_id(&self) -> Result<String, ProviderError> {
-        let c = self.credentials.get().await.map_err(|e| ProviderError::Rejected {
-            cause: e.cause.unwrap_or_default(),
-        })?;
+        let c = self
+            .credentials
+            .get()
+            .await
+            .map_err(|e| ProviderError::Rejected {
+                cause: e.cause.unwrap_or_default(),
+            })?;
         Ok(c.user_id.clone())
     }
 }
@@ -340,11 +394,16 @@ impl MeetingProvider for ZoomProvider {
                 "meeting_authentication": false,
             },
         });
-        let a = self.call("create_meeting", Method::POST, url, Some(&body)).await?;
+        let a = self
+            .call("create_meeting", Method::POST, url, Some(&body))
+            .await?;
         self.meeting_from(&a.body)
     }
 
-    async fn find_by_marker(&self, meeting_id: &MeetingId) -> Result<Option<ProviderMeeting>, ProviderError> {
+    async fn find_by_marker(
+        &self,
+        meeting_id: &MeetingId,
+    ) -> Result<Option<ProviderMeeting>, ProviderError> {
         let user = self.user_id().await?;
         let wanted = marker(meeting_id);
         let mut page_token = String::new();
@@ -354,7 +413,8 @@ impl MeetingProvider for ZoomProvider {
                 .append_pair("type", "scheduled")
                 .append_pair("page_size", "300");
             if !page_token.is_empty() {
-                url.query_pairs_mut().append_pair("next_page_token", &page_token);
+                url.query_pairs_mut()
+                    .append_pair("next_page_token", &page_token);
             }
             let a = self.call("list_meetings", Method::GET, url, None).await?;
             let found = a.body["meetings"].as_array().and_then(|list| {
@@ -382,9 +442,17 @@ impl MeetingProvider for ZoomProvider {
         Some(START_URL_LIFETIME)
     }
 
-    async fn fresh_host_link(&self, meeting: &Meeting) -> Result<(String, DateTime<Utc>), ProviderError> {
+    async fn fresh_host_link(
+        &self,
+        meeting: &Meeting,
+    ) -> Result<(String, DateTime<Utc>), ProviderError> {
         let m = self.get_meeting(&meeting.provider_meeting_id).await?;
-        Ok((m.links.host_url, m.links.host_url_fetched_at.unwrap_or_else(|| self.clock.now())))
+        Ok((
+            m.links.host_url,
+            m.links
+                .host_url_fetched_at
+                .unwrap_or_else(|| self.clock.now()),
+        ))
     }
 }
 
@@ -395,19 +463,30 @@ mod tests {
 
     #[test]
     fn meeting_ids_are_int64_from_numbers_or_strings() {
-        assert_eq!(meeting_id_of(&json!(85746065432_i64)).as_deref(), Some("85746065432"));
-        assert_eq!(meeting_id_of(&json!("9223372036854775807")).as_deref(), Some("9223372036854775807"));
+        assert_eq!(
+            meeting_id_of(&json!(85746065432_i64)).as_deref(),
+            Some("85746065432")
+        );
+        assert_eq!(
+            meeting_id_of(&json!("9223372036854775807")).as_deref(),
+            Some("9223372036854775807")
+        );
         assert_eq!(meeting_id_of(&json!("abc")), None);
         assert_eq!(meeting_id_of(&json!(1.5)), None);
     }
 
     #[test]
     fn retry_after_takes_seconds_or_an_http_date() {
-        let now = DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after_seconds(&h, now), Some(7));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("Sat, 21 Nov 2026 10:00:42 GMT"));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Sat, 21 Nov 2026 10:00:42 GMT"),
+        );
         assert_eq!(retry_after_seconds(&h, now), Some(42));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after_seconds(&h, now), None);

@@ -1,9 +1,7 @@
 //! DynamoDB adapter of [`MeetingStore`](super::MeetingStore).
 
 use super::{Claim, ClaimState, MeetingStore};
-use crate::domain::{
-    Attendance, Meeting, MeetingStatus, ProviderLinks, Subject, SubjectKind,
-};
+use crate::domain::{Attendance, Meeting, MeetingStatus, ProviderLinks, Subject, SubjectKind};
 use crate::error::ApiError;
 use crate::ids::{MeetingId, OrgId, SubjectId, UserId};
 use async_trait::async_trait;
@@ -64,7 +62,10 @@ pub fn meeting_pk(id: &MeetingId) -> String {
 }
 
 pub fn due_pk(id: &MeetingId) -> String {
-    let h = id.as_str().bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+    let h = id
+        .as_str()
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
     format!("DUE#{}", h % DUE_SHARDS)
 }
 
@@ -184,7 +185,10 @@ fn meeting_item(m: &Meeting) -> Item {
         ("endedAt", m.ended_at.map(ts)),
         ("expiresAt", m.expires_at.map(ts)),
         ("hostJoinedAt", m.attendance.host_joined_at.map(ts)),
-        ("participantJoinedAt", m.attendance.participant_joined_at.map(ts)),
+        (
+            "participantJoinedAt",
+            m.attendance.participant_joined_at.map(ts),
+        ),
     ];
     for (k, v) in optional {
         if let Some(v) = v {
@@ -267,7 +271,11 @@ fn classify_tx_error(
     let TransactWriteItemsError::TransactionCanceledException(tc) = e.as_service_error()? else {
         return None;
     };
-    let codes: Vec<&str> = tc.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
+    let codes: Vec<&str> = tc
+        .cancellation_reasons()
+        .iter()
+        .filter_map(|r| r.code())
+        .collect();
     if codes.contains(&"ConditionalCheckFailed") {
         Some(TxOutcome::ConditionFailed)
     } else if codes.contains(&"TransactionConflict") {
@@ -348,7 +356,11 @@ impl MeetingStore for DynamoStore {
             item.insert("duePk".into(), s(due_pk(&claim.meeting_id)));
             item.insert("dueAt".into(), n(lease.timestamp()));
         }
-        let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
         let request = match previous {
             None => request.condition_expression("attribute_not_exists(pk)"),
             // The token pins the exact claim we read; the state test repeats, server-side,
@@ -432,7 +444,10 @@ impl MeetingStore for DynamoStore {
         let members = std::iter::once((&m.host, "host"))
             .chain(m.participants.iter().map(|p| (p, "participant")));
         for (user, role) in members {
-            let mut item = key(format!("USER#{}#{user}", m.org), &format!("AT#{at}#{}", m.id));
+            let mut item = key(
+                format!("USER#{}#{user}", m.org),
+                &format!("AT#{at}#{}", m.id),
+            );
             item.insert("type".into(), s("membership"));
             item.insert("meetingId".into(), s(m.id.as_str()));
             item.insert("role".into(), s(role));
@@ -528,6 +543,8 @@ mod tests {
         };
         let item = meeting_item(&m);
         assert_eq!(meeting_from(&item).unwrap(), m);
-        assert!(matches!(item.get("dueAt"), Some(AttributeValue::N(v)) if v == &(t("2026-11-21T11:30:00Z").timestamp()).to_string()));
+        assert!(
+            matches!(item.get("dueAt"), Some(AttributeValue::N(v)) if v == &(t("2026-11-21T11:30:00Z").timestamp()).to_string())
+        );
     }
 }

@@ -1,0 +1,245 @@
+//! Creates the table on a local DynamoDB emulator from template.yaml's own definition, so
+//! the template stays the one source of truth for keys, indexes and TTL.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use serde_yaml::Value;
+
+/// The SAM template, compiled in so the gateway needs no path to find it.
+pub const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDefinition {
+    pub attributes: Vec<AttributeDefinition>,
+    pub key_schema: Vec<KeySchemaElement>,
+    pub indexes: Vec<GlobalSecondaryIndex>,
+    pub ttl_attribute: Option<String>,
+}
+
+fn get<'a>(v: &'a Value, key: &str) -> Result<&'a Value, String> {
+    v.get(key)
+        .ok_or_else(|| format!("template table lacks {key}"))
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str, String> {
+    get(v, key)?
+        .as_str()
+        .ok_or_else(|| format!("template table: {key} must be a plain string"))
+}
+
+fn list<'a>(v: &'a Value, key: &str) -> Result<&'a Vec<Value>, String> {
+    get(v, key)?
+        .as_sequence()
+        .ok_or_else(|| format!("template table: {key} must be a list"))
+}
+
+fn key_schema(v: &Value) -> Result<Vec<KeySchemaElement>, String> {
+    list(v, "KeySchema")?
+        .iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(text(k, "AttributeName")?)
+                .key_type(KeyType::from(text(k, "KeyType")?))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// The `AWS::DynamoDB::Table` resource of the template (there is exactly one).
+pub fn table_definition(template: &str) -> Result<TableDefinition, String> {
+    let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
+    let resources = get(&doc, "Resources")?
+        .as_mapping()
+        .ok_or("template.yaml: Resources is not a mapping")?;
+    let tables: Vec<&Value> = resources
+        .values()
+        .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::DynamoDB::Table"))
+        .collect();
+    let [table] = tables.as_slice() else {
+        return Err(format!(
+            "template.yaml must define exactly one table, found {}",
+            tables.len()
+        ));
+    };
+    let props = get(table, "Properties")?;
+    if text(props, "BillingMode")? != "PAY_PER_REQUEST" {
+        return Err("template table must be PAY_PER_REQUEST".into());
+    }
+    let attributes = list(props, "AttributeDefinitions")?
+        .iter()
+        .map(|a| {
+            AttributeDefinition::builder()
+                .attribute_name(text(a, "AttributeName")?)
+                .attribute_type(ScalarAttributeType::from(text(a, "AttributeType")?))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, String>>()?;
+    let indexes = match props.get("GlobalSecondaryIndexes") {
+        None => Vec::new(),
+        Some(_) => list(props, "GlobalSecondaryIndexes")?
+            .iter()
+            .map(|g| {
+                let projection = get(g, "Projection")?;
+                let non_key = projection
+                    .get("NonKeyAttributes")
+                    .and_then(Value::as_sequence)
+                    .map(|s| {
+                        s.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    });
+                GlobalSecondaryIndex::builder()
+                    .index_name(text(g, "IndexName")?)
+                    .set_key_schema(Some(key_schema(g)?))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::from(text(
+                                projection,
+                                "ProjectionType",
+                            )?))
+                            .set_non_key_attributes(non_key)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<_, String>>()?,
+    };
+    let ttl_attribute = match props.get("TimeToLiveSpecification") {
+        Some(t) if t.get("Enabled").and_then(Value::as_bool) == Some(true) => {
+            Some(text(t, "AttributeName")?.to_owned())
+        }
+        _ => None,
+    };
+    Ok(TableDefinition {
+        attributes,
+        key_schema: key_schema(props)?,
+        indexes,
+        ttl_attribute,
+    })
+}
+
+/// Whether the SDK endpoint override points at this machine.
+pub fn is_loopback_endpoint(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Creates `name` from `def` unless it exists. Returns whether it created it.
+pub async fn ensure_table(
+    client: &Client,
+    name: &str,
+    def: &TableDefinition,
+) -> Result<bool, String> {
+    match client.describe_table().table_name(name).send().await {
+        Ok(_) => return Ok(false),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+        Err(e) => {
+            return Err(format!(
+                "DescribeTable: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+            ));
+        }
+    }
+    let created = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(def.attributes.clone()))
+        .set_key_schema(Some(def.key_schema.clone()))
+        .set_global_secondary_indexes((!def.indexes.is_empty()).then(|| def.indexes.clone()))
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        // Another gateway on the same emulator created it first.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            return Ok(false);
+        }
+        Err(e) => {
+            return Err(format!(
+                "CreateTable: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+            ));
+        }
+    }
+    if let Some(attr) = &def.ttl_attribute {
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(attr)
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "UpdateTimeToLive: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                )
+            })?;
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_defines_the_table_the_store_expects() {
+        let def = table_definition(TEMPLATE).unwrap();
+        let keys: Vec<_> = def
+            .key_schema
+            .iter()
+            .map(|k| (k.attribute_name(), k.key_type().as_str()))
+            .collect();
+        assert_eq!(keys, [("pk", "HASH"), ("sk", "RANGE")]);
+        assert_eq!(def.ttl_attribute.as_deref(), Some("ttl"));
+        let due = def
+            .indexes
+            .iter()
+            .find(|i| i.index_name() == "due-index")
+            .unwrap();
+        let keys: Vec<_> = due
+            .key_schema()
+            .iter()
+            .map(|k| k.attribute_name())
+            .collect();
+        assert_eq!(keys, ["duePk", "dueAt"]);
+    }
+
+    #[test]
+    fn only_loopback_endpoints_count_as_local() {
+        assert!(is_loopback_endpoint("http://127.0.0.1:5000"));
+        assert!(is_loopback_endpoint("http://localhost:5000/"));
+        assert!(is_loopback_endpoint("http://[::1]:5000"));
+        assert!(!is_loopback_endpoint(
+            "https://dynamodb.us-east-1.amazonaws.com"
+        ));
+        assert!(!is_loopback_endpoint("http://10.0.0.5:8000"));
+    }
+}

@@ -1,0 +1,537 @@
+//! The local stack: moto (DynamoDB + Secrets Manager), the Zoom sandbox and local gateways,
+//! each a child process on a free loopback port, with the secrets seeded. The dev command
+//! and the black-box tests start it the same way; dropping a [`Stack`] stops everything.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use telemeet::app::{App, Clients};
+use telemeet::clock::Clock;
+use telemeet::config::Config;
+use telemeet::ids::RandomIds;
+use telemeet::secrets::SecretsManagerSource;
+use telemeet::service::Settings;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const ISSUER: &str = "telemeet-local";
+pub const AUDIENCE: &str = "telemeet";
+pub const TABLE_NAME: &str = "telemeet-local";
+pub const AUTH_SECRET_ID: &str = "telemeet/local/auth";
+pub const ZOOM_SECRET_ID: &str = "telemeet/local/zoom";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// RS256 keys for local use only (see keys/README.md).
+pub const DEV_RS256_PRIVATE: &str = include_str!("../keys/dev-rs256-private.pem");
+pub const DEV_RS256_PUBLIC: &str = include_str!("../keys/dev-rs256-public.pem");
+pub const OTHER_RS256_PRIVATE: &str = include_str!("../keys/other-rs256-private.pem");
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Local gateway processes sharing moto and the sandbox (0: none; the stack then
+    /// creates the table itself).
+    pub gateways: usize,
+    /// Port of the first gateway; 0 picks a free one.
+    pub gateway_port: u16,
+    /// Copy the gateways' log lines to this process's stdout (the dev command).
+    pub echo_logs: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            gateways: 1,
+            gateway_port: 0,
+            echo_logs: false,
+        }
+    }
+}
+
+/// How a test token is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    /// The stack's HS256 secret.
+    Hs256,
+    /// The stack's trusted RS256 key.
+    Rs256,
+    /// An HS256 secret nobody trusts.
+    WrongHs256,
+    /// An RS256 key nobody trusts.
+    WrongRs256,
+}
+
+pub struct Stack {
+    pub root: PathBuf,
+    pub moto_url: String,
+    pub sandbox_url: String,
+    pub gateway_urls: Vec<String>,
+    hs256_secret: String,
+    zoom_client_secret: String,
+    zoom_account_id: String,
+    zoom_client_id: String,
+    logs: Arc<Mutex<Vec<String>>>,
+    minted: Mutex<Vec<String>>,
+    http: reqwest::Client,
+    // Declared last: dropped (killed) after everything else.
+    children: Vec<Child>,
+}
+
+fn random(len: usize) -> String {
+    use rand::RngExt;
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| A[rng.random_range(0..A.len())] as char)
+        .collect()
+}
+
+/// The repository root (this crate lives in infra/local-stack).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+fn python(root: &Path) -> Result<PathBuf, String> {
+    let p = std::env::var_os("TELEMEET_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "{} not found: run `bash infra/venv.sh` first (the README commands do)",
+            p.display()
+        ))
+    }
+}
+
+/// A binary of this workspace next to the running executable (target/<profile>/ or, for
+/// tests, its deps/ subfolder).
+pub fn sibling_binary(name: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!(
+                "binary {name} not found next to {}: run `cargo build --workspace --bins` first",
+                exe.display()
+            )
+        })
+}
+
+impl Stack {
+    pub async fn start(options: Options) -> Result<Stack, String> {
+        let root = repo_root();
+        let python = python(&root)?;
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let mut stack = Stack {
+            root: root.clone(),
+            moto_url: String::new(),
+            sandbox_url: String::new(),
+            gateway_urls: Vec::new(),
+            hs256_secret: random(48),
+            zoom_client_secret: random(32),
+            zoom_account_id: format!("acc{}", random(10)),
+            zoom_client_id: format!("cid{}", random(12)),
+            logs: logs.clone(),
+            minted: Mutex::new(Vec::new()),
+            http: reqwest::Client::new(),
+            children: Vec::new(),
+        };
+
+        let mut moto = Command::new(&python);
+        moto.arg(root.join("infra/moto/serve.py"))
+            .args(["--port", "0"]);
+        stack.moto_url = stack.spawn("moto", moto, Ready::Line, false).await?;
+
+        let mut sandbox = Command::new(&python);
+        sandbox
+            .arg(root.join("infra/zoom-sandbox/sandbox.py"))
+            .args(["--port", "0"])
+            .args(["--account-id", &stack.zoom_account_id])
+            .args(["--client-id", &stack.zoom_client_id])
+            .args(["--client-secret", &stack.zoom_client_secret]);
+        stack.sandbox_url = stack
+            .spawn("zoom-sandbox", sandbox, Ready::Line, false)
+            .await?;
+
+        stack.seed_secrets().await?;
+        if options.gateways == 0 {
+            let def = local_gateway::table::table_definition(local_gateway::table::TEMPLATE)?;
+            let aws = stack.aws_config().await;
+            local_gateway::table::ensure_table(
+                &aws_sdk_dynamodb::Client::new(&aws),
+                TABLE_NAME,
+                &def,
+            )
+            .await?;
+        }
+        let gateway = sibling_binary("local-gateway")?;
+        for i in 0..options.gateways {
+            let mut cmd = Command::new(&gateway);
+            cmd.envs(stack.env()).env(
+                "PORT",
+                if i == 0 { options.gateway_port } else { 0 }.to_string(),
+            );
+            let url = stack
+                .spawn(
+                    &format!("gateway-{i}"),
+                    cmd,
+                    Ready::Listening,
+                    options.echo_logs,
+                )
+                .await?;
+            stack.gateway_urls.push(url);
+        }
+        Ok(stack)
+    }
+
+    /// The configuration every telemeet process of this stack reads.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("TABLE_NAME", TABLE_NAME.to_owned()),
+            ("AUTH_SECRET_ID", AUTH_SECRET_ID.to_owned()),
+            ("ZOOM_SECRET_ID", ZOOM_SECRET_ID.to_owned()),
+            ("MEETING_PROVIDER", "zoom".to_owned()),
+            ("ZOOM_API_BASE_URL", format!("{}/v2", self.sandbox_url)),
+            (
+                "ZOOM_OAUTH_TOKEN_URL",
+                format!("{}/oauth/token", self.sandbox_url),
+            ),
+            ("AWS_ENDPOINT_URL", self.moto_url.clone()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "local".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("AWS_CONFIG_FILE", "/dev/null".to_owned()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    pub fn gateway(&self) -> &str {
+        &self.gateway_urls[0]
+    }
+
+    async fn aws_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "local-stack",
+            ))
+            .endpoint_url(&self.moto_url)
+            .load()
+            .await
+    }
+
+    /// An in-process [`App`] on this stack, with an injected clock and settings.
+    pub async fn app(&self, clock: Arc<dyn Clock>, settings: Settings) -> Result<App, String> {
+        let env = self.env();
+        let config = Config::from_lookup(|k| {
+            env.iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+        })?;
+        let aws = self.aws_config().await;
+        let clients = Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&aws),
+            secrets: Arc::new(SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::new(&aws),
+            )),
+            http: telemeet::app::http_client()?,
+        };
+        Ok(App::build(
+            &config,
+            clients,
+            clock,
+            Arc::new(RandomIds),
+            settings,
+        ))
+    }
+
+    async fn seed_secrets(&self) -> Result<(), String> {
+        let client = aws_sdk_secretsmanager::Client::new(&self.aws_config().await);
+        let secrets = [
+            (
+                AUTH_SECRET_ID,
+                json!({
+                    "issuer": ISSUER,
+                    "audience": AUDIENCE,
+                    "hs256Secret": self.hs256_secret,
+                    "rs256PublicKeyPem": DEV_RS256_PUBLIC,
+                }),
+            ),
+            (
+                ZOOM_SECRET_ID,
+                json!({
+                    "accountId": self.zoom_account_id,
+                    "clientId": self.zoom_client_id,
+                    "clientSecret": self.zoom_client_secret,
+                    "userId": "me",
+                }),
+            ),
+        ];
+        for (name, value) in secrets {
+            client
+                .create_secret()
+                .name(name)
+                .secret_string(value.to_string())
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "seeding {name}: {}",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
+    /// A caller token signed with the stack's HS256 secret, valid for an hour.
+    pub fn token(&self, sub: &str, role: &str, org: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.sign(
+            Signer::Hs256,
+            json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "role": role, "org": org, "iat": now, "exp": now + 3600 }),
+        )
+    }
+
+    /// Any claims, signed as asked (for the authentication tests).
+    pub fn sign(&self, signer: Signer, claims: Value) -> String {
+        let (alg, key) = match signer {
+            Signer::Hs256 => (
+                Algorithm::HS256,
+                EncodingKey::from_secret(self.hs256_secret.as_bytes()),
+            ),
+            Signer::WrongHs256 => (
+                Algorithm::HS256,
+                EncodingKey::from_secret(b"not-the-stack-secret-at-all-00000"),
+            ),
+            Signer::Rs256 => (Algorithm::RS256, rsa(DEV_RS256_PRIVATE)),
+            Signer::WrongRs256 => (Algorithm::RS256, rsa(OTHER_RS256_PRIVATE)),
+        };
+        let token = jsonwebtoken::encode(&Header::new(alg), &claims, &key).unwrap_or_default();
+        self.remember(&token);
+        token
+    }
+
+    /// Records a secret-grade string the logs must never contain.
+    pub fn remember(&self, secret: &str) {
+        self.minted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(secret.to_owned());
+    }
+
+    /// Everything the stack's processes printed so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A request to the sandbox's control API (`/__sandbox/...`).
+    pub async fn sandbox(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.sandbox_url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        match req.send().await {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+
+    /// How many requests the sandbox received for an operation key such as
+    /// `POST /v2/users/{userId}/meetings`.
+    pub async fn sandbox_count(&self, operation: &str) -> u64 {
+        let calls = self
+            .sandbox(reqwest::Method::GET, "/__sandbox/calls", None)
+            .await;
+        calls["counts"][operation].as_u64().unwrap_or(0)
+    }
+
+    pub async fn sandbox_succeeded(&self, operation: &str) -> u64 {
+        let calls = self
+            .sandbox(reqwest::Method::GET, "/__sandbox/calls", None)
+            .await;
+        calls["succeeded"][operation].as_u64().unwrap_or(0)
+    }
+
+    /// Injects a fault rule into the sandbox.
+    pub async fn fault(&self, rule: Value) {
+        self.sandbox(reqwest::Method::POST, "/__sandbox/faults", Some(rule))
+            .await;
+    }
+
+    /// Every secret-grade value of this run: ours, the minted tokens and all the sandbox
+    /// issued (access tokens, start_url tokens, passcodes, links).
+    pub async fn secrets(&self) -> Vec<String> {
+        let mut all = vec![self.hs256_secret.clone(), self.zoom_client_secret.clone()];
+        all.extend(
+            self.minted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
+        let issued = self
+            .sandbox(reqwest::Method::GET, "/__sandbox/issued", None)
+            .await;
+        for key in ["accessTokens", "zakTokens", "passwords"] {
+            all.extend(
+                issued[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned),
+            );
+        }
+        let meetings = self
+            .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
+            .await;
+        for m in meetings["meetings"].as_array().into_iter().flatten() {
+            for key in ["start_url", "join_url", "password", "encrypted_password"] {
+                all.extend(m[key].as_str().map(str::to_owned));
+            }
+        }
+        all.retain(|s| s.len() >= 6);
+        all
+    }
+
+    /// The end of every stack test: no secret, token or link in any log line, and every
+    /// request the sandbox received conformed to Zoom's spec (minus `expected_invalid`).
+    pub async fn finish(self, expected_invalid: u64) {
+        let secrets = self.secrets().await;
+        let calls = self
+            .sandbox(reqwest::Method::GET, "/__sandbox/calls", None)
+            .await;
+        let logs = self.logs();
+        let leaks: Vec<String> = logs
+            .iter()
+            .filter(|line| secrets.iter().any(|s| line.contains(s.as_str())))
+            .map(|line| line.chars().take(120).collect())
+            .collect();
+        assert!(
+            leaks.is_empty(),
+            "{} log line(s) contain a secret, token or link, e.g. (cut) {:?}",
+            leaks.len(),
+            leaks.first()
+        );
+        let invalid = calls["invalid"].as_u64().unwrap_or(u64::MAX);
+        assert_eq!(
+            invalid, expected_invalid,
+            "requests the Zoom sandbox found invalid against Zoom's spec: {}",
+            calls["requests"]
+        );
+        assert!(!logs.is_empty(), "no log lines were captured");
+    }
+
+    async fn spawn(
+        &mut self,
+        name: &str,
+        mut cmd: Command,
+        ready: Ready,
+        echo: bool,
+    ) -> Result<String, String> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        // Dropping the stack kills its children; this also stops them when the owner dies
+        // without dropping it (a killed test, Ctrl-C on a hung run).
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("starting {name}: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        for (stream, tx) in [
+            (
+                Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                Some(tx),
+            ),
+            (Box::new(stderr), None),
+        ] {
+            let logs = self.logs.clone();
+            let name = name.to_owned();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if echo {
+                        println!("[{name}] {line}");
+                    }
+                    if let Some(tx) = &tx {
+                        let _ = tx.send(line.clone());
+                    }
+                    logs.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                }
+            });
+        }
+        let url = tokio::time::timeout(READY_TIMEOUT, async {
+            while let Some(line) = rx.recv().await {
+                if let Some(url) = ready.url(&line) {
+                    return Some(url);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        self.children.push(child);
+        url.ok_or_else(|| {
+            format!(
+                "{name} did not become ready; its output:\n{}",
+                self.logs().join("\n")
+            )
+        })
+    }
+}
+
+fn rsa(pem: &str) -> EncodingKey {
+    EncodingKey::from_rsa_pem(pem.as_bytes())
+        .unwrap_or_else(|_| EncodingKey::from_secret(b"invalid"))
+}
+
+#[derive(Clone, Copy)]
+enum Ready {
+    /// A `READY <url>` line (moto, sandboxes).
+    Line,
+    /// The gateway's JSON `listening` log line.
+    Listening,
+}
+
+impl Ready {
+    fn url(self, line: &str) -> Option<String> {
+        match self {
+            Ready::Line => line.strip_prefix("READY ").map(|u| u.trim().to_owned()),
+            Ready::Listening => {
+                let v: Value = serde_json::from_str(line).ok()?;
+                (v["message"] == "listening").then(|| v["url"].as_str().map(str::to_owned))?
+            }
+        }
+    }
+}

@@ -1,0 +1,849 @@
+"""Zoom sandbox: a loopback stand-in for Zoom's Server-to-Server OAuth and the Meetings API
+subset telemeet uses. Requests are validated against the vendored spec
+(spec/zoom-meetings-subset.json); answers, errors and rate-limit headers mimic Zoom's.
+Tests drive it through the control API under /__sandbox/ (see README.md).
+
+    python sandbox.py --port 0 --account-id ACC --client-id CID --client-secret CSECRET
+"""
+
+import argparse
+import base64
+import copy
+import email.utils
+import html
+import ipaddress
+import json
+import logging
+import secrets
+import signal
+import socket
+import string
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote
+
+from jsonschema_path import SchemaPath
+from openapi_core import V30RequestValidator
+from openapi_core.casting.schemas.exceptions import CastError
+from openapi_core.datatypes import RequestParameters
+from openapi_core.deserializing.media_types.exceptions import MediaTypeDeserializeError
+from openapi_core.templating.media_types.exceptions import MediaTypeNotFound
+from openapi_core.validation.request.exceptions import (
+    MissingRequiredParameter,
+    MissingRequiredRequestBody,
+    ParameterValidationError,
+)
+from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+DEFAULT_SPEC = Path(__file__).resolve().parent / "spec" / "zoom-meetings-subset.json"
+log = logging.getLogger("zoom-sandbox")
+
+# Operation keys: method + templated path, as reported by /__sandbox/calls and used by faults.
+OAUTH_TOKEN = "POST /oauth/token"
+CREATE = "POST /v2/users/{userId}/meetings"
+LIST = "GET /v2/users/{userId}/meetings"
+GET = "GET /v2/meetings/{meetingId}"
+UPDATE = "PATCH /v2/meetings/{meetingId}"
+DELETE = "DELETE /v2/meetings/{meetingId}"
+STATUS = "PUT /v2/meetings/{meetingId}/status"
+OPERATIONS = [OAUTH_TOKEN, CREATE, LIST, GET, UPDATE, DELETE, STATUS]
+
+FAULT_KINDS = {"status", "delay", "rate_limit", "daily_limit", "token_expired", "drop_after"}
+UUID_MODES = {
+    "normal": lambda u: True,
+    "slash": lambda u: u.startswith("/"),
+    "double-slash": lambda u: "//" in u and not u.startswith("/"),
+}
+HOST_EMAIL = "host@sandbox.invalid"
+ZAK_TTL = timedelta(hours=2)  # Zoom's start_url expires 2 h after it was generated
+PAGE_TOKEN_TTL = 15 * 60  # seconds, as documented for next_page_token
+LIST_FIELDS = ["uuid", "id", "host_id", "topic", "type", "start_time", "duration", "timezone", "created_at", "join_url"]
+DEFAULT_SETTINGS = {
+    "host_video": False,
+    "participant_video": False,
+    "join_before_host": False,
+    "jbh_time": 0,
+    "mute_upon_entry": False,
+    "waiting_room": True,
+    "approval_type": 2,
+    "audio": "voip",
+    "auto_recording": "none",
+    "use_pmi": False,
+    "watermark": False,
+    "private_meeting": False,
+}
+
+INVALID_TOKEN = {"code": 124, "message": "Invalid access token."}
+EXPIRED_TOKEN = {"code": 124, "message": "Access token is expired."}
+NOT_FOUND = {"code": 404, "message": "Not found"}
+
+
+@dataclass
+class Reply:
+    status: int
+    body: object = None  # dict/list -> JSON, str -> HTML, None -> empty
+    headers: dict = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """One request to a Zoom operation, as the operation handlers see it."""
+
+    key: str
+    params: dict  # decoded path parameters
+    query: dict  # query parameters (the last value wins when repeated)
+    headers: object  # email.message.Message from http.server
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body) if self.body else {}
+
+
+def utc_iso(dt):
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value):
+    """RFC 3339 (already checked against the spec's `format: date-time`) -> aware datetime."""
+    return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+
+
+def random_alnum(n):
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(n))
+
+
+def random_digits(n):
+    return "".join(secrets.choice(string.digits) for _ in range(n))
+
+
+def deep_merge(base, update):
+    merged = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def basic_credentials(headers):
+    """(user, password) from an HTTP Basic Authorization header, or None."""
+    scheme, _, encoded = (headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except ValueError:  # bad base64 (binascii.Error) or bad UTF-8 (UnicodeDecodeError)
+        return None
+    return (user, password) if sep else None
+
+
+def zoom_error(status, code, message):
+    return Reply(status, {"code": code, "message": message})
+
+
+def meeting_not_found(meeting_id):
+    return zoom_error(404, 3001, f"Meeting does not exist: {meeting_id}.")
+
+
+# ---------------------------------------------------------------- spec validation
+
+
+@dataclass
+class SpecRequest:
+    """The request shape openapi-core expects; the path template is already known."""
+
+    method: str
+    path_pattern: str
+    parameters: RequestParameters
+    body: bytes | None
+    content_type: str
+    host_url: str = "http://sandbox"
+
+    @property
+    def path(self):
+        return self.path_pattern
+
+
+def describe_schema_error(err):
+    """(field, message) for one jsonschema error. Messages never echo the offending value:
+    it may be a passcode."""
+    where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err.absolute_path).replace(".[", "[")
+    kind, limit = err.validator, err.validator_value
+    if kind == "required":
+        missing = next(p for p in limit if p not in err.instance)
+        return (f"{where}.{missing}" if where else missing), "Required field is missing."
+    messages = {
+        "type": f"Must be of type {limit}.",
+        "enum": f"Must be one of {json.dumps(limit)}.",
+        "format": f"Must be a valid {limit}.",
+        "maxLength": f"Must be at most {limit} characters.",
+        "minLength": f"Must be at least {limit} characters.",
+        "maximum": f"Must be at most {limit}.",
+        "minimum": f"Must be at least {limit}.",
+        "pattern": f"Must match {limit}.",
+    }
+    return where or "body", messages.get(kind, f"Failed the '{kind}' constraint.")
+
+
+def describe_validation_error(exc):
+    """Turn one openapi-core request error into Zoom-style {"field","message"} entries."""
+    cause = exc.__cause__
+    if isinstance(exc, ParameterValidationError):
+        if isinstance(exc, MissingRequiredParameter):
+            return [{"field": exc.name, "message": "Required parameter is missing."}]
+        if isinstance(cause, InvalidSchemaValue):
+            return [{"field": exc.name, "message": describe_schema_error(e)[1]} for e in cause.schema_errors][:1]
+        if isinstance(cause, CastError):
+            return [{"field": exc.name, "message": f"Must be of type {cause.type}."}]
+        return [{"field": exc.name, "message": "Invalid parameter."}]
+    if isinstance(exc, MissingRequiredRequestBody):
+        return [{"field": "body", "message": "Request body is required."}]
+    if isinstance(cause, MediaTypeNotFound):
+        return [{"field": "Content-Type", "message": "Must be application/json."}]
+    if isinstance(cause, MediaTypeDeserializeError):
+        return [{"field": "body", "message": "Malformed JSON."}]
+    if isinstance(cause, InvalidSchemaValue):
+        return [{"field": f, "message": m} for f, m in map(describe_schema_error, cause.schema_errors)]
+    return [{"field": "request", "message": "Invalid request."}]
+
+
+class SpecValidator:
+    def __init__(self, spec_path):
+        spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+        # Paths are matched relative to our own /v2 prefix, not https://api.zoom.us/v2.
+        spec["servers"] = [{"url": "/v2"}]
+        # Authentication is the sandbox's own job (Zoom's 401/124 answers); openapi-core
+        # cannot check oauth2 schemes anyway.
+        spec.pop("security", None)
+        for item in spec["paths"].values():
+            for operation in item.values():
+                if isinstance(operation, dict):
+                    operation.pop("security", None)
+        self._validator = V30RequestValidator(SchemaPath.from_dict(spec))
+        self._lock = threading.Lock()  # openapi-core makes no thread-safety promises
+
+    def errors(self, call, content_type):
+        method, template = call.key.split(" ", 1)
+        request = SpecRequest(
+            method=method.lower(),
+            path_pattern=template,
+            parameters=RequestParameters(
+                query=ImmutableMultiDict(call.query), header=Headers(), path=dict(call.params)
+            ),
+            body=call.body or None,
+            content_type=content_type.lower(),
+        )
+        with self._lock:
+            found = list(self._validator.iter_errors(request))
+        entries, seen = [], set()
+        for exc in found:
+            for entry in describe_validation_error(exc):
+                if entry["field"] not in seen:  # like Zoom: one entry per field
+                    seen.add(entry["field"])
+                    entries.append(entry)
+        return entries
+
+
+# ---------------------------------------------------------------- state and operations
+
+
+class Sandbox:
+    def __init__(self, args, validator):
+        self.account_id = args.account_id
+        self.client_id = args.client_id
+        self.client_secret = args.client_secret
+        self.token_ttl = args.token_ttl
+        self.validator = validator
+        self.base_url = ""  # set once the port is known
+        self.host_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+        self.lock = threading.Lock()
+        # Every secret handed out, kept across resets so log-leak checks stay complete.
+        self.issued = {"accessTokens": [], "zakTokens": [], "passwords": []}
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.tokens = {}  # access token -> expiry (monotonic seconds)
+            self.meetings = {}  # id -> meeting object, as Zoom shows it
+            self.deleted = {}  # id -> meeting object (recoverable)
+            self.zaks = {}  # zak -> (meeting id, expiry datetime)
+            self.page_tokens = {}  # next_page_token -> (list type, offset, expiry monotonic)
+            self.faults = []
+            self.counts = dict.fromkeys(OPERATIONS, 0)  # every request received
+            self.succeeded = dict.fromkeys(OPERATIONS, 0)  # 2xx answers actually sent
+            self.requests = []
+            self.unrouted = []
+            self.uuid_mode = "normal"
+
+    # -- bookkeeping and request preparation (callers hold no lock)
+
+    def count(self, key):
+        with self.lock:
+            self.counts[key] += 1
+
+    def record(self, key, status, errors, valid, fault):
+        with self.lock:
+            if 200 <= status < 300 and fault != "drop_after":
+                self.succeeded[key] += 1
+            self.requests.append(
+                {"operation": key, "status": status, "valid": valid, "errors": errors, "fault": fault}
+            )
+
+    def take_fault(self, key):
+        with self.lock:
+            for rule in self.faults:
+                if rule["operation"] == key:
+                    if rule["times"] > 0:
+                        rule["times"] -= 1
+                        if rule["times"] == 0:
+                            self.faults.remove(rule)
+                    return dict(rule)
+        return None
+
+    def resolve_meeting_ref(self, raw):
+        """Path segment -> meeting id string for validation. Like Zoom, a meeting UUID is
+        accepted too; one that starts with '/' or contains '//' must be double URL-encoded.
+        Anything unresolved is returned as-is and fails the spec's int64 check."""
+        once = unquote(raw)
+        if once.isdigit():
+            return once
+        double_encoded = "%" in once
+        uuid = unquote(once) if double_encoded else once
+        if (uuid.startswith("/") or "//" in uuid) and not double_encoded:
+            return once
+        with self.lock:
+            meeting = self._find(uuid)
+        return str(meeting["id"]) if meeting else once
+
+    def check_bearer(self, headers):
+        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        with self.lock:
+            expiry = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        if expiry is None:
+            return Reply(401, INVALID_TOKEN)
+        if time.monotonic() >= expiry:
+            return Reply(401, EXPIRED_TOKEN)
+        return None
+
+    # -- helpers (called with self.lock held)
+
+    def _issue(self, kind, value):
+        self.issued[kind].append(value)
+        return value
+
+    def _new_zak(self, meeting_id):
+        zak = self._issue("zakTokens", secrets.token_urlsafe(32))
+        self.zaks[zak] = (meeting_id, datetime.now(timezone.utc) + ZAK_TTL)
+        return f"{self.base_url}/s/{meeting_id}?zak={zak}"
+
+    def _new_meeting_id(self):
+        while True:  # 11 digits, always above 2^32: clients must use 64-bit integers
+            meeting_id = 10**10 + secrets.randbelow(9 * 10**10)
+            if meeting_id not in self.meetings and meeting_id not in self.deleted:
+                return meeting_id
+
+    def _new_uuid(self):
+        wanted = UUID_MODES[self.uuid_mode]
+        while True:
+            uuid = base64.b64encode(secrets.token_bytes(16)).decode()
+            if wanted(uuid):
+                return uuid
+
+    def _find(self, uuid):
+        for meeting in [*self.meetings.values(), *self.deleted.values()]:
+            if meeting["uuid"] == uuid:
+                return meeting
+        return None
+
+    # -- Zoom operations
+
+    def answer(self, call, errors):
+        """Normal processing: authentication, then validation, then the operation itself."""
+        if call.key == OAUTH_TOKEN:
+            return self.oauth_token(call)
+        denied = self.check_bearer(call.headers)
+        if denied:
+            return denied
+        if errors:
+            return Reply(400, {"code": 300, "message": "Validation Failed.", "errors": errors})
+        handler = {
+            CREATE: self.create_meeting,
+            LIST: self.list_meetings,
+            GET: self.get_meeting,
+            UPDATE: self.update_meeting,
+            DELETE: self.delete_meeting,
+            STATUS: self.update_status,
+        }[call.key]
+        return handler(call)
+
+    def oauth_token(self, call):
+        """Server-to-Server OAuth: grant_type/account_id in the query or a form body."""
+        params = dict(call.query)
+        if (call.headers.get("Content-Type") or "").lower().startswith("application/x-www-form-urlencoded"):
+            params.update(parse_qsl(call.body.decode("utf-8", "replace")))
+        if basic_credentials(call.headers) != (self.client_id, self.client_secret):
+            return Reply(400, {"reason": "Invalid client_id or client_secret", "error": "invalid_client"})
+        if params.get("grant_type") != "account_credentials":
+            return Reply(400, {"reason": "unsupported grant type", "error": "unsupported_grant_type"})
+        if params.get("account_id") != self.account_id:
+            return Reply(400, {"reason": "Invalid account_id", "error": "invalid_request"})
+        with self.lock:
+            token = self._issue("accessTokens", secrets.token_urlsafe(48))
+            self.tokens[token] = time.monotonic() + self.token_ttl
+        return Reply(
+            200,
+            {
+                "access_token": token,
+                "token_type": "bearer",
+                "expires_in": self.token_ttl,
+                "scope": "meeting:read:admin meeting:write:admin",
+                "api_url": self.base_url,
+            },
+        )
+
+    def create_meeting(self, call):
+        req = call.json()
+        now = datetime.now(timezone.utc)
+        with self.lock:
+            meeting_id = self._new_meeting_id()
+            password = req["password"] if "password" in req else random_alnum(10)
+            numeric = password if password.isdigit() else random_digits(10)
+            encrypted = secrets.token_urlsafe(24) + ".1"
+            for secret in {password, numeric, encrypted} - {""}:
+                self._issue("passwords", secret)
+            meeting = {
+                "uuid": self._new_uuid(),
+                "id": meeting_id,
+                "host_id": self.host_id,
+                "host_email": HOST_EMAIL,
+                "topic": req.get("topic", "Zoom Meeting"),
+                "type": req.get("type", 2),
+                "status": "waiting",
+                "start_time": utc_iso(parse_time(req["start_time"]) if "start_time" in req else now),
+                "duration": req.get("duration", 60),
+                "timezone": req.get("timezone", "UTC"),
+                "agenda": req.get("agenda", ""),
+                "created_at": utc_iso(now),
+                "start_url": self._new_zak(meeting_id),
+                "join_url": f"{self.base_url}/j/{meeting_id}?pwd={encrypted}",
+                "password": password,
+                "h323_password": numeric,
+                "pstn_password": numeric,
+                "encrypted_password": encrypted,
+                "settings": deep_merge(DEFAULT_SETTINGS, req.get("settings", {})),
+                "pre_schedule": False,
+            }
+            self.meetings[meeting_id] = meeting
+            return Reply(201, copy.deepcopy(meeting))
+
+    def list_meetings(self, call):
+        list_type = call.query.get("type", "scheduled")
+        page_size = int(call.query.get("page_size", 30))  # the spec caps it at 300
+        page_size = page_size if page_size > 0 else 30
+        now = datetime.now(timezone.utc)
+        with self.lock:
+            offset = 0
+            token = call.query.get("next_page_token")
+            if token:
+                saved = self.page_tokens.get(token)
+                if saved is None or saved[0] != list_type or time.monotonic() >= saved[2]:
+                    return zoom_error(400, 300, "The next page token is invalid or expired.")
+                offset = saved[1]
+
+            def upcoming(m):
+                end = parse_time(m["start_time"]) + timedelta(minutes=m["duration"])
+                return m["status"] == "started" or (m["status"] == "waiting" and end >= now)
+
+            selected = {
+                "scheduled": lambda m: True,
+                "live": lambda m: m["status"] == "started",
+                "upcoming": upcoming,
+                "upcoming_meetings": upcoming,
+                "previous_meetings": lambda m: not upcoming(m),
+            }[list_type]
+            found = sorted(
+                (m for m in self.meetings.values() if selected(m)), key=lambda m: (m["start_time"], m["id"])
+            )
+            page = found[offset : offset + page_size]
+            next_token = ""
+            if offset + page_size < len(found):
+                next_token = secrets.token_urlsafe(24)
+                self.page_tokens[next_token] = (list_type, offset + page_size, time.monotonic() + PAGE_TOKEN_TTL)
+            meetings = [{**{k: m[k] for k in LIST_FIELDS}, "agenda": m["agenda"][:250]} for m in page]
+        return Reply(
+            200,
+            {"page_size": page_size, "total_records": len(found), "next_page_token": next_token, "meetings": meetings},
+        )
+
+    def get_meeting(self, call):
+        meeting_id = int(call.params["meetingId"])
+        with self.lock:
+            meeting = self.meetings.get(meeting_id)
+            if meeting is None:
+                return meeting_not_found(meeting_id)
+            meeting["start_url"] = self._new_zak(meeting_id)  # a fresh start link on every read
+            return Reply(200, copy.deepcopy(meeting))
+
+    def update_meeting(self, call):
+        meeting_id = int(call.params["meetingId"])
+        req = call.json()
+        with self.lock:
+            meeting = self.meetings.get(meeting_id)
+            if meeting is None:
+                return meeting_not_found(meeting_id)
+            for key in ("topic", "duration", "timezone", "agenda"):
+                if key in req:
+                    meeting[key] = req[key]
+            if "start_time" in req:
+                meeting["start_time"] = utc_iso(parse_time(req["start_time"]))
+            if "settings" in req:
+                meeting["settings"] = deep_merge(meeting["settings"], req["settings"])
+        return Reply(204)
+
+    def delete_meeting(self, call):
+        meeting_id = int(call.params["meetingId"])
+        with self.lock:
+            meeting = self.meetings.get(meeting_id)
+            if meeting is None:
+                return meeting_not_found(meeting_id)
+            if meeting["status"] == "started":
+                return zoom_error(400, 3002, "Sorry, you cannot delete this meeting since it is in progress.")
+            self.deleted[meeting_id] = self.meetings.pop(meeting_id)
+        return Reply(204)
+
+    def update_status(self, call):
+        meeting_id = int(call.params["meetingId"])
+        action = call.json()["action"]
+        with self.lock:
+            if action == "recover" and meeting_id in self.deleted:
+                self.meetings[meeting_id] = self.deleted.pop(meeting_id)
+                self.meetings[meeting_id]["status"] = "waiting"
+            meeting = self.meetings.get(meeting_id)
+            if meeting is None:
+                return meeting_not_found(meeting_id)
+            if action == "end":
+                meeting["status"] = "finished"
+        return Reply(204)
+
+    # -- host start / participant join pages (what the links open)
+
+    def page(self, role, raw_id, query):
+        """Opening a valid start link starts the meeting, as the host's client would."""
+        meeting_id = int(raw_id) if raw_id.isdigit() else None
+        with self.lock:
+            meeting = self.meetings.get(meeting_id)
+            if meeting is None:
+                return Reply(404, f"Zoom sandbox: meeting {raw_id[:20]} does not exist")
+            if role == "start":
+                owner, expiry = self.zaks.get(query.get("zak", ""), (None, None))
+                if owner != meeting_id or datetime.now(timezone.utc) >= expiry:
+                    return Reply(403, "Zoom sandbox: this start link is invalid or has expired")
+                meeting["status"] = "started"
+                return Reply(200, f"Zoom sandbox: host start page for meeting {meeting_id}")
+            if query.get("pwd") != meeting["encrypted_password"]:
+                return Reply(403, "Zoom sandbox: wrong meeting passcode")
+            return Reply(200, f"Zoom sandbox: join page for meeting {meeting_id}")
+
+    # -- faults
+
+    def fault_reply(self, rule):
+        kind = rule["kind"]
+        if kind == "status":
+            return Reply(rule["status"], rule.get("body", {"code": 500, "message": "Internal server error"}))
+        if kind == "token_expired":
+            return Reply(401, EXPIRED_TOKEN)
+        if kind == "rate_limit":
+            return Reply(
+                429,
+                {"code": 429, "message": "You have exceeded the rate limit of 10 requests per second."},
+                {
+                    "Retry-After": str(rule.get("retryAfter", "1")),
+                    "X-RateLimit-Category": "Light",
+                    "X-RateLimit-Type": "QPS",
+                },
+            )
+        # daily_limit: blocked until the next UTC midnight
+        midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        return Reply(
+            429,
+            {
+                "code": 429,
+                "message": "You have reached the maximum daily rate limit for this API. Refer to the "
+                "response header for details on when you can make another request.",
+            },
+            {
+                "Retry-After": email.utils.format_datetime(midnight, usegmt=True),
+                "X-RateLimit-Type": "Daily-limit",
+                "X-RateLimit-Limit": "100",
+                "X-RateLimit-Remaining": "0",
+            },
+        )
+
+    # -- control API (/__sandbox/...)
+
+    def control(self, key, body):
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            return Reply(400, {"error": "body must be JSON"})
+        if key == "GET /__sandbox/calls":
+            with self.lock:
+                return Reply(
+                    200,
+                    {
+                        "counts": dict(self.counts),
+                        "succeeded": dict(self.succeeded),
+                        "invalid": sum(1 for r in self.requests if r["valid"] is False),
+                        "requests": copy.deepcopy(self.requests),
+                        "unrouted": list(self.unrouted),
+                    },
+                )
+        if key == "GET /__sandbox/meetings":
+            with self.lock:
+                meetings = copy.deepcopy(list(self.meetings.values()))
+                return Reply(200, {"meetings": meetings, "deleted": list(self.deleted)})
+        if key == "GET /__sandbox/issued":
+            with self.lock:
+                return Reply(200, copy.deepcopy(self.issued))
+        if key == "GET /__sandbox/faults":
+            with self.lock:
+                return Reply(200, {"faults": copy.deepcopy(self.faults)})
+        if key == "POST /__sandbox/faults":
+            return self.add_fault(payload)
+        if key == "DELETE /__sandbox/faults":
+            with self.lock:
+                self.faults.clear()
+            return Reply(204)
+        if key == "POST /__sandbox/reset":
+            self.reset()
+            return Reply(204)
+        # POST /__sandbox/uuid-mode
+        mode = payload.get("mode") if isinstance(payload, dict) else None
+        if mode not in UUID_MODES:
+            return Reply(400, {"error": f"mode must be one of {sorted(UUID_MODES)}"})
+        with self.lock:
+            self.uuid_mode = mode
+        return Reply(200, {"mode": mode})
+
+    def add_fault(self, rule):
+        def bad(message):
+            return Reply(400, {"error": message})
+
+        def is_int(value):
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if not isinstance(rule, dict):
+            return bad("body must be a JSON object")
+        if rule.get("operation") not in OPERATIONS:
+            return bad(f"operation must be one of {OPERATIONS}")
+        kind = rule.get("kind")
+        if kind not in FAULT_KINDS:
+            return bad(f"kind must be one of {sorted(FAULT_KINDS)}")
+        times = rule.setdefault("times", 1)
+        if not is_int(times) or times < -1 or times == 0:
+            return bad("times must be a positive integer or -1 (until cleared)")
+        if kind == "status":
+            status = rule.setdefault("status", 500)
+            if not is_int(status) or not 200 <= status <= 599:
+                return bad("status must be an integer between 200 and 599")
+        if kind == "delay" and not (isinstance(rule.get("ms"), (int, float)) and rule["ms"] >= 0):
+            return bad("delay needs ms >= 0")
+        if kind == "rate_limit":
+            rule["retryAfter"] = str(rule.get("retryAfter", "1"))
+        with self.lock:
+            self.faults.append(rule)
+        return Reply(201, {"fault": rule})
+
+
+# ---------------------------------------------------------------- HTTP
+
+PAGES = {"GET /s/{meetingId}": "start", "GET /j/{meetingId}": "join"}
+CONTROL = [
+    "GET /__sandbox/calls",
+    "GET /__sandbox/meetings",
+    "GET /__sandbox/issued",
+    "GET /__sandbox/faults",
+    "POST /__sandbox/faults",
+    "DELETE /__sandbox/faults",
+    "POST /__sandbox/reset",
+    "POST /__sandbox/uuid-mode",
+]
+ROUTES = [*OPERATIONS, *PAGES, *CONTROL]
+
+
+def match(template_path, segments):
+    """Raw path params if the path fits the template (segments are still URL-encoded)."""
+    parts = template_path.split("/")
+    if len(parts) != len(segments):
+        return None
+    params = {}
+    for part, segment in zip(parts, segments):
+        if part.startswith("{"):
+            if not segment:
+                return None
+            params[part[1:-1]] = segment
+        elif part != segment:
+            return None
+    return params
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as clients pool connections
+    server_version = "zoom-sandbox"
+    timeout = 60  # idle keep-alive connections are dropped after this many seconds
+
+    def do_request(self):
+        path, _, query = self.path.partition("?")
+        segments = path.split("/")
+        allowed = []
+        for route in ROUTES:
+            method, template = route.split(" ", 1)
+            params = match(template, segments)
+            if params is None:
+                continue
+            if method != self.command:
+                allowed.append(method)
+                continue
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                self.close_connection = True
+                return self.send(template, Reply(411, {"code": 411, "message": "Length Required"}))
+            try:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if route in OPERATIONS:
+                    return self.zoom_operation(route, params, dict(parse_qsl(query)), body)
+                if route in PAGES:
+                    reply = self.server.sandbox.page(PAGES[route], params["meetingId"], dict(parse_qsl(query)))
+                else:
+                    reply = self.server.sandbox.control(route, body)
+            except Exception as exc:  # noqa: BLE001 - answer like Zoom, log without values
+                log.error("%s %s failed: %s\n%s", self.command, template, type(exc).__name__,
+                          "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+                reply = Reply(500, {"code": 500, "message": "Internal server error"})
+            return self.send(template, reply)
+        status = 405 if allowed else 404
+        with self.server.sandbox.lock:
+            self.server.sandbox.unrouted.append({"method": self.command, "path": path, "status": status})
+        if allowed:
+            return self.send("(unrouted)", Reply(405, {"code": 405, "message": "Method Not Allowed"},
+                                                 {"Allow": ", ".join(allowed)}))
+        return self.send("(unrouted)", Reply(404, NOT_FOUND))
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_request
+
+    def zoom_operation(self, key, raw_params, query, body):
+        sandbox = self.server.sandbox
+        sandbox.count(key)
+        params = {
+            name: sandbox.resolve_meeting_ref(value) if name == "meetingId" else unquote(value)
+            for name, value in raw_params.items()
+        }
+        call = Call(key, params, query, self.headers, body)
+        # Validation is side-effect free, so it is recorded even when a fault answers instead.
+        errors = [] if key == OAUTH_TOKEN else sandbox.validator.errors(call, self.headers.get("Content-Type") or "")
+        valid = None if key == OAUTH_TOKEN else not errors
+        fault = sandbox.take_fault(key)
+        kind = fault["kind"] if fault else None
+        if kind == "delay":
+            time.sleep(fault["ms"] / 1000)
+        if kind in ("status", "rate_limit", "daily_limit", "token_expired"):
+            reply = sandbox.fault_reply(fault)
+        else:
+            reply = sandbox.answer(call, errors)
+        sandbox.record(key, reply.status, errors, valid, kind)
+        if kind == "drop_after":  # the work is done, but the answer is lost
+            self.close_connection = True
+            log.info("%s %s (dropped, fault=drop_after)", key, reply.status)
+            return
+        self.send(key.split(" ", 1)[1], reply, f" fault={kind}" if kind else "")
+
+    def send(self, template, reply, note=""):
+        if reply.body is None:
+            data, content_type = b"", None
+        elif isinstance(reply.body, str):
+            data = f"<!doctype html><title>Zoom sandbox</title><p>{html.escape(reply.body)}</p>\n".encode()
+            content_type = "text/html; charset=utf-8"
+        else:
+            data, content_type = json.dumps(reply.body).encode(), "application/json;charset=UTF-8"
+        self.send_response(reply.status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        if reply.status != 204:
+            self.send_header("Content-Length", str(len(data)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        log.info("%s %s %s%s", self.command, template, reply.status, note)
+
+    def version_string(self):
+        return self.server_version
+
+    # http.server's own log lines carry the raw request line (query strings, zak=, pwd=): drop them.
+    def log_message(self, format, *args):
+        pass
+
+    def log_error(self, format, *args):
+        log.info("rejected a malformed or unsupported request")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # listen backlog: many clients connect at once in concurrency tests
+
+    def __init__(self, address, sandbox):
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.sandbox = sandbox
+        super().__init__(address, Handler)
+
+    def handle_error(self, request, client_address):
+        log.info("connection error: %s", type(sys.exc_info()[1]).__name__)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Zoom OAuth + Meetings API sandbox (loopback only).")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="0 = a free port chosen by the OS")
+    parser.add_argument("--account-id", required=True)
+    parser.add_argument("--client-id", required=True)
+    parser.add_argument("--client-secret", required=True)
+    parser.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime, seconds")
+    parser.add_argument("--spec", default=str(DEFAULT_SPEC), help="vendored OpenAPI subset")
+    args = parser.parse_args(argv)
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        parser.error(f"--host must be a loopback IP address such as 127.0.0.1, not {args.host!r}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="[zoom-sandbox] %(message)s")
+    sandbox = Sandbox(args, SpecValidator(args.spec))
+    server = Server((args.host, args.port), sandbox)
+    host, port = server.server_address[:2]
+    sandbox.base_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"READY {sandbox.base_url}", flush=True)
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    main()

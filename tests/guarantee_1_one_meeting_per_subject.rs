@@ -1,0 +1,312 @@
+//! Guarantee 1: one meeting per subject, whatever the concurrency, crashes and provider
+//! failures.
+
+use async_trait::async_trait;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use telemeet::domain::{Meeting, Subject};
+use telemeet::error::ApiError;
+use telemeet::http::router::Function;
+use telemeet::ids::{MeetingId, OrgId};
+use telemeet::service::Settings;
+use telemeet::store::{Claim, MeetingStore};
+use telemeet_blackbox::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_puts_for_one_appointment_across_two_processes_create_exactly_one_meeting()
+{
+    let stack = Stack::start(Options {
+        gateways: 2,
+        ..Default::default()
+    })
+    .await
+    .expect("stack");
+    // Different callers who may all provision this appointment.
+    let tokens = [
+        stack.token("svc-1", "service", "clinic-1"),
+        stack.token("staff-1", "staff", "clinic-1"),
+        stack.token("admin-1", "admin", "clinic-1"),
+        stack.token("dr-7", "practitioner", "clinic-1"),
+    ];
+    let body = appointment_body();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let api = Api::new(&stack.gateway_urls[i % 2]);
+            let token = tokens[i % tokens.len()].clone();
+            let body = body.clone();
+            tokio::spawn(async move { api.put_appointment(&token, "appt-concurrent", &body).await })
+        })
+        .collect();
+    let mut statuses = HashMap::new();
+    let mut ids = HashSet::new();
+    for t in tasks {
+        let r = t.await.expect("task");
+        *statuses.entry(r.status).or_insert(0) += 1;
+        ids.insert(r.body["meetingId"].as_str().expect("a meeting").to_owned());
+    }
+    assert_eq!(statuses, HashMap::from([(201, 1), (200, 49)]));
+    assert_eq!(ids.len(), 1, "all answers name the same meeting");
+    assert_eq!(
+        stack.sandbox_count(CREATE_OP).await,
+        1,
+        "exactly one create reached Zoom"
+    );
+    // Only the winner talked to Zoom.
+    assert_eq!(stack.sandbox_count(TOKEN_OP).await, 1);
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_appointments_with_ten_concurrent_puts_each_create_twenty_meetings() {
+    let stack = Stack::start(Options {
+        gateways: 2,
+        ..Default::default()
+    })
+    .await
+    .expect("stack");
+    let token = stack.token("svc-1", "service", "clinic-1");
+    let body = appointment_body();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let api = Api::new(&stack.gateway_urls[i % 2]);
+            let (token, body) = (token.clone(), body.clone());
+            let appointment = format!("appt-{}", i % 20);
+            tokio::spawn(async move {
+                (
+                    appointment.clone(),
+                    api.put_appointment(&token, &appointment, &body).await,
+                )
+            })
+        })
+        .collect();
+    let mut per_appointment: HashMap<String, (HashSet<String>, usize)> = HashMap::new();
+    for t in tasks {
+        let (appointment, r) = t.await.expect("task");
+        assert!(r.status == 200 || r.status == 201, "{r:?}");
+        let e = per_appointment.entry(appointment).or_default();
+        e.0.insert(r.body["meetingId"].as_str().expect("meeting").to_owned());
+        e.1 += usize::from(r.status == 201);
+    }
+    assert_eq!(per_appointment.len(), 20);
+    for (appointment, (ids, created)) in &per_appointment {
+        assert_eq!(ids.len(), 1, "{appointment} got one meeting");
+        assert_eq!(*created, 1, "{appointment} answered 201 once");
+    }
+    let distinct: HashSet<_> = per_appointment
+        .values()
+        .flat_map(|(ids, _)| ids.iter())
+        .collect();
+    assert_eq!(distinct.len(), 20);
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 20);
+    // Concurrent creates in one process share one OAuth token: at most one per process.
+    assert!(stack.sandbox_count(TOKEN_OP).await <= 2);
+    stack.finish(0).await;
+}
+
+/// A store whose final write never happens: the holder "dies" right after the provider
+/// call (the test aborts it there).
+struct DiesBeforeFinalWrite {
+    inner: Arc<dyn MeetingStore>,
+    reached: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl MeetingStore for DiesBeforeFinalWrite {
+    async fn get_claim(&self, org: &OrgId, subject: &Subject) -> Result<Option<Claim>, ApiError> {
+        self.inner.get_claim(org, subject).await
+    }
+    async fn try_claim(
+        &self,
+        org: &OrgId,
+        subject: &Subject,
+        previous: Option<&Claim>,
+        claim: &Claim,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, ApiError> {
+        self.inner
+            .try_claim(org, subject, previous, claim, now)
+            .await
+    }
+    async fn release_claim(
+        &self,
+        org: &OrgId,
+        subject: &Subject,
+        token: &str,
+        reconcile: bool,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ApiError> {
+        self.inner
+            .release_claim(org, subject, token, reconcile, now)
+            .await
+    }
+    async fn finalize(&self, _token: &str, _meeting: &Meeting) -> Result<bool, ApiError> {
+        self.reached.notify_one();
+        std::future::pending().await
+    }
+    async fn get_meeting(&self, id: &MeetingId) -> Result<Option<Meeting>, ApiError> {
+        self.inner.get_meeting(id).await
+    }
+    async fn update_host_link(
+        &self,
+        id: &MeetingId,
+        url: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ApiError> {
+        self.inner.update_host_link(id, url, at).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_winner_dying_after_the_provider_call_leaves_no_second_meeting() {
+    let stack = Stack::start(Options {
+        gateways: 0,
+        ..Default::default()
+    })
+    .await
+    .expect("stack");
+    let clock = manual_clock();
+    let settings = Settings {
+        claim_lease: chrono::Duration::seconds(30),
+        claim_wait: std::time::Duration::from_millis(300),
+    };
+    let mut doomed = stack
+        .app(clock.clone(), settings.clone())
+        .await
+        .expect("app");
+    let reached = Arc::new(tokio::sync::Notify::new());
+    doomed.service.store = Arc::new(DiesBeforeFinalWrite {
+        inner: doomed.service.store.clone(),
+        reached: reached.clone(),
+    });
+    let app = stack.app(clock.clone(), settings).await.expect("app");
+    let token = stack.token("svc-1", "service", "clinic-1");
+    let body = appointment_body();
+    let put = || {
+        lambda_request(
+            "PUT",
+            "/appointments/appt-crash/meeting",
+            Some(&token),
+            Some(&body),
+        )
+    };
+
+    let doomed = Arc::new(doomed);
+    let winner = {
+        let (doomed, req) = (doomed.clone(), put());
+        tokio::spawn(async move { call(&doomed, Function::CreateMeeting, req).await })
+    };
+    reached.notified().await;
+    winner.abort(); // the process dies between the provider call and the final write
+    assert!(winner.await.is_err());
+    assert_eq!(stack.sandbox_succeeded(CREATE_OP).await, 1);
+
+    // Inside the lease the subject is still being provisioned: ask the caller to retry.
+    let early = call(&app, Function::CreateMeeting, put()).await;
+    assert_error(&early, 409, "CONFLICT");
+    assert!(early.header("retry-after").is_some());
+
+    // After the lease, the next caller takes over and adopts the meeting already made.
+    clock.advance(chrono::Duration::seconds(31));
+    let taken = call(&app, Function::CreateMeeting, put()).await;
+    assert_eq!(taken.status, 201, "{:?}", taken.body);
+    let made = stack
+        .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
+        .await;
+    let zoom_ids: Vec<String> = made["meetings"]
+        .as_array()
+        .expect("meetings")
+        .iter()
+        .map(|m| m["id"].to_string())
+        .collect();
+    assert_eq!(
+        zoom_ids,
+        [taken.body["providerMeetingId"]
+            .as_str()
+            .expect("id")
+            .to_owned()]
+    );
+    assert_eq!(
+        stack.sandbox_count(CREATE_OP).await,
+        1,
+        "no second create at Zoom"
+    );
+
+    let again = call(&app, Function::CreateMeeting, put()).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body["meetingId"], taken.body["meetingId"]);
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn a_provider_500_on_create_answers_503_with_retry_after_and_the_next_put_creates_one() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let token = stack.token("svc-1", "service", "clinic-1");
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "status", "status": 500 }))
+        .await;
+
+    let failed = api
+        .put_appointment(&token, "appt-500", &appointment_body())
+        .await;
+    assert_error(&failed, 503, "PROVIDER_UNAVAILABLE");
+    let retry: u64 = failed
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!(retry > 0);
+    assert!(
+        !failed.body.to_string().contains("500"),
+        "no provider detail in the body"
+    );
+
+    let created = api
+        .put_appointment(&token, "appt-500", &appointment_body())
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let again = api
+        .put_appointment(&token, "appt-500", &appointment_body())
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body["meetingId"], created.body["meetingId"]);
+    assert_eq!(stack.sandbox_succeeded(CREATE_OP).await, 1);
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn a_lost_answer_to_a_create_is_adopted_by_the_next_put_not_duplicated() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let token = stack.token("svc-1", "service", "clinic-1");
+    // Zoom creates the meeting but the answer never arrives.
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "drop_after" }))
+        .await;
+
+    let failed = api
+        .put_appointment(&token, "appt-lost", &appointment_body())
+        .await;
+    assert_error(&failed, 503, "PROVIDER_UNAVAILABLE");
+    let created = api
+        .put_appointment(&token, "appt-lost", &appointment_body())
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+
+    let made = stack
+        .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
+        .await;
+    let made = made["meetings"].as_array().expect("meetings");
+    assert_eq!(made.len(), 1, "one meeting at Zoom");
+    assert_eq!(
+        made[0]["id"].to_string(),
+        created.body["providerMeetingId"].as_str().expect("id")
+    );
+    assert_eq!(
+        stack.sandbox_count(CREATE_OP).await,
+        1,
+        "the second PUT looked it up instead of creating"
+    );
+    stack.finish(0).await;
+}
