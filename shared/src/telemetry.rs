@@ -2,20 +2,30 @@
 //! function, route). Level from `RUST_LOG`, else Lambda's `AWS_LAMBDA_LOG_LEVEL`, else info.
 
 use tracing_subscriber::EnvFilter;
+pub use tracing_subscriber::fmt::MakeWriter;
 
 /// Dependencies are quiet unless asked for: their debug output can carry request details.
 const QUIET: &str = "aws_smithy_runtime=warn,aws_config=warn,hyper=warn,rustls=warn,reqwest=warn";
 
+/// Logs to stdout (what Lambda and the local gateway capture).
 pub fn init() {
+    init_with_writer(std::io::stdout);
+}
+
+/// Logs to `writer`, e.g. a test's capture buffer. A second call keeps the first subscriber.
+pub fn init_with_writer<W>(writer: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .map(|l| l.to_lowercase().replace("fatal", "error"))
         .unwrap_or_else(|_| "info".to_owned());
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(format!("{level},{QUIET}")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second init (tests, the gateway embedding handlers) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .json()
+        .with_writer(writer)
         .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)

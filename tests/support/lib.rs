@@ -177,6 +177,30 @@ pub async fn call(
     }
 }
 
+/// A token valid for a day, for tests that move an injected clock by hours.
+pub fn day_token(stack: &Stack, sub: &str, role: &str, org: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    stack.sign(
+        Signer::Hs256,
+        json!({
+            "iss": local_stack::ISSUER, "aud": local_stack::AUDIENCE,
+            "sub": sub, "role": role, "org": org, "iat": now, "exp": now + 86_400,
+        }),
+    )
+}
+
+/// Asserts two links are the same without printing them (links never reach output).
+#[track_caller]
+pub fn assert_same_link(a: &Value, b: &Value, what: &str) {
+    assert!(a.is_string() && a == b, "{what}: the links differ or are missing");
+}
+
+/// Asserts two links differ without printing them.
+#[track_caller]
+pub fn assert_other_link(a: &Value, b: &Value, what: &str) {
+    assert!(a.is_string() && b.is_string() && a != b, "{what}: the links are equal or missing");
+}
+
 /// A clock for in-process tests, starting now.
 pub fn manual_clock() -> Arc<telemeet::clock::ManualClock> {
     Arc::new(telemeet::clock::ManualClock::new(chrono::Utc::now()))

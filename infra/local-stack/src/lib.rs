@@ -339,6 +339,12 @@ impl Stack {
             .push(secret.to_owned());
     }
 
+    /// A log writer feeding this stack's log lines, for in-process apps: their lines are
+    /// checked by [`Stack::finish`] like the processes' output.
+    pub fn capture_in_process_logs(&self) {
+        telemeet::telemetry::init_with_writer(LogSink(self.logs.clone()));
+    }
+
     /// Everything the stack's processes printed so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -508,6 +514,38 @@ impl Stack {
                 self.logs().join("\n")
             )
         })
+    }
+}
+
+/// `MakeWriter` for in-process logs: each event is written through its own writer, whose
+/// bytes become log lines when it is dropped.
+#[derive(Clone)]
+struct LogSink(Arc<Mutex<Vec<String>>>);
+
+struct LineWriter(Arc<Mutex<Vec<String>>>, Vec<u8>);
+
+impl std::io::Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.1.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.1);
+        let mut logs = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        logs.extend(text.lines().map(str::to_owned));
+    }
+}
+
+impl<'a> telemeet::telemetry::MakeWriter<'a> for LogSink {
+    type Writer = LineWriter;
+    fn make_writer(&'a self) -> LineWriter {
+        LineWriter(self.0.clone(), Vec::new())
     }
 }
 

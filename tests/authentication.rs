@@ -1,0 +1,107 @@
+//! Callers are authenticated by JWT: HS256 or RS256 from the auth secret, issuer, audience
+//! and expiry checked; everything else is 401 with the contract's body.
+
+use base64::Engine;
+use serde_json::{Value, json};
+use telemeet_blackbox::*;
+
+fn claims(overrides: Value) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    let mut c = json!({
+        "iss": local_stack::ISSUER, "aud": local_stack::AUDIENCE,
+        "sub": "svc-1", "role": "service", "org": "clinic-1", "iat": now, "exp": now + 600,
+    });
+    for (k, v) in overrides.as_object().expect("object") {
+        if v.is_null() {
+            c.as_object_mut().expect("object").remove(k);
+        } else {
+            c[k] = v.clone();
+        }
+    }
+    c
+}
+
+fn unsigned(claims: &Value) -> String {
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT" })), b64(claims))
+}
+
+#[tokio::test]
+async fn valid_hs256_and_rs256_tokens_are_accepted() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let hs = stack.sign(Signer::Hs256, claims(json!({})));
+    let rs = stack.sign(Signer::Rs256, claims(json!({})));
+    assert_eq!(api.put_appointment(&hs, "appt-auth", &appointment_body()).await.status, 201);
+    assert_eq!(api.put_appointment(&rs, "appt-auth", &appointment_body()).await.status, 200);
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn missing_expired_unsigned_misaddressed_and_foreign_tokens_are_refused_with_401() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let now = chrono::Utc::now().timestamp();
+    let bad: Vec<(&str, Option<String>)> = vec![
+        ("missing", None),
+        ("empty bearer", Some(String::new())),
+        ("garbage", Some("not.a.jwt".into())),
+        ("expired", Some(stack.sign(Signer::Hs256, claims(json!({ "exp": now - 3600 }))))),
+        ("alg none", Some(unsigned(&claims(json!({}))))),
+        ("wrong audience", Some(stack.sign(Signer::Hs256, claims(json!({ "aud": "someone-else" }))))),
+        ("wrong issuer", Some(stack.sign(Signer::Hs256, claims(json!({ "iss": "evil" }))))),
+        ("wrong HS256 key", Some(stack.sign(Signer::WrongHs256, claims(json!({}))))),
+        ("wrong RS256 key", Some(stack.sign(Signer::WrongRs256, claims(json!({}))))),
+        ("no exp", Some(stack.sign(Signer::Hs256, claims(json!({ "exp": null }))))),
+        ("no org", Some(stack.sign(Signer::Hs256, claims(json!({ "org": null }))))),
+        ("unknown role", Some(stack.sign(Signer::Hs256, claims(json!({ "role": "superuser" }))))),
+        ("not yet valid", Some(stack.sign(Signer::Hs256, claims(json!({ "nbf": now + 3600 }))))),
+    ];
+    for (why, token) in bad {
+        for (method, path) in [("GET", "/meetings/mtg_x"), ("PUT", "/appointments/appt-1/meeting")] {
+            let body = (method == "PUT").then(|| appointment_body().to_string());
+            let r = match &token {
+                None => api.send(method, path, None, body).await,
+                Some(t) if t.is_empty() => {
+                    let http = reqwest::Client::new();
+                    let res = http
+                        .request(reqwest::Method::from_bytes(method.as_bytes()).expect("m"), format!("{}{path}", stack.gateway()))
+                        .header("authorization", "Bearer ")
+                        .send()
+                        .await
+                        .expect("answer");
+                    Reply {
+                        status: res.status().as_u16(),
+                        headers: res.headers().clone(),
+                        body: res.json().await.unwrap_or(Value::Null),
+                    }
+                }
+                Some(t) => api.send(method, path, Some(t), body).await,
+            };
+            assert_error(&r, 401, "UNAUTHENTICATED");
+            assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{why}");
+        }
+    }
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 0, "nothing reached the provider");
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn patients_and_other_practitioners_may_not_provision_an_appointment() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let body = appointment_body(); // host dr-7
+    let patient = stack.token("pat-9", "patient", "clinic-1");
+    assert_error(&api.put_appointment(&patient, "appt-roles", &body).await, 403, "FORBIDDEN");
+    let other = stack.token("dr-8", "practitioner", "clinic-1");
+    assert_error(&api.put_appointment(&other, "appt-roles", &body).await, 403, "FORBIDDEN");
+    let own = stack.token("dr-7", "practitioner", "clinic-1");
+    assert_eq!(api.put_appointment(&own, "appt-roles", &body).await.status, 201);
+    // The same appointment id in another org is another subject.
+    let elsewhere = stack.token("svc-2", "service", "clinic-2");
+    let r = api.put_appointment(&elsewhere, "appt-roles", &body).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.body["orgId"], "clinic-2");
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 2);
+    stack.finish(0).await;
+}
