@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use serde_json::{Value, json};
-use telemeet_blackbox::*;
+use telemeet_local::*;
 
 fn claims(overrides: Value) -> Value {
     let now = chrono::Utc::now().timestamp();
@@ -23,7 +23,11 @@ fn claims(overrides: Value) -> Value {
 
 fn unsigned(claims: &Value) -> String {
     let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT" })), b64(claims))
+    format!(
+        "{}.{}.",
+        b64(&json!({ "alg": "none", "typ": "JWT" })),
+        b64(claims)
+    )
 }
 
 #[tokio::test]
@@ -32,8 +36,18 @@ async fn valid_hs256_and_rs256_tokens_are_accepted() {
     let api = Api::new(stack.gateway());
     let hs = stack.sign(Signer::Hs256, claims(json!({})));
     let rs = stack.sign(Signer::Rs256, claims(json!({})));
-    assert_eq!(api.put_appointment(&hs, "appt-auth", &appointment_body()).await.status, 201);
-    assert_eq!(api.put_appointment(&rs, "appt-auth", &appointment_body()).await.status, 200);
+    assert_eq!(
+        api.put_appointment(&hs, "appt-auth", &appointment_body())
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        api.put_appointment(&rs, "appt-auth", &appointment_body())
+            .await
+            .status,
+        200
+    );
     stack.finish(0).await;
 }
 
@@ -46,26 +60,59 @@ async fn missing_expired_unsigned_misaddressed_and_foreign_tokens_are_refused_wi
         ("missing", None),
         ("empty bearer", Some(String::new())),
         ("garbage", Some("not.a.jwt".into())),
-        ("expired", Some(stack.sign(Signer::Hs256, claims(json!({ "exp": now - 3600 }))))),
+        (
+            "expired",
+            Some(stack.sign(Signer::Hs256, claims(json!({ "exp": now - 3600 })))),
+        ),
         ("alg none", Some(unsigned(&claims(json!({}))))),
-        ("wrong audience", Some(stack.sign(Signer::Hs256, claims(json!({ "aud": "someone-else" }))))),
-        ("wrong issuer", Some(stack.sign(Signer::Hs256, claims(json!({ "iss": "evil" }))))),
-        ("wrong HS256 key", Some(stack.sign(Signer::WrongHs256, claims(json!({}))))),
-        ("wrong RS256 key", Some(stack.sign(Signer::WrongRs256, claims(json!({}))))),
-        ("no exp", Some(stack.sign(Signer::Hs256, claims(json!({ "exp": null }))))),
-        ("no org", Some(stack.sign(Signer::Hs256, claims(json!({ "org": null }))))),
-        ("unknown role", Some(stack.sign(Signer::Hs256, claims(json!({ "role": "superuser" }))))),
-        ("not yet valid", Some(stack.sign(Signer::Hs256, claims(json!({ "nbf": now + 3600 }))))),
+        (
+            "wrong audience",
+            Some(stack.sign(Signer::Hs256, claims(json!({ "aud": "someone-else" })))),
+        ),
+        (
+            "wrong issuer",
+            Some(stack.sign(Signer::Hs256, claims(json!({ "iss": "evil" })))),
+        ),
+        (
+            "wrong HS256 key",
+            Some(stack.sign(Signer::WrongHs256, claims(json!({})))),
+        ),
+        (
+            "wrong RS256 key",
+            Some(stack.sign(Signer::WrongRs256, claims(json!({})))),
+        ),
+        (
+            "no exp",
+            Some(stack.sign(Signer::Hs256, claims(json!({ "exp": null })))),
+        ),
+        (
+            "no org",
+            Some(stack.sign(Signer::Hs256, claims(json!({ "org": null })))),
+        ),
+        (
+            "unknown role",
+            Some(stack.sign(Signer::Hs256, claims(json!({ "role": "superuser" })))),
+        ),
+        (
+            "not yet valid",
+            Some(stack.sign(Signer::Hs256, claims(json!({ "nbf": now + 3600 })))),
+        ),
     ];
     for (why, token) in bad {
-        for (method, path) in [("GET", "/meetings/mtg_x"), ("PUT", "/appointments/appt-1/meeting")] {
+        for (method, path) in [
+            ("GET", "/meetings/mtg_x"),
+            ("PUT", "/appointments/appt-1/meeting"),
+        ] {
             let body = (method == "PUT").then(|| appointment_body().to_string());
             let r = match &token {
                 None => api.send(method, path, None, body).await,
                 Some(t) if t.is_empty() => {
                     let http = reqwest::Client::new();
                     let res = http
-                        .request(reqwest::Method::from_bytes(method.as_bytes()).expect("m"), format!("{}{path}", stack.gateway()))
+                        .request(
+                            reqwest::Method::from_bytes(method.as_bytes()).expect("m"),
+                            format!("{}{path}", stack.gateway()),
+                        )
                         .header("authorization", "Bearer ")
                         .send()
                         .await
@@ -82,7 +129,11 @@ async fn missing_expired_unsigned_misaddressed_and_foreign_tokens_are_refused_wi
             assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{why}");
         }
     }
-    assert_eq!(stack.sandbox_count(CREATE_OP).await, 0, "nothing reached the provider");
+    assert_eq!(
+        stack.sandbox_count(CREATE_OP).await,
+        0,
+        "nothing reached the provider"
+    );
     stack.finish(0).await;
 }
 
@@ -92,11 +143,22 @@ async fn patients_and_other_practitioners_may_not_provision_an_appointment() {
     let api = Api::new(stack.gateway());
     let body = appointment_body(); // host dr-7
     let patient = stack.token("pat-9", "patient", "clinic-1");
-    assert_error(&api.put_appointment(&patient, "appt-roles", &body).await, 403, "FORBIDDEN");
+    assert_error(
+        &api.put_appointment(&patient, "appt-roles", &body).await,
+        403,
+        "FORBIDDEN",
+    );
     let other = stack.token("dr-8", "practitioner", "clinic-1");
-    assert_error(&api.put_appointment(&other, "appt-roles", &body).await, 403, "FORBIDDEN");
+    assert_error(
+        &api.put_appointment(&other, "appt-roles", &body).await,
+        403,
+        "FORBIDDEN",
+    );
     let own = stack.token("dr-7", "practitioner", "clinic-1");
-    assert_eq!(api.put_appointment(&own, "appt-roles", &body).await.status, 201);
+    assert_eq!(
+        api.put_appointment(&own, "appt-roles", &body).await.status,
+        201
+    );
     // The same appointment id in another org is another subject.
     let elsewhere = stack.token("svc-2", "service", "clinic-2");
     let r = api.put_appointment(&elsewhere, "appt-roles", &body).await;

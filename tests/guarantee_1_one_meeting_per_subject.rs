@@ -11,7 +11,7 @@ use telemeet::http::router::Function;
 use telemeet::ids::{MeetingId, OrgId};
 use telemeet::service::Settings;
 use telemeet::store::{Claim, MeetingStore};
-use telemeet_blackbox::*;
+use telemeet_local::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_puts_for_one_appointment_across_two_processes_create_exactly_one_meeting()
@@ -166,6 +166,7 @@ async fn a_winner_dying_after_the_provider_call_leaves_no_second_meeting() {
     .await
     .expect("stack");
     let clock = manual_clock();
+    stack.capture_in_process_logs();
     let settings = Settings {
         claim_lease: chrono::Duration::seconds(30),
         claim_wait: std::time::Duration::from_millis(300),

@@ -2,11 +2,13 @@
 
 use telemeet::http::router::Function;
 use telemeet::service::Settings;
-use telemeet_blackbox::*;
+use telemeet_local::*;
 
 async fn created(stack: &Stack, api: &Api, appointment: &str) -> String {
     let token = stack.token("svc-1", "service", "clinic-1");
-    let r = api.put_appointment(&token, appointment, &appointment_body()).await;
+    let r = api
+        .put_appointment(&token, appointment, &appointment_body())
+        .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     r.body["meetingId"].as_str().expect("meetingId").to_owned()
 }
@@ -18,40 +20,85 @@ async fn the_host_gets_the_start_url_and_the_patient_the_join_url() {
     let id = created(&stack, &api, "appt-links").await;
     let path = format!("/meetings/{id}/link");
 
-    let host = api.get(&stack.token("dr-7", "practitioner", "clinic-1"), &path).await;
+    let host = api
+        .get(&stack.token("dr-7", "practitioner", "clinic-1"), &path)
+        .await;
     assert_eq!(host.status, 200, "{:?}", host.body);
     assert_eq!(host.body["role"], "host");
     let start_url = host.body["url"].as_str().expect("url");
-    assert!(start_url.contains("/s/") && start_url.contains("zak="), "a Zoom start_url");
+    assert!(
+        start_url.contains("/s/") && start_url.contains("zak="),
+        "a Zoom start_url"
+    );
     assert!(host.body["expiresAt"].is_string());
 
-    let patient = api.get(&stack.token("pat-9", "patient", "clinic-1"), &path).await;
+    let patient = api
+        .get(&stack.token("pat-9", "patient", "clinic-1"), &path)
+        .await;
     assert_eq!(patient.status, 200);
     assert_eq!(patient.body["role"], "participant");
     let join_url = patient.body["url"].as_str().expect("url");
-    assert!(join_url.contains("/j/") && !join_url.contains("zak="), "a Zoom join_url");
+    assert!(
+        join_url.contains("/j/") && !join_url.contains("zak="),
+        "a Zoom join_url"
+    );
     assert!(patient.body["password"].is_string());
-    assert_other_link(&patient.body["url"], &host.body["url"], "join and start links");
+    assert_other_link(
+        &patient.body["url"],
+        &host.body["url"],
+        "join and start links",
+    );
 
     // Explicit roles: the patient can never have the host link.
-    let asked = api.get(&stack.token("pat-9", "patient", "clinic-1"), &format!("{path}?role=host")).await;
+    let asked = api
+        .get(
+            &stack.token("pat-9", "patient", "clinic-1"),
+            &format!("{path}?role=host"),
+        )
+        .await;
     assert_error(&asked, 403, "FORBIDDEN");
     let host_as_participant = api
-        .get(&stack.token("dr-7", "practitioner", "clinic-1"), &format!("{path}?role=participant"))
+        .get(
+            &stack.token("dr-7", "practitioner", "clinic-1"),
+            &format!("{path}?role=participant"),
+        )
         .await;
-    assert_same_link(&host_as_participant.body["url"], &patient.body["url"], "host asking for the join link");
+    assert_same_link(
+        &host_as_participant.body["url"],
+        &patient.body["url"],
+        "host asking for the join link",
+    );
     let staff = stack.token("staff-1", "staff", "clinic-1");
-    assert_error(&api.get(&staff, &format!("{path}?role=host")).await, 403, "FORBIDDEN");
-    let staff_link = api.get(&staff, &format!("{path}?role=participant")).await;
-    assert_same_link(&staff_link.body["url"], &patient.body["url"], "staff gets the join link");
-    let service = stack.token("svc-1", "service", "clinic-1");
-    assert_eq!(api.get(&service, &format!("{path}?role=host")).await.body["role"], "host");
     assert_error(
-        &api.get(&stack.token("admin-1", "admin", "clinic-1"), &format!("{path}?role=host")).await,
+        &api.get(&staff, &format!("{path}?role=host")).await,
         403,
         "FORBIDDEN",
     );
-    assert_error(&api.get(&service, &format!("{path}?role=owner")).await, 400, "VALIDATION_FAILED");
+    let staff_link = api.get(&staff, &format!("{path}?role=participant")).await;
+    assert_same_link(
+        &staff_link.body["url"],
+        &patient.body["url"],
+        "staff gets the join link",
+    );
+    let service = stack.token("svc-1", "service", "clinic-1");
+    assert_eq!(
+        api.get(&service, &format!("{path}?role=host")).await.body["role"],
+        "host"
+    );
+    assert_error(
+        &api.get(
+            &stack.token("admin-1", "admin", "clinic-1"),
+            &format!("{path}?role=host"),
+        )
+        .await,
+        403,
+        "FORBIDDEN",
+    );
+    assert_error(
+        &api.get(&service, &format!("{path}?role=owner")).await,
+        400,
+        "VALIDATION_FAILED",
+    );
 
     // Not in the meeting, or another org: the meeting does not exist for them.
     for outsider in [
@@ -61,8 +108,16 @@ async fn the_host_gets_the_start_url_and_the_patient_the_join_url() {
         stack.token("svc-2", "service", "clinic-2"),
     ] {
         assert_error(&api.get(&outsider, &path).await, 404, "NOT_FOUND");
-        assert_error(&api.get(&outsider, &format!("/meetings/{id}")).await, 404, "NOT_FOUND");
-        assert_error(&api.get(&outsider, "/appointments/appt-links/meeting").await, 404, "NOT_FOUND");
+        assert_error(
+            &api.get(&outsider, &format!("/meetings/{id}")).await,
+            404,
+            "NOT_FOUND",
+        );
+        assert_error(
+            &api.get(&outsider, "/appointments/appt-links/meeting").await,
+            404,
+            "NOT_FOUND",
+        );
     }
     stack.finish(0).await;
 }
@@ -79,7 +134,10 @@ async fn the_meeting_resource_never_carries_links_or_passcodes() {
     assert_eq!(by_id.body, by_subject.body);
     let text = by_id.body.to_string();
     for secret in stack.secrets().await {
-        assert!(!text.contains(&secret), "the meeting resource leaks a link or passcode");
+        assert!(
+            !text.contains(&secret),
+            "the meeting resource leaks a link or passcode"
+        );
     }
     for field in ["url", "joinUrl", "startUrl", "password"] {
         assert!(by_id.body.get(field).is_none(), "{field}");
@@ -92,22 +150,41 @@ async fn the_meeting_resource_never_carries_links_or_passcodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_link_is_refreshed_once_the_stored_start_url_may_be_stale() {
-    let stack = Stack::start(Options { gateways: 0, ..Default::default() }).await.expect("stack");
+    let stack = Stack::start(Options {
+        gateways: 0,
+        ..Default::default()
+    })
+    .await
+    .expect("stack");
     let clock = manual_clock();
-    let app = stack.app(clock.clone(), Settings::default()).await.expect("app");
+    stack.capture_in_process_logs();
+    let app = stack
+        .app(clock.clone(), Settings::default())
+        .await
+        .expect("app");
     // The clock moves by hours: the tokens must outlive it.
     let service = day_token(&stack, "svc-1", "service", "clinic-1");
     let host = day_token(&stack, "dr-7", "practitioner", "clinic-1");
     let patient = day_token(&stack, "pat-9", "patient", "clinic-1");
-    let put = lambda_request("PUT", "/appointments/appt-fresh/meeting", Some(&service), Some(&appointment_body()));
+    let put = lambda_request(
+        "PUT",
+        "/appointments/appt-fresh/meeting",
+        Some(&service),
+        Some(&appointment_body()),
+    );
     let created = call(&app, Function::CreateMeeting, put).await;
     assert_eq!(created.status, 201);
     let id = created.body["meetingId"].as_str().expect("id").to_owned();
-    let link = |token: &str| lambda_request("GET", &format!("/meetings/{id}/link"), Some(token), None);
+    let link =
+        |token: &str| lambda_request("GET", &format!("/meetings/{id}/link"), Some(token), None);
 
     let first = call(&app, Function::GetMeetingLink, link(&host)).await;
     assert_eq!(first.status, 200);
-    assert_eq!(stack.sandbox_count(GET_OP).await, 0, "a just-created start_url is fresh");
+    assert_eq!(
+        stack.sandbox_count(GET_OP).await,
+        0,
+        "a just-created start_url is fresh"
+    );
 
     clock.advance(chrono::Duration::minutes(89));
     let still = call(&app, Function::GetMeetingLink, link(&host)).await;
@@ -117,16 +194,25 @@ async fn the_host_link_is_refreshed_once_the_stored_start_url_may_be_stale() {
     clock.advance(chrono::Duration::minutes(2));
     let fresh = call(&app, Function::GetMeetingLink, link(&host)).await;
     assert_eq!(fresh.status, 200);
-    assert_other_link(&fresh.body["url"], &first.body["url"], "a new start_url after 90 minutes");
+    assert_other_link(
+        &fresh.body["url"],
+        &first.body["url"],
+        "a new start_url after 90 minutes",
+    );
     assert_eq!(stack.sandbox_count(GET_OP).await, 1);
-    let expires = chrono::DateTime::parse_from_rfc3339(fresh.body["expiresAt"].as_str().expect("expiresAt"))
-        .expect("time");
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(fresh.body["expiresAt"].as_str().expect("expiresAt"))
+            .expect("time");
     let now = telemeet::clock::Clock::now(clock.as_ref());
     assert!(expires.with_timezone(&chrono::Utc) - now > chrono::Duration::minutes(110));
 
     // The refreshed link is stored: asking again costs no provider call.
     let again = call(&app, Function::GetMeetingLink, link(&host)).await;
-    assert_same_link(&again.body["url"], &fresh.body["url"], "the refreshed link is stored");
+    assert_same_link(
+        &again.body["url"],
+        &fresh.body["url"],
+        "the refreshed link is stored",
+    );
     assert_eq!(stack.sandbox_count(GET_OP).await, 1);
 
     // The participant link never needs the provider.

@@ -58,8 +58,12 @@ impl ErrorCode {
     }
 }
 
+/// Boxed so `Result<_, ApiError>` stays one pointer wide on the happy path.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub struct ApiError(Box<ErrorParts>);
+
+#[derive(Debug, Clone)]
+pub struct ErrorParts {
     pub code: ErrorCode,
     pub message: String,
     pub details: Option<Value>,
@@ -71,30 +75,37 @@ pub struct ApiError {
     pub cause: Option<String>,
 }
 
+impl std::ops::Deref for ApiError {
+    type Target = ErrorParts;
+    fn deref(&self) -> &ErrorParts {
+        &self.0
+    }
+}
+
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ErrorParts {
             code,
             message: message.into(),
             details: None,
             retry_after: None,
             allow: None,
             cause: None,
-        }
+        }))
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.0.details = Some(details);
         self
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds);
+        self.0.retry_after = Some(seconds);
         self
     }
 
     pub fn with_cause(mut self, cause: impl fmt::Display) -> Self {
-        self.cause = Some(cause.to_string());
+        self.0.cause = Some(cause.to_string());
         self
     }
 
@@ -132,7 +143,7 @@ impl ApiError {
             "Method not allowed on this path",
         )
         .with_details(json!({ "allow": allow }));
-        e.allow = Some(allow.join(", "));
+        e.0.allow = Some(allow.join(", "));
         e
     }
 

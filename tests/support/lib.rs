@@ -192,13 +192,19 @@ pub fn day_token(stack: &Stack, sub: &str, role: &str, org: &str) -> String {
 /// Asserts two links are the same without printing them (links never reach output).
 #[track_caller]
 pub fn assert_same_link(a: &Value, b: &Value, what: &str) {
-    assert!(a.is_string() && a == b, "{what}: the links differ or are missing");
+    assert!(
+        a.is_string() && a == b,
+        "{what}: the links differ or are missing"
+    );
 }
 
 /// Asserts two links differ without printing them.
 #[track_caller]
 pub fn assert_other_link(a: &Value, b: &Value, what: &str) {
-    assert!(a.is_string() && b.is_string() && a != b, "{what}: the links are equal or missing");
+    assert!(
+        a.is_string() && b.is_string() && a != b,
+        "{what}: the links are equal or missing"
+    );
 }
 
 /// A clock for in-process tests, starting now.

@@ -2,7 +2,7 @@
 //! request into the API Gateway (HTTP API, payload v2) event the Lambdas receive and
 //! handing it to the same handler code.
 
-pub mod table;
+pub mod template;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};

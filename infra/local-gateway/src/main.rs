@@ -1,7 +1,7 @@
 //! `local-gateway`: the HTTP API on 127.0.0.1:$PORT (default 3000) with the production
 //! paths, routed to the Lambda handler code. Reads the same configuration as the functions.
 
-use local_gateway::table::{TEMPLATE, ensure_table, is_loopback_endpoint, table_definition};
+use local_gateway::template::{TEMPLATE, ensure_table, is_loopback_endpoint, table_definition};
 use std::process::ExitCode;
 use std::sync::Arc;
 use telemeet::app::{App, Clients};

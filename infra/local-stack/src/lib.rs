@@ -165,9 +165,9 @@ impl Stack {
 
         stack.seed_secrets().await?;
         if options.gateways == 0 {
-            let def = local_gateway::table::table_definition(local_gateway::table::TEMPLATE)?;
+            let def = local_gateway::template::table_definition(local_gateway::template::TEMPLATE)?;
             let aws = stack.aws_config().await;
-            local_gateway::table::ensure_table(
+            local_gateway::template::ensure_table(
                 &aws_sdk_dynamodb::Client::new(&aws),
                 TABLE_NAME,
                 &def,
@@ -380,6 +380,28 @@ impl Stack {
         calls["succeeded"][operation].as_u64().unwrap_or(0)
     }
 
+    /// An access token from the sandbox's OAuth endpoint, with the stack's credentials.
+    pub async fn zoom_access_token(&self) -> String {
+        let answer: Value = match self
+            .http
+            .post(format!("{}/oauth/token", self.sandbox_url))
+            .basic_auth(&self.zoom_client_id, Some(&self.zoom_client_secret))
+            .query(&[
+                ("grant_type", "account_credentials"),
+                ("account_id", self.zoom_account_id.as_str()),
+            ])
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        answer["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Injects a fault rule into the sandbox.
     pub async fn fault(&self, rule: Value) {
         self.sandbox(reqwest::Method::POST, "/__sandbox/faults", Some(rule))
@@ -430,14 +452,19 @@ impl Stack {
             .sandbox(reqwest::Method::GET, "/__sandbox/calls", None)
             .await;
         let logs = self.logs();
+        // Leaked lines are shown with the secrets blanked out: test output is a log too.
         let leaks: Vec<String> = logs
             .iter()
             .filter(|line| secrets.iter().any(|s| line.contains(s.as_str())))
-            .map(|line| line.chars().take(120).collect())
+            .map(|line| {
+                secrets
+                    .iter()
+                    .fold(line.clone(), |l, s| l.replace(s.as_str(), "<SECRET>"))
+            })
             .collect();
         assert!(
             leaks.is_empty(),
-            "{} log line(s) contain a secret, token or link, e.g. (cut) {:?}",
+            "{} log line(s) contain a secret, token or link, e.g. {:?}",
             leaks.len(),
             leaks.first()
         );

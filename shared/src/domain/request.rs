@@ -158,7 +158,10 @@ mod tests {
 
     fn field_of(body: &str) -> String {
         let e = AppointmentMeetingRequest::parse(body.as_bytes()).unwrap_err();
-        e.details.unwrap()["field"].as_str().unwrap().to_owned()
+        e.details.clone().unwrap()["field"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     const OK: &str = r#"{"hostUserId":"dr-7","participantUserIds":["pat-9"],"startTime":"2026-11-21T10:00:00+01:00"}"#;

@@ -141,13 +141,7 @@ impl ZoomProvider {
         {
             return Ok(t.value.clone());
         }
-        let credentials = self
-            .credentials
-            .get()
-            .await
-            .map_err(|e| ProviderError::Rejected {
-                cause: e.cause.unwrap_or_default(),
-            })?;
+        let credentials = self.credentials.get().await.map_err(secret_unreadable)?;
         let token = match self.fetch_token(&credentials).await {
             // Wrong credentials may mean they were rotated: read the secret once more.
             Err(ProviderError::Rejected { .. }) => {
@@ -155,9 +149,7 @@ impl ZoomProvider {
                     .credentials
                     .reread_after_auth_failure(Duration::zero())
                     .await
-                    .map_err(|e| ProviderError::Rejected {
-                        cause: e.cause.unwrap_or_default(),
-                    })?
+                    .map_err(secret_unreadable)?
                     .unwrap_or(credentials);
                 self.fetch_token(&fresh).await
             }
@@ -336,14 +328,15 @@ impl ZoomProvider {
     }
 
     async fn user_id(&self) -> Result<String, ProviderError> {
-        let c = self
-            .credentials
-            .get()
-            .await
-            .map_err(|e| ProviderError::Rejected {
-                cause: e.cause.unwrap_or_default(),
-            })?;
+        let c = self.credentials.get().await.map_err(secret_unreadable)?;
         Ok(c.user_id.clone())
+    }
+}
+
+/// The Zoom secret could not be read or parsed: nothing to retry, a configuration matter.
+fn secret_unreadable(e: crate::error::ApiError) -> ProviderError {
+    ProviderError::Rejected {
+        cause: e.cause.clone().unwrap_or_default(),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Creates the table on a local DynamoDB emulator from template.yaml's own definition, so
-//! the template stays the one source of truth for keys, indexes and TTL.
+//! Reads template.yaml, the one source of truth: the table definition (to create the same
+//! table on a local DynamoDB emulator) and the HTTP API routes.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -125,6 +125,44 @@ pub fn table_definition(template: &str) -> Result<TableDefinition, String> {
     })
 }
 
+/// The HTTP API routes template.yaml wires: `(binary, method, path)` for every `HttpApi`
+/// event of every function.
+pub fn http_routes(template: &str) -> Result<Vec<(String, String, String)>, String> {
+    let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
+    let resources = get(&doc, "Resources")?
+        .as_mapping()
+        .ok_or("template.yaml: Resources is not a mapping")?;
+    let mut routes = Vec::new();
+    for r in resources.values() {
+        if r.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = r
+            .get("Metadata")
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|b| b.get("Binary"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let events = r
+            .get("Properties")
+            .and_then(|p| p.get("Events"))
+            .and_then(Value::as_mapping);
+        for event in events.into_iter().flat_map(|e| e.values()) {
+            if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
+                continue;
+            }
+            let props = get(event, "Properties")?;
+            routes.push((
+                binary.clone(),
+                text(props, "Method")?.to_owned(),
+                text(props, "Path")?.to_owned(),
+            ));
+        }
+    }
+    Ok(routes)
+}
+
 /// Whether the SDK endpoint override points at this machine.
 pub fn is_loopback_endpoint(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -230,6 +268,29 @@ mod tests {
             .map(|k| k.attribute_name())
             .collect();
         assert_eq!(keys, ["duePk", "dueAt"]);
+    }
+
+    #[test]
+    fn the_template_routes_each_route_to_the_function_that_serves_it() {
+        use telemeet::http::router::{ROUTES, route};
+        let mut wired = http_routes(TEMPLATE).unwrap();
+        wired.sort();
+        let mut expected: Vec<(String, String, String)> = ROUTES
+            .iter()
+            .map(|(method, path)| {
+                let concrete = path
+                    .replace("{appointmentId}", "a")
+                    .replace("{meetingId}", "m");
+                let owner = route(&method.parse().unwrap(), &concrete).unwrap().owner();
+                (
+                    owner.name().to_owned(),
+                    (*method).to_owned(),
+                    (*path).to_owned(),
+                )
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(wired, expected);
     }
 
     #[test]
