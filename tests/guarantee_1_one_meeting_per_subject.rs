@@ -13,6 +13,20 @@ use telemeet::service::Settings;
 use telemeet::store::{Claim, MeetingStore};
 use telemeet_local::*;
 
+/// Loads each gateway's auth secret first, so the PUTs below race at the claim instead of
+/// queueing behind the first secret read.
+async fn warm_up(stack: &Stack, token: &str) {
+    for gateway in &stack.gateway_urls {
+        assert_eq!(
+            Api::new(gateway)
+                .get(token, "/meetings/mtg_warmup")
+                .await
+                .status,
+            404
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_puts_for_one_appointment_across_two_processes_create_exactly_one_meeting()
 {
@@ -29,13 +43,18 @@ async fn fifty_concurrent_puts_for_one_appointment_across_two_processes_create_e
         stack.token("admin-1", "admin", "clinic-1"),
         stack.token("dr-7", "practitioner", "clinic-1"),
     ];
+    warm_up(&stack, &tokens[0]).await;
     let body = appointment_body();
+    let start = Arc::new(tokio::sync::Barrier::new(50));
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let api = Api::new(&stack.gateway_urls[i % 2]);
             let token = tokens[i % tokens.len()].clone();
-            let body = body.clone();
-            tokio::spawn(async move { api.put_appointment(&token, "appt-concurrent", &body).await })
+            let (body, start) = (body.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                api.put_appointment(&token, "appt-concurrent", &body).await
+            })
         })
         .collect();
     let mut statuses = HashMap::new();
@@ -66,13 +85,16 @@ async fn twenty_appointments_with_ten_concurrent_puts_each_create_twenty_meeting
     .await
     .expect("stack");
     let token = stack.token("svc-1", "service", "clinic-1");
+    warm_up(&stack, &token).await;
     let body = appointment_body();
+    let start = Arc::new(tokio::sync::Barrier::new(200));
     let tasks: Vec<_> = (0..200)
         .map(|i| {
             let api = Api::new(&stack.gateway_urls[i % 2]);
-            let (token, body) = (token.clone(), body.clone());
+            let (token, body, start) = (token.clone(), body.clone(), start.clone());
             let appointment = format!("appt-{}", i % 20);
             tokio::spawn(async move {
+                start.wait().await;
                 (
                     appointment.clone(),
                     api.put_appointment(&token, &appointment, &body).await,

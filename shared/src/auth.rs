@@ -70,24 +70,26 @@ impl Authenticator {
 
     /// The caller named by the `Authorization` header value, or 401.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
+        let refuse = |reason: Refusal| {
+            tracing::warn!(reason = ?reason, "caller token refused");
+            ApiError::unauthenticated()
+        };
+        // No token, no secret read: a bare request costs nothing.
+        let token = bearer(authorization).ok_or_else(|| refuse(Refusal::Missing))?;
         let keys = self.keys.get().await?;
-        let result = match self.verify(&keys, authorization) {
+        match self.verify(&keys, token) {
             Err(Refusal::Signature) => {
                 match self.keys.reread_after_auth_failure(REREAD_MIN_AGE).await? {
-                    Some(fresh) => self.verify(&fresh, authorization),
+                    Some(fresh) => self.verify(&fresh, token),
                     None => Err(Refusal::Signature),
                 }
             }
             other => other,
-        };
-        result.map_err(|reason| {
-            tracing::warn!(reason = ?reason, "caller token refused");
-            ApiError::unauthenticated()
-        })
+        }
+        .map_err(refuse)
     }
 
-    fn verify(&self, keys: &AuthKeys, authorization: Option<&str>) -> Result<Caller, Refusal> {
-        let token = bearer(authorization).ok_or(Refusal::Missing)?;
+    fn verify(&self, keys: &AuthKeys, token: &str) -> Result<Caller, Refusal> {
         let header = decode_header(token).map_err(|_| Refusal::Malformed)?;
         let key = match header.alg {
             Algorithm::HS256 => keys.hs256.as_ref(),
