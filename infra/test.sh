@@ -14,6 +14,14 @@ fi
 echo "== Zoom sandbox (Python unittest)" >&2
 "$VENV/bin/python" -m unittest discover -s infra/zoom-sandbox -p 'test_*.py'
 
+SPEC=../shared/fixtures/zoom/ZoomMeetingAPISpec.json
+if [[ -f "$SPEC" ]]; then
+  echo "== Zoom spec subset is current" >&2
+  "$VENV/bin/python" infra/zoom-sandbox/vendor_spec.py --check "$SPEC"
+else
+  echo "== Zoom spec subset check NOT RUN: $SPEC is not beside this checkout" >&2
+fi
+
 echo "== Rust: unit, handler and black-box tests (nextest)" >&2
 profile=default
 [[ "${CI:-}" == "true" ]] && profile=ci

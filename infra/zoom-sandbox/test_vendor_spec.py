@@ -1,13 +1,12 @@
-"""Tests of vendor_spec.py: $ref closure, patches, and that the committed subset is current."""
+"""Tests of vendor_spec.py: $ref closure and patches.
 
-import hashlib
-import json
+Whether the committed subset is current needs Zoom's full spec beside the repo; that check is
+`vendor_spec.py --check`, run by infra/test.sh where the spec is present (not a skipped test).
+"""
+
 import unittest
-from pathlib import Path
 
 import vendor_spec
-
-COMMITTED = Path(__file__).resolve().parent / "spec" / "zoom-meetings-subset.json"
 
 
 def operation(**extra):
@@ -59,13 +58,6 @@ class VendorSpecTest(unittest.TestCase):
         provenance = subset["info"]["x-vendored-from"]
         self.assertEqual((provenance["file"], provenance["title"], provenance["version"]), ("src.json", "T", "1"))
         self.assertEqual(len(provenance["operations"]), 6)
-
-    @unittest.skipUnless(vendor_spec.DEFAULT_SOURCE.exists(), "Zoom's published spec is not checked out")
-    def test_committed_subset_is_current(self):
-        raw = vendor_spec.DEFAULT_SOURCE.read_bytes()
-        expected = vendor_spec.extract(json.loads(raw), vendor_spec.DEFAULT_SOURCE.name, hashlib.sha256(raw).hexdigest())
-        self.assertEqual(json.loads(COMMITTED.read_text(encoding="utf-8")), expected,
-                         "re-run infra/zoom-sandbox/vendor_spec.py")
 
 
 if __name__ == "__main__":

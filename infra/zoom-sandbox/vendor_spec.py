@@ -145,11 +145,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", nargs="?", default=str(DEFAULT_SOURCE))
     parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if --out differs from what the source gives (writes nothing)")
     args = parser.parse_args(argv)
 
     raw = Path(args.source).read_bytes()
     subset = extract(json.loads(raw), Path(args.source).name, hashlib.sha256(raw).hexdigest())
     out = Path(args.out)
+    if args.check:
+        current = json.loads(out.read_text(encoding="utf-8")) == subset
+        print(f"{out}: {'current' if current else 'STALE: re-run vendor_spec.py'}", file=sys.stderr)
+        sys.exit(0 if current else 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(subset, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {out} ({len(OPERATIONS)} operations)", file=sys.stderr)
