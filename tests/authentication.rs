@@ -82,6 +82,10 @@ async fn missing_expired_unsigned_misaddressed_and_foreign_tokens_are_refused_wi
             Some(stack.sign(Signer::WrongRs256, claims(json!({})))),
         ),
         (
+            "HS256 keyed with the RS256 public key",
+            Some(stack.sign(Signer::Hs256WithPublicKey, claims(json!({})))),
+        ),
+        (
             "no exp",
             Some(stack.sign(Signer::Hs256, claims(json!({ "exp": null })))),
         ),
@@ -159,11 +163,26 @@ async fn patients_and_other_practitioners_may_not_provision_an_appointment() {
         api.put_appointment(&own, "appt-roles", &body).await.status,
         201
     );
+    // A practitioner who is only a participant may see the meeting but not provision it.
+    let service = stack.token("svc-1", "service", "clinic-1");
+    let mut team = body.clone();
+    team["participantUserIds"] = json!(["pat-9", "dr-9"]);
+    assert_eq!(
+        api.put_appointment(&service, "appt-team", &team)
+            .await
+            .status,
+        201
+    );
+    let colleague = stack.token("dr-9", "practitioner", "clinic-1");
+    let mut as_host = body.clone();
+    as_host["hostUserId"] = json!("dr-9");
+    let r = api.put_appointment(&colleague, "appt-team", &as_host).await;
+    assert_error(&r, 403, "FORBIDDEN");
     // The same appointment id in another org is another subject.
     let elsewhere = stack.token("svc-2", "service", "clinic-2");
     let r = api.put_appointment(&elsewhere, "appt-roles", &body).await;
     assert_eq!(r.status, 201);
     assert_eq!(r.body["orgId"], "clinic-2");
-    assert_eq!(stack.sandbox_count(CREATE_OP).await, 2);
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 3);
     stack.finish(0).await;
 }

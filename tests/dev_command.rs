@@ -27,8 +27,14 @@ async fn the_dev_command_serves_the_api_and_its_curl_example_answers_201() {
     .await
     .expect("the banner within a minute")
     .expect("a curl example");
-    // Keep draining the stack's output so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // Keep reading the stack's output (so it never blocks on a full pipe) for the log check.
+    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = output.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        }
+    });
 
     let run = || {
         tokio::process::Command::new("sh")
@@ -45,6 +51,27 @@ async fn the_dev_command_serves_the_api_and_its_curl_example_answers_201() {
     );
     let second = run().await.expect("curl runs");
     assert!(String::from_utf8_lossy(&second.stdout).starts_with("HTTP/1.1 200"));
+
+    // The banner shows the tokens on purpose; the gateway's log lines never carry them.
+    let token = curl
+        .split("Bearer ")
+        .nth(1)
+        .and_then(|t| t.split('\'').next())
+        .expect("a token in the example");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logged = output.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let gateway: Vec<&String> = logged
+        .iter()
+        .filter(|l| l.starts_with("[gateway"))
+        .collect();
+    assert!(
+        gateway.iter().any(|l| l.contains("request done")),
+        "gateway lines are shown"
+    );
+    assert!(
+        !gateway.iter().any(|l| l.contains(token)),
+        "no token in a log line"
+    );
 
     // Ctrl-C stops the stack and everything it started.
     let pid = child.id().expect("pid");

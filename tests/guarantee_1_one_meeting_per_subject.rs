@@ -181,7 +181,7 @@ impl MeetingStore for DiesBeforeFinalWrite {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_winner_dying_after_the_provider_call_leaves_no_second_meeting() {
-    let stack = Stack::start(Options {
+    let mut stack = Stack::start(Options {
         gateways: 0,
         ..Default::default()
     })
@@ -191,6 +191,7 @@ async fn a_winner_dying_after_the_provider_call_leaves_no_second_meeting() {
     stack.capture_in_process_logs();
     let settings = Settings {
         claim_lease: chrono::Duration::seconds(30),
+        lease_margin: chrono::Duration::seconds(5),
         claim_wait: std::time::Duration::from_millis(300),
     };
     let mut doomed = stack
@@ -231,8 +232,21 @@ async fn a_winner_dying_after_the_provider_call_leaves_no_second_meeting() {
 
     // After the lease, the next caller takes over and adopts the meeting already made.
     clock.advance(chrono::Duration::seconds(31));
-    let taken = call(&app, Function::CreateMeeting, put()).await;
+    // The taker asks for 45 minutes; the adopted Zoom meeting says 30, and Zoom wins.
+    let mut longer = body.clone();
+    longer["durationMinutes"] = 45.into();
+    let req = lambda_request(
+        "PUT",
+        "/appointments/appt-crash/meeting",
+        Some(&token),
+        Some(&longer),
+    );
+    let taken = call(&app, Function::CreateMeeting, req).await;
     assert_eq!(taken.status, 201, "{:?}", taken.body);
+    assert_eq!(
+        taken.body["durationMinutes"], 30,
+        "the record matches the adopted room"
+    );
     let made = stack
         .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
         .await;
@@ -331,5 +345,62 @@ async fn a_lost_answer_to_a_create_is_adopted_by_the_next_put_not_duplicated() {
         1,
         "the second PUT looked it up instead of creating"
     );
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_outlasting_the_claim_lease_is_abandoned_then_adopted_not_duplicated() {
+    let mut stack = Stack::start(Options {
+        gateways: 0,
+        ..Default::default()
+    })
+    .await
+    .expect("stack");
+    stack.capture_in_process_logs();
+    // Provider work must end 1 s before a 3 s lease: a 2 s budget for a 3 s create.
+    let settings = Settings {
+        claim_lease: chrono::Duration::seconds(3),
+        lease_margin: chrono::Duration::seconds(1),
+        claim_wait: std::time::Duration::from_millis(300),
+    };
+    let app = stack.app(manual_clock(), settings).await.expect("app");
+    let token = stack.token("svc-1", "service", "clinic-1");
+    let body = appointment_body();
+    let put = || {
+        lambda_request(
+            "PUT",
+            "/appointments/appt-slow/meeting",
+            Some(&token),
+            Some(&body),
+        )
+    };
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "delay", "ms": 3000 }))
+        .await;
+
+    let started = std::time::Instant::now();
+    let abandoned = call(&app, Function::CreateMeeting, put()).await;
+    assert_error(&abandoned, 503, "PROVIDER_UNAVAILABLE");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2900),
+        "gave up within its budget"
+    );
+
+    // The slow create still lands at Zoom; the next PUT finds it by marker.
+    let mut landed = false;
+    for _ in 0..50 {
+        let made = stack
+            .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
+            .await;
+        if made["meetings"].as_array().is_some_and(|m| m.len() == 1) {
+            landed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(landed, "the delayed create reached the sandbox");
+    let adopted = call(&app, Function::CreateMeeting, put()).await;
+    assert_eq!(adopted.status, 201, "{:?}", adopted.body);
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 1, "no second create");
     stack.finish(0).await;
 }

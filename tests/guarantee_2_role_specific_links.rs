@@ -100,6 +100,9 @@ async fn the_host_gets_the_start_url_and_the_patient_the_join_url() {
         "VALIDATION_FAILED",
     );
 
+    // Guarantee 6: every link issued was audit-logged (5 above), without the link itself.
+    assert_eq!(stack.log_lines_with(r#""audit":"link_issued""#, 5).await, 5);
+
     // Not in the meeting, or another org: the meeting does not exist for them.
     for outsider in [
         stack.token("pat-8", "patient", "clinic-1"),
@@ -150,7 +153,7 @@ async fn the_meeting_resource_never_carries_links_or_passcodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_link_is_refreshed_once_the_stored_start_url_may_be_stale() {
-    let stack = Stack::start(Options {
+    let mut stack = Stack::start(Options {
         gateways: 0,
         ..Default::default()
     })

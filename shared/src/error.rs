@@ -154,16 +154,14 @@ impl ApiError {
 
     /// The contract's error body.
     pub fn body(&self, timestamp: &str, request_id: &str) -> Value {
-        let mut error = json!({
+        json!({ "error": {
             "code": self.code.as_str(),
             "message": self.message,
+            // Always present (an empty object when there is nothing to add).
+            "details": self.details.clone().unwrap_or_else(|| json!({})),
             "timestamp": timestamp,
             "requestId": request_id,
-        });
-        if let Some(details) = &self.details {
-            error["details"] = details.clone();
-        }
-        json!({ "error": error })
+        }})
     }
 }
 

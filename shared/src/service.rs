@@ -6,7 +6,9 @@ use crate::domain::request::AppointmentMeetingRequest;
 use crate::domain::{Caller, LinkRole, Meeting, MeetingStatus, Subject, policy};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{IdGenerator, MeetingId};
-use crate::providers::{CreateSpec, MeetingProvider, ProviderMeeting, Providers};
+use crate::providers::{
+    CreateSpec, MeetingProvider, ProviderError, ProviderMeeting, Providers, Schedule,
+};
 use crate::store::{Claim, ClaimState, MeetingStore};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
@@ -19,8 +21,11 @@ const PASSCODE_LEN: usize = 10;
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// How long a claim holder may take to create the provider meeting before anyone else
-    /// may take over. Must exceed the provider call's own deadline.
+    /// may take over.
     pub claim_lease: Duration,
+    /// The holder stops its provider work this long before its lease ends, so a taker-over
+    /// never runs while a create of ours may still land.
+    pub lease_margin: Duration,
     /// How long a caller that lost the claim waits for the winner's meeting.
     pub claim_wait: std::time::Duration,
 }
@@ -29,6 +34,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             claim_lease: Duration::seconds(30),
+            lease_margin: Duration::seconds(5),
             claim_wait: std::time::Duration::from_secs(8),
         }
     }
@@ -42,13 +48,22 @@ pub struct Service {
     pub settings: Settings,
 }
 
-/// A link handed to one caller.
-#[derive(Debug, Clone)]
+/// A link handed to one caller. Its `Debug` shows no URL or passcode.
+#[derive(Clone)]
 pub struct Link {
     pub url: String,
     pub role: LinkRole,
     pub password: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("role", &self.role)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Link {
@@ -73,13 +88,13 @@ pub struct Provisioned {
 
 impl Service {
     /// Creates the subject's meeting or returns the one that exists (guarantee 1).
-    /// `wait` bounds how long this call waits for a concurrent creator.
+    /// Nothing of this call runs past `deadline` (the request's own time budget).
     pub async fn provision_appointment(
         &self,
         caller: &Caller,
         subject: &Subject,
         req: &AppointmentMeetingRequest,
-        wait: std::time::Duration,
+        deadline: Instant,
     ) -> Result<Provisioned, ApiError> {
         policy::may_provision_appointment(caller, &req.host)?;
         let kind = req.provider.unwrap_or(self.providers.primary());
@@ -90,7 +105,7 @@ impl Service {
                 ApiError::validation("provider", "is not configured for this deployment")
             })?
             .clone();
-        let give_up_at = Instant::now() + wait;
+        let give_up_at = deadline.min(Instant::now() + self.settings.claim_wait);
         let mut pause = std::time::Duration::from_millis(20);
         loop {
             let now = self.clock.now();
@@ -102,8 +117,10 @@ impl Service {
                         .get_meeting(&c.meeting_id)
                         .await?
                         .ok_or_else(|| ApiError::internal("ready claim without its meeting"))?;
+                    let meeting = policy::visible(caller, meeting)?;
+                    policy::may_reuse_appointment(caller, &meeting)?;
                     return Ok(Provisioned {
-                        meeting: policy::visible(caller, meeting)?,
+                        meeting,
                         created: false,
                     });
                 }
@@ -136,18 +153,26 @@ impl Service {
                     .as_ref()
                     .is_some_and(|c| c.reconcile || c.state == ClaimState::Pending),
             };
-            if !self
+            let won = self
                 .store
                 .try_claim(&caller.org, subject, claim.as_ref(), &ours, now)
                 .await?
-            {
+                || self.holds(caller, subject, &ours.token).await?;
+            if !won {
                 continue;
             }
             if claim.is_some() {
                 tracing::info!(meetingId = %ours.meeting_id, reconcile = ours.reconcile, "took over a subject claim");
             }
+            // Provider work must end before the lease does (minus a margin) and before the
+            // request's deadline.
+            let lease_left =
+                (now + self.settings.claim_lease - self.settings.lease_margin - self.clock.now())
+                    .to_std()
+                    .unwrap_or_default();
+            let budget = lease_left.min(deadline.saturating_duration_since(Instant::now()));
             if let Some(meeting) = self
-                .create_as_holder(caller, subject, req, provider.as_ref(), &ours)
+                .create_as_holder(caller, subject, req, provider.as_ref(), &ours, budget)
                 .await?
             {
                 tracing::info!(meetingId = %meeting.id, provider = %meeting.provider, "meeting created");
@@ -161,7 +186,23 @@ impl Service {
         }
     }
 
-    /// Runs the provider side while holding `claim`. `Ok(None)`: the claim was lost.
+    /// Whether `token` holds the subject's pending claim: a conditional write whose answer
+    /// was lost and retried by the SDK fails its condition although it took effect.
+    async fn holds(
+        &self,
+        caller: &Caller,
+        subject: &Subject,
+        token: &str,
+    ) -> Result<bool, ApiError> {
+        Ok(self
+            .store
+            .get_claim(&caller.org, subject)
+            .await?
+            .is_some_and(|c| c.state == ClaimState::Pending && c.token == token))
+    }
+
+    /// Runs the provider side while holding `claim`, within `budget`. `Ok(None)`: the claim
+    /// was lost meanwhile.
     async fn create_as_holder(
         &self,
         caller: &Caller,
@@ -169,6 +210,7 @@ impl Service {
         req: &AppointmentMeetingRequest,
         provider: &dyn MeetingProvider,
         claim: &Claim,
+        budget: std::time::Duration,
     ) -> Result<Option<Meeting>, ApiError> {
         let spec = CreateSpec {
             meeting_id: claim.meeting_id.clone(),
@@ -178,18 +220,27 @@ impl Service {
             timezone: req.timezone.clone(),
             passcode: self.ids.passcode(PASSCODE_LEN),
         };
-        let created = async {
+        let work = async {
             if claim.reconcile
                 && let Some(found) = provider.find_by_marker(&claim.meeting_id).await?
             {
                 tracing::info!(meetingId = %claim.meeting_id, "adopted the provider meeting of an earlier attempt");
-                return Ok(found);
+                return Ok((found, true));
             }
-            provider.create(&spec).await
-        }
-        .await;
-        let pm: ProviderMeeting = match created {
-            Ok(pm) => pm,
+            provider.create(&spec).await.map(|m| (m, false))
+        };
+        let outcome = tokio::time::timeout(budget, work)
+            .await
+            .unwrap_or_else(|_| {
+                // A create may still land at the provider: whoever claims next looks first.
+                Err(ProviderError::Unavailable {
+                    retry_after: None,
+                    ambiguous: true,
+                    cause: "provider work outlasted the claim's budget".into(),
+                })
+            });
+        let (pm, adopted): (ProviderMeeting, bool) = match outcome {
+            Ok(found) => found,
             Err(e) => {
                 let reconcile = claim.reconcile || e.is_ambiguous();
                 if let Err(release) = self
@@ -212,6 +263,14 @@ impl Service {
                 return Err(e.into());
             }
         };
+        // An adopted meeting was created from an earlier request: the provider's schedule is
+        // the truth, so the record matches the room people will join.
+        let schedule = pm.schedule.clone().filter(|_| adopted).unwrap_or(Schedule {
+            topic: req.topic.clone(),
+            start_time: req.start_time,
+            duration_minutes: req.duration_minutes,
+            timezone: req.timezone.clone(),
+        });
         let now = self.clock.now();
         let meeting = Meeting {
             id: claim.meeting_id.clone(),
@@ -220,10 +279,10 @@ impl Service {
             provider: provider.kind(),
             provider_meeting_id: pm.provider_meeting_id,
             provider_uuid: pm.uuid,
-            topic: req.topic.clone(),
-            start_time: req.start_time,
-            duration_minutes: req.duration_minutes,
-            timezone: req.timezone.clone(),
+            topic: schedule.topic,
+            start_time: schedule.start_time,
+            duration_minutes: schedule.duration_minutes,
+            timezone: schedule.timezone,
             status: MeetingStatus::Scheduled,
             host: req.host.clone(),
             participants: req.participants.clone(),

@@ -9,11 +9,12 @@ const QUIET: &str = "aws_smithy_runtime=warn,aws_config=warn,hyper=warn,rustls=w
 
 /// Logs to stdout (what Lambda and the local gateway capture).
 pub fn init() {
-    init_with_writer(std::io::stdout);
+    let _ = init_with_writer(std::io::stdout);
 }
 
-/// Logs to `writer`, e.g. a test's capture buffer. A second call keeps the first subscriber.
-pub fn init_with_writer<W>(writer: W)
+/// Logs to `writer`, e.g. a test's capture buffer. A second call keeps the first subscriber
+/// and answers `false`.
+pub fn init_with_writer<W>(writer: W) -> bool
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -23,7 +24,7 @@ where
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(format!("{level},{QUIET}")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         .with_writer(writer)
         .with_env_filter(filter)
@@ -32,5 +33,6 @@ where
         .flatten_event(true)
         .with_target(false)
         .with_ansi(false)
-        .try_init();
+        .try_init()
+        .is_ok()
 }

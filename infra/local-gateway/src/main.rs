@@ -39,12 +39,20 @@ async fn run() -> Result<(), String> {
             tracing::info!(table = %config.table_name, "created the table from template.yaml");
         }
     }
+    let mut settings = Settings::default();
+    // Local only: a loaded test machine may need longer than a Lambda would wait.
+    if let Ok(v) = std::env::var("LOCAL_CLAIM_WAIT_SECONDS") {
+        let secs = v
+            .parse()
+            .map_err(|_| "LOCAL_CLAIM_WAIT_SECONDS must be whole seconds".to_owned())?;
+        settings.claim_wait = std::time::Duration::from_secs(secs);
+    }
     let app = Arc::new(App::build(
         &config,
         clients,
         Arc::new(SystemClock),
         Arc::new(RandomIds),
-        Settings::default(),
+        settings,
     ));
     let listener = local_gateway::bind(port)
         .await

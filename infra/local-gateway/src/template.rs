@@ -273,8 +273,21 @@ mod tests {
     #[test]
     fn the_template_routes_each_route_to_the_function_that_serves_it() {
         use telemeet::http::router::{ROUTES, route};
-        let mut wired = http_routes(TEMPLATE).unwrap();
+        let (mut wired, fallbacks): (Vec<_>, Vec<_>) = http_routes(TEMPLATE)
+            .unwrap()
+            .into_iter()
+            .partition(|(_, method, _)| method != "ANY");
         wired.sort();
+        // Wrong methods and unknown paths reach a function too, which answers the contract's
+        // 405 / 404 body.
+        let mut fallback_paths: Vec<&str> = fallbacks.iter().map(|(_, _, p)| p.as_str()).collect();
+        fallback_paths.sort_unstable();
+        fallback_paths.dedup();
+        let mut expected_fallbacks: Vec<&str> =
+            ROUTES.iter().map(|(_, p)| *p).chain(["$default"]).collect();
+        expected_fallbacks.sort_unstable();
+        expected_fallbacks.dedup();
+        assert_eq!(fallback_paths, expected_fallbacks);
         let mut expected: Vec<(String, String, String)> = ROUTES
             .iter()
             .map(|(method, path)| {

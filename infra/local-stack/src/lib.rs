@@ -61,6 +61,8 @@ pub enum Signer {
     WrongHs256,
     /// An RS256 key nobody trusts.
     WrongRs256,
+    /// HS256 with the trusted RS256 *public* key as the HMAC secret (algorithm confusion).
+    Hs256WithPublicKey,
 }
 
 pub struct Stack {
@@ -75,6 +77,8 @@ pub struct Stack {
     logs: Arc<Mutex<Vec<String>>>,
     minted: Mutex<Vec<String>>,
     http: reqwest::Client,
+    /// Whether telemeet code logs into this stack (gateways or captured in-process apps).
+    telemeet_logs: bool,
     // Declared last: dropped (killed) after everything else.
     children: Vec<Child>,
 }
@@ -144,6 +148,7 @@ impl Stack {
             logs: logs.clone(),
             minted: Mutex::new(Vec::new()),
             http: reqwest::Client::new(),
+            telemeet_logs: options.gateways > 0,
             children: Vec::new(),
         };
 
@@ -177,10 +182,13 @@ impl Stack {
         let gateway = sibling_binary("local-gateway")?;
         for i in 0..options.gateways {
             let mut cmd = Command::new(&gateway);
-            cmd.envs(stack.env()).env(
-                "PORT",
-                if i == 0 { options.gateway_port } else { 0 }.to_string(),
-            );
+            cmd.envs(stack.env())
+                .env(
+                    "PORT",
+                    if i == 0 { options.gateway_port } else { 0 }.to_string(),
+                )
+                // Tests fire hundreds of concurrent PUTs at one serialised moto.
+                .env("LOCAL_CLAIM_WAIT_SECONDS", "25");
             let url = stack
                 .spawn(
                     &format!("gateway-{i}"),
@@ -324,6 +332,10 @@ impl Stack {
                 EncodingKey::from_secret(b"not-the-stack-secret-at-all-00000"),
             ),
             Signer::Rs256 => (Algorithm::RS256, rsa(DEV_RS256_PRIVATE)),
+            Signer::Hs256WithPublicKey => (
+                Algorithm::HS256,
+                EncodingKey::from_secret(DEV_RS256_PUBLIC.as_bytes()),
+            ),
             Signer::WrongRs256 => (Algorithm::RS256, rsa(OTHER_RS256_PRIVATE)),
         };
         let token = jsonwebtoken::encode(&Header::new(alg), &claims, &key).unwrap_or_default();
@@ -341,8 +353,26 @@ impl Stack {
 
     /// A log writer feeding this stack's log lines, for in-process apps: their lines are
     /// checked by [`Stack::finish`] like the processes' output.
-    pub fn capture_in_process_logs(&self) {
-        telemeet::telemetry::init_with_writer(LogSink(self.logs.clone()));
+    pub fn capture_in_process_logs(&mut self) {
+        assert!(
+            telemeet::telemetry::init_with_writer(LogSink(self.logs.clone())),
+            "another log subscriber is installed: run in-process stack tests one per process (cargo nextest)"
+        );
+        self.telemeet_logs = true;
+    }
+
+    /// Waits (up to 5 s: output is read asynchronously) until `count` log lines contain
+    /// `needle`, and returns how many do.
+    pub async fn log_lines_with(&self, needle: &str, count: usize) -> usize {
+        let mut seen = 0;
+        for _ in 0..50 {
+            seen = self.logs().iter().filter(|l| l.contains(needle)).count();
+            if seen >= count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        seen
     }
 
     /// Everything the stack's processes printed so far.
@@ -358,10 +388,16 @@ impl Stack {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        match req.send().await {
-            Ok(r) => r.json().await.unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        }
+        // Test infrastructure: a sandbox that does not answer must fail the test, never read
+        // as zero calls.
+        let reply = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("Zoom sandbox {path}: {e}"));
+        reply
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("Zoom sandbox {path}: {e}"))
     }
 
     /// How many requests the sandbox received for an operation key such as
@@ -370,14 +406,18 @@ impl Stack {
         let calls = self
             .sandbox(reqwest::Method::GET, "/__sandbox/calls", None)
             .await;
-        calls["counts"][operation].as_u64().unwrap_or(0)
+        calls["counts"][operation]
+            .as_u64()
+            .unwrap_or_else(|| panic!("the sandbox does not count {operation}"))
     }
 
     pub async fn sandbox_succeeded(&self, operation: &str) -> u64 {
         let calls = self
             .sandbox(reqwest::Method::GET, "/__sandbox/calls", None)
             .await;
-        calls["succeeded"][operation].as_u64().unwrap_or(0)
+        calls["succeeded"][operation]
+            .as_u64()
+            .unwrap_or_else(|| panic!("the sandbox does not count {operation}"))
     }
 
     /// An access token from the sandbox's OAuth endpoint, with the stack's credentials.
@@ -474,7 +514,14 @@ impl Stack {
             "requests the Zoom sandbox found invalid against Zoom's spec: {}",
             calls["requests"]
         );
-        assert!(!logs.is_empty(), "no log lines were captured");
+        if self.telemeet_logs {
+            // The leak check above must have had telemeet's own lines to read.
+            assert!(
+                logs.iter()
+                    .any(|l| l.contains(r#""message":"request done""#)),
+                "no telemeet request log line was captured"
+            );
+        }
     }
 
     async fn spawn(

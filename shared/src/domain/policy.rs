@@ -32,6 +32,15 @@ pub fn may_provision_appointment(caller: &Caller, host: &UserId) -> Result<(), A
     }
 }
 
+/// Reusing an existing appointment meeting through PUT: a practitioner only as its host.
+/// The caller can already see the meeting.
+pub fn may_reuse_appointment(caller: &Caller, meeting: &Meeting) -> Result<(), ApiError> {
+    if caller.role == Role::Practitioner && caller.user_id != meeting.host {
+        return Err(ApiError::forbidden());
+    }
+    Ok(())
+}
+
 /// The link role a caller gets when they do not ask for one: their own.
 pub fn default_link_role(caller: &Caller, meeting: &Meeting) -> LinkRole {
     if caller.user_id == meeting.host {

@@ -18,6 +18,8 @@ use tracing::Instrument;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Time kept back from the Lambda deadline for answering.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
+/// A request's time budget when no Lambda deadline is known.
+const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
 
 /// Handles one API request for `function`. Never fails: every error becomes the contract's
 /// error body, and internal causes are logged, not sent.
@@ -92,9 +94,8 @@ async fn dispatch(app: &App, function: Function, req: Request) -> Result<Respons
         Route::PutAppointmentMeeting(id) => {
             let subject = appointment(&id)?;
             let body = AppointmentMeetingRequest::parse(body)?;
-            let wait = wait_budget(&req, service.settings.claim_wait);
             let out = service
-                .provision_appointment(&caller, &subject, &body, wait)
+                .provision_appointment(&caller, &subject, &body, deadline(&req))
                 .await?;
             let status = if out.created { 201 } else { 200 };
             let mut response = json_response(status, &out.meeting.to_resource());
@@ -153,14 +154,16 @@ fn body_bytes(body: &Body) -> &[u8] {
     }
 }
 
-/// How long a request may wait on others: bounded by the Lambda's remaining time.
-fn wait_budget(req: &Request, max: Duration) -> Duration {
+/// When this request must be done: the Lambda's deadline less a margin for answering, or
+/// [`DEFAULT_BUDGET`] from now without a Lambda context.
+fn deadline(req: &Request) -> Instant {
+    let now = Instant::now();
     let Some(ctx) = req.lambda_context_ref().filter(|c| c.deadline > 0) else {
-        return max;
+        return now + DEFAULT_BUDGET;
     };
     let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
     let remaining = Duration::from_millis(ctx.deadline.saturating_sub(now_ms));
-    remaining.saturating_sub(DEADLINE_MARGIN).min(max)
+    now + remaining.saturating_sub(DEADLINE_MARGIN)
 }
 
 /// API Gateway's request id (what clients see as `apigw-requestid`), else Lambda's.

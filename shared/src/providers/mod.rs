@@ -27,12 +27,23 @@ pub struct CreateSpec {
     pub passcode: String,
 }
 
+/// When and what a provider meeting is scheduled as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub topic: String,
+    pub start_time: DateTime<Utc>,
+    pub duration_minutes: u32,
+    pub timezone: String,
+}
+
 /// What a provider tells us about a meeting it holds.
 #[derive(Debug, Clone)]
 pub struct ProviderMeeting {
     pub provider_meeting_id: String,
     pub uuid: Option<String>,
     pub links: ProviderLinks,
+    /// The provider's own schedule, when its answer carries one.
+    pub schedule: Option<Schedule>,
 }
 
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! Tokens are cached per container until 60 s before expiry and fetched once under
 //! concurrency (the fetch holds the lock). Start URLs and tokens never reach a log line.
 
-use super::{CreateSpec, MeetingProvider, ProviderError, ProviderMeeting, marker};
+use super::{CreateSpec, MeetingProvider, ProviderError, ProviderMeeting, Schedule, marker};
 use crate::clock::Clock;
 use crate::domain::{Meeting, ProviderKind, ProviderLinks};
 use crate::ids::MeetingId;
@@ -83,6 +83,18 @@ fn meeting_id_of(v: &Value) -> Option<String> {
         Value::String(s) => s.parse::<i64>().ok().map(|i| i.to_string()),
         _ => None,
     }
+}
+
+/// The schedule of a Zoom meeting object, when it carries one.
+fn schedule_of(body: &Value) -> Option<Schedule> {
+    Some(Schedule {
+        topic: body.get("topic")?.as_str()?.to_owned(),
+        start_time: DateTime::parse_from_rfc3339(body.get("start_time")?.as_str()?)
+            .ok()?
+            .with_timezone(&Utc),
+        duration_minutes: u32::try_from(body.get("duration")?.as_u64()?).ok()?,
+        timezone: body.get("timezone")?.as_str()?.to_owned(),
+    })
 }
 
 /// `Retry-After` in seconds or as an HTTP date.
@@ -183,12 +195,18 @@ impl ZoomProvider {
         );
         if status.is_server_error() {
             return Err(ProviderError::Unavailable {
-                retry_after: None,
+                retry_after: retry_after_seconds(response.headers(), self.clock.now()),
                 ambiguous: false,
                 cause: format!("zoom oauth answered {status}"),
             });
         }
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(ProviderError::RateLimited {
+                retry_after: retry_after_seconds(response.headers(), self.clock.now()),
+                daily: false,
+            });
+        }
+        let body: Value = response.json().await.map_err(|e| unavailable(&e, false))?;
         if !status.is_success() {
             let oauth_error = body.get("error").and_then(|v| v.as_str()).unwrap_or("");
             tracing::error!(
@@ -315,6 +333,7 @@ impl ZoomProvider {
                 host_url_fetched_at: Some(self.clock.now()),
                 password: text("password").filter(|p| !p.is_empty()),
             },
+            schedule: schedule_of(body),
         })
     }
 
@@ -424,7 +443,12 @@ impl MeetingProvider for ZoomProvider {
                 return Ok(None);
             }
         }
-        Ok(None)
+        // Not found in what we read is not "not created": stay ambiguous, never duplicate.
+        Err(ProviderError::Unavailable {
+            retry_after: None,
+            ambiguous: true,
+            cause: format!("marker search stopped after {MAX_LIST_PAGES} pages"),
+        })
     }
 
     fn host_link_max_age(&self) -> Option<Duration> {

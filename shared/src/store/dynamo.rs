@@ -390,21 +390,33 @@ impl MeetingStore for DynamoStore {
         reconcile: bool,
         now: DateTime<Utc>,
     ) -> Result<(), ApiError> {
+        // A claim that may have left a provider meeting behind must not vanish (a later
+        // claimant has to look for that meeting): no TTL, and it stays in the due index for
+        // the cleanup's orphan reconciliation. A clean release is debris DynamoDB may drop.
+        let (update, extra) = if reconcile {
+            (
+                "SET #state = :released, reconcile = :reconcile, dueAt = :due REMOVE leaseUntil, #ttl",
+                (":due", n(now.timestamp())),
+            )
+        } else {
+            (
+                "SET #state = :released, reconcile = :reconcile, #ttl = :ttl REMOVE leaseUntil, duePk, dueAt",
+                (":ttl", n((now + RELEASED_CLAIM_TTL).timestamp())),
+            )
+        };
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(claim_pk(org, subject), "CLAIM")))
-            .update_expression(
-                "SET #state = :released, reconcile = :reconcile, #ttl = :ttl REMOVE leaseUntil, duePk, dueAt",
-            )
+            .update_expression(update)
             .condition_expression("claimToken = :token AND #state = :pending")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":released", s(ClaimState::Released.as_str()))
             .expression_attribute_values(":pending", s(ClaimState::Pending.as_str()))
             .expression_attribute_values(":reconcile", AttributeValue::Bool(reconcile))
-            .expression_attribute_values(":ttl", n((now + RELEASED_CLAIM_TTL).timestamp()))
+            .expression_attribute_values(extra.0, extra.1)
             .expression_attribute_values(":token", s(token))
             .send()
             .await;
