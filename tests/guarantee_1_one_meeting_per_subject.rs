@@ -181,14 +181,8 @@ impl MeetingStore for DiesBeforeFinalWrite {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_winner_dying_after_the_provider_call_leaves_no_second_meeting() {
-    let mut stack = Stack::start(Options {
-        gateways: 0,
-        ..Default::default()
-    })
-    .await
-    .expect("stack");
+    let stack = in_process_stack().await;
     let clock = manual_clock();
-    stack.capture_in_process_logs();
     let settings = Settings {
         claim_lease: chrono::Duration::seconds(30),
         lease_margin: chrono::Duration::seconds(5),
@@ -350,13 +344,7 @@ async fn a_lost_answer_to_a_create_is_adopted_by_the_next_put_not_duplicated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_outlasting_the_claim_lease_is_abandoned_then_adopted_not_duplicated() {
-    let mut stack = Stack::start(Options {
-        gateways: 0,
-        ..Default::default()
-    })
-    .await
-    .expect("stack");
-    stack.capture_in_process_logs();
+    let stack = in_process_stack().await;
     // Provider work must end 1 s before a 3 s lease: a 2 s budget for a 3 s create.
     let settings = Settings {
         claim_lease: chrono::Duration::seconds(3),

@@ -153,14 +153,8 @@ async fn the_meeting_resource_never_carries_links_or_passcodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_link_is_refreshed_once_the_stored_start_url_may_be_stale() {
-    let mut stack = Stack::start(Options {
-        gateways: 0,
-        ..Default::default()
-    })
-    .await
-    .expect("stack");
+    let stack = in_process_stack().await;
     let clock = manual_clock();
-    stack.capture_in_process_logs();
     let app = stack
         .app(clock.clone(), Settings::default())
         .await

@@ -208,6 +208,19 @@ pub fn assert_other_link(a: &Value, b: &Value, what: &str) {
     );
 }
 
+/// A stack without gateways (the stack creates the table) for in-process handler tests,
+/// whose log lines it captures for [`Stack::finish`]'s checks.
+pub async fn in_process_stack() -> Stack {
+    let mut stack = Stack::start(Options {
+        gateways: 0,
+        ..Default::default()
+    })
+    .await
+    .expect("stack");
+    stack.capture_in_process_logs();
+    stack
+}
+
 /// A clock for in-process tests, starting now.
 pub fn manual_clock() -> Arc<telemeet::clock::ManualClock> {
     Arc::new(telemeet::clock::ManualClock::new(chrono::Utc::now()))
