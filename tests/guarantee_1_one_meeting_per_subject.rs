@@ -187,6 +187,7 @@ async fn a_winner_dying_after_the_provider_call_leaves_no_second_meeting() {
         claim_lease: chrono::Duration::seconds(30),
         lease_margin: chrono::Duration::seconds(5),
         claim_wait: std::time::Duration::from_millis(300),
+        ..Default::default()
     };
     let mut doomed = stack
         .app(clock.clone(), settings.clone())
@@ -274,8 +275,9 @@ async fn a_provider_500_on_create_answers_503_with_retry_after_and_the_next_put_
     let stack = Stack::start(Options::default()).await.expect("stack");
     let api = Api::new(stack.gateway());
     let token = stack.token("svc-1", "service", "clinic-1");
+    // Zoom fails every attempt the retry policy makes (3).
     stack
-        .fault(json!({ "operation": CREATE_OP, "kind": "status", "status": 500 }))
+        .fault(json!({ "operation": CREATE_OP, "kind": "status", "status": 500, "times": 3 }))
         .await;
 
     let failed = api
@@ -303,11 +305,16 @@ async fn a_provider_500_on_create_answers_503_with_retry_after_and_the_next_put_
     assert_eq!(again.status, 200);
     assert_eq!(again.body["meetingId"], created.body["meetingId"]);
     assert_eq!(stack.sandbox_succeeded(CREATE_OP).await, 1);
+    assert_eq!(
+        stack.sandbox_count(CREATE_OP).await,
+        4,
+        "3 failed attempts, then one create"
+    );
     stack.finish(0).await;
 }
 
 #[tokio::test]
-async fn a_lost_answer_to_a_create_is_adopted_by_the_next_put_not_duplicated() {
+async fn a_lost_answer_to_a_create_is_adopted_not_duplicated() {
     let stack = Stack::start(Options::default()).await.expect("stack");
     let api = Api::new(stack.gateway());
     let token = stack.token("svc-1", "service", "clinic-1");
@@ -316,15 +323,11 @@ async fn a_lost_answer_to_a_create_is_adopted_by_the_next_put_not_duplicated() {
         .fault(json!({ "operation": CREATE_OP, "kind": "drop_after" }))
         .await;
 
-    let failed = api
-        .put_appointment(&token, "appt-lost", &appointment_body())
-        .await;
-    assert_error(&failed, 503, "PROVIDER_UNAVAILABLE");
+    // The retry looks the meeting up by its marker before creating again, and adopts it.
     let created = api
         .put_appointment(&token, "appt-lost", &appointment_body())
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
-
     let made = stack
         .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
         .await;
@@ -334,11 +337,8 @@ async fn a_lost_answer_to_a_create_is_adopted_by_the_next_put_not_duplicated() {
         made[0]["id"].to_string(),
         created.body["providerMeetingId"].as_str().expect("id")
     );
-    assert_eq!(
-        stack.sandbox_count(CREATE_OP).await,
-        1,
-        "the second PUT looked it up instead of creating"
-    );
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 1, "no second create");
+    assert_eq!(stack.sandbox_count(LIST_OP).await, 1, "one marker search");
     stack.finish(0).await;
 }
 
@@ -350,6 +350,7 @@ async fn a_create_outlasting_the_claim_lease_is_abandoned_then_adopted_not_dupli
         claim_lease: chrono::Duration::seconds(3),
         lease_margin: chrono::Duration::seconds(1),
         claim_wait: std::time::Duration::from_millis(300),
+        ..Default::default()
     };
     let app = stack.app(manual_clock(), settings).await.expect("app");
     let token = stack.token("svc-1", "service", "clinic-1");

@@ -4,6 +4,7 @@ use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::ids::{IdGenerator, RandomIds};
+use crate::providers::retry::{Sleeper, TokioSleeper};
 use crate::providers::zoom::ZoomProvider;
 use crate::providers::{MeetingProvider, Providers};
 use crate::secrets::{SecretCache, SecretSource, SecretsManagerSource};
@@ -12,8 +13,8 @@ use crate::store::DynamoStore;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Per provider call attempt; the claim lease (30 s) stays well above it.
-const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
+/// A ceiling per HTTP exchange; the retry policy sets each attempt's own, shorter timeout.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 const PROVIDER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct App {
@@ -26,6 +27,8 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secrets: Arc<dyn SecretSource>,
     pub http: reqwest::Client,
+    /// How provider retries wait (a port: tests record instead of sleeping).
+    pub sleeper: Arc<dyn Sleeper>,
 }
 
 impl Clients {
@@ -39,6 +42,7 @@ impl Clients {
                 aws_sdk_secretsmanager::Client::new(&aws),
             )),
             http: http_client()?,
+            sleeper: Arc::new(TokioSleeper),
         })
     }
 }
@@ -79,6 +83,8 @@ impl App {
                 config.zoom.clone(),
                 SecretCache::new(zoom_secret.clone(), clients.secrets.clone(), clock.clone()),
                 clock.clone(),
+                settings.provider_retry.clone(),
+                clients.sleeper.clone(),
             )));
         }
         let primary = config.meeting_provider;

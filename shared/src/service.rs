@@ -6,6 +6,7 @@ use crate::domain::request::AppointmentMeetingRequest;
 use crate::domain::{Caller, LinkRole, Meeting, MeetingStatus, Subject, policy};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{IdGenerator, MeetingId};
+use crate::providers::retry::RetryPolicy;
 use crate::providers::{
     CreateSpec, MeetingProvider, ProviderError, ProviderMeeting, Providers, Schedule,
 };
@@ -28,6 +29,8 @@ pub struct Settings {
     pub lease_margin: Duration,
     /// How long a caller that lost the claim waits for the winner's meeting.
     pub claim_wait: std::time::Duration,
+    /// Timeouts, attempts and backoff of every provider call.
+    pub provider_retry: RetryPolicy,
 }
 
 impl Default for Settings {
@@ -36,6 +39,7 @@ impl Default for Settings {
             claim_lease: Duration::seconds(30),
             lease_margin: Duration::seconds(5),
             claim_wait: std::time::Duration::from_secs(8),
+            provider_retry: RetryPolicy::default(),
         }
     }
 }
@@ -220,14 +224,20 @@ impl Service {
             timezone: req.timezone.clone(),
             passcode: self.ids.passcode(PASSCODE_LEN),
         };
+        let provider_deadline = Instant::now() + budget;
         let work = async {
             if claim.reconcile
-                && let Some(found) = provider.find_by_marker(&claim.meeting_id).await?
+                && let Some(found) = provider
+                    .find_by_marker(&claim.meeting_id, provider_deadline)
+                    .await?
             {
                 tracing::info!(meetingId = %claim.meeting_id, "adopted the provider meeting of an earlier attempt");
                 return Ok((found, true));
             }
-            provider.create(&spec).await.map(|m| (m, false))
+            provider
+                .create(&spec, provider_deadline)
+                .await
+                .map(|m| (m, false))
         };
         let outcome = tokio::time::timeout(budget, work)
             .await
@@ -332,6 +342,7 @@ impl Service {
         caller: &Caller,
         id: &MeetingId,
         role: Option<LinkRole>,
+        deadline: Instant,
     ) -> Result<Link, ApiError> {
         let meeting = self.meeting(caller, id).await?;
         let role = role.unwrap_or_else(|| policy::default_link_role(caller, &meeting));
@@ -350,7 +361,7 @@ impl Service {
                 password: meeting.links.password.clone(),
                 expires_at: None,
             },
-            LinkRole::Host => self.host_link(&meeting).await?,
+            LinkRole::Host => self.host_link(&meeting, deadline).await?,
         };
         tracing::info!(
             audit = "link_issued",
@@ -363,7 +374,7 @@ impl Service {
         Ok(link)
     }
 
-    async fn host_link(&self, meeting: &Meeting) -> Result<Link, ApiError> {
+    async fn host_link(&self, meeting: &Meeting, deadline: Instant) -> Result<Link, ApiError> {
         let provider = self.providers.get(meeting.provider).ok_or_else(|| {
             ApiError::internal(format!("provider {} is not configured", meeting.provider))
         })?;
@@ -377,7 +388,7 @@ impl Service {
             (Some(max_age), Some(at)) => now - at >= max_age,
         };
         let (url, generated_at) = if stale {
-            let (url, at) = provider.fresh_host_link(meeting).await?;
+            let (url, at) = provider.fresh_host_link(meeting, deadline).await?;
             self.store.update_host_link(&meeting.id, &url, at).await?;
             (url, Some(at))
         } else {

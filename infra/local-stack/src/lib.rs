@@ -12,6 +12,7 @@ use telemeet::app::{App, Clients};
 use telemeet::clock::Clock;
 use telemeet::config::Config;
 use telemeet::ids::RandomIds;
+use telemeet::providers::retry::{Sleeper, TokioSleeper};
 use telemeet::secrets::SecretsManagerSource;
 use telemeet::service::Settings;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -249,6 +250,16 @@ impl Stack {
 
     /// An in-process [`App`] on this stack, with an injected clock and settings.
     pub async fn app(&self, clock: Arc<dyn Clock>, settings: Settings) -> Result<App, String> {
+        self.app_with(clock, settings, Arc::new(TokioSleeper)).await
+    }
+
+    /// Like [`Stack::app`], with provider retries waiting through `sleeper`.
+    pub async fn app_with(
+        &self,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        sleeper: Arc<dyn Sleeper>,
+    ) -> Result<App, String> {
         let env = self.env();
         let config = Config::from_lookup(|k| {
             env.iter()
@@ -262,6 +273,7 @@ impl Stack {
                 aws_sdk_secretsmanager::Client::new(&aws),
             )),
             http: telemeet::app::http_client()?,
+            sleeper,
         };
         Ok(App::build(
             &config,

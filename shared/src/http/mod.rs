@@ -122,7 +122,7 @@ async fn dispatch(app: &App, function: Function, req: Request) -> Result<Respons
         Route::GetMeetingLink(id) => {
             let id = MeetingId::parse(&id, "meetingId")?;
             let role = link_role(&req)?;
-            let link = service.link(&caller, &id, role).await?;
+            let link = service.link(&caller, &id, role, deadline(&req)).await?;
             Ok(json_response(200, &link.to_json()))
         }
     }

@@ -1,5 +1,6 @@
 //! The meeting-provider port and the registry of configured providers.
 
+pub mod retry;
 pub mod zoom;
 
 use crate::domain::{Meeting, ProviderKind, ProviderLinks};
@@ -9,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The marker put into every provider meeting we create, so orphans and crashed attempts
 /// can be matched to our meeting id later. Carries no PHI.
@@ -58,8 +60,9 @@ pub enum ProviderError {
         retry_after: Option<u64>,
         daily: bool,
     },
-    /// The provider refused the request (credentials, validation, permissions).
-    Rejected { cause: String },
+    /// The provider refused the request (credentials, validation, permissions). `code` is
+    /// the provider's own error code when it gave one.
+    Rejected { code: Option<i64>, cause: String },
     /// The meeting does not exist at the provider.
     NotFound,
 }
@@ -104,7 +107,7 @@ impl From<ProviderError> for ApiError {
                 }
                 err
             }
-            ProviderError::Rejected { cause } => ApiError::new(
+            ProviderError::Rejected { cause, .. } => ApiError::new(
                 ErrorCode::ProviderRejected,
                 "The video provider rejected the request",
             )
@@ -118,17 +121,23 @@ impl From<ProviderError> for ApiError {
     }
 }
 
+/// A video provider. Every call finishes by `deadline` (retries included).
 #[async_trait]
 pub trait MeetingProvider: Send + Sync {
     fn kind(&self) -> ProviderKind;
 
-    /// Creates a meeting carrying [`marker`] of `spec.meeting_id`. Not idempotent.
-    async fn create(&self, spec: &CreateSpec) -> Result<ProviderMeeting, ProviderError>;
+    /// Creates a meeting carrying [`marker`] of `spec.meeting_id`; never two for one id.
+    async fn create(
+        &self,
+        spec: &CreateSpec,
+        deadline: Instant,
+    ) -> Result<ProviderMeeting, ProviderError>;
 
     /// A meeting created earlier for `meeting_id` (found by its marker), if any.
     async fn find_by_marker(
         &self,
         meeting_id: &MeetingId,
+        deadline: Instant,
     ) -> Result<Option<ProviderMeeting>, ProviderError>;
 
     /// How long a stored host link may be handed out after it was generated; `None` when
@@ -142,7 +151,22 @@ pub trait MeetingProvider: Send + Sync {
     async fn fresh_host_link(
         &self,
         meeting: &Meeting,
+        deadline: Instant,
     ) -> Result<(String, DateTime<Utc>), ProviderError>;
+
+    /// Reschedules the provider meeting.
+    async fn update(
+        &self,
+        meeting: &Meeting,
+        schedule: &Schedule,
+        deadline: Instant,
+    ) -> Result<(), ProviderError>;
+
+    /// Deletes the provider meeting; one already gone counts as deleted.
+    async fn delete(&self, meeting: &Meeting, deadline: Instant) -> Result<(), ProviderError>;
+
+    /// Ends a meeting in progress.
+    async fn end(&self, meeting: &Meeting, deadline: Instant) -> Result<(), ProviderError>;
 }
 
 /// The providers this deployment can use, and the default one.

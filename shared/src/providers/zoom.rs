@@ -3,6 +3,7 @@
 //! Tokens are cached per container until 60 s before expiry and fetched once under
 //! concurrency (the fetch holds the lock). Start URLs and tokens never reach a log line.
 
+use super::retry::{RetryPolicy, Sleeper, Verdict};
 use super::{CreateSpec, MeetingProvider, ProviderError, ProviderMeeting, Schedule, marker};
 use crate::clock::Clock;
 use crate::domain::{Meeting, ProviderKind, ProviderLinks};
@@ -68,6 +69,8 @@ pub struct ZoomProvider {
     credentials: SecretCache<ZoomCredentials>,
     clock: Arc<dyn Clock>,
     token: tokio::sync::Mutex<Option<Token>>,
+    policy: RetryPolicy,
+    sleeper: Arc<dyn Sleeper>,
 }
 
 struct Answer {
@@ -117,6 +120,8 @@ impl ZoomProvider {
         config: ZoomConfig,
         credentials: SecretCache<ZoomCredentials>,
         clock: Arc<dyn Clock>,
+        policy: RetryPolicy,
+        sleeper: Arc<dyn Sleeper>,
     ) -> Self {
         Self {
             http,
@@ -124,17 +129,21 @@ impl ZoomProvider {
             credentials,
             clock,
             token: tokio::sync::Mutex::new(None),
+            policy,
+            sleeper,
         }
     }
 
     fn api_url(&self, segments: &[&str]) -> Result<reqwest::Url, ProviderError> {
         let mut url = reqwest::Url::parse(&self.config.api_base_url).map_err(|_| {
             ProviderError::Rejected {
+                code: None,
                 cause: "ZOOM_API_BASE_URL is not a URL".into(),
             }
         })?;
         url.path_segments_mut()
             .map_err(|_| ProviderError::Rejected {
+                code: None,
                 cause: "ZOOM_API_BASE_URL cannot take a path".into(),
             })?
             .pop_if_empty()
@@ -216,6 +225,7 @@ impl ZoomProvider {
                 "Zoom refused the OAuth credentials: check accountId, clientId and clientSecret in the ZOOM_SECRET_ID secret and that the Server-to-Server app is activated"
             );
             return Err(ProviderError::Rejected {
+                code: None,
                 cause: format!("zoom oauth answered {status}"),
             });
         }
@@ -223,6 +233,7 @@ impl ZoomProvider {
             .get("access_token")
             .and_then(Value::as_str)
             .ok_or_else(|| ProviderError::Rejected {
+                code: None,
                 cause: "zoom oauth answer lacks access_token".into(),
             })?;
         let expires_in = body
@@ -235,14 +246,17 @@ impl ZoomProvider {
         })
     }
 
-    /// One API call; an expired or revoked token (401 / code 124) is renewed once.
-    async fn call(
+    /// One HTTP exchange within `timeout`; an expired or revoked token (401 / code 124) is
+    /// renewed once. A lost answer to a POST leaves us not knowing whether Zoom acted.
+    async fn exchange(
         &self,
         op: &'static str,
-        method: Method,
-        url: reqwest::Url,
+        method: &Method,
+        url: &reqwest::Url,
         body: Option<&Value>,
+        timeout: std::time::Duration,
     ) -> Result<Answer, ProviderError> {
+        let ambiguous = *method == Method::POST;
         let mut token = self.access_token(None).await?;
         let mut renewed = false;
         loop {
@@ -250,12 +264,11 @@ impl ZoomProvider {
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
+                .timeout(timeout)
                 .bearer_auth(&token);
             if let Some(b) = body {
                 request = request.json(b);
             }
-            // A lost answer to a create leaves us not knowing whether Zoom made the meeting.
-            let ambiguous = method == Method::POST;
             let response = request
                 .send()
                 .await
@@ -291,6 +304,23 @@ impl ZoomProvider {
         }
     }
 
+    /// An idempotent call under the retry policy.
+    async fn call(
+        &self,
+        op: &'static str,
+        method: Method,
+        url: reqwest::Url,
+        body: Option<&Value>,
+        deadline: Instant,
+    ) -> Result<Answer, ProviderError> {
+        self.policy
+            .run(deadline, self.sleeper.as_ref(), |_, timeout| {
+                let (method, url) = (&method, &url);
+                async move { verdict(self.exchange(op, method, url, body, timeout).await) }
+            })
+            .await
+    }
+
     fn classify(&self, a: Answer, ambiguous: bool) -> Result<Answer, ProviderError> {
         let code = a.body.get("code").and_then(Value::as_i64);
         match a.status {
@@ -310,7 +340,19 @@ impl ZoomProvider {
             }),
             StatusCode::NOT_FOUND => Err(ProviderError::NotFound),
             _ if code == Some(3001) => Err(ProviderError::NotFound),
+            // Zoom also reports the daily create/update cap as code 300 with this message.
+            _ if code == Some(300)
+                && a.body["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("daily")) =>
+            {
+                Err(ProviderError::RateLimited {
+                    retry_after: retry_after_seconds(&a.headers, self.clock.now()),
+                    daily: true,
+                })
+            }
             s => Err(ProviderError::Rejected {
+                code,
                 cause: format!("zoom answered {s} code {}", code.unwrap_or_default()),
             }),
         }
@@ -319,6 +361,7 @@ impl ZoomProvider {
     fn meeting_from(&self, body: &Value) -> Result<ProviderMeeting, ProviderError> {
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
         let malformed = |what: &str| ProviderError::Rejected {
+            code: None,
             cause: format!("zoom meeting lacks {what}"),
         };
         Ok(ProviderMeeting {
@@ -340,10 +383,56 @@ impl ZoomProvider {
     async fn get_meeting(
         &self,
         provider_meeting_id: &str,
+        deadline: Instant,
     ) -> Result<ProviderMeeting, ProviderError> {
-        let url = self.api_url(&["meetings", provider_meeting_id])?;
-        let a = self.call("get_meeting", Method::GET, url, None).await?;
+        let url = self.api_url(&["meetings", &meeting_path_segment(provider_meeting_id)])?;
+        let a = self
+            .call("get_meeting", Method::GET, url, None, deadline)
+            .await?;
         self.meeting_from(&a.body)
+    }
+
+    /// One pass over the user's scheduled meetings looking for our marker.
+    async fn search_marker(
+        &self,
+        meeting_id: &MeetingId,
+        deadline: Instant,
+    ) -> Result<Option<ProviderMeeting>, ProviderError> {
+        let user = self.user_id().await?;
+        let wanted = marker(meeting_id);
+        let mut page_token = String::new();
+        for _ in 0..MAX_LIST_PAGES {
+            let mut url = self.api_url(&["users", &user, "meetings"])?;
+            url.query_pairs_mut()
+                .append_pair("type", "scheduled")
+                .append_pair("page_size", "300");
+            if !page_token.is_empty() {
+                url.query_pairs_mut()
+                    .append_pair("next_page_token", &page_token);
+            }
+            let a = self
+                .call("list_meetings", Method::GET, url, None, deadline)
+                .await?;
+            let found = a.body["meetings"].as_array().and_then(|list| {
+                list.iter()
+                    .find(|m| m["agenda"].as_str().is_some_and(|s| s.trim() == wanted))
+                    .and_then(|m| meeting_id_of(&m["id"]))
+            });
+            if let Some(id) = found {
+                // The list lacks start_url: read the meeting itself.
+                return self.get_meeting(&id, deadline).await.map(Some);
+            }
+            page_token = a.body["next_page_token"].as_str().unwrap_or("").to_owned();
+            if page_token.is_empty() {
+                return Ok(None);
+            }
+        }
+        // Not found in what we read is not "not created": stay ambiguous, never duplicate.
+        Err(ProviderError::Unavailable {
+            retry_after: None,
+            ambiguous: true,
+            cause: format!("marker search stopped after {MAX_LIST_PAGES} pages"),
+        })
     }
 
     async fn user_id(&self) -> Result<String, ProviderError> {
@@ -353,8 +442,52 @@ impl ZoomProvider {
 }
 
 /// The Zoom secret could not be read or parsed: nothing to retry, a configuration matter.
+/// Whether a failed attempt is worth another: transient failures and per-second rate limits,
+/// never the daily cap (it fails fast) or a refusal.
+fn verdict<T>(result: Result<T, ProviderError>) -> Verdict<T> {
+    match result {
+        Err(error @ ProviderError::Unavailable { .. }) => {
+            let after = match &error {
+                ProviderError::Unavailable { retry_after, .. } => {
+                    retry_after.map(std::time::Duration::from_secs)
+                }
+                _ => None,
+            };
+            Verdict::Retry { error, after }
+        }
+        Err(error @ ProviderError::RateLimited { daily: false, .. }) => {
+            let after = match &error {
+                ProviderError::RateLimited { retry_after, .. } => {
+                    retry_after.map(std::time::Duration::from_secs)
+                }
+                _ => None,
+            };
+            Verdict::Retry { error, after }
+        }
+        other => Verdict::Done(other),
+    }
+}
+
+/// A meeting id or UUID as one path segment. Zoom wants UUIDs that start with `/` or
+/// contain `//` encoded twice (the segment encoder adds the second layer).
+pub fn meeting_path_segment(id: &str) -> String {
+    if id.starts_with('/') || id.contains("//") {
+        id.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    } else {
+        id.to_owned()
+    }
+}
+
 fn secret_unreadable(e: crate::error::ApiError) -> ProviderError {
     ProviderError::Rejected {
+        code: None,
         cause: e.cause.clone().unwrap_or_default(),
     }
 }
@@ -384,7 +517,13 @@ impl MeetingProvider for ZoomProvider {
         ProviderKind::Zoom
     }
 
-    async fn create(&self, spec: &CreateSpec) -> Result<ProviderMeeting, ProviderError> {
+    /// Not idempotent: after an ambiguous failure the next attempt first looks the meeting up
+    /// by its marker, so a retry never makes a second one.
+    async fn create(
+        &self,
+        spec: &CreateSpec,
+        deadline: Instant,
+    ) -> Result<ProviderMeeting, ProviderError> {
         let user = self.user_id().await?;
         let url = self.api_url(&["users", &user, "meetings"])?;
         let body = json!({
@@ -406,49 +545,37 @@ impl MeetingProvider for ZoomProvider {
                 "meeting_authentication": false,
             },
         });
-        let a = self
-            .call("create_meeting", Method::POST, url, Some(&body))
-            .await?;
-        self.meeting_from(&a.body)
+        let reconcile = std::sync::atomic::AtomicBool::new(false);
+        self.policy
+            .run(deadline, self.sleeper.as_ref(), |_, timeout| {
+                let (url, body, reconcile) = (&url, &body, &reconcile);
+                async move {
+                    if reconcile.load(std::sync::atomic::Ordering::Relaxed) {
+                        match self.search_marker(&spec.meeting_id, deadline).await {
+                            Ok(Some(found)) => return Verdict::Done(Ok(found)),
+                            Ok(None) => {}
+                            Err(e) => return verdict(Err(e)),
+                        }
+                    }
+                    let result = self
+                        .exchange("create_meeting", &Method::POST, url, Some(body), timeout)
+                        .await
+                        .and_then(|a| self.meeting_from(&a.body));
+                    if result.as_ref().is_err_and(ProviderError::is_ambiguous) {
+                        reconcile.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    verdict(result)
+                }
+            })
+            .await
     }
 
     async fn find_by_marker(
         &self,
         meeting_id: &MeetingId,
+        deadline: Instant,
     ) -> Result<Option<ProviderMeeting>, ProviderError> {
-        let user = self.user_id().await?;
-        let wanted = marker(meeting_id);
-        let mut page_token = String::new();
-        for _ in 0..MAX_LIST_PAGES {
-            let mut url = self.api_url(&["users", &user, "meetings"])?;
-            url.query_pairs_mut()
-                .append_pair("type", "scheduled")
-                .append_pair("page_size", "300");
-            if !page_token.is_empty() {
-                url.query_pairs_mut()
-                    .append_pair("next_page_token", &page_token);
-            }
-            let a = self.call("list_meetings", Method::GET, url, None).await?;
-            let found = a.body["meetings"].as_array().and_then(|list| {
-                list.iter()
-                    .find(|m| m["agenda"].as_str().is_some_and(|s| s.trim() == wanted))
-                    .and_then(|m| meeting_id_of(&m["id"]))
-            });
-            if let Some(id) = found {
-                // The list lacks start_url: read the meeting itself.
-                return self.get_meeting(&id).await.map(Some);
-            }
-            page_token = a.body["next_page_token"].as_str().unwrap_or("").to_owned();
-            if page_token.is_empty() {
-                return Ok(None);
-            }
-        }
-        // Not found in what we read is not "not created": stay ambiguous, never duplicate.
-        Err(ProviderError::Unavailable {
-            retry_after: None,
-            ambiguous: true,
-            cause: format!("marker search stopped after {MAX_LIST_PAGES} pages"),
-        })
+        self.search_marker(meeting_id, deadline).await
     }
 
     fn host_link_max_age(&self) -> Option<Duration> {
@@ -462,14 +589,85 @@ impl MeetingProvider for ZoomProvider {
     async fn fresh_host_link(
         &self,
         meeting: &Meeting,
+        deadline: Instant,
     ) -> Result<(String, DateTime<Utc>), ProviderError> {
-        let m = self.get_meeting(&meeting.provider_meeting_id).await?;
+        let m = self
+            .get_meeting(&meeting.provider_meeting_id, deadline)
+            .await?;
         Ok((
             m.links.host_url,
             m.links
                 .host_url_fetched_at
                 .unwrap_or_else(|| self.clock.now()),
         ))
+    }
+
+    /// PATCH answers 204 with no body.
+    async fn update(
+        &self,
+        meeting: &Meeting,
+        schedule: &Schedule,
+        deadline: Instant,
+    ) -> Result<(), ProviderError> {
+        let url = self.api_url(&[
+            "meetings",
+            &meeting_path_segment(&meeting.provider_meeting_id),
+        ])?;
+        let body = json!({
+            "topic": schedule.topic,
+            "start_time": schedule.start_time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "duration": schedule.duration_minutes,
+            "timezone": schedule.timezone,
+        });
+        self.call("update_meeting", Method::PATCH, url, Some(&body), deadline)
+            .await
+            .map(drop)
+    }
+
+    /// A meeting already gone (404 / 3001) counts as deleted; one in progress (3002) is
+    /// ended first, then deleted.
+    async fn delete(&self, meeting: &Meeting, deadline: Instant) -> Result<(), ProviderError> {
+        let url = self.api_url(&[
+            "meetings",
+            &meeting_path_segment(&meeting.provider_meeting_id),
+        ])?;
+        match self
+            .call(
+                "delete_meeting",
+                Method::DELETE,
+                url.clone(),
+                None,
+                deadline,
+            )
+            .await
+        {
+            Ok(_) | Err(ProviderError::NotFound) => Ok(()),
+            Err(ProviderError::Rejected {
+                code: Some(3002), ..
+            }) => {
+                self.end(meeting, deadline).await?;
+                match self
+                    .call("delete_meeting", Method::DELETE, url, None, deadline)
+                    .await
+                {
+                    Ok(_) | Err(ProviderError::NotFound) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn end(&self, meeting: &Meeting, deadline: Instant) -> Result<(), ProviderError> {
+        let url = self.api_url(&[
+            "meetings",
+            &meeting_path_segment(&meeting.provider_meeting_id),
+            "status",
+        ])?;
+        let body = json!({ "action": "end" });
+        self.call("end_meeting", Method::PUT, url, Some(&body), deadline)
+            .await
+            .map(drop)
     }
 }
 
