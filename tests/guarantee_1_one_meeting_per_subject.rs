@@ -1,16 +1,11 @@
 //! Guarantee 1: one meeting per subject, whatever the concurrency, crashes and provider
 //! failures.
 
-use async_trait::async_trait;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use telemeet::domain::{Meeting, Subject};
-use telemeet::error::ApiError;
 use telemeet::http::router::Function;
-use telemeet::ids::{MeetingId, OrgId};
 use telemeet::service::Settings;
-use telemeet::store::{Claim, MeetingStore};
 use telemeet_local::*;
 
 /// Loads each gateway's auth secret first, so the PUTs below race at the claim instead of
@@ -124,59 +119,6 @@ async fn twenty_appointments_with_ten_concurrent_puts_each_create_twenty_meeting
     // Concurrent creates in one process share one OAuth token: at most one per process.
     assert!(stack.sandbox_count(TOKEN_OP).await <= 2);
     stack.finish(0).await;
-}
-
-/// A store whose final write never happens: the holder "dies" right after the provider
-/// call (the test aborts it there).
-struct DiesBeforeFinalWrite {
-    inner: Arc<dyn MeetingStore>,
-    reached: Arc<tokio::sync::Notify>,
-}
-
-#[async_trait]
-impl MeetingStore for DiesBeforeFinalWrite {
-    async fn get_claim(&self, org: &OrgId, subject: &Subject) -> Result<Option<Claim>, ApiError> {
-        self.inner.get_claim(org, subject).await
-    }
-    async fn try_claim(
-        &self,
-        org: &OrgId,
-        subject: &Subject,
-        previous: Option<&Claim>,
-        claim: &Claim,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool, ApiError> {
-        self.inner
-            .try_claim(org, subject, previous, claim, now)
-            .await
-    }
-    async fn release_claim(
-        &self,
-        org: &OrgId,
-        subject: &Subject,
-        token: &str,
-        reconcile: bool,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), ApiError> {
-        self.inner
-            .release_claim(org, subject, token, reconcile, now)
-            .await
-    }
-    async fn finalize(&self, _token: &str, _meeting: &Meeting) -> Result<bool, ApiError> {
-        self.reached.notify_one();
-        std::future::pending().await
-    }
-    async fn get_meeting(&self, id: &MeetingId) -> Result<Option<Meeting>, ApiError> {
-        self.inner.get_meeting(id).await
-    }
-    async fn update_host_link(
-        &self,
-        id: &MeetingId,
-        url: &str,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), ApiError> {
-        self.inner.update_host_link(id, url, at).await
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,14 @@
 //! Helpers for the black-box tests: an HTTP client for the API, contract checks on error
 //! bodies, and real `lambda_http` requests for in-process handler tests.
 
+use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use telemeet::domain::{Meeting, Subject};
+use telemeet::error::ApiError;
+use telemeet::ids::{MeetingId, OrgId};
+use telemeet::store::{Claim, MeetingStore, Stats, UserMeetingsQuery};
 
 pub use local_stack::{Options, Signer, Stack};
 
@@ -224,4 +229,72 @@ pub async fn in_process_stack() -> Stack {
 /// A clock for in-process tests, starting now.
 pub fn manual_clock() -> Arc<telemeet::clock::ManualClock> {
     Arc::new(telemeet::clock::ManualClock::new(chrono::Utc::now()))
+}
+
+/// The real store with one fault: `finalize` signals `reached` and then never completes, so
+/// the holder "dies" between its provider call and its final write (the test aborts it).
+pub struct DiesBeforeFinalWrite {
+    pub inner: Arc<dyn MeetingStore>,
+    pub reached: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait::async_trait]
+impl MeetingStore for DiesBeforeFinalWrite {
+    async fn get_claim(&self, org: &OrgId, subject: &Subject) -> Result<Option<Claim>, ApiError> {
+        self.inner.get_claim(org, subject).await
+    }
+    async fn try_claim(
+        &self,
+        org: &OrgId,
+        subject: &Subject,
+        previous: Option<&Claim>,
+        claim: &Claim,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ApiError> {
+        self.inner
+            .try_claim(org, subject, previous, claim, now)
+            .await
+    }
+    async fn release_claim(
+        &self,
+        org: &OrgId,
+        subject: &Subject,
+        token: &str,
+        reconcile: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        self.inner
+            .release_claim(org, subject, token, reconcile, now)
+            .await
+    }
+    async fn finalize(&self, _token: &str, _meeting: &Meeting) -> Result<bool, ApiError> {
+        self.reached.notify_one();
+        std::future::pending().await
+    }
+    async fn save(&self, before: &Meeting, after: &Meeting) -> Result<bool, ApiError> {
+        self.inner.save(before, after).await
+    }
+    async fn user_meetings(
+        &self,
+        q: &UserMeetingsQuery,
+    ) -> Result<(Vec<MeetingId>, Option<String>), ApiError> {
+        self.inner.user_meetings(q).await
+    }
+    async fn get_meetings(&self, ids: &[MeetingId]) -> Result<Vec<Meeting>, ApiError> {
+        self.inner.get_meetings(ids).await
+    }
+    async fn stats(&self, org: &OrgId) -> Result<Stats, ApiError> {
+        self.inner.stats(org).await
+    }
+    async fn get_meeting(&self, id: &MeetingId) -> Result<Option<Meeting>, ApiError> {
+        self.inner.get_meeting(id).await
+    }
+    async fn update_host_link(
+        &self,
+        id: &MeetingId,
+        url: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        self.inner.update_host_link(id, url, at).await
+    }
 }

@@ -113,6 +113,27 @@ impl MeetingStatus {
     pub fn joinable(self) -> bool {
         matches!(self, Self::Scheduled | Self::Started)
     }
+
+    /// `scheduled → started → ended`, `scheduled|started → cancelled`; the cleanup archives
+    /// what is finished. `ended`, `cancelled`, `expired` and `archived` never go back.
+    pub fn can_become(self, next: Self) -> bool {
+        use MeetingStatus::*;
+        matches!(
+            (self, next),
+            (Scheduled, Started | Ended | Cancelled | Expired)
+                | (Started, Ended | Cancelled)
+                | (Ended | Cancelled | Expired, Archived)
+        )
+    }
+
+    pub const ALL: [Self; 6] = [
+        Self::Scheduled,
+        Self::Started,
+        Self::Ended,
+        Self::Cancelled,
+        Self::Expired,
+        Self::Archived,
+    ];
 }
 
 impl FromStr for MeetingStatus {

@@ -41,6 +41,37 @@ pub fn may_reuse_appointment(caller: &Caller, meeting: &Meeting) -> Result<(), A
     Ok(())
 }
 
+/// Reschedule, cancel, start, end: service, admin, staff and the meeting's host. The caller
+/// can already see the meeting.
+pub fn may_manage(caller: &Caller, meeting: &Meeting) -> Result<(), ApiError> {
+    if matches!(caller.role, Role::Service | Role::Admin | Role::Staff)
+        || caller.user_id == meeting.host
+    {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+/// A user's meeting list: that user; service, admin and staff (of the caller's org, which
+/// the list is scoped to).
+pub fn may_list(caller: &Caller, user: &UserId) -> Result<(), ApiError> {
+    if &caller.user_id == user || matches!(caller.role, Role::Service | Role::Admin | Role::Staff) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+/// Stats: service and admin.
+pub fn may_read_stats(caller: &Caller) -> Result<(), ApiError> {
+    if matches!(caller.role, Role::Service | Role::Admin) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
 /// The link role a caller gets when they do not ask for one: their own.
 pub fn default_link_role(caller: &Caller, meeting: &Meeting) -> LinkRole {
     if caller.user_id == meeting.host {

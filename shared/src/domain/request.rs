@@ -232,3 +232,39 @@ mod tests {
         assert_eq!(field_of(&with("provider", r#""skype""#)), "provider");
     }
 }
+
+/// `PATCH /meetings/{meetingId}`: any of the schedule fields, at least one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RescheduleRequest {
+    pub start_time: Option<DateTime<Utc>>,
+    pub duration_minutes: Option<u32>,
+    pub timezone: Option<String>,
+    pub topic: Option<String>,
+}
+
+impl RescheduleRequest {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let obj = parse_object(body)?;
+        let r = Self {
+            start_time: optional(&obj, "startTime")
+                .map(|v| parse_time(v, "startTime"))
+                .transpose()?,
+            duration_minutes: optional(&obj, "durationMinutes")
+                .map(|v| duration(v, "durationMinutes"))
+                .transpose()?,
+            timezone: optional(&obj, "timezone")
+                .map(|v| timezone(v, "timezone"))
+                .transpose()?,
+            topic: optional(&obj, "topic")
+                .map(|v| topic(v, "topic"))
+                .transpose()?,
+        };
+        if r == Self::default() {
+            return Err(ApiError::validation(
+                "body",
+                "must change at least one of startTime, durationMinutes, timezone, topic",
+            ));
+        }
+        Ok(r)
+    }
+}

@@ -3,16 +3,23 @@
 pub mod router;
 
 use crate::App;
-use crate::domain::request::AppointmentMeetingRequest;
+use crate::domain::MeetingStatus;
+use crate::domain::request::{AppointmentMeetingRequest, RescheduleRequest, parse_time};
 use crate::domain::{LinkRole, Subject, SubjectKind};
 use crate::error::ApiError;
+use crate::ids::UserId;
 use crate::ids::{MeetingId, SubjectId};
+use crate::service::PageRequest;
+use crate::service::manage::stats_json;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use router::{Function, Route};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
+
+const DEFAULT_PAGE: usize = 20;
+const MAX_PAGE: usize = 100;
 
 /// Bodies over this size answer 413 (DESIGN.md).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -125,7 +132,86 @@ async fn dispatch(app: &App, function: Function, req: Request) -> Result<Respons
             let link = service.link(&caller, &id, role, deadline(&req)).await?;
             Ok(json_response(200, &link.to_json()))
         }
+        Route::PatchMeeting(id) => {
+            let id = MeetingId::parse(&id, "meetingId")?;
+            let changes = RescheduleRequest::parse(body)?;
+            let meeting = service
+                .reschedule(&caller, &id, &changes, deadline(&req))
+                .await?;
+            Ok(json_response(200, &meeting.to_resource()))
+        }
+        Route::DeleteMeeting(id) => {
+            let id = MeetingId::parse(&id, "meetingId")?;
+            let meeting = service.cancel(&caller, &id, deadline(&req)).await?;
+            Ok(json_response(200, &meeting.to_resource()))
+        }
+        Route::StartMeeting(id) => {
+            let meeting = service
+                .start(&caller, &MeetingId::parse(&id, "meetingId")?)
+                .await?;
+            Ok(json_response(200, &meeting.to_resource()))
+        }
+        Route::EndMeeting(id) => {
+            let id = MeetingId::parse(&id, "meetingId")?;
+            let meeting = service.end(&caller, &id, deadline(&req)).await?;
+            Ok(json_response(200, &meeting.to_resource()))
+        }
+        Route::ListUserMeetings(user) => {
+            let page = service
+                .user_meetings(&caller, &page_request(&req, &user)?)
+                .await?;
+            Ok(json_response(200, &page.to_json()))
+        }
+        Route::GetStats => Ok(json_response(
+            200,
+            &stats_json(&service.stats(&caller).await?),
+        )),
     }
+}
+
+/// The query of `GET /users/{userId}/meetings`: `status` (comma-separated), `from`, `to`
+/// (RFC 3339 start times), `limit` (1–100, default 20), `cursor`.
+fn page_request(req: &Request, user: &str) -> Result<PageRequest, ApiError> {
+    let params = req.query_string_parameters_ref();
+    let get = |k: &str| params.and_then(|p| p.first(k)).filter(|v| !v.is_empty());
+    let statuses = match get("status") {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|s| {
+                s.trim().parse::<MeetingStatus>().map_err(|_| {
+                    ApiError::validation("status", "must be meeting statuses, comma-separated")
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let time = |k: &str| {
+        get(k)
+            .map(|v| parse_time(&serde_json::Value::String(v.to_owned()), k))
+            .transpose()
+    };
+    let limit = match get("limit") {
+        None => DEFAULT_PAGE,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::validation("limit", "must be a whole number from 1 to 100"))?,
+    };
+    let (from, to) = (time("from")?, time("to")?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(ApiError::validation("from", "must not be after to"));
+    }
+    Ok(PageRequest {
+        user: UserId::parse(user, "userId")?,
+        statuses,
+        from,
+        to,
+        limit,
+        cursor: get("cursor").map(str::to_owned),
+    })
 }
 
 fn appointment(raw: &str) -> Result<Subject, ApiError> {

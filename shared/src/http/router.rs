@@ -10,6 +10,12 @@ pub enum Route {
     GetAppointmentMeeting(String),
     GetMeeting(String),
     GetMeetingLink(String),
+    PatchMeeting(String),
+    DeleteMeeting(String),
+    StartMeeting(String),
+    EndMeeting(String),
+    ListUserMeetings(String),
+    GetStats,
 }
 
 /// The Lambda functions, each owning some routes (template.yaml wires the same split).
@@ -17,6 +23,7 @@ pub enum Route {
 pub enum Function {
     CreateMeeting,
     GetMeetingLink,
+    ManageMeeting,
 }
 
 impl Function {
@@ -24,6 +31,7 @@ impl Function {
         match self {
             Self::CreateMeeting => "create-meeting",
             Self::GetMeetingLink => "get-meeting-link",
+            Self::ManageMeeting => "manage-meeting",
         }
     }
 }
@@ -35,6 +43,12 @@ impl Route {
             Self::GetAppointmentMeeting(_) | Self::GetMeeting(_) | Self::GetMeetingLink(_) => {
                 Function::GetMeetingLink
             }
+            Self::PatchMeeting(_)
+            | Self::DeleteMeeting(_)
+            | Self::StartMeeting(_)
+            | Self::EndMeeting(_)
+            | Self::ListUserMeetings(_)
+            | Self::GetStats => Function::ManageMeeting,
         }
     }
 
@@ -45,6 +59,12 @@ impl Route {
             Self::GetAppointmentMeeting(_) => "GET /appointments/{appointmentId}/meeting",
             Self::GetMeeting(_) => "GET /meetings/{meetingId}",
             Self::GetMeetingLink(_) => "GET /meetings/{meetingId}/link",
+            Self::PatchMeeting(_) => "PATCH /meetings/{meetingId}",
+            Self::DeleteMeeting(_) => "DELETE /meetings/{meetingId}",
+            Self::StartMeeting(_) => "POST /meetings/{meetingId}/start",
+            Self::EndMeeting(_) => "POST /meetings/{meetingId}/end",
+            Self::ListUserMeetings(_) => "GET /users/{userId}/meetings",
+            Self::GetStats => "GET /stats",
         }
     }
 }
@@ -55,6 +75,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/appointments/{appointmentId}/meeting"),
     ("GET", "/meetings/{meetingId}"),
     ("GET", "/meetings/{meetingId}/link"),
+    ("PATCH", "/meetings/{meetingId}"),
+    ("DELETE", "/meetings/{meetingId}"),
+    ("POST", "/meetings/{meetingId}/start"),
+    ("POST", "/meetings/{meetingId}/end"),
+    ("GET", "/users/{userId}/meetings"),
+    ("GET", "/stats"),
 ];
 
 pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
@@ -69,8 +95,29 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             },
         ),
         ["meetings", id] => (
+            &["DELETE", "GET", "PATCH"],
+            match *method {
+                Method::GET => Some(Route::GetMeeting((*id).to_owned())),
+                Method::PATCH => Some(Route::PatchMeeting((*id).to_owned())),
+                Method::DELETE => Some(Route::DeleteMeeting((*id).to_owned())),
+                _ => None,
+            },
+        ),
+        ["meetings", id, "start"] => (
+            &["POST"],
+            (*method == Method::POST).then(|| Route::StartMeeting((*id).to_owned())),
+        ),
+        ["meetings", id, "end"] => (
+            &["POST"],
+            (*method == Method::POST).then(|| Route::EndMeeting((*id).to_owned())),
+        ),
+        ["users", id, "meetings"] => (
             &["GET"],
-            (*method == Method::GET).then(|| Route::GetMeeting((*id).to_owned())),
+            (*method == Method::GET).then(|| Route::ListUserMeetings((*id).to_owned())),
+        ),
+        ["stats"] => (
+            &["GET"],
+            (*method == Method::GET).then_some(Route::GetStats),
         ),
         ["meetings", id, "link"] => (
             &["GET"],
@@ -90,7 +137,8 @@ mod tests {
         for (method, template) in ROUTES {
             let path = template
                 .replace("{appointmentId}", "a-1")
-                .replace("{meetingId}", "m-1");
+                .replace("{meetingId}", "m-1")
+                .replace("{userId}", "u-1");
             let m = Method::from_bytes(method.as_bytes()).unwrap();
             let r = route(&m, &path).unwrap();
             assert_eq!(r.template(), format!("{method} {template}"));

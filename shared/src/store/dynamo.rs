@@ -1,6 +1,7 @@
 //! DynamoDB adapter of [`MeetingStore`](super::MeetingStore).
 
-use super::{Claim, ClaimState, MeetingStore};
+use super::{Claim, ClaimState, MeetingStore, Stats, UserMeetingsQuery};
+
 use crate::domain::{Attendance, Meeting, MeetingStatus, ProviderLinks, Subject, SubjectKind};
 use crate::error::ApiError;
 use crate::ids::{MeetingId, OrgId, SubjectId, UserId};
@@ -8,7 +9,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 
@@ -20,6 +24,9 @@ pub const DUE_SHARDS: u32 = 4;
 pub const DUE_GRACE: Duration = Duration::hours(1);
 /// Released claims are only debris once a new claim may take them; DynamoDB may drop them.
 const RELEASED_CLAIM_TTL: Duration = Duration::days(7);
+/// Stats counters are spread over this many items per org (by meetingId hash), so
+/// concurrent transitions seldom touch the same one; reading stats queries all of them.
+pub const STATS_SHARDS: u32 = 8;
 /// Concurrent transactions on one item conflict; they are retried a few times.
 const TRANSACTION_ATTEMPTS: u32 = 4;
 
@@ -61,12 +68,47 @@ pub fn meeting_pk(id: &MeetingId) -> String {
     format!("MTG#{id}")
 }
 
-pub fn due_pk(id: &MeetingId) -> String {
-    let h = id
-        .as_str()
+fn id_hash(id: &MeetingId) -> u32 {
+    id.as_str()
         .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
-    format!("DUE#{}", h % DUE_SHARDS)
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
+}
+
+pub fn due_pk(id: &MeetingId) -> String {
+    format!("DUE#{}", id_hash(id) % DUE_SHARDS)
+}
+
+fn membership_sk(start: DateTime<Utc>, id: &MeetingId) -> String {
+    format!("AT#{}#{id}", crate::domain::rfc3339(start))
+}
+
+/// The host and every participant, with their role.
+fn members(m: &Meeting) -> impl Iterator<Item = (&UserId, &'static str)> {
+    std::iter::once((&m.host, "host")).chain(m.participants.iter().map(|p| (p, "participant")))
+}
+
+/// What a change from `before` to `after` does to the counters.
+fn counter_deltas(before: Option<&Meeting>, after: &Meeting) -> Vec<(String, i64)> {
+    let mut deltas = Vec::new();
+    match before {
+        None => {
+            deltas.push((format!("s_{}", after.status.as_str()), 1));
+            deltas.push((format!("p_{}", after.provider.as_str()), 1));
+        }
+        Some(b) if b.status != after.status => {
+            deltas.push((format!("s_{}", b.status.as_str()), -1));
+            deltas.push((format!("s_{}", after.status.as_str()), 1));
+        }
+        Some(_) => {}
+    }
+    let ended_now = after.status == MeetingStatus::Ended
+        && before.is_none_or(|b| b.status != MeetingStatus::Ended);
+    if ended_now {
+        let both = after.attendance.host_joined_at.is_some()
+            && after.attendance.participant_joined_at.is_some();
+        deltas.push((if both { "a_bothJoined" } else { "a_noShow" }.to_owned(), 1));
+    }
+    deltas
 }
 
 fn db_error<E: std::error::Error + Send + Sync + 'static>(
@@ -174,7 +216,15 @@ fn meeting_item(m: &Meeting) -> Item {
     put("joinUrl", s(&m.links.join_url));
     put("hostUrl", s(&m.links.host_url));
     put("version", n(m.version));
-    let end = m.start_time + Duration::minutes(m.duration_minutes.into());
+    // Due a grace period after the scheduled end, or after it was ended or cancelled if
+    // that came first.
+    let scheduled_end = m.start_time + Duration::minutes(m.duration_minutes.into());
+    let finished = match m.status {
+        MeetingStatus::Ended => m.ended_at,
+        MeetingStatus::Cancelled => Some(m.updated_at),
+        _ => None,
+    };
+    let end = finished.map_or(scheduled_end, |f| f.min(scheduled_end));
     put("duePk", s(due_pk(&m.id)));
     put("dueAt", n((end + DUE_GRACE).timestamp()));
     let optional = [
@@ -250,6 +300,23 @@ fn meeting_from(item: &Item) -> Result<Meeting, ApiError> {
     })
 }
 
+/// The sort-key range of a user's memberships between two start times (inclusive).
+pub fn membership_range(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> (String, String) {
+    let lo = from.map_or_else(
+        || "AT#".to_owned(),
+        |f| format!("AT#{}", crate::domain::rfc3339(f)),
+    );
+    // '~' sorts after every id character, so the whole second of `to` is included.
+    let hi = to.map_or_else(
+        || "AT#~".to_owned(),
+        |t| format!("AT#{}#~", crate::domain::rfc3339(t)),
+    );
+    (lo, hi)
+}
+
 fn is_conditional_failure<E>(e: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
@@ -308,6 +375,49 @@ impl DynamoStore {
                 },
             }
         }
+    }
+
+    /// `ADD`s the deltas to the meeting's stats shard.
+    fn count(
+        &self,
+        m: &Meeting,
+        deltas: &[(String, i64)],
+    ) -> Result<Option<TransactWriteItem>, ApiError> {
+        if deltas.is_empty() {
+            return Ok(None);
+        }
+        let mut update = Update::builder().table_name(&self.table).set_key(Some(key(
+            format!("STATS#{}", m.org),
+            &format!("SHARD#{}", id_hash(&m.id) % STATS_SHARDS),
+        )));
+        let mut adds = Vec::new();
+        for (i, (name, delta)) in deltas.iter().enumerate() {
+            adds.push(format!("#c{i} :d{i}"));
+            update = update
+                .expression_attribute_names(format!("#c{i}"), name)
+                .expression_attribute_values(format!(":d{i}"), n(delta));
+        }
+        let update = update
+            .update_expression(format!("ADD {}", adds.join(", ")))
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(Some(TransactWriteItem::builder().update(update).build()))
+    }
+
+    fn membership(
+        &self,
+        m: &Meeting,
+        user: &UserId,
+        role: &str,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let mut item = key(
+            format!("USER#{}#{user}", m.org),
+            &membership_sk(m.start_time, &m.id),
+        );
+        item.insert("type".into(), s("membership"));
+        item.insert("meetingId".into(), s(m.id.as_str()));
+        item.insert("role".into(), s(role));
+        self.put(item, None)
     }
 
     fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, ApiError> {
@@ -452,24 +562,161 @@ impl MeetingStore for DynamoStore {
         pmid.insert("meetingId".into(), s(m.id.as_str()));
         pmid.insert("orgId".into(), s(m.org.as_str()));
         items.push(self.put(pmid, None)?);
-        let at = crate::domain::rfc3339(m.start_time);
-        let members = std::iter::once((&m.host, "host"))
-            .chain(m.participants.iter().map(|p| (p, "participant")));
-        for (user, role) in members {
-            let mut item = key(
-                format!("USER#{}#{user}", m.org),
-                &format!("AT#{at}#{}", m.id),
-            );
-            item.insert("type".into(), s("membership"));
-            item.insert("meetingId".into(), s(m.id.as_str()));
-            item.insert("role".into(), s(role));
-            items.push(self.put(item, None)?);
+        for (user, role) in members(m) {
+            items.push(self.membership(m, user, role)?);
         }
+        items.extend(self.count(m, &counter_deltas(None, m))?);
         match self.transact(items).await? {
             TxOutcome::Committed => Ok(true),
             TxOutcome::ConditionFailed => Ok(false),
             TxOutcome::Conflict => Err(ApiError::internal("transaction kept conflicting")),
         }
+    }
+
+    async fn save(&self, before: &Meeting, after: &Meeting) -> Result<bool, ApiError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(meeting_item(after)))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(before.version))
+            .build()
+            .map_err(ApiError::internal)?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        if before.start_time != after.start_time {
+            for (user, role) in members(before) {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(
+                        format!("USER#{}#{user}", before.org),
+                        &membership_sk(before.start_time, &before.id),
+                    )))
+                    .build()
+                    .map_err(ApiError::internal)?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+                items.push(self.membership(after, user, role)?);
+            }
+        }
+        items.extend(self.count(after, &counter_deltas(Some(before), after))?);
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(true),
+            TxOutcome::ConditionFailed => Ok(false),
+            TxOutcome::Conflict => Err(ApiError::internal("transaction kept conflicting")),
+        }
+    }
+
+    async fn user_meetings(
+        &self,
+        q: &UserMeetingsQuery,
+    ) -> Result<(Vec<MeetingId>, Option<String>), ApiError> {
+        let pk = format!("USER#{}#{}", q.org, q.user);
+        let (lo, hi) = membership_range(q.from, q.to);
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":lo", s(&lo))
+            .expression_attribute_values(":hi", s(&hi))
+            .consistent_read(true)
+            .limit(i32::try_from(q.limit).unwrap_or(100));
+        if let Some(cursor) = &q.cursor {
+            request = request.set_exclusive_start_key(Some(key(pk.clone(), cursor)));
+        }
+        let out = request.send().await.map_err(|e| db_error("Query", e))?;
+        let ids = out
+            .items()
+            .iter()
+            .map(|i| Attrs(i).id::<MeetingId>("meetingId"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = out
+            .last_evaluated_key()
+            .and_then(|k| Attrs(k).opt_str("sk").map(str::to_owned));
+        Ok((ids, next))
+    }
+
+    async fn get_meetings(&self, ids: &[MeetingId]) -> Result<Vec<Meeting>, ApiError> {
+        let mut found: HashMap<String, Meeting> = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| key(meeting_pk(id), "MEETING"))
+                .collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(ApiError::internal)?,
+            );
+            // Unprocessed keys are retried a few times with a short pause.
+            for attempt in 1..=5u64 {
+                let Some(request) = pending.take() else { break };
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| db_error("BatchGetItem", e))?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    let m = meeting_from(item)?;
+                    found.insert(m.id.as_str().to_owned(), m);
+                }
+                pending = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
+                if pending.is_some() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                }
+            }
+            if pending.is_some() {
+                return Err(ApiError::internal("BatchGetItem left keys unprocessed"));
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(id.as_str()))
+            .collect())
+    }
+
+    async fn stats(&self, org: &OrgId) -> Result<Stats, ApiError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("STATS#{org}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| db_error("Query", e))?;
+        let mut stats = Stats::default();
+        for item in out.items() {
+            for (name, value) in item {
+                let AttributeValue::N(v) = value else {
+                    continue;
+                };
+                let v: i64 = v.parse().unwrap_or(0);
+                if let Some(status) = name.strip_prefix("s_") {
+                    *stats.by_status.entry(status.to_owned()).or_default() += v;
+                } else if let Some(provider) = name.strip_prefix("p_") {
+                    *stats.by_provider.entry(provider.to_owned()).or_default() += v;
+                } else if name == "a_bothJoined" {
+                    stats.both_joined += v;
+                } else if name == "a_noShow" {
+                    stats.no_show += v;
+                }
+            }
+        }
+        Ok(stats)
     }
 
     async fn get_meeting(&self, id: &MeetingId) -> Result<Option<Meeting>, ApiError> {

@@ -4,9 +4,10 @@ pub mod dynamo;
 
 use crate::domain::{Meeting, Subject};
 use crate::error::ApiError;
-use crate::ids::{MeetingId, OrgId};
+use crate::ids::{MeetingId, OrgId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
 pub use dynamo::DynamoStore;
 
@@ -54,6 +55,29 @@ impl Claim {
     }
 }
 
+/// A page request over one user's memberships.
+#[derive(Debug, Clone)]
+pub struct UserMeetingsQuery {
+    pub org: OrgId,
+    pub user: UserId,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: usize,
+    /// The opaque position a previous page returned (a sort key of this user's partition).
+    pub cursor: Option<String>,
+}
+
+/// Counters of an org's meetings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub by_status: BTreeMap<String, i64>,
+    pub by_provider: BTreeMap<String, i64>,
+    /// Ended meetings both sides joined.
+    pub both_joined: i64,
+    /// Ended meetings somebody never joined.
+    pub no_show: i64,
+}
+
 #[async_trait]
 pub trait MeetingStore: Send + Sync {
     /// Strongly consistent read of the subject's claim.
@@ -87,6 +111,24 @@ pub trait MeetingStore: Send + Sync {
 
     /// Strongly consistent read of a meeting.
     async fn get_meeting(&self, id: &MeetingId) -> Result<Option<Meeting>, ApiError>;
+
+    /// Replaces `before` by `after` (the same meeting, `version` one higher) unless someone
+    /// changed it meanwhile, moving its membership items when the start time changed and
+    /// keeping the stats counters, in one transaction. `Ok(false)`: a concurrent change won.
+    async fn save(&self, before: &Meeting, after: &Meeting) -> Result<bool, ApiError>;
+
+    /// One page of a user's meetings by start time: ids in `[from, to]` after `cursor`, at
+    /// most `limit`, and the cursor of the next page.
+    async fn user_meetings(
+        &self,
+        query: &UserMeetingsQuery,
+    ) -> Result<(Vec<MeetingId>, Option<String>), ApiError>;
+
+    /// The meetings with these ids that exist, in the order asked.
+    async fn get_meetings(&self, ids: &[MeetingId]) -> Result<Vec<Meeting>, ApiError>;
+
+    /// The org's counters.
+    async fn stats(&self, org: &OrgId) -> Result<Stats, ApiError>;
 
     /// Stores a freshly generated host link.
     async fn update_host_link(

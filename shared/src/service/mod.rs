@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
 
+pub mod manage;
+pub use manage::{MeetingPage, PageRequest};
+
 /// Zoom allows passcodes of up to 10 characters.
 const PASSCODE_LEN: usize = 10;
 
