@@ -323,6 +323,28 @@ impl Stack {
         Ok(())
     }
 
+    /// Replaces a secret's value (a rotation, or a misconfiguration in a test).
+    pub async fn put_secret(&self, name: &str, value: &Value) {
+        let client = aws_sdk_secretsmanager::Client::new(&self.aws_config().await);
+        client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutSecretValue {name}: {e}"));
+        for secret in value
+            .as_object()
+            .into_iter()
+            .flat_map(|o| o.values())
+            .filter_map(Value::as_str)
+        {
+            if secret.len() >= 6 {
+                self.remember(secret);
+            }
+        }
+    }
+
     /// A caller token signed with the stack's HS256 secret, valid for an hour.
     pub fn token(&self, sub: &str, role: &str, org: &str) -> String {
         let now = chrono::Utc::now().timestamp();

@@ -50,10 +50,12 @@ pub struct ProviderMeeting {
 
 #[derive(Debug, Clone)]
 pub enum ProviderError {
-    /// Down, slow or 5xx. `ambiguous`: the request may have taken effect anyway.
+    /// Down, slow or 5xx. `ambiguous`: the request may have taken effect anyway;
+    /// `in_flight`: it may still take effect later (we stopped waiting for it).
     Unavailable {
         retry_after: Option<u64>,
         ambiguous: bool,
+        in_flight: bool,
         cause: String,
     },
     RateLimited {

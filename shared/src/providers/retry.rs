@@ -54,6 +54,8 @@ pub enum Verdict<T> {
     },
 }
 
+/// Slack of the backstop timeout over an attempt's own.
+const BACKSTOP: Duration = Duration::from_millis(200);
 /// Attempts shorter than this are not started: they could only time out.
 const MIN_ATTEMPT: Duration = Duration::from_millis(50);
 
@@ -77,12 +79,16 @@ impl RetryPolicy {
                 break;
             }
             let timeout = self.attempt_timeout.min(remaining);
-            let verdict = match tokio::time::timeout(timeout, attempt(n, timeout)).await {
+            // The attempt's own timeout (its HTTP client's) should report first; this one is
+            // the backstop.
+            let verdict = match tokio::time::timeout(timeout + BACKSTOP, attempt(n, timeout)).await
+            {
                 Ok(v) => v,
                 Err(_) => Verdict::Retry {
                     error: ProviderError::Unavailable {
                         retry_after: None,
                         ambiguous: true,
+                        in_flight: true,
                         cause: "provider call timed out".into(),
                     },
                     after: None,
@@ -106,6 +112,7 @@ impl RetryPolicy {
         Err(last.unwrap_or_else(|| ProviderError::Unavailable {
             retry_after: None,
             ambiguous: false,
+            in_flight: false,
             cause: "no time left for a provider call".into(),
         }))
     }
@@ -140,6 +147,7 @@ mod tests {
         ProviderError::Unavailable {
             retry_after: None,
             ambiguous: false,
+            in_flight: false,
             cause: "5xx".into(),
         }
     }
@@ -250,6 +258,7 @@ mod tests {
             result,
             Err(ProviderError::Unavailable {
                 ambiguous: true,
+                in_flight: true,
                 ..
             })
         ));

@@ -206,6 +206,7 @@ impl ZoomProvider {
             return Err(ProviderError::Unavailable {
                 retry_after: retry_after_seconds(response.headers(), self.clock.now()),
                 ambiguous: false,
+                in_flight: false,
                 cause: format!("zoom oauth answered {status}"),
             });
         }
@@ -336,6 +337,7 @@ impl ZoomProvider {
             s if s.is_server_error() => Err(ProviderError::Unavailable {
                 retry_after: retry_after_seconds(&a.headers, self.clock.now()),
                 ambiguous,
+                in_flight: false,
                 cause: format!("zoom answered {s}"),
             }),
             StatusCode::NOT_FOUND => Err(ProviderError::NotFound),
@@ -431,6 +433,7 @@ impl ZoomProvider {
         Err(ProviderError::Unavailable {
             retry_after: None,
             ambiguous: true,
+            in_flight: false,
             cause: format!("marker search stopped after {MAX_LIST_PAGES} pages"),
         })
     }
@@ -498,6 +501,8 @@ fn unavailable(e: &reqwest::Error, maybe_sent: bool) -> ProviderError {
     ProviderError::Unavailable {
         retry_after: None,
         ambiguous,
+        // A timed-out request may still be processed after we gave up on it.
+        in_flight: maybe_sent && e.is_timeout(),
         cause: format!(
             "zoom unreachable ({})",
             if e.is_timeout() {
@@ -561,8 +566,18 @@ impl MeetingProvider for ZoomProvider {
                         .exchange("create_meeting", &Method::POST, url, Some(body), timeout)
                         .await
                         .and_then(|a| self.meeting_from(&a.body));
-                    if result.as_ref().is_err_and(ProviderError::is_ambiguous) {
-                        reconcile.store(true, std::sync::atomic::Ordering::Relaxed);
+                    match &result {
+                        // It may still land after any lookup we make now: give up, and let
+                        // the next claimant (whose claim says reconcile) look for it later.
+                        Err(ProviderError::Unavailable {
+                            in_flight: true, ..
+                        }) => {
+                            return Verdict::Done(result);
+                        }
+                        Err(e) if e.is_ambiguous() => {
+                            reconcile.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        _ => {}
                     }
                     verdict(result)
                 }
@@ -688,6 +703,29 @@ mod tests {
         );
         assert_eq!(meeting_id_of(&json!("abc")), None);
         assert_eq!(meeting_id_of(&json!(1.5)), None);
+    }
+
+    #[test]
+    fn uuids_starting_with_a_slash_or_holding_a_double_slash_are_encoded_twice() {
+        let mut url = reqwest::Url::parse("https://api.zoom.us/v2").unwrap();
+        url.path_segments_mut()
+            .unwrap()
+            .extend(["meetings", &meeting_path_segment("/ajXp112QmuoKj4854875==")]);
+        assert_eq!(
+            url.path(),
+            "/v2/meetings/%252FajXp112QmuoKj4854875%253D%253D"
+        );
+        let mut url = reqwest::Url::parse("https://api.zoom.us/v2").unwrap();
+        url.path_segments_mut()
+            .unwrap()
+            .extend(["meetings", &meeting_path_segment("ab//cd")]);
+        assert_eq!(url.path(), "/v2/meetings/ab%252F%252Fcd");
+        // Ids and ordinary UUIDs pass as they are.
+        assert_eq!(meeting_path_segment("85746065432"), "85746065432");
+        assert_eq!(
+            meeting_path_segment("4444AAAiAAAAAiAiAiiAii=="),
+            "4444AAAiAAAAAiAiAiiAii=="
+        );
     }
 
     #[test]

@@ -249,6 +249,7 @@ impl Service {
                 Err(ProviderError::Unavailable {
                     retry_after: None,
                     ambiguous: true,
+                    in_flight: true,
                     cause: "provider work outlasted the claim's budget".into(),
                 })
             });

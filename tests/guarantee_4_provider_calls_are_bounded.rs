@@ -1,0 +1,362 @@
+//! Guarantee 4: provider calls are bounded. Every fault the Zoom sandbox can inject ends in
+//! the documented answer, and afterwards our table and Zoom agree (no orphan, no duplicate).
+
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use telemeet::clock::SystemClock;
+use telemeet::http::router::Function;
+use telemeet::providers::retry::{RetryPolicy, Sleeper};
+use telemeet::service::Settings;
+use telemeet_local::*;
+
+/// Records provider waits instead of sleeping through them.
+#[derive(Default)]
+struct Waits(Mutex<Vec<Duration>>);
+
+#[async_trait::async_trait]
+impl Sleeper for Waits {
+    async fn sleep(&self, d: Duration) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+    }
+}
+
+/// Our meetings and Zoom's are the same set.
+async fn assert_table_matches_zoom(stack: &Stack, created: &[&Value]) {
+    let zoom = stack
+        .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
+        .await;
+    let mut at_zoom: Vec<String> = zoom["meetings"]
+        .as_array()
+        .expect("meetings")
+        .iter()
+        .map(|m| m["id"].to_string())
+        .collect();
+    let mut ours: Vec<String> = created
+        .iter()
+        .map(|m| {
+            m["providerMeetingId"]
+                .as_str()
+                .expect("providerMeetingId")
+                .to_owned()
+        })
+        .collect();
+    at_zoom.sort();
+    ours.sort();
+    assert_eq!(at_zoom, ours, "Zoom holds exactly our meetings");
+}
+
+fn quick_retries() -> Settings {
+    Settings {
+        provider_retry: RetryPolicy {
+            attempt_timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn five_hundreds_below_the_attempt_limit_are_retried_and_create_one_meeting() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let token = stack.token("svc-1", "service", "clinic-1");
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "status", "status": 502, "times": 2 }))
+        .await;
+    let r = api
+        .put_appointment(&token, "appt-5xx", &appointment_body())
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 3);
+    // A 5xx may have created it: each retry looked first.
+    assert_eq!(stack.sandbox_count(LIST_OP).await, 2);
+    assert_table_matches_zoom(&stack, &[&r.body]).await;
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_waits_for_its_retry_after_in_seconds_or_as_a_date() {
+    let stack = in_process_stack().await;
+    let waits = Arc::new(Waits::default());
+    let app = stack
+        .app_with(Arc::new(SystemClock), Settings::default(), waits.clone())
+        .await
+        .expect("app");
+    let token = stack.token("svc-1", "service", "clinic-1");
+    let put = |appointment: &str| {
+        lambda_request(
+            "PUT",
+            &format!("/appointments/{appointment}/meeting"),
+            Some(&token),
+            Some(&appointment_body()),
+        )
+    };
+
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "rate_limit", "retryAfter": "2" }))
+        .await;
+    let first = call(&app, Function::CreateMeeting, put("appt-429-s")).await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    assert_eq!(
+        *waits.0.lock().unwrap_or_else(|e| e.into_inner()),
+        [Duration::from_secs(2)]
+    );
+
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(4))
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "rate_limit", "retryAfter": at }))
+        .await;
+    let second = call(&app, Function::CreateMeeting, put("appt-429-date")).await;
+    assert_eq!(second.status, 201, "{:?}", second.body);
+    let waited = waits.0.lock().unwrap_or_else(|e| e.into_inner())[1];
+    assert!(
+        (Duration::from_secs(2)..=Duration::from_secs(4)).contains(&waited),
+        "{waited:?}"
+    );
+
+    // A wait that does not fit the request's time is not waited: 429 to the caller.
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "rate_limit", "retryAfter": "120" }))
+        .await;
+    let refused = call(&app, Function::CreateMeeting, put("appt-429-long")).await;
+    assert_error(&refused, 429, "PROVIDER_RATE_LIMITED");
+    assert_eq!(refused.header("retry-after"), Some("120"));
+    assert_eq!(waits.0.lock().unwrap_or_else(|e| e.into_inner()).len(), 2);
+    assert_eq!(
+        stack.sandbox_count(CREATE_OP).await,
+        5,
+        "two waited out, one refused"
+    );
+    assert_table_matches_zoom(&stack, &[&first.body, &second.body]).await;
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn the_daily_limit_fails_fast_as_provider_rate_limited() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let token = stack.token("svc-1", "service", "clinic-1");
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "daily_limit" }))
+        .await;
+    let refused = api
+        .put_appointment(&token, "appt-daily", &appointment_body())
+        .await;
+    assert_error(&refused, 429, "PROVIDER_RATE_LIMITED");
+    assert!(
+        refused.header("retry-after").is_some(),
+        "until Zoom's daily reset"
+    );
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 1, "no retry");
+    assert_eq!(stack.sandbox_count(LIST_OP).await, 0);
+    // Nothing was half-written: the next PUT creates it.
+    let created = api
+        .put_appointment(&token, "appt-daily", &appointment_body())
+        .await;
+    assert_eq!(created.status, 201);
+    assert_table_matches_zoom(&stack, &[&created.body]).await;
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn an_expired_token_is_renewed_once_and_the_call_repeated() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let token = stack.token("svc-1", "service", "clinic-1");
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "token_expired" }))
+        .await;
+    let r = api
+        .put_appointment(&token, "appt-401", &appointment_body())
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(stack.sandbox_count(TOKEN_OP).await, 2);
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 2);
+    assert_table_matches_zoom(&stack, &[&r.body]).await;
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_answering_after_its_timeout_is_not_retried_blindly_and_is_adopted_later() {
+    let stack = in_process_stack().await;
+    let app = stack
+        .app(manual_clock(), quick_retries())
+        .await
+        .expect("app");
+    let token = stack.token("svc-1", "service", "clinic-1");
+    let put = || {
+        lambda_request(
+            "PUT",
+            "/appointments/appt-slow/meeting",
+            Some(&token),
+            Some(&appointment_body()),
+        )
+    };
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "delay", "ms": 1500 }))
+        .await;
+
+    let gave_up = call(&app, Function::CreateMeeting, put()).await;
+    assert_error(&gave_up, 503, "PROVIDER_UNAVAILABLE");
+    assert_eq!(
+        stack.sandbox_count(CREATE_OP).await,
+        1,
+        "a create in flight is never repeated"
+    );
+    let mut landed = false;
+    for _ in 0..50 {
+        let made = stack
+            .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
+            .await;
+        if made["meetings"].as_array().is_some_and(|m| m.len() == 1) {
+            landed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(landed, "the slow create landed at Zoom");
+    let adopted = call(&app, Function::CreateMeeting, put()).await;
+    assert_eq!(adopted.status, 201, "{:?}", adopted.body);
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 1);
+    assert_table_matches_zoom(&stack, &[&adopted.body]).await;
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_slower_than_its_timeout_is_retried() {
+    let stack = in_process_stack().await;
+    let clock = manual_clock();
+    let app = stack
+        .app(clock.clone(), quick_retries())
+        .await
+        .expect("app");
+    let service = day_token(&stack, "svc-1", "service", "clinic-1");
+    let host = day_token(&stack, "dr-7", "practitioner", "clinic-1");
+    let created = call(
+        &app,
+        Function::CreateMeeting,
+        lambda_request(
+            "PUT",
+            "/appointments/appt-read/meeting",
+            Some(&service),
+            Some(&appointment_body()),
+        ),
+    )
+    .await;
+    let id = created.body["meetingId"].as_str().expect("id").to_owned();
+    clock.advance(chrono::Duration::minutes(91));
+    stack
+        .fault(json!({ "operation": GET_OP, "kind": "delay", "ms": 1500 }))
+        .await;
+    let link = call(
+        &app,
+        Function::GetMeetingLink,
+        lambda_request("GET", &format!("/meetings/{id}/link"), Some(&host), None),
+    )
+    .await;
+    assert_eq!(link.status, 200, "{:?}", link.body["error"]);
+    assert_eq!(
+        stack.sandbox_count(GET_OP).await,
+        2,
+        "timed out once, then answered"
+    );
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_link_fetches_after_the_token_expired_make_one_token_request() {
+    let stack = in_process_stack().await;
+    let clock = manual_clock();
+    let app = Arc::new(
+        stack
+            .app(clock.clone(), Settings::default())
+            .await
+            .expect("app"),
+    );
+    let service = day_token(&stack, "svc-1", "service", "clinic-1");
+    let host = day_token(&stack, "dr-7", "practitioner", "clinic-1");
+    let created = call(
+        &app,
+        Function::CreateMeeting,
+        lambda_request(
+            "PUT",
+            "/appointments/appt-token/meeting",
+            Some(&service),
+            Some(&appointment_body()),
+        ),
+    )
+    .await;
+    let id = created.body["meetingId"].as_str().expect("id").to_owned();
+    assert_eq!(stack.sandbox_count(TOKEN_OP).await, 1);
+
+    // Two hours on: the token (1 h) and the stored start_url (2 h) have both expired, so
+    // every host link needs Zoom, and Zoom needs a new token.
+    clock.advance(chrono::Duration::hours(2));
+    let start = Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (app, start) = (app.clone(), start.clone());
+            let req = lambda_request("GET", &format!("/meetings/{id}/link"), Some(&host), None);
+            tokio::spawn(async move {
+                start.wait().await;
+                call(&app, Function::GetMeetingLink, req).await.status
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), 200);
+    }
+    assert_eq!(
+        stack.sandbox_count(TOKEN_OP).await,
+        2,
+        "one renewal for twenty callers"
+    );
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_zoom_credentials_answer_provider_rejected_with_the_hint_in_the_log_only() {
+    let stack = in_process_stack().await;
+    stack
+        .put_secret(
+            local_stack::ZOOM_SECRET_ID,
+            &json!({ "accountId": "acc-wrong", "clientId": "cid-wrong", "clientSecret": "not-the-secret-123" }),
+        )
+        .await;
+    let app = stack
+        .app(manual_clock(), Settings::default())
+        .await
+        .expect("app");
+    let token = stack.token("svc-1", "service", "clinic-1");
+    let r = call(
+        &app,
+        Function::CreateMeeting,
+        lambda_request(
+            "PUT",
+            "/appointments/appt-creds/meeting",
+            Some(&token),
+            Some(&appointment_body()),
+        ),
+    )
+    .await;
+    assert_error(&r, 502, "PROVIDER_REJECTED");
+    let body = r.body.to_string();
+    assert!(
+        !body.contains("clientSecret") && !body.contains("ZOOM_SECRET_ID"),
+        "no hint in the body"
+    );
+    // One configuration hint per refused token request.
+    assert_eq!(
+        stack
+            .log_lines_with("check accountId, clientId and clientSecret", 2)
+            .await,
+        2
+    );
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 0);
+    // The secret was read again once after Zoom refused it (rotation), then given up.
+    assert_eq!(stack.sandbox_count(TOKEN_OP).await, 2);
+    stack.finish(0).await;
+}
