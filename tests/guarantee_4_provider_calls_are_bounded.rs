@@ -360,3 +360,117 @@ async fn wrong_zoom_credentials_answer_provider_rejected_with_the_hint_in_the_lo
     assert_eq!(stack.sandbox_count(TOKEN_OP).await, 2);
     stack.finish(0).await;
 }
+
+fn jitsi_claims(stack: &Stack, url: &str, room: &str) -> Value {
+    let prefix = format!("https://{}/{room}?jwt=", local_stack::JITSI_DOMAIN);
+    let token = url
+        .strip_prefix(&prefix)
+        .expect("a link to exactly this room");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&["jitsi"]);
+    validation.set_issuer(&["telemeet-local"]);
+    let key = jsonwebtoken::DecodingKey::from_secret(stack.jitsi_app_secret.as_bytes());
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .expect("a valid Jitsi token")
+        .claims
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_zoom_stays_down_the_meeting_is_created_at_the_fallback_provider() {
+    let stack = in_process_stack().await;
+    let clock = manual_clock();
+    let app = stack
+        .app_configured(
+            clock.clone(),
+            quick_retries(),
+            Arc::new(Waits::default()),
+            &[("FALLBACK_PROVIDER", "jitsi")],
+        )
+        .await
+        .expect("app");
+    let service = stack.token("svc-1", "service", "clinic-1");
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "status", "status": 503, "times": 3 }))
+        .await;
+    let body = appointment_body();
+    let created = call(
+        &app,
+        Function::CreateMeeting,
+        lambda_request(
+            "PUT",
+            "/appointments/appt-fallback/meeting",
+            Some(&service),
+            Some(&body),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["provider"], "jitsi", "recorded on the meeting");
+    let room = created.body["providerMeetingId"]
+        .as_str()
+        .expect("room")
+        .to_owned();
+    assert!(
+        room.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    );
+    assert_table_matches_zoom(&stack, &[]).await;
+
+    // Per-caller links for exactly this room; moderator only for the host.
+    let id = created.body["meetingId"].as_str().expect("id");
+    let link = |sub: &str, role: &str| {
+        let token = stack.token(sub, role, "clinic-1");
+        lambda_request("GET", &format!("/meetings/{id}/link"), Some(&token), None)
+    };
+    let host = call(&app, Function::GetMeetingLink, link("dr-7", "practitioner")).await;
+    stack.remember(host.body["url"].as_str().unwrap_or_default());
+    let host_claims = jitsi_claims(&stack, host.body["url"].as_str().expect("url"), &room);
+    assert_eq!(host_claims["room"], room.as_str());
+    assert_eq!(host_claims["sub"], local_stack::JITSI_DOMAIN);
+    assert_eq!(host_claims["context"]["user"]["moderator"], "true");
+    assert_eq!(host_claims["context"]["user"]["id"], "dr-7");
+    let patient = call(&app, Function::GetMeetingLink, link("pat-9", "patient")).await;
+    stack.remember(patient.body["url"].as_str().unwrap_or_default());
+    let patient_claims = jitsi_claims(&stack, patient.body["url"].as_str().expect("url"), &room);
+    assert_eq!(patient_claims["context"]["user"]["moderator"], "false");
+    assert_eq!(patient_claims["context"]["user"]["id"], "pat-9");
+    let start = chrono::DateTime::parse_from_rfc3339(body["startTime"].as_str().expect("start"))
+        .expect("time");
+    let latest = (start + chrono::Duration::minutes(30) + chrono::Duration::hours(1)).timestamp();
+    assert_eq!(
+        patient_claims["exp"], latest,
+        "bounded by the meeting's end plus the grace period"
+    );
+
+    // A caller who names the provider gets no fallback: 503, nothing written.
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "status", "status": 503, "times": 3 }))
+        .await;
+    let mut named = body.clone();
+    named["provider"] = json!("zoom");
+    let refused = call(
+        &app,
+        Function::CreateMeeting,
+        lambda_request(
+            "PUT",
+            "/appointments/appt-named/meeting",
+            Some(&service),
+            Some(&named),
+        ),
+    )
+    .await;
+    assert_error(&refused, 503, "PROVIDER_UNAVAILABLE");
+    let nothing = call(
+        &app,
+        Function::GetMeetingLink,
+        lambda_request(
+            "GET",
+            "/appointments/appt-named/meeting",
+            Some(&service),
+            None,
+        ),
+    )
+    .await;
+    assert_error(&nothing, 404, "NOT_FOUND");
+    stack.finish(0).await;
+}

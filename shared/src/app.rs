@@ -3,7 +3,9 @@
 use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::domain::ProviderKind;
 use crate::ids::{IdGenerator, RandomIds};
+use crate::providers::jitsi::JitsiProvider;
 use crate::providers::retry::{Sleeper, TokioSleeper};
 use crate::providers::zoom::ZoomProvider;
 use crate::providers::{MeetingProvider, Providers};
@@ -87,6 +89,15 @@ impl App {
                 clients.sleeper.clone(),
             )));
         }
+        let uses = |kind| config.meeting_provider == kind || config.fallback_provider == Some(kind);
+        if uses(ProviderKind::Jitsi)
+            && let Some(jitsi_secret) = &config.jitsi_secret_id
+        {
+            providers.push(Arc::new(JitsiProvider::new(
+                SecretCache::new(jitsi_secret.clone(), clients.secrets.clone(), clock.clone()),
+                clock.clone(),
+            )));
+        }
         let primary = config.meeting_provider;
         Self {
             auth: Authenticator::new(
@@ -102,7 +113,7 @@ impl App {
                     clients.dynamodb,
                     config.table_name.clone(),
                 )),
-                providers: Providers::new(primary, providers),
+                providers: Providers::new(primary, config.fallback_provider, providers),
                 clock,
                 ids,
                 settings,

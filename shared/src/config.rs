@@ -8,6 +8,7 @@ pub struct Config {
     pub table_name: String,
     pub auth_secret_id: String,
     pub zoom_secret_id: Option<String>,
+    pub jitsi_secret_id: Option<String>,
     pub meeting_provider: ProviderKind,
     pub fallback_provider: Option<ProviderKind>,
     pub zoom: ZoomConfig,
@@ -39,13 +40,16 @@ impl Config {
             Some(v) => provider("MEETING_PROVIDER", &v)?,
             None => ProviderKind::Zoom,
         };
+        // "none" is how the template says "no fallback".
         let fallback_provider = get("FALLBACK_PROVIDER")
+            .filter(|v| v != "none")
             .map(|v| provider("FALLBACK_PROVIDER", &v))
             .transpose()?;
         let config = Self {
             table_name: required("TABLE_NAME")?,
             auth_secret_id: required("AUTH_SECRET_ID")?,
             zoom_secret_id: get("ZOOM_SECRET_ID"),
+            jitsi_secret_id: get("JITSI_SECRET_ID"),
             meeting_provider,
             fallback_provider,
             zoom: ZoomConfig {
@@ -68,12 +72,13 @@ impl Config {
                 ProviderKind::Zoom if config.zoom_secret_id.is_none() => {
                     return Err("ZOOM_SECRET_ID is required when Zoom is used".into());
                 }
-                ProviderKind::Zoom => {}
-                // Jitsi and Zoho arrive with the conversation-calls work (issue 6).
-                other => {
-                    return Err(format!(
-                        "provider {other} is not available in this build yet"
-                    ));
+                ProviderKind::Jitsi if config.jitsi_secret_id.is_none() => {
+                    return Err("JITSI_SECRET_ID is required when Jitsi is used".into());
+                }
+                ProviderKind::Zoom | ProviderKind::Jitsi => {}
+                // Zoho arrives with the conversation-calls work (issue 6).
+                ProviderKind::Zoho => {
+                    return Err("provider zoho is not available in this build yet".into());
                 }
             }
         }
@@ -107,6 +112,36 @@ mod tests {
         assert_eq!(c.zoom.oauth_token_url, "https://zoom.us/oauth/token");
         assert_eq!(c.conversation_reuse_seconds, 3600);
         assert!(c.fallback_provider.is_none());
+    }
+
+    #[test]
+    fn a_jitsi_fallback_needs_its_secret_and_none_means_no_fallback() {
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("AUTH_SECRET_ID", "a"),
+            ("ZOOM_SECRET_ID", "z"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            config(&base.iter().chain(extra).copied().collect::<Vec<_>>())
+        };
+        assert!(
+            with(&[("FALLBACK_PROVIDER", "jitsi")])
+                .unwrap_err()
+                .contains("JITSI_SECRET_ID")
+        );
+        let c = with(&[("FALLBACK_PROVIDER", "jitsi"), ("JITSI_SECRET_ID", "j")]).unwrap();
+        assert_eq!(c.fallback_provider, Some(ProviderKind::Jitsi));
+        assert_eq!(
+            with(&[("FALLBACK_PROVIDER", "none")])
+                .unwrap()
+                .fallback_provider,
+            None
+        );
+        assert!(
+            with(&[("MEETING_PROVIDER", "zoho")])
+                .unwrap_err()
+                .contains("zoho")
+        );
     }
 
     #[test]

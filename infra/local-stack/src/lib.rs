@@ -23,6 +23,9 @@ pub const AUDIENCE: &str = "telemeet";
 pub const TABLE_NAME: &str = "telemeet-local";
 pub const AUTH_SECRET_ID: &str = "telemeet/local/auth";
 pub const ZOOM_SECRET_ID: &str = "telemeet/local/zoom";
+pub const JITSI_SECRET_ID: &str = "telemeet/local/jitsi";
+/// The self-hosted Jitsi domain of the local stack (links point there; nothing serves it).
+pub const JITSI_DOMAIN: &str = "meet.telemeet.local";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// RS256 keys for local use only (see keys/README.md).
@@ -75,6 +78,8 @@ pub struct Stack {
     zoom_client_secret: String,
     zoom_account_id: String,
     zoom_client_id: String,
+    /// The local Jitsi app secret (HS256), so tests can verify the links' tokens.
+    pub jitsi_app_secret: String,
     logs: Arc<Mutex<Vec<String>>>,
     minted: Mutex<Vec<String>>,
     http: reqwest::Client,
@@ -146,6 +151,7 @@ impl Stack {
             zoom_client_secret: random(32),
             zoom_account_id: format!("acc{}", random(10)),
             zoom_client_id: format!("cid{}", random(12)),
+            jitsi_app_secret: random(40),
             logs: logs.clone(),
             minted: Mutex::new(Vec::new()),
             http: reqwest::Client::new(),
@@ -209,6 +215,7 @@ impl Stack {
             ("TABLE_NAME", TABLE_NAME.to_owned()),
             ("AUTH_SECRET_ID", AUTH_SECRET_ID.to_owned()),
             ("ZOOM_SECRET_ID", ZOOM_SECRET_ID.to_owned()),
+            ("JITSI_SECRET_ID", JITSI_SECRET_ID.to_owned()),
             ("MEETING_PROVIDER", "zoom".to_owned()),
             ("ZOOM_API_BASE_URL", format!("{}/v2", self.sandbox_url)),
             (
@@ -260,7 +267,23 @@ impl Stack {
         settings: Settings,
         sleeper: Arc<dyn Sleeper>,
     ) -> Result<App, String> {
-        let env = self.env();
+        self.app_configured(clock, settings, sleeper, &[]).await
+    }
+
+    /// Like [`Stack::app_with`], with some configuration overridden (e.g.
+    /// `FALLBACK_PROVIDER`).
+    pub async fn app_configured(
+        &self,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        sleeper: Arc<dyn Sleeper>,
+        overrides: &[(&str, &str)],
+    ) -> Result<App, String> {
+        let mut env = self.env();
+        for (k, v) in overrides {
+            env.retain(|(name, _)| name != k);
+            env.push(((*k).to_owned(), (*v).to_owned()));
+        }
         let config = Config::from_lookup(|k| {
             env.iter()
                 .find(|(name, _)| name == k)
@@ -304,6 +327,10 @@ impl Stack {
                     "clientSecret": self.zoom_client_secret,
                     "userId": "me",
                 }),
+            ),
+            (
+                JITSI_SECRET_ID,
+                json!({ "domain": JITSI_DOMAIN, "appId": "telemeet-local", "appSecret": self.jitsi_app_secret }),
             ),
         ];
         for (name, value) in secrets {
@@ -485,7 +512,11 @@ impl Stack {
     /// Every secret-grade value of this run: ours, the minted tokens and all the sandbox
     /// issued (access tokens, start_url tokens, passcodes, links).
     pub async fn secrets(&self) -> Vec<String> {
-        let mut all = vec![self.hs256_secret.clone(), self.zoom_client_secret.clone()];
+        let mut all = vec![
+            self.hs256_secret.clone(),
+            self.zoom_client_secret.clone(),
+            self.jitsi_app_secret.clone(),
+        ];
         all.extend(
             self.minted
                 .lock()

@@ -1,11 +1,12 @@
 //! The meeting-provider port and the registry of configured providers.
 
+pub mod jitsi;
 pub mod retry;
 pub mod zoom;
 
-use crate::domain::{Meeting, ProviderKind, ProviderLinks};
+use crate::domain::{LinkRole, Meeting, ProviderKind, ProviderLinks};
 use crate::error::{ApiError, ErrorCode};
-use crate::ids::MeetingId;
+use crate::ids::{MeetingId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -78,6 +79,11 @@ impl ProviderError {
                 ..
             }
         )
+    }
+
+    /// The provider cannot take the request now (down, slow, rate limited): a fallback may.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::RateLimited { .. })
     }
 }
 
@@ -169,25 +175,56 @@ pub trait MeetingProvider: Send + Sync {
 
     /// Ends a meeting in progress.
     async fn end(&self, meeting: &Meeting, deadline: Instant) -> Result<(), ProviderError>;
+
+    /// A link minted for this one caller (Jitsi's JWT links). `None`: the provider's links
+    /// are the stored ones (Zoom).
+    async fn personal_link(
+        &self,
+        _meeting: &Meeting,
+        _role: LinkRole,
+        _user: &UserId,
+    ) -> Result<Option<PersonalLink>, ProviderError> {
+        Ok(None)
+    }
+}
+
+/// A per-caller link, or the news that the meeting's time for links has passed.
+pub enum PersonalLink {
+    Issued {
+        url: String,
+        expires_at: DateTime<Utc>,
+    },
+    Expired,
 }
 
 /// The providers this deployment can use, and the default one.
 #[derive(Clone)]
 pub struct Providers {
     primary: ProviderKind,
+    fallback: Option<ProviderKind>,
     all: HashMap<ProviderKind, Arc<dyn MeetingProvider>>,
 }
 
 impl Providers {
-    pub fn new(primary: ProviderKind, providers: Vec<Arc<dyn MeetingProvider>>) -> Self {
+    pub fn new(
+        primary: ProviderKind,
+        fallback: Option<ProviderKind>,
+        providers: Vec<Arc<dyn MeetingProvider>>,
+    ) -> Self {
         Self {
             primary,
+            fallback: fallback.filter(|f| *f != primary),
             all: providers.into_iter().map(|p| (p.kind(), p)).collect(),
         }
     }
 
     pub fn primary(&self) -> ProviderKind {
         self.primary
+    }
+
+    /// Where meetings go when the primary is unavailable (`FALLBACK_PROVIDER`).
+    pub fn fallback(&self) -> Option<&Arc<dyn MeetingProvider>> {
+        self.fallback.and_then(|f| self.all.get(&f))
     }
 
     pub fn get(&self, kind: ProviderKind) -> Option<&Arc<dyn MeetingProvider>> {

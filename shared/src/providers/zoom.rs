@@ -100,7 +100,7 @@ fn schedule_of(body: &Value) -> Option<Schedule> {
     })
 }
 
-/// `Retry-After` in seconds or as an HTTP date.
+/// `Retry-After` in seconds, as an HTTP date or as an ISO (RFC 3339) date.
 pub fn retry_after_seconds(headers: &HeaderMap, now: DateTime<Utc>) -> Option<u64> {
     let v = headers
         .get(reqwest::header::RETRY_AFTER)?
@@ -110,7 +110,10 @@ pub fn retry_after_seconds(headers: &HeaderMap, now: DateTime<Utc>) -> Option<u6
     if let Ok(s) = v.parse::<u64>() {
         return Some(s);
     }
-    let at = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
+    let at = DateTime::parse_from_rfc2822(v)
+        .or_else(|_| DateTime::parse_from_rfc3339(v))
+        .ok()?
+        .with_timezone(&Utc);
     Some((at - now).num_seconds().max(0) as u64)
 }
 
@@ -342,6 +345,16 @@ impl ZoomProvider {
             }),
             StatusCode::NOT_FOUND => Err(ProviderError::NotFound),
             _ if code == Some(3001) => Err(ProviderError::NotFound),
+            _ if code == Some(1001) => {
+                tracing::error!(
+                    provider = "zoom",
+                    "Zoom does not know the user meetings are created for: check userId in the ZOOM_SECRET_ID secret (an id or email of a licensed user of the account)"
+                );
+                Err(ProviderError::Rejected {
+                    code,
+                    cause: "zoom user does not exist (1001)".into(),
+                })
+            }
             // Zoom also reports the daily create/update cap as code 300 with this message.
             _ if code == Some(300)
                 && a.body["message"]
@@ -741,6 +754,11 @@ mod tests {
             HeaderValue::from_static("Sat, 21 Nov 2026 10:00:42 GMT"),
         );
         assert_eq!(retry_after_seconds(&h, now), Some(42));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("2026-11-21T10:01:00Z"),
+        );
+        assert_eq!(retry_after_seconds(&h, now), Some(60));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after_seconds(&h, now), None);
     }

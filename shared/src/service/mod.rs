@@ -2,10 +2,12 @@
 //! issuing role-specific links.
 
 use crate::clock::Clock;
+use crate::domain::ProviderKind;
 use crate::domain::request::AppointmentMeetingRequest;
 use crate::domain::{Caller, LinkRole, Meeting, MeetingStatus, Subject, policy};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{IdGenerator, MeetingId};
+use crate::providers::PersonalLink;
 use crate::providers::retry::RetryPolicy;
 use crate::providers::{
     CreateSpec, MeetingProvider, ProviderError, ProviderMeeting, Providers, Schedule,
@@ -112,6 +114,11 @@ impl Service {
                 ApiError::validation("provider", "is not configured for this deployment")
             })?
             .clone();
+        // A provider the caller named is their choice: no fallback from it.
+        let fallback = match req.provider {
+            Some(_) => None,
+            None => self.providers.fallback().cloned(),
+        };
         let give_up_at = deadline.min(Instant::now() + self.settings.claim_wait);
         let mut pause = std::time::Duration::from_millis(20);
         loop {
@@ -179,7 +186,14 @@ impl Service {
                     .unwrap_or_default();
             let budget = lease_left.min(deadline.saturating_duration_since(Instant::now()));
             if let Some(meeting) = self
-                .create_as_holder(caller, subject, req, provider.as_ref(), &ours, budget)
+                .create_as_holder(
+                    caller,
+                    subject,
+                    req,
+                    (provider.as_ref(), fallback.as_deref()),
+                    &ours,
+                    budget,
+                )
                 .await?
             {
                 tracing::info!(meetingId = %meeting.id, provider = %meeting.provider, "meeting created");
@@ -215,7 +229,7 @@ impl Service {
         caller: &Caller,
         subject: &Subject,
         req: &AppointmentMeetingRequest,
-        provider: &dyn MeetingProvider,
+        (provider, fallback): (&dyn MeetingProvider, Option<&dyn MeetingProvider>),
         claim: &Claim,
         budget: std::time::Duration,
     ) -> Result<Option<Meeting>, ApiError> {
@@ -235,12 +249,22 @@ impl Service {
                     .await?
             {
                 tracing::info!(meetingId = %claim.meeting_id, "adopted the provider meeting of an earlier attempt");
-                return Ok((found, true));
+                return Ok((found, true, provider.kind()));
             }
-            provider
-                .create(&spec, provider_deadline)
-                .await
-                .map(|m| (m, false))
+            match provider.create(&spec, provider_deadline).await {
+                Ok(m) => Ok((m, false, provider.kind())),
+                // The primary is down after its retries: the fallback provider takes the
+                // meeting (a primary meeting that landed anyway is an orphan for the cleanup).
+                Err(e) if e.is_unavailable() && fallback.is_some() => {
+                    let Some(fallback) = fallback else {
+                        return Err(e);
+                    };
+                    tracing::warn!(meetingId = %claim.meeting_id, from = %provider.kind(), to = %fallback.kind(), "primary provider unavailable, using the fallback");
+                    let m = fallback.create(&spec, provider_deadline).await?;
+                    Ok((m, false, fallback.kind()))
+                }
+                Err(e) => Err(e),
+            }
         };
         let outcome = tokio::time::timeout(budget, work)
             .await
@@ -253,7 +277,7 @@ impl Service {
                     cause: "provider work outlasted the claim's budget".into(),
                 })
             });
-        let (pm, adopted): (ProviderMeeting, bool) = match outcome {
+        let (pm, adopted, created_by): (ProviderMeeting, bool, ProviderKind) = match outcome {
             Ok(found) => found,
             Err(e) => {
                 let reconcile = claim.reconcile || e.is_ambiguous();
@@ -290,7 +314,7 @@ impl Service {
             id: claim.meeting_id.clone(),
             org: caller.org.clone(),
             subject: subject.clone(),
-            provider: provider.kind(),
+            provider: created_by,
             provider_meeting_id: pm.provider_meeting_id,
             provider_uuid: pm.uuid,
             topic: schedule.topic,
@@ -358,14 +382,40 @@ impl Service {
             )
             .with_details(json!({ "status": meeting.status.as_str() })));
         }
-        let link = match role {
-            LinkRole::Participant => Link {
-                url: meeting.links.join_url.clone(),
+        let provider = self.providers.get(meeting.provider).ok_or_else(|| {
+            ApiError::internal(format!("provider {} is not configured", meeting.provider))
+        })?;
+        let link = match provider
+            .personal_link(&meeting, role, &caller.user_id)
+            .await?
+        {
+            Some(PersonalLink::Issued { url, expires_at }) => Link {
+                url,
                 role,
-                password: meeting.links.password.clone(),
-                expires_at: None,
+                password: None,
+                expires_at: Some(expires_at),
             },
-            LinkRole::Host => self.host_link(&meeting, deadline).await?,
+            Some(PersonalLink::Expired) => {
+                return Err(ApiError::new(
+                    ErrorCode::MeetingNotJoinable,
+                    "The meeting's time for joining has passed",
+                )
+                .with_details(
+                    json!({ "status": meeting.status.as_str(), "reason": "LINKS_EXPIRED" }),
+                ));
+            }
+            None => match role {
+                LinkRole::Participant => Link {
+                    url: meeting.links.join_url.clone(),
+                    role,
+                    password: meeting.links.password.clone(),
+                    expires_at: None,
+                },
+                LinkRole::Host => {
+                    self.host_link(provider.as_ref(), &meeting, deadline)
+                        .await?
+                }
+            },
         };
         tracing::info!(
             audit = "link_issued",
@@ -378,10 +428,12 @@ impl Service {
         Ok(link)
     }
 
-    async fn host_link(&self, meeting: &Meeting, deadline: Instant) -> Result<Link, ApiError> {
-        let provider = self.providers.get(meeting.provider).ok_or_else(|| {
-            ApiError::internal(format!("provider {} is not configured", meeting.provider))
-        })?;
+    async fn host_link(
+        &self,
+        provider: &dyn MeetingProvider,
+        meeting: &Meeting,
+        deadline: Instant,
+    ) -> Result<Link, ApiError> {
         let now = self.clock.now();
         let stale = match (
             provider.host_link_max_age(),

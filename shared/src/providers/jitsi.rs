@@ -1,0 +1,265 @@
+//! Jitsi: no API call to create a meeting, only a room name and per-caller JWT links.
+//! Self-hosted (prosody token auth, HS256 with `appSecret`) or 8x8 JaaS (RS256 with the
+//! app's private key, `kid` = `{appId}/{keyId}`).
+//!
+//! Room names are random, lower-case, single level and carry no PHI. Every link is minted
+//! for one caller, for exactly that room, moderator only for the host, and expires with the
+//! meeting's end plus a grace period.
+
+use super::{CreateSpec, MeetingProvider, PersonalLink, ProviderError, ProviderMeeting, Schedule};
+use crate::clock::Clock;
+use crate::domain::{LinkRole, Meeting, ProviderKind, ProviderLinks};
+use crate::ids::{MeetingId, UserId};
+use crate::secrets::{FromSecret, SecretCache, secret_opt_str, secret_str};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rand::RngExt;
+use serde_json::{Map, Value, json};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Links stay valid this long after the meeting's scheduled end.
+pub const LINK_GRACE: Duration = Duration::hours(1);
+/// Characters of a room name: Jitsi's safe set, lower-case only.
+const ROOM_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+const ROOM_LEN: usize = 24;
+
+enum Signer {
+    /// Self-hosted prosody token auth.
+    Hs256(EncodingKey),
+    /// 8x8 JaaS.
+    JaaS { key: EncodingKey, kid: String },
+}
+
+/// `JITSI_SECRET_ID`: `{"domain","appId","appSecret"}` or
+/// `{"domain","appId","privateKeyPem","keyId"}`.
+pub struct JitsiCredentials {
+    domain: String,
+    app_id: String,
+    signer: Signer,
+}
+
+impl fmt::Debug for JitsiCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JitsiCredentials(..)")
+    }
+}
+
+impl FromSecret for JitsiCredentials {
+    fn from_secret(json: &Map<String, Value>) -> Result<Self, String> {
+        let app_id = secret_str(json, "appId")?;
+        let signer = match secret_opt_str(json, "privateKeyPem") {
+            Some(pem) => Signer::JaaS {
+                key: EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| {
+                    "field privateKeyPem is not an RSA private key in PEM".to_owned()
+                })?,
+                kid: format!("{app_id}/{}", secret_str(json, "keyId")?),
+            },
+            None => Signer::Hs256(EncodingKey::from_secret(
+                secret_str(json, "appSecret")?.as_bytes(),
+            )),
+        };
+        Ok(Self {
+            domain: secret_str(json, "domain")?,
+            app_id,
+            signer,
+        })
+    }
+}
+
+pub struct JitsiProvider {
+    credentials: SecretCache<JitsiCredentials>,
+    clock: Arc<dyn Clock>,
+}
+
+impl JitsiProvider {
+    pub fn new(credentials: SecretCache<JitsiCredentials>, clock: Arc<dyn Clock>) -> Self {
+        Self { credentials, clock }
+    }
+
+    async fn credentials(&self) -> Result<Arc<JitsiCredentials>, ProviderError> {
+        self.credentials
+            .get()
+            .await
+            .map_err(|e| ProviderError::Rejected {
+                code: None,
+                cause: e.cause.clone().unwrap_or_default(),
+            })
+    }
+}
+
+fn room_name() -> String {
+    let mut rng = rand::rng();
+    (0..ROOM_LEN)
+        .map(|_| ROOM_ALPHABET[rng.random_range(0..ROOM_ALPHABET.len())] as char)
+        .collect()
+}
+
+fn room_url(c: &JitsiCredentials, room: &str) -> String {
+    match c.signer {
+        Signer::Hs256(_) => format!("https://{}/{room}", c.domain),
+        Signer::JaaS { .. } => format!("https://8x8.vc/{}/{room}", c.app_id),
+    }
+}
+
+/// The claims of one caller's token. Only ids go in (no names or emails).
+fn claims(
+    c: &JitsiCredentials,
+    room: &str,
+    user: &UserId,
+    moderator: bool,
+    now: DateTime<Utc>,
+    exp: DateTime<Utc>,
+) -> Value {
+    match c.signer {
+        Signer::Hs256(_) => json!({
+            "iss": c.app_id, "aud": "jitsi", "sub": c.domain, "room": room,
+            "nbf": now.timestamp() - 10, "iat": now.timestamp(), "exp": exp.timestamp(),
+            "context": { "user": {
+                "id": user.as_str(),
+                "name": if moderator { "Host" } else { "Participant" },
+                "affiliation": if moderator { "owner" } else { "member" },
+                "moderator": if moderator { "true" } else { "false" },
+            } },
+        }),
+        Signer::JaaS { .. } => json!({
+            "iss": "chat", "aud": "jitsi", "sub": c.app_id, "room": room,
+            "nbf": now.timestamp() - 10, "iat": now.timestamp(), "exp": exp.timestamp(),
+            "context": {
+                "user": {
+                    "id": user.as_str(),
+                    "name": if moderator { "Host" } else { "Participant" },
+                    "moderator": if moderator { "true" } else { "false" },
+                },
+                "features": { "recording": "false", "livestreaming": "false" },
+            },
+        }),
+    }
+}
+
+#[async_trait]
+impl MeetingProvider for JitsiProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Jitsi
+    }
+
+    async fn create(
+        &self,
+        _spec: &CreateSpec,
+        _deadline: Instant,
+    ) -> Result<ProviderMeeting, ProviderError> {
+        let c = self.credentials().await?;
+        let room = room_name();
+        let url = room_url(&c, &room);
+        Ok(ProviderMeeting {
+            provider_meeting_id: room,
+            uuid: None,
+            links: ProviderLinks {
+                join_url: url.clone(),
+                host_url: url,
+                host_url_fetched_at: None,
+                password: None,
+            },
+            schedule: None,
+        })
+    }
+
+    /// Nothing exists at Jitsi before someone joins: there is nothing to find.
+    async fn find_by_marker(
+        &self,
+        _id: &MeetingId,
+        _deadline: Instant,
+    ) -> Result<Option<ProviderMeeting>, ProviderError> {
+        Ok(None)
+    }
+
+    fn host_link_max_age(&self) -> Option<Duration> {
+        None
+    }
+
+    fn host_link_lifetime(&self) -> Option<Duration> {
+        None
+    }
+
+    async fn fresh_host_link(
+        &self,
+        meeting: &Meeting,
+        _deadline: Instant,
+    ) -> Result<(String, DateTime<Utc>), ProviderError> {
+        Ok((meeting.links.host_url.clone(), self.clock.now()))
+    }
+
+    /// The room has no schedule at Jitsi; links follow the record.
+    async fn update(
+        &self,
+        _m: &Meeting,
+        _s: &Schedule,
+        _deadline: Instant,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    async fn delete(&self, _m: &Meeting, _deadline: Instant) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    async fn end(&self, _m: &Meeting, _deadline: Instant) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    async fn personal_link(
+        &self,
+        meeting: &Meeting,
+        role: LinkRole,
+        user: &UserId,
+    ) -> Result<Option<PersonalLink>, ProviderError> {
+        let c = self.credentials().await?;
+        let now = self.clock.now();
+        let end = meeting.start_time + Duration::minutes(meeting.duration_minutes.into());
+        let exp = end + LINK_GRACE;
+        if exp <= now {
+            return Ok(Some(PersonalLink::Expired));
+        }
+        let room = &meeting.provider_meeting_id;
+        let moderator = role == LinkRole::Host;
+        let header = match &c.signer {
+            Signer::Hs256(_) => Header::new(Algorithm::HS256),
+            Signer::JaaS { kid, .. } => {
+                let mut h = Header::new(Algorithm::RS256);
+                h.kid = Some(kid.clone());
+                h
+            }
+        };
+        let key = match &c.signer {
+            Signer::Hs256(k) | Signer::JaaS { key: k, .. } => k,
+        };
+        let token =
+            jsonwebtoken::encode(&header, &claims(&c, room, user, moderator, now, exp), key)
+                .map_err(|_| ProviderError::Rejected {
+                    code: None,
+                    cause: "could not sign a Jitsi token".into(),
+                })?;
+        Ok(Some(PersonalLink::Issued {
+            url: format!("{}?jwt={token}", room_url(&c, room)),
+            expires_at: exp,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_are_random_lowercase_single_level() {
+        let a = room_name();
+        assert_eq!(a.len(), ROOM_LEN);
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
+        assert_ne!(a, room_name());
+    }
+}
