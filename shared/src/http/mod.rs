@@ -147,7 +147,11 @@ async fn dispatch(app: &App, function: Function, req: Request) -> Result<Respons
         }
         Route::StartMeeting(id) => {
             let meeting = service
-                .start(&caller, &MeetingId::parse(&id, "meetingId")?)
+                .start(
+                    &caller,
+                    &MeetingId::parse(&id, "meetingId")?,
+                    deadline(&req),
+                )
                 .await?;
             Ok(json_response(200, &meeting.to_resource()))
         }

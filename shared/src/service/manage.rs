@@ -153,41 +153,20 @@ impl Service {
         id: &MeetingId,
         deadline: Instant,
     ) -> Result<Meeting, ApiError> {
-        let (meeting, provider) = self.managed(caller, id).await?;
-        if meeting.status == MeetingStatus::Cancelled {
-            return Ok(meeting);
-        }
-        if !meeting.status.can_become(MeetingStatus::Cancelled) {
-            return Err(conflict(
-                "The meeting can no longer be cancelled",
-                meeting.status,
-            ));
-        }
-        provider.delete(&meeting, deadline).await?;
-        let mut after = meeting.clone();
-        after.status = MeetingStatus::Cancelled;
-        let saved = self.commit(&meeting, after).await?;
-        tracing::info!(meetingId = %saved.id, "meeting cancelled");
-        Ok(saved)
+        self.transition(caller, id, MeetingStatus::Cancelled, deadline)
+            .await
     }
 
     /// `POST /meetings/{id}/start`: marks the meeting started (the provider starts it when
     /// the host opens the host link). Repeating it answers the same meeting.
-    pub async fn start(&self, caller: &Caller, id: &MeetingId) -> Result<Meeting, ApiError> {
-        let (meeting, _) = self.managed(caller, id).await?;
-        if meeting.status == MeetingStatus::Started {
-            return Ok(meeting);
-        }
-        if !meeting.status.can_become(MeetingStatus::Started) {
-            return Err(conflict(
-                "The meeting can no longer be started",
-                meeting.status,
-            ));
-        }
-        let mut after = meeting.clone();
-        after.status = MeetingStatus::Started;
-        after.started_at = Some(self.clock.now());
-        self.commit(&meeting, after).await
+    pub async fn start(
+        &self,
+        caller: &Caller,
+        id: &MeetingId,
+        deadline: Instant,
+    ) -> Result<Meeting, ApiError> {
+        self.transition(caller, id, MeetingStatus::Started, deadline)
+            .await
     }
 
     /// `POST /meetings/{id}/end`: ended at the provider (one already gone counts), then
@@ -198,24 +177,52 @@ impl Service {
         id: &MeetingId,
         deadline: Instant,
     ) -> Result<Meeting, ApiError> {
+        self.transition(caller, id, MeetingStatus::Ended, deadline)
+            .await
+    }
+
+    /// Moves a meeting to `target`: the provider side first, then the versioned record.
+    /// Already there: answered as it is, with no provider call.
+    async fn transition(
+        &self,
+        caller: &Caller,
+        id: &MeetingId,
+        target: MeetingStatus,
+        deadline: Instant,
+    ) -> Result<Meeting, ApiError> {
         let (meeting, provider) = self.managed(caller, id).await?;
-        if meeting.status == MeetingStatus::Ended {
+        if meeting.status == target {
             return Ok(meeting);
         }
-        if !meeting.status.can_become(MeetingStatus::Ended) {
+        if !meeting.status.can_become(target) {
             return Err(conflict(
-                "The meeting can no longer be ended",
+                &format!(
+                    "A {} meeting cannot become {}",
+                    meeting.status.as_str(),
+                    target.as_str()
+                ),
                 meeting.status,
             ));
         }
-        match provider.end(&meeting, deadline).await {
-            Ok(()) | Err(ProviderError::NotFound) => {}
-            Err(e) => return Err(e.into()),
+        match target {
+            MeetingStatus::Cancelled => provider.delete(&meeting, deadline).await?,
+            MeetingStatus::Ended => match provider.end(&meeting, deadline).await {
+                Ok(()) | Err(ProviderError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            },
+            _ => {}
         }
+        let now = self.clock.now();
         let mut after = meeting.clone();
-        after.status = MeetingStatus::Ended;
-        after.ended_at = Some(self.clock.now());
-        self.commit(&meeting, after).await
+        after.status = target;
+        match target {
+            MeetingStatus::Started => after.started_at = Some(now),
+            MeetingStatus::Ended => after.ended_at = Some(now),
+            _ => {}
+        }
+        let saved = self.commit(&meeting, after).await?;
+        tracing::info!(meetingId = %saved.id, status = target.as_str(), "meeting status changed");
+        Ok(saved)
     }
 
     /// `GET /users/{userId}/meetings`: by start time, filtered, in pages.
