@@ -1,6 +1,7 @@
 """Zoom sandbox: a loopback stand-in for Zoom's Server-to-Server OAuth and the Meetings API
 subset telemeet uses. Requests are validated against the vendored spec
 (spec/zoom-meetings-subset.json); answers, errors and rate-limit headers mimic Zoom's.
+It can also deliver signed Zoom webhooks (optionally broken on purpose) to a subscriber.
 Tests drive it through the control API under /__sandbox/ (see README.md).
 
     python sandbox.py --port 0 --account-id ACC --client-id CID --client-secret CSECRET
@@ -10,7 +11,10 @@ import argparse
 import base64
 import copy
 import email.utils
+import hashlib
+import hmac
 import html
+import http.client
 import ipaddress
 import json
 import logging
@@ -26,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from jsonschema_path import SchemaPath
 from openapi_core import V30RequestValidator
@@ -61,6 +65,17 @@ UUID_MODES = {
     "slash": lambda u: u.startswith("/"),
     "double-slash": lambda u: "//" in u and not u.startswith("/"),
 }
+# Deliberately broken webhook deliveries (README.md, "Webhook tamper modes").
+WEBHOOK_TAMPERS = {
+    "body_byte", "whitespace", "wrong_secret", "truncated_signature", "v0_only", "uppercase_hex",
+    "missing_v0", "v1_scheme", "missing_signature", "missing_timestamp", "double_signature",
+    "timestamp_past", "timestamp_future", "non_numeric_timestamp", "empty_body", "different_timestamp",
+}
+WEBHOOK_OBJECT_FIELDS = ["id", "uuid", "host_id", "topic", "type", "start_time", "duration", "timezone"]
+WEBHOOK_UPDATED_FIELDS = ["id", "uuid", "start_time", "duration", "topic", "timezone"]
+PARTICIPANT_EVENTS = {"meeting.participant_joined": "join_time", "meeting.participant_left": "leave_time"}
+WEBHOOK_SKEW = 301  # seconds: just outside the usual 5-minute replay window
+WEBHOOK_TIMEOUT = 10  # seconds
 HOST_EMAIL = "host@sandbox.invalid"
 ZAK_TTL = timedelta(hours=2)  # Zoom's start_url expires 2 h after it was generated
 PAGE_TOKEN_TTL = 15 * 60  # seconds, as documented for next_page_token
@@ -123,6 +138,15 @@ def random_digits(n):
     return "".join(secrets.choice(string.digits) for _ in range(n))
 
 
+def random_user_id():
+    """Zoom-style user id: 22 base64url characters."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+
+
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def deep_merge(base, update):
     merged = copy.deepcopy(base)
     for key, value in update.items():
@@ -143,6 +167,46 @@ def basic_credentials(headers):
     except ValueError:  # bad base64 (binascii.Error) or bad UTF-8 (UnicodeDecodeError)
         return None
     return (user, password) if sep else None
+
+
+def webhook_digest(secret, timestamp, body):
+    """Hex HMAC-SHA256(secret, "v0:{timestamp}:{body}"); Zoom's header is "v0=" + this."""
+    return hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
+
+
+def is_http_url(url):
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # e.g. a port that is not a number
+        return False
+
+
+def post_webhook(url, headers, body):
+    """POST to a subscriber; (status, JSON body or text or None). http.client rather than urllib,
+    because urllib cannot send a header twice (the double_signature tamper mode)."""
+    parts = urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(parts.hostname, parts.port, timeout=WEBHOOK_TIMEOUT)
+    try:
+        connection.putrequest("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                              skip_accept_encoding=True)
+        for name, value in headers:
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        raw = response.read()
+    finally:
+        connection.close()
+    if not raw:
+        return response.status, None
+    text = raw.decode("utf-8", "replace")
+    if "json" in (response.getheader("Content-Type") or "").lower():
+        try:
+            return response.status, json.loads(text)
+        except ValueError:
+            pass
+    return response.status, text
 
 
 def zoom_error(status, code, message):
@@ -263,10 +327,14 @@ class Sandbox:
         self.token_ttl = args.token_ttl
         self.validator = validator
         self.base_url = ""  # set once the port is known
-        self.host_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+        self.webhook_secret = args.webhook_secret
+        self.webhook_target = args.webhook_target
+        self.host_id = random_user_id()
         self.lock = threading.Lock()
-        # Every secret handed out, kept across resets so log-leak checks stay complete.
-        self.issued = {"accessTokens": [], "zakTokens": [], "passwords": []}
+        # Every secret handed out or used, kept across resets so log-leak checks stay complete.
+        self.issued = {"accessTokens": [], "zakTokens": [], "passwords": [], "webhookSecrets": []}
+        if self.webhook_secret:
+            self.issued["webhookSecrets"].append(self.webhook_secret)
         self.reset()
 
     def reset(self):
@@ -281,6 +349,7 @@ class Sandbox:
             self.succeeded = dict.fromkeys(OPERATIONS, 0)  # 2xx answers actually sent
             self.requests = []
             self.unrouted = []
+            self.webhooks = []  # deliveries: {"event", "tamper", "status"}
             self.uuid_mode = "normal"
 
     # -- bookkeeping and request preparation (callers hold no lock)
@@ -587,6 +656,139 @@ class Sandbox:
             },
         )
 
+    # -- webhooks (signed deliveries to a subscriber, optionally broken on purpose)
+
+    def send_webhook(self, req):
+        def bad(message, status=400):
+            return Reply(status, {"error": message})
+
+        if not isinstance(req, dict):
+            return bad("body must be a JSON object")
+        event, tamper = req.get("event"), req.get("tamper")
+        if not isinstance(event, str) or not event:
+            return bad("event must be a non-empty string")
+        target = req.get("target") or self.webhook_target
+        if not target:
+            return bad("no target: pass target or start the sandbox with --webhook-target")
+        if not isinstance(target, str) or not is_http_url(target):
+            return bad("target must be an http(s) URL")
+        secret = req.get("secret") or self.webhook_secret
+        if not secret:
+            return bad("no secret: pass secret or start the sandbox with --webhook-secret")
+        if not isinstance(secret, str):
+            return bad("secret must be a string")
+        if tamper is not None and tamper not in WEBHOOK_TAMPERS:
+            return bad(f"tamper must be one of {sorted(WEBHOOK_TAMPERS)}")
+        for name in ("eventTs", "timestamp"):
+            if name in req and not (is_int(req[name]) and req[name] >= 0):
+                return bad(f"{name} must be a non-negative integer")
+        for name in ("object", "participant", "oldObject"):
+            if not isinstance(req.get(name, {}), dict):
+                return bad(f"{name} must be a JSON object")
+        meeting = {}
+        if "meetingId" in req:
+            meeting_id = req["meetingId"]
+            meeting_id = int(meeting_id) if isinstance(meeting_id, str) and meeting_id.isdigit() else meeting_id
+            with self.lock:  # a deleted meeting still counts: meeting.deleted is sent after the delete
+                found = (self.meetings.get(meeting_id) or self.deleted.get(meeting_id)) if is_int(meeting_id) else None
+                meeting = {k: found[k] for k in WEBHOOK_OBJECT_FIELDS} if found else None
+            if meeting is None:
+                return bad("meetingId: the sandbox holds no such meeting", 404)
+
+        now = time.time()
+        event_ts = req.get("eventTs", int(now * 1000))
+        timestamp = req.get("timestamp", int(now))
+        envelope = {"event": event, "event_ts": event_ts, "payload": self.webhook_payload(event, meeting, req, event_ts)}
+        self.note_webhook_secret(secret)
+        headers, body, timestamp = self.signed_delivery(envelope, secret, timestamp, tamper)
+
+        try:
+            status, answer = post_webhook(target, headers, body)
+            failure = None
+        except (OSError, http.client.HTTPException) as exc:
+            status, failure = None, type(exc).__name__
+        with self.lock:
+            self.webhooks.append({"event": event, "tamper": tamper, "status": status})
+        if failure:
+            return bad(f"webhook target unreachable ({failure})", 502)
+        sent = {"event": event, "eventTs": event_ts, "timestamp": None if tamper == "missing_timestamp" else timestamp}
+        if event == "endpoint.url_validation":
+            sent["plainToken"] = envelope["payload"]["plainToken"]
+        return Reply(200, {"status": status, "body": answer, "sent": sent})
+
+    def signed_delivery(self, envelope, secret, timestamp, tamper):
+        """(headers, body, timestamp as sent): signed as Zoom signs, then with exactly one thing
+        broken when a tamper mode is asked for."""
+        body = json.dumps(envelope, separators=(",", ":")).encode()  # compact, as Zoom sends it
+        timestamp = {
+            "timestamp_past": timestamp - WEBHOOK_SKEW,
+            "timestamp_future": timestamp + WEBHOOK_SKEW,
+            "non_numeric_timestamp": "not-a-number",
+        }.get(tamper, timestamp)
+        if tamper == "empty_body":
+            body = b""
+        signing_secret = self.note_webhook_secret(secrets.token_urlsafe(24)) if tamper == "wrong_secret" else secret
+        digest = webhook_digest(signing_secret, timestamp - 1 if tamper == "different_timestamp" else timestamp, body)
+        signature = {
+            "truncated_signature": f"v0={digest[:-1]}",
+            "v0_only": "v0=",
+            "uppercase_hex": f"v0={digest.upper()}",
+            "missing_v0": digest,
+            "v1_scheme": f"v1={digest}",
+        }.get(tamper, f"v0={digest}")
+        if tamper == "body_byte":  # the last digit of event_ts: still valid JSON, one byte off
+            at = body.index(b',"payload":') - 1
+            body = body[:at] + bytes([body[at] ^ 1]) + body[at + 1 :]
+        if tamper == "whitespace":
+            body = json.dumps(envelope, separators=(", ", ": ")).encode()
+
+        headers = [("Content-Type", "application/json"), ("User-Agent", "Zoom Marketplace/1.0a"),
+                   ("Content-Length", str(len(body)))]
+        if tamper != "missing_timestamp":
+            headers.append(("x-zm-request-timestamp", str(timestamp)))
+        if tamper != "missing_signature":
+            headers.append(("x-zm-signature", signature))
+        if tamper == "double_signature":  # a second, well-formed signature made with another secret
+            other = self.note_webhook_secret(secrets.token_urlsafe(24))
+            headers.append(("x-zm-signature", f"v0={webhook_digest(other, timestamp, body)}"))
+        return headers, body, timestamp
+
+    def webhook_payload(self, event, meeting, req, event_ts):
+        """payload for one event: built from a held meeting (if any), then req["object"] merged over it."""
+        if event == "endpoint.url_validation":
+            return {"plainToken": secrets.token_urlsafe(16)}
+        now = utc_iso(datetime.now(timezone.utc))
+        raw = req.get("object", {})
+        if event == "meeting.updated":
+            obj = {k: meeting[k] for k in WEBHOOK_UPDATED_FIELDS if k in meeting}
+        else:
+            obj = dict(meeting)
+        if event == "meeting.ended":
+            obj["end_time"] = now
+        if event in PARTICIPANT_EVENTS:
+            wanted = dict(req.get("participant", {}))
+            host = wanted.pop("host", False) is True
+            obj["participant"] = {
+                "user_id": str(16777216 + secrets.randbelow(10**7)),
+                "user_name": "Participant",
+                "id": raw.get("host_id", meeting.get("host_id", self.host_id)) if host else random_user_id(),
+                "participant_uuid": random_user_id(),
+                PARTICIPANT_EVENTS[event]: now,
+                **wanted,
+            }
+        obj = deep_merge(obj, raw)
+        payload = {"account_id": self.account_id, "object": obj}
+        if event == "meeting.updated":  # the sandbox keeps no history: old_object defaults to object
+            payload["old_object"] = deep_merge(obj, req.get("oldObject", {}))
+            payload["time_stamp"] = event_ts
+        return payload
+
+    def note_webhook_secret(self, secret):
+        with self.lock:
+            if secret not in self.issued["webhookSecrets"]:
+                self.issued["webhookSecrets"].append(secret)
+        return secret
+
     # -- control API (/__sandbox/...)
 
     def control(self, key, body):
@@ -625,6 +827,11 @@ class Sandbox:
         if key == "POST /__sandbox/reset":
             self.reset()
             return Reply(204)
+        if key == "POST /__sandbox/webhooks/send":
+            return self.send_webhook(payload)
+        if key == "GET /__sandbox/webhooks":
+            with self.lock:
+                return Reply(200, copy.deepcopy(self.webhooks))
         # POST /__sandbox/uuid-mode
         mode = payload.get("mode") if isinstance(payload, dict) else None
         if mode not in UUID_MODES:
@@ -636,9 +843,6 @@ class Sandbox:
     def add_fault(self, rule):
         def bad(message):
             return Reply(400, {"error": message})
-
-        def is_int(value):
-            return isinstance(value, int) and not isinstance(value, bool)
 
         if not isinstance(rule, dict):
             return bad("body must be a JSON object")
@@ -675,6 +879,8 @@ CONTROL = [
     "DELETE /__sandbox/faults",
     "POST /__sandbox/reset",
     "POST /__sandbox/uuid-mode",
+    "POST /__sandbox/webhooks/send",
+    "GET /__sandbox/webhooks",
 ]
 ROUTES = [*OPERATIONS, *PAGES, *CONTROL]
 
@@ -816,6 +1022,8 @@ def parse_args(argv):
     parser.add_argument("--client-secret", required=True)
     parser.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime, seconds")
     parser.add_argument("--spec", default=str(DEFAULT_SPEC), help="vendored OpenAPI subset")
+    parser.add_argument("--webhook-secret", help="default secret token for signing webhooks (never logged)")
+    parser.add_argument("--webhook-target", help="default subscriber URL for /__sandbox/webhooks/send")
     args = parser.parse_args(argv)
     try:
         loopback = ipaddress.ip_address(args.host).is_loopback

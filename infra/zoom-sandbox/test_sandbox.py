@@ -6,12 +6,16 @@ free loopback port and talks to it over HTTP.
 
 import base64
 import email.utils
+import hashlib
+import hmac
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -19,6 +23,7 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
@@ -27,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 SANDBOX = HERE / "sandbox.py"
 SPEC = json.loads((HERE / "spec" / "zoom-meetings-subset.json").read_text(encoding="utf-8"))
 ACCOUNT_ID, CLIENT_ID, CLIENT_SECRET = "ACC", "CID", "CSECRET"
+WEBHOOK_SECRET = "Wh-secret_token-4242"
 
 CREATE = "POST /v2/users/{userId}/meetings"
 LIST = "GET /v2/users/{userId}/meetings"
@@ -595,6 +601,365 @@ class LogHygieneTest(SandboxTestCase):
         self.assertIn("[zoom-sandbox] POST /v2/users/{userId}/meetings 201", log)
         for secret in secrets:
             self.assertNotIn(secret, log)
+
+
+def zoom_signature(secret, timestamp, body):
+    """Computed here independently of sandbox.py: v0=<hex HMAC-SHA256(secret, "v0:{ts}:{body}")>."""
+    return "v0=" + hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
+
+
+def compact(event):
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+class Receiver:
+    """A tiny webhook subscriber on a free loopback port: records every request and answers with
+    the next queued (status, content type, bytes), by default 200 {"ok": true}. It answers
+    endpoint.url_validation as Zoom requires (plainToken + encryptedToken)."""
+
+    def __init__(self):
+        self.requests, self.replies = [], []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.requests.append({"path": self.path, "headers": self.headers, "body": body})
+                status, content_type, data = (
+                    receiver.replies.pop(0) if receiver.replies else (200, "application/json", b'{"ok": true}')
+                )
+                if body.startswith(b'{"event":"endpoint.url_validation"'):
+                    plain = json.loads(body)["payload"]["plainToken"]
+                    encrypted = hmac.new(WEBHOOK_SECRET.encode(), plain.encode(), hashlib.sha256).hexdigest()
+                    data = json.dumps({"plainToken": plain, "encryptedToken": encrypted}).encode()
+                self.send_response(status)
+                if content_type:
+                    self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/zoom/webhook"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class WebhookTestCase(SandboxTestCase):
+    """A sandbox plus a local receiver as its webhook target."""
+
+    @classmethod
+    def webhook_args(cls):
+        return ("--webhook-secret", WEBHOOK_SECRET, "--webhook-target", cls.receiver.url)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.receiver = Receiver()
+        cls.extra_args = cls.webhook_args()
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.receiver.close()
+
+    def setUp(self):
+        super().setUp()
+        self.receiver.requests.clear()
+        self.receiver.replies.clear()
+
+    def deliver(self, event="meeting.started", **fields):
+        """(sandbox answer, the request the receiver got)"""
+        count = len(self.receiver.requests)
+        status, _, answer = self.control("POST", "webhooks/send", {"event": event, **fields})
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(len(self.receiver.requests), count + 1)
+        return answer, self.receiver.requests[-1]
+
+    def assertValidlySigned(self, request, secret=WEBHOOK_SECRET):
+        headers = request["headers"]
+        expected = zoom_signature(secret, headers["x-zm-request-timestamp"], request["body"])
+        self.assertEqual(headers.get_all("x-zm-signature"), [expected])
+
+
+MEETING_FIELDS = ["id", "uuid", "host_id", "topic", "type", "start_time", "duration", "timezone"]
+TAMPERS = [
+    "body_byte", "whitespace", "wrong_secret", "truncated_signature", "v0_only", "uppercase_hex", "missing_v0",
+    "v1_scheme", "missing_signature", "missing_timestamp", "double_signature", "timestamp_past",
+    "timestamp_future", "non_numeric_timestamp", "empty_body", "different_timestamp",
+]
+
+
+class WebhookTest(WebhookTestCase):
+    def other_secrets(self):
+        return set(self.control("GET", "issued")[2]["webhookSecrets"]) - {WEBHOOK_SECRET}
+
+    def test_valid_delivery_verifies_independently(self):
+        created = self.create()
+        answer, request = self.deliver("meeting.started", meetingId=created["id"])
+        self.assertEqual((answer["status"], answer["body"]), (200, {"ok": True}))
+        sent = answer["sent"]
+        self.assertEqual(set(sent), {"event", "eventTs", "timestamp"})
+        self.assertLess(abs(sent["timestamp"] - time.time()), 5)
+        self.assertLess(abs(sent["eventTs"] / 1000 - time.time()), 5)
+        headers = request["headers"]
+        self.assertEqual((request["path"], headers["Content-Type"]), ("/zoom/webhook", "application/json"))
+        self.assertEqual(headers["x-zm-request-timestamp"], str(sent["timestamp"]))
+        self.assertRegex(headers["x-zm-signature"], r"^v0=[0-9a-f]{64}$")
+        self.assertValidlySigned(request)
+        event = json.loads(request["body"])
+        self.assertEqual(request["body"], compact(event))  # compact JSON, as Zoom sends it
+        self.assertEqual(event, {
+            "event": "meeting.started", "event_ts": sent["eventTs"],
+            "payload": {"account_id": ACCOUNT_ID, "object": {k: created[k] for k in MEETING_FIELDS}},
+        })
+        self.assertIsInstance(event["payload"]["object"]["id"], int)
+        self.assertNotIn(WEBHOOK_SECRET, json.dumps(answer))
+        self.assertNotIn(headers["x-zm-signature"][3:], json.dumps(answer))
+
+    def test_explicit_times_and_meeting_id_as_string(self):
+        created = self.create()
+        answer, request = self.deliver(meetingId=str(created["id"]), eventTs=1732183200123, timestamp=1732183200)
+        self.assertEqual(answer["sent"], {"event": "meeting.started", "eventTs": 1732183200123, "timestamp": 1732183200})
+        self.assertEqual(request["headers"]["x-zm-request-timestamp"], "1732183200")
+        self.assertValidlySigned(request)
+        self.assertEqual(json.loads(request["body"])["event_ts"], 1732183200123)
+
+    def test_ended_deleted_and_updated_bodies(self):
+        created = self.create()
+        base = {k: created[k] for k in MEETING_FIELDS}
+        ended = json.loads(self.deliver("meeting.ended", meetingId=created["id"])[1]["body"])["payload"]["object"]
+        end_time = datetime.fromisoformat(ended.pop("end_time").replace("Z", "+00:00"))
+        self.assertLess(abs((end_time - datetime.now(timezone.utc)).total_seconds()), 5)
+        self.assertEqual(ended, base)
+
+        answer, request = self.deliver("meeting.updated", meetingId=created["id"], oldObject={"topic": "Before"})
+        payload = json.loads(request["body"])["payload"]
+        updated = {k: created[k] for k in ("id", "uuid", "start_time", "duration", "topic", "timezone")}
+        self.assertEqual(payload, {"account_id": ACCOUNT_ID, "object": updated,
+                                   "old_object": {**updated, "topic": "Before"}, "time_stamp": answer["sent"]["eventTs"]})
+
+        self.assertEqual(self.api("DELETE", f"/meetings/{created['id']}")[0], 204)
+        deleted = self.deliver("meeting.deleted", meetingId=created["id"])[1]
+        self.assertEqual(json.loads(deleted["body"])["payload"]["object"], base)
+        self.assertValidlySigned(deleted)
+
+    def test_participant_bodies(self):
+        created = self.create()
+        joined = json.loads(self.deliver(
+            "meeting.participant_joined", meetingId=created["id"], participant={"host": True}
+        )[1]["body"])["payload"]["object"]
+        person = joined.pop("participant")
+        self.assertEqual(joined, {k: created[k] for k in MEETING_FIELDS})
+        self.assertEqual(set(person), {"user_id", "user_name", "id", "participant_uuid", "join_time"})
+        self.assertEqual((person["id"], person["user_name"]), (created["host_id"], "Participant"))
+        self.assertRegex(person["user_id"], r"^\d+$")
+        self.assertRegex(person["join_time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+        left = json.loads(self.deliver("meeting.participant_left", meetingId=created["id"])[1]["body"])
+        person = left["payload"]["object"]["participant"]
+        self.assertEqual(set(person), {"user_id", "user_name", "id", "participant_uuid", "leave_time"})
+        self.assertNotIn(person["id"], ("", created["host_id"]))
+
+        guest = json.loads(self.deliver(
+            "meeting.participant_joined", meetingId=created["id"],
+            participant={"id": "", "user_name": "Guest", "join_time": "2026-11-21T10:01:00Z"},
+        )[1]["body"])["payload"]["object"]["participant"]
+        self.assertEqual((guest["id"], guest["user_name"], guest["join_time"]), ("", "Guest", "2026-11-21T10:01:00Z"))
+
+    def test_raw_object_and_unknown_event(self):
+        created = self.create()
+        merged = json.loads(self.deliver(meetingId=created["id"], object={"topic": "Raw", "extra": 1})[1]["body"])
+        self.assertEqual(merged["payload"]["object"], {**{k: created[k] for k in MEETING_FIELDS}, "topic": "Raw", "extra": 1})
+        answer, request = self.deliver("meeting.sharing_started", object={"id": "85746065432", "uuid": "abc=="})
+        self.assertEqual(answer["sent"]["event"], "meeting.sharing_started")
+        self.assertEqual(json.loads(request["body"])["payload"],
+                         {"account_id": ACCOUNT_ID, "object": {"id": "85746065432", "uuid": "abc=="}})
+        self.assertValidlySigned(request)
+
+    def test_url_validation_carries_a_plain_token(self):
+        answer, request = self.deliver("endpoint.url_validation")
+        event = json.loads(request["body"])
+        plain = event["payload"]["plainToken"]
+        self.assertEqual((set(event), set(event["payload"])), ({"event", "event_ts", "payload"}, {"plainToken"}))
+        self.assertGreaterEqual(len(plain), 16)
+        self.assertEqual(answer["sent"]["plainToken"], plain)
+        self.assertValidlySigned(request)
+        expected = hmac.new(WEBHOOK_SECRET.encode(), plain.encode(), hashlib.sha256).hexdigest()
+        self.assertEqual(answer["body"], {"plainToken": plain, "encryptedToken": expected})
+
+    def test_target_answer_is_passed_through(self):
+        self.receiver.replies += [(401, "text/plain", b"bad signature"), (204, None, b""), (500, "application/json", b"{")]
+        got = [(answer["status"], answer["body"]) for answer, _ in (self.deliver() for _ in range(3))]
+        self.assertEqual(got, [(401, "bad signature"), (204, None), (500, "{")])  # text when not JSON
+
+    def test_signature_tampers(self):
+        def received(tamper):
+            answer, request = self.deliver(tamper=tamper)
+            ts = request["headers"]["x-zm-request-timestamp"]
+            self.assertEqual(ts, str(answer["sent"]["timestamp"]))
+            json.loads(request["body"])  # the body itself is intact
+            return request["headers"].get_all("x-zm-signature"), zoom_signature(WEBHOOK_SECRET, ts, request["body"])
+
+        got, valid = received("truncated_signature")
+        self.assertEqual((got, len(got[0])), ([valid[:-1]], len(valid) - 1))
+        self.assertEqual(received("v0_only")[0], ["v0="])
+        got, valid = received("uppercase_hex")
+        self.assertEqual(got, ["v0=" + valid[3:].upper()])
+        self.assertNotEqual(got[0], valid)
+        got, valid = received("missing_v0")
+        self.assertEqual(got, [valid[3:]])
+        got, valid = received("v1_scheme")
+        self.assertEqual(got, ["v1=" + valid[3:]])
+
+        answer, request = self.deliver(tamper="wrong_secret")
+        got, headers = request["headers"].get_all("x-zm-signature"), request["headers"]
+        self.assertRegex(got[0], r"^v0=[0-9a-f]{64}$")
+        self.assertNotEqual(got, [zoom_signature(WEBHOOK_SECRET, headers["x-zm-request-timestamp"], request["body"])])
+        self.assertIn(got[0], [zoom_signature(s, headers["x-zm-request-timestamp"], request["body"])
+                               for s in self.other_secrets()])
+
+    def test_header_tampers(self):
+        ts = 1732183200
+        request = self.deliver(tamper="missing_signature", timestamp=ts)[1]
+        self.assertEqual((request["headers"].get_all("x-zm-signature"), request["headers"]["x-zm-request-timestamp"]),
+                         (None, str(ts)))
+        answer, request = self.deliver(tamper="missing_timestamp", timestamp=ts)
+        self.assertIsNone(answer["sent"]["timestamp"])
+        self.assertIsNone(request["headers"].get_all("x-zm-request-timestamp"))
+        self.assertEqual(request["headers"].get_all("x-zm-signature"), [zoom_signature(WEBHOOK_SECRET, ts, request["body"])])
+
+        request = self.deliver(tamper="double_signature", timestamp=ts)[1]
+        got = request["headers"].get_all("x-zm-signature")
+        self.assertEqual(len(got), 2)  # really two header lines
+        self.assertEqual(got[0], zoom_signature(WEBHOOK_SECRET, ts, request["body"]))
+        self.assertRegex(got[1], r"^v0=[0-9a-f]{64}$")
+        self.assertNotEqual(got[0], got[1])
+        self.assertIn(got[1], [zoom_signature(s, ts, request["body"]) for s in self.other_secrets()])
+
+    def test_body_tampers(self):
+        answer, request = self.deliver(tamper="body_byte")
+        body, ts = request["body"], request["headers"]["x-zm-request-timestamp"]
+        event = json.loads(body)  # still valid JSON
+        self.assertEqual(abs(event["event_ts"] - answer["sent"]["eventTs"]), 1)
+        signed = compact({**event, "event_ts": answer["sent"]["eventTs"]})
+        self.assertEqual(len(signed), len(body))
+        self.assertEqual(sum(a != b for a, b in zip(signed, body)), 1)
+        self.assertEqual(request["headers"]["x-zm-signature"], zoom_signature(WEBHOOK_SECRET, ts, signed))
+        self.assertNotEqual(request["headers"]["x-zm-signature"], zoom_signature(WEBHOOK_SECRET, ts, body))
+
+        answer, request = self.deliver(tamper="whitespace")
+        body, ts = request["body"], request["headers"]["x-zm-request-timestamp"]
+        event = json.loads(body)
+        self.assertEqual((event["event"], event["event_ts"]), ("meeting.started", answer["sent"]["eventTs"]))
+        self.assertNotEqual(body, compact(event))
+        self.assertEqual(body.replace(b", ", b",").replace(b": ", b":"), compact(event))
+        self.assertEqual(request["headers"]["x-zm-signature"], zoom_signature(WEBHOOK_SECRET, ts, compact(event)))
+
+        request = self.deliver(tamper="empty_body")[1]
+        headers = request["headers"]
+        self.assertEqual((request["body"], headers["Content-Length"]), (b"", "0"))
+        self.assertEqual(headers["x-zm-signature"], zoom_signature(WEBHOOK_SECRET, headers["x-zm-request-timestamp"], b""))
+
+    def test_timestamp_tampers(self):
+        for tamper, offset in (("timestamp_past", -301), ("timestamp_future", 301)):
+            with self.subTest(tamper=tamper):
+                answer, request = self.deliver(tamper=tamper)
+                ts = int(request["headers"]["x-zm-request-timestamp"])
+                self.assertEqual(ts, answer["sent"]["timestamp"])
+                self.assertLess(abs(ts - (time.time() + offset)), 5)
+                self.assertValidlySigned(request)  # signed consistently: only the age is wrong
+        answer, request = self.deliver(tamper="non_numeric_timestamp")
+        self.assertEqual(request["headers"]["x-zm-request-timestamp"], answer["sent"]["timestamp"])
+        self.assertFalse(request["headers"]["x-zm-request-timestamp"].isdigit())
+        self.assertValidlySigned(request)
+        request = self.deliver(tamper="different_timestamp", timestamp=1732183200)[1]
+        self.assertEqual(request["headers"]["x-zm-request-timestamp"], "1732183200")
+        self.assertEqual(request["headers"]["x-zm-signature"], zoom_signature(WEBHOOK_SECRET, 1732183199, request["body"]))
+
+    def test_deliveries_are_listed_and_reset(self):
+        self.receiver.replies.append((401, "text/plain", b"no"))
+        for tamper in TAMPERS:
+            self.deliver("meeting.ended", tamper=tamper)
+        self.assertEqual(
+            self.control("GET", "webhooks")[2],
+            [{"event": "meeting.ended", "tamper": TAMPERS[0], "status": 401}]
+            + [{"event": "meeting.ended", "tamper": t, "status": 200} for t in TAMPERS[1:]],
+        )
+        self.control("POST", "reset")
+        self.assertEqual(self.control("GET", "webhooks")[2], [])
+
+    def test_bad_requests(self):
+        cases = [
+            ({}, 400),
+            ({"event": ""}, 400),
+            ({"event": "meeting.started", "tamper": "bogus"}, 400),
+            ({"event": "meeting.started", "meetingId": 12345678901}, 404),
+            ({"event": "meeting.started", "meetingId": "nope"}, 404),
+            ({"event": "meeting.started", "eventTs": "soon"}, 400),
+            ({"event": "meeting.started", "timestamp": -1}, 400),
+            ({"event": "meeting.started", "object": []}, 400),
+            ({"event": "meeting.started", "target": "ftp://127.0.0.1/"}, 400),
+        ]
+        for body, status in cases:
+            with self.subTest(body=body):
+                self.assertEqual(self.control("POST", "webhooks/send", body)[0], status)
+        self.assertEqual(http("POST", f"{self.url}/__sandbox/webhooks/send", data=b"{", headers={})[0], 400)
+        self.assertEqual(self.receiver.requests, [])
+
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            port = closed.getsockname()[1]
+        status, _, body = self.control("POST", "webhooks/send", {"event": "meeting.started", "target": f"http://127.0.0.1:{port}/"})
+        self.assertEqual(status, 502)
+        self.assertIn("unreachable", body["error"])
+        self.assertEqual(self.control("GET", "webhooks")[2], [{"event": "meeting.started", "tamper": None, "status": None}])
+
+    def test_webhook_secrets_never_reach_the_log(self):
+        before = len(self.control("GET", "issued")[2]["webhookSecrets"])  # kept across resets
+        self.deliver("endpoint.url_validation")
+        self.deliver(tamper="wrong_secret")
+        signature = self.deliver(tamper="double_signature")[1]["headers"]["x-zm-signature"]
+        answer, request = self.deliver(secret="per-request-Secret_77")
+        self.assertValidlySigned(request, "per-request-Secret_77")
+        issued = self.control("GET", "issued")[2]["webhookSecrets"]
+        self.assertEqual(issued[0], WEBHOOK_SECRET)
+        self.assertIn("per-request-Secret_77", issued)
+        self.assertEqual(len(issued), before + 3)  # + per-request, wrong_secret's and double_signature's
+        log = self.sandbox.logs()
+        self.assertIn("[zoom-sandbox] POST /__sandbox/webhooks/send 200", log)
+        for secret in [*issued, signature[3:]]:
+            self.assertNotIn(secret, log)
+            self.assertNotIn(secret, json.dumps(answer))
+
+
+class WebhookDefaultsTest(WebhookTestCase):
+    """No --webhook-secret / --webhook-target: both must come with the request."""
+
+    @classmethod
+    def webhook_args(cls):
+        return ()
+
+    def test_target_and_secret_are_required_without_flags(self):
+        status, _, body = self.control("POST", "webhooks/send", {"event": "meeting.started", "secret": "s"})
+        self.assertEqual(status, 400)
+        self.assertIn("target", body["error"])
+        status, _, body = self.control("POST", "webhooks/send", {"event": "meeting.started", "target": self.receiver.url})
+        self.assertEqual(status, 400)
+        self.assertIn("secret", body["error"])
+        self.assertEqual(self.receiver.requests, [])
+
+        answer, request = self.deliver(target=self.receiver.url, secret="only-per-request")
+        self.assertEqual(answer["status"], 200)
+        self.assertValidlySigned(request, "only-per-request")
+        self.assertEqual(self.control("GET", "issued")[2]["webhookSecrets"], ["only-per-request"])
+        self.assertNotIn("only-per-request", self.sandbox.logs())
 
 
 class ProcessTest(unittest.TestCase):

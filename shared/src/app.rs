@@ -12,6 +12,7 @@ use crate::providers::{MeetingProvider, Providers};
 use crate::secrets::{SecretCache, SecretSource, SecretsManagerSource};
 use crate::service::{Service, Settings};
 use crate::store::DynamoStore;
+use crate::webhook::WebhookSecrets;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ const PROVIDER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct App {
     pub auth: Authenticator,
     pub service: Service,
+    /// The Zoom webhook's secret tokens (`ZOOM_WEBHOOK_SECRET_ID`), when configured.
+    pub webhook: Option<SecretCache<WebhookSecrets>>,
 }
 
 /// The outside world's clients, built once.
@@ -99,7 +102,12 @@ impl App {
             )));
         }
         let primary = config.meeting_provider;
+        let webhook = config
+            .zoom_webhook_secret_id
+            .as_ref()
+            .map(|id| SecretCache::new(id.clone(), clients.secrets.clone(), clock.clone()));
         Self {
+            webhook,
             auth: Authenticator::new(
                 SecretCache::new(
                     config.auth_secret_id.clone(),

@@ -9,6 +9,7 @@ pub struct Config {
     pub auth_secret_id: String,
     pub zoom_secret_id: Option<String>,
     pub jitsi_secret_id: Option<String>,
+    pub zoom_webhook_secret_id: Option<String>,
     pub meeting_provider: ProviderKind,
     pub fallback_provider: Option<ProviderKind>,
     pub zoom: ZoomConfig,
@@ -50,6 +51,7 @@ impl Config {
             auth_secret_id: required("AUTH_SECRET_ID")?,
             zoom_secret_id: get("ZOOM_SECRET_ID"),
             jitsi_secret_id: get("JITSI_SECRET_ID"),
+            zoom_webhook_secret_id: get("ZOOM_WEBHOOK_SECRET_ID"),
             meeting_provider,
             fallback_provider,
             zoom: ZoomConfig {

@@ -72,6 +72,7 @@ pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod webhook;
 
 pub use app::App;
 pub use error::ApiError;

@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use telemeet::domain::{Meeting, Subject};
+use telemeet::domain::{Meeting, ProviderKind, Subject};
 use telemeet::error::ApiError;
 use telemeet::ids::{MeetingId, OrgId};
-use telemeet::store::{Claim, MeetingStore, Stats, UserMeetingsQuery};
+use telemeet::store::{Claim, EventMark, MeetingStore, Stats, UserMeetingsQuery};
 
 pub use local_stack::{Options, Signer, Stack};
 
@@ -271,8 +271,23 @@ impl MeetingStore for DiesBeforeFinalWrite {
         self.reached.notify_one();
         std::future::pending().await
     }
-    async fn save(&self, before: &Meeting, after: &Meeting) -> Result<bool, ApiError> {
-        self.inner.save(before, after).await
+    async fn save(
+        &self,
+        before: &Meeting,
+        after: &Meeting,
+        event: Option<&EventMark>,
+    ) -> Result<bool, ApiError> {
+        self.inner.save(before, after, event).await
+    }
+    async fn meeting_for_provider_id(
+        &self,
+        provider: ProviderKind,
+        id: &str,
+    ) -> Result<Option<MeetingId>, ApiError> {
+        self.inner.meeting_for_provider_id(provider, id).await
+    }
+    async fn event_seen(&self, key: &str) -> Result<bool, ApiError> {
+        self.inner.event_seen(key).await
     }
     async fn user_meetings(
         &self,

@@ -78,13 +78,21 @@ async fn invoke(
     };
     let request_id = format!("local-{}-{n}", std::process::id());
     let event = api_gateway_event(&parts, &body, peer, &request_id);
+    let mut context = Context::default();
+    context.request_id = request_id;
+    context.deadline = chrono::Utc::now().timestamp_millis().max(0) as u64 + INVOCATION_TIMEOUT_MS;
+    if parts.uri.path() == telemeet::webhook::PATH {
+        // The webhook function takes the raw event, like API Gateway hands it over.
+        let Ok(raw) = serde_json::from_value(event) else {
+            return plain(400, "Bad Request");
+        };
+        let answer = telemeet::webhook::handle(app, raw, context).await;
+        return from_gateway_response(answer);
+    }
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(r) => r,
         Err(_) => return plain(400, "Bad Request"),
     };
-    let mut context = Context::default();
-    context.request_id = request_id;
-    context.deadline = chrono::Utc::now().timestamp_millis().max(0) as u64 + INVOCATION_TIMEOUT_MS;
     let request = request.with_lambda_context(context);
     // Route to the function API Gateway would invoke; unknown paths get the handler's 404.
     let function = router::route(request.method(), request.raw_http_path())
@@ -99,6 +107,29 @@ async fn invoke(
         _ => Bytes::new(),
     };
     hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// What API Gateway makes of a function's payload v2 answer.
+fn from_gateway_response(
+    r: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse,
+) -> hyper::Response<Full<Bytes>> {
+    use base64::Engine;
+    let bytes = match r.body {
+        Some(Body::Text(t)) if r.is_base64_encoded => base64::engine::general_purpose::STANDARD
+            .decode(t)
+            .map(Bytes::from)
+            .unwrap_or_default(),
+        Some(Body::Text(t)) => Bytes::from(t),
+        Some(Body::Binary(b)) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    let mut response = hyper::Response::new(Full::new(bytes));
+    *response.status_mut() = u16::try_from(r.status_code)
+        .ok()
+        .and_then(|s| hyper::StatusCode::from_u16(s).ok())
+        .unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+    *response.headers_mut() = r.headers;
+    response
 }
 
 /// The payload v2 event API Gateway's HTTP API sends for this request.

@@ -24,6 +24,7 @@ pub const TABLE_NAME: &str = "telemeet-local";
 pub const AUTH_SECRET_ID: &str = "telemeet/local/auth";
 pub const ZOOM_SECRET_ID: &str = "telemeet/local/zoom";
 pub const JITSI_SECRET_ID: &str = "telemeet/local/jitsi";
+pub const ZOOM_WEBHOOK_SECRET_ID: &str = "telemeet/local/zoom-webhook";
 /// The self-hosted Jitsi domain of the local stack (links point there; nothing serves it).
 pub const JITSI_DOMAIN: &str = "meet.telemeet.local";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -80,6 +81,8 @@ pub struct Stack {
     zoom_client_id: String,
     /// The local Jitsi app secret (HS256), so tests can verify the links' tokens.
     pub jitsi_app_secret: String,
+    /// The Zoom webhook secret token (the sandbox signs deliveries with it).
+    pub webhook_secret: String,
     logs: Arc<Mutex<Vec<String>>>,
     minted: Mutex<Vec<String>>,
     http: reqwest::Client,
@@ -152,6 +155,7 @@ impl Stack {
             zoom_account_id: format!("acc{}", random(10)),
             zoom_client_id: format!("cid{}", random(12)),
             jitsi_app_secret: random(40),
+            webhook_secret: random(32),
             logs: logs.clone(),
             minted: Mutex::new(Vec::new()),
             http: reqwest::Client::new(),
@@ -170,7 +174,8 @@ impl Stack {
             .args(["--port", "0"])
             .args(["--account-id", &stack.zoom_account_id])
             .args(["--client-id", &stack.zoom_client_id])
-            .args(["--client-secret", &stack.zoom_client_secret]);
+            .args(["--client-secret", &stack.zoom_client_secret])
+            .args(["--webhook-secret", &stack.webhook_secret]);
         stack.sandbox_url = stack
             .spawn("zoom-sandbox", sandbox, Ready::Line, false)
             .await?;
@@ -216,6 +221,7 @@ impl Stack {
             ("AUTH_SECRET_ID", AUTH_SECRET_ID.to_owned()),
             ("ZOOM_SECRET_ID", ZOOM_SECRET_ID.to_owned()),
             ("JITSI_SECRET_ID", JITSI_SECRET_ID.to_owned()),
+            ("ZOOM_WEBHOOK_SECRET_ID", ZOOM_WEBHOOK_SECRET_ID.to_owned()),
             ("MEETING_PROVIDER", "zoom".to_owned()),
             ("ZOOM_API_BASE_URL", format!("{}/v2", self.sandbox_url)),
             (
@@ -327,6 +333,10 @@ impl Stack {
                     "clientSecret": self.zoom_client_secret,
                     "userId": "me",
                 }),
+            ),
+            (
+                ZOOM_WEBHOOK_SECRET_ID,
+                json!({ "secretToken": self.webhook_secret }),
             ),
             (
                 JITSI_SECRET_ID,
@@ -516,6 +526,7 @@ impl Stack {
             self.hs256_secret.clone(),
             self.zoom_client_secret.clone(),
             self.jitsi_app_secret.clone(),
+            self.webhook_secret.clone(),
         ];
         all.extend(
             self.minted

@@ -252,6 +252,8 @@ pub struct Meeting {
     pub links: ProviderLinks,
     /// Optimistic-concurrency counter for later updates.
     pub version: u64,
+    /// `event_ts` (ms) of the newest provider update applied, so a late older one is ignored.
+    pub provider_event_ts: Option<i64>,
 }
 
 pub fn rfc3339(t: DateTime<Utc>) -> String {

@@ -149,6 +149,7 @@ mod tests {
             attendance: Attendance::default(),
             links: ProviderLinks::default(),
             version: 1,
+            provider_event_ts: None,
         }
     }
 

@@ -16,6 +16,7 @@ pub enum Route {
     EndMeeting(String),
     ListUserMeetings(String),
     GetStats,
+    ZoomWebhook,
 }
 
 /// The Lambda functions, each owning some routes (template.yaml wires the same split).
@@ -24,6 +25,7 @@ pub enum Function {
     CreateMeeting,
     GetMeetingLink,
     ManageMeeting,
+    ZoomWebhook,
 }
 
 impl Function {
@@ -32,6 +34,7 @@ impl Function {
             Self::CreateMeeting => "create-meeting",
             Self::GetMeetingLink => "get-meeting-link",
             Self::ManageMeeting => "manage-meeting",
+            Self::ZoomWebhook => "zoom-webhook",
         }
     }
 }
@@ -49,6 +52,7 @@ impl Route {
             | Self::EndMeeting(_)
             | Self::ListUserMeetings(_)
             | Self::GetStats => Function::ManageMeeting,
+            Self::ZoomWebhook => Function::ZoomWebhook,
         }
     }
 
@@ -65,6 +69,7 @@ impl Route {
             Self::EndMeeting(_) => "POST /meetings/{meetingId}/end",
             Self::ListUserMeetings(_) => "GET /users/{userId}/meetings",
             Self::GetStats => "GET /stats",
+            Self::ZoomWebhook => "POST /webhooks/zoom",
         }
     }
 }
@@ -81,6 +86,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/meetings/{meetingId}/end"),
     ("GET", "/users/{userId}/meetings"),
     ("GET", "/stats"),
+    ("POST", "/webhooks/zoom"),
 ];
 
 pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
@@ -114,6 +120,10 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["users", id, "meetings"] => (
             &["GET"],
             (*method == Method::GET).then(|| Route::ListUserMeetings((*id).to_owned())),
+        ),
+        ["webhooks", "zoom"] => (
+            &["POST"],
+            (*method == Method::POST).then_some(Route::ZoomWebhook),
         ),
         ["stats"] => (
             &["GET"],

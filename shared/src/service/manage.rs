@@ -100,7 +100,7 @@ impl Service {
     async fn commit(&self, before: &Meeting, mut after: Meeting) -> Result<Meeting, ApiError> {
         after.version = before.version + 1;
         after.updated_at = self.clock.now();
-        if self.store.save(before, &after).await? {
+        if self.store.save(before, &after, None).await? {
             Ok(after)
         } else {
             Err(changed_concurrently())

@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
 
+mod events;
 pub mod manage;
+pub use events::EventOutcome;
 pub use manage::{MeetingPage, PageRequest};
 
 /// Zoom allows passcodes of up to 10 characters.
@@ -333,6 +335,7 @@ impl Service {
             attendance: Default::default(),
             links: pm.links,
             version: 1,
+            provider_event_ts: None,
         };
         Ok(self
             .store

@@ -1,8 +1,10 @@
 //! DynamoDB adapter of [`MeetingStore`](super::MeetingStore).
 
-use super::{Claim, ClaimState, MeetingStore, Stats, UserMeetingsQuery};
+use super::{Claim, ClaimState, EventMark, MeetingStore, Stats, UserMeetingsQuery};
 
-use crate::domain::{Attendance, Meeting, MeetingStatus, ProviderLinks, Subject, SubjectKind};
+use crate::domain::{
+    Attendance, Meeting, MeetingStatus, ProviderKind, ProviderLinks, Subject, SubjectKind,
+};
 use crate::error::ApiError;
 use crate::ids::{MeetingId, OrgId, SubjectId, UserId};
 use async_trait::async_trait;
@@ -216,6 +218,9 @@ fn meeting_item(m: &Meeting) -> Item {
     put("joinUrl", s(&m.links.join_url));
     put("hostUrl", s(&m.links.host_url));
     put("version", n(m.version));
+    if let Some(ts) = m.provider_event_ts {
+        put("providerEventTs", n(ts));
+    }
     // Due a grace period after the scheduled end, or after it was ended or cancelled if
     // that came first.
     let scheduled_end = m.start_time + Duration::minutes(m.duration_minutes.into());
@@ -297,6 +302,10 @@ fn meeting_from(item: &Item) -> Result<Meeting, ApiError> {
         },
         version: u64::try_from(a.num("version")?)
             .map_err(|_| ApiError::internal("stored version out of range"))?,
+        provider_event_ts: match item.get("providerEventTs") {
+            Some(_) => Some(a.num("providerEventTs")?),
+            None => None,
+        },
     })
 }
 
@@ -573,7 +582,12 @@ impl MeetingStore for DynamoStore {
         }
     }
 
-    async fn save(&self, before: &Meeting, after: &Meeting) -> Result<bool, ApiError> {
+    async fn save(
+        &self,
+        before: &Meeting,
+        after: &Meeting,
+        event: Option<&EventMark>,
+    ) -> Result<bool, ApiError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(meeting_item(after)))
@@ -597,11 +611,57 @@ impl MeetingStore for DynamoStore {
             }
         }
         items.extend(self.count(after, &counter_deltas(Some(before), after))?);
+        if let Some(mark) = event {
+            let mut item = key(format!("WHK#{}", mark.key), "WHK");
+            item.insert("type".into(), s("event"));
+            item.insert("meetingId".into(), s(after.id.as_str()));
+            item.insert("ttl".into(), n(mark.expires_at.timestamp()));
+            items.push(self.put(item, Some("attribute_not_exists(pk)"))?);
+        }
         match self.transact(items).await? {
             TxOutcome::Committed => Ok(true),
             TxOutcome::ConditionFailed => Ok(false),
             TxOutcome::Conflict => Err(ApiError::internal("transaction kept conflicting")),
         }
+    }
+
+    async fn meeting_for_provider_id(
+        &self,
+        provider: ProviderKind,
+        provider_meeting_id: &str,
+    ) -> Result<Option<MeetingId>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                format!("PMID#{}#{provider_meeting_id}", provider.as_str()),
+                "PMID",
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| db_error("GetItem", e))?;
+        out.item()
+            .map(|i| Attrs(i).id::<MeetingId>("meetingId"))
+            .transpose()
+    }
+
+    async fn event_seen(&self, event_key: &str) -> Result<bool, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("WHK#{event_key}"), "WHK")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| db_error("GetItem", e))?;
+        // Expiry is the code's (guarantee 7): a mark past its ttl counts as absent.
+        let now = chrono::Utc::now().timestamp();
+        Ok(out
+            .item()
+            .is_some_and(|i| Attrs(i).num("ttl").is_ok_and(|t| t > now)))
     }
 
     async fn user_meetings(
@@ -799,6 +859,7 @@ mod tests {
                 password: Some("p".into()),
             },
             version: 1,
+            provider_event_ts: None,
         };
         let item = meeting_item(&m);
         assert_eq!(meeting_from(&item).unwrap(), m);

@@ -2,7 +2,7 @@
 
 pub mod dynamo;
 
-use crate::domain::{Meeting, Subject};
+use crate::domain::{Meeting, ProviderKind, Subject};
 use crate::error::ApiError;
 use crate::ids::{MeetingId, OrgId, UserId};
 use async_trait::async_trait;
@@ -53,6 +53,14 @@ impl Claim {
             ClaimState::Ready => false,
         }
     }
+}
+
+/// The dedupe mark of one provider event, kept until `expires_at` (past the provider's
+/// redelivery window).
+#[derive(Debug, Clone)]
+pub struct EventMark {
+    pub key: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A page request over one user's memberships.
@@ -115,7 +123,25 @@ pub trait MeetingStore: Send + Sync {
     /// Replaces `before` by `after` (the same meeting, `version` one higher) unless someone
     /// changed it meanwhile, moving its membership items when the start time changed and
     /// keeping the stats counters, in one transaction. `Ok(false)`: a concurrent change won.
-    async fn save(&self, before: &Meeting, after: &Meeting) -> Result<bool, ApiError>;
+    /// With `event`, the provider event's dedupe mark is written in the same transaction
+    /// and must not exist yet, so a redelivered event changes nothing twice.
+    async fn save(
+        &self,
+        before: &Meeting,
+        after: &Meeting,
+        event: Option<&EventMark>,
+    ) -> Result<bool, ApiError>;
+
+    /// The meeting a provider meeting id belongs to (a strongly consistent read of the
+    /// provider-id item, written with the meeting, so events right after create find it).
+    async fn meeting_for_provider_id(
+        &self,
+        provider: ProviderKind,
+        provider_meeting_id: &str,
+    ) -> Result<Option<MeetingId>, ApiError>;
+
+    /// Whether a provider event was already applied.
+    async fn event_seen(&self, key: &str) -> Result<bool, ApiError>;
 
     /// One page of a user's meetings by start time: ids in `[from, to]` after `cursor`, at
     /// most `limit`, and the cursor of the next page.
