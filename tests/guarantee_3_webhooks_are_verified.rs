@@ -494,6 +494,7 @@ async fn redeliveries_change_nothing_twice_and_late_events_never_move_a_meeting_
         "applied"
     );
     let after_first = w.meeting().await;
+    assert_eq!(after_first["attendance"]["joins"], 1);
     assert_eq!(
         deliver(&w.app, w.signed(&join)).await.1["status"],
         "duplicate"
@@ -650,6 +651,13 @@ async fn zoom_events_through_the_gateway_are_reflected_in_the_meeting_and_the_st
     assert!(
         m["attendance"]["hostJoinedAt"].is_string()
             && m["attendance"]["participantJoinedAt"].is_string()
+    );
+    assert_eq!(
+        (
+            m["attendance"]["joins"].as_u64(),
+            m["attendance"]["leaves"].as_u64()
+        ),
+        (Some(2), Some(1))
     );
     zoom_sends(&stack, "meeting.ended", zoom, json!({})).await;
     assert_eq!(meeting().await["status"], "ended");

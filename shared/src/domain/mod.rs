@@ -225,6 +225,9 @@ impl fmt::Debug for ProviderLinks {
 pub struct Attendance {
     pub host_joined_at: Option<DateTime<Utc>>,
     pub participant_joined_at: Option<DateTime<Utc>>,
+    /// Join and leave events seen (rejoins count); ids only, never who.
+    pub joins: u32,
+    pub leaves: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,6 +300,8 @@ impl Meeting {
             "attendance": {
                 "hostJoinedAt": opt_time(self.attendance.host_joined_at),
                 "participantJoinedAt": opt_time(self.attendance.participant_joined_at),
+                "joins": self.attendance.joins,
+                "leaves": self.attendance.leaves,
             },
         })
     }

@@ -127,17 +127,16 @@ fn apply(kind: &str, event: &Value, before: &Meeting, now: DateTime<Utc>) -> Opt
             let joined = time(who, "join_time").unwrap_or(at);
             let host_id = text(object, "host_id");
             let is_host = !host_id.is_empty() && text(who, "id") == host_id;
-            let slot = if is_host {
+            let first = if is_host {
                 &mut after.attendance.host_joined_at
             } else {
                 &mut after.attendance.participant_joined_at
             };
-            // The first join is the fact kept; later joins (rejoins) change nothing.
-            if slot.is_some() {
-                return None;
-            }
-            *slot = Some(joined);
+            // The first join time is kept; every (deduplicated) join is counted.
+            first.get_or_insert(joined);
+            after.attendance.joins += 1;
         }
+        "meeting.participant_left" => after.attendance.leaves += 1,
         _ => return None,
     }
     after.version = before.version + 1;

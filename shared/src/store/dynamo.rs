@@ -218,6 +218,8 @@ fn meeting_item(m: &Meeting) -> Item {
     put("joinUrl", s(&m.links.join_url));
     put("hostUrl", s(&m.links.host_url));
     put("version", n(m.version));
+    put("joins", n(m.attendance.joins));
+    put("leaves", n(m.attendance.leaves));
     if let Some(ts) = m.provider_event_ts {
         put("providerEventTs", n(ts));
     }
@@ -293,6 +295,16 @@ fn meeting_from(item: &Item) -> Result<Meeting, ApiError> {
         attendance: Attendance {
             host_joined_at: a.opt_time("hostJoinedAt")?,
             participant_joined_at: a.opt_time("participantJoinedAt")?,
+            joins: a
+                .num("joins")
+                .ok()
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0),
+            leaves: a
+                .num("leaves")
+                .ok()
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0),
         },
         links: ProviderLinks {
             join_url: a.str("joinUrl")?.to_owned(),
