@@ -363,7 +363,9 @@ class Sandbox:
             if 200 <= status < 300 and fault != "drop_after":
                 self.succeeded[key] += 1
             self.requests.append(
-                {"operation": key, "status": status, "valid": valid, "errors": errors, "fault": fault}
+                {"operation": key, "status": status, "valid": valid, "errors": errors, "fault": fault,
+                 # when it was answered (epoch seconds), so tests can measure request rates
+                 "at": time.time()}
             )
 
     def take_fault(self, key):

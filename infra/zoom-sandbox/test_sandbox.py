@@ -261,7 +261,9 @@ class MeetingsTest(SandboxTestCase):
             self.assertIn(key, body["settings"])
         self.assertIs(body["pre_schedule"], False)
         self.assertEqual(self.stored_meetings()["meetings"], [body])
-        self.assertEqual(self.calls()["requests"][-1], {"operation": CREATE, "status": 201, "valid": True, "errors": [], "fault": None})
+        last = self.calls()["requests"][-1]
+        self.assertIsInstance(last.pop("at"), float)  # answered at (epoch seconds)
+        self.assertEqual(last, {"operation": CREATE, "status": 201, "valid": True, "errors": [], "fault": None})
 
     def test_create_accepts_every_documented_user_id_form(self):
         for user_id in ("me", "dr.host@example.com", "30R7kT7bTIKSNUFEuH_Qlg"):

@@ -61,6 +61,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cleanup;
 pub mod clock;
 pub mod config;
 pub mod domain;

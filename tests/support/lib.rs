@@ -8,7 +8,7 @@ use std::sync::Arc;
 use telemeet::domain::{Meeting, ProviderKind, Subject};
 use telemeet::error::ApiError;
 use telemeet::ids::{MeetingId, OrgId};
-use telemeet::store::{Claim, EventMark, MeetingStore, Stats, UserMeetingsQuery};
+use telemeet::store::{Claim, DueItem, EventMark, MeetingStore, Stats, UserMeetingsQuery};
 
 pub use local_stack::{Options, Signer, Stack};
 
@@ -288,6 +288,26 @@ impl MeetingStore for DiesBeforeFinalWrite {
     }
     async fn event_seen(&self, key: &str) -> Result<bool, ApiError> {
         self.inner.event_seen(key).await
+    }
+    async fn due(
+        &self,
+        shard: u32,
+        cutoff: DateTime<Utc>,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<DueItem>, Option<String>), ApiError> {
+        self.inner.due(shard, cutoff, cursor, limit).await
+    }
+    async fn archive(
+        &self,
+        before: &Meeting,
+        archived: &Meeting,
+        keep_until: DateTime<Utc>,
+    ) -> Result<bool, ApiError> {
+        self.inner.archive(before, archived, keep_until).await
+    }
+    async fn drop_claim(&self, key: &str, token: &str) -> Result<(), ApiError> {
+        self.inner.drop_claim(key, token).await
     }
     async fn user_meetings(
         &self,

@@ -15,8 +15,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use telemeet::App;
+use telemeet::cleanup::CleanupSettings;
 use telemeet::http::router::{self, Function};
 use tokio::net::TcpListener;
+
+/// The local-only door to the weekly cleanup (DESIGN.md, Local stack).
+pub const CLEANUP_PATH: &str = "/local/events/cleanup";
 
 /// API Gateway's own payload limit; smaller bodies reach the handler, which enforces ours.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
@@ -29,17 +33,23 @@ pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
 }
 
 /// Serves until the task is dropped.
-pub async fn serve(listener: TcpListener, app: Arc<App>) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    cleanup: Arc<CleanupSettings>,
+) -> std::io::Result<()> {
     let counter = Arc::new(AtomicU64::new(0));
     loop {
         let (stream, peer) = listener.accept().await?;
-        let app = app.clone();
+        let (app, cleanup) = (app.clone(), cleanup.clone());
         let counter = counter.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let app = app.clone();
+                let (app, cleanup) = (app.clone(), cleanup.clone());
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                async move { Ok::<_, std::convert::Infallible>(invoke(&app, req, peer, n).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(invoke(&app, &cleanup, req, peer, n).await)
+                }
             });
             if let Err(e) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -49,6 +59,17 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) -> std::io::Result<()> 
             }
         });
     }
+}
+
+fn json_answer(status: u16, body: &Value) -> hyper::Response<Full<Bytes>> {
+    let mut r = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 fn plain(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
@@ -66,6 +87,7 @@ fn plain(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
 
 async fn invoke(
     app: &App,
+    cleanup: &CleanupSettings,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     n: u64,
@@ -81,6 +103,20 @@ async fn invoke(
     let mut context = Context::default();
     context.request_id = request_id;
     context.deadline = chrono::Utc::now().timestamp_millis().max(0) as u64 + INVOCATION_TIMEOUT_MS;
+    if parts.uri.path() == CLEANUP_PATH && parts.method == http::Method::POST {
+        // Local only: hands an EventBridge scheduled event to the cleanup, answers its summary.
+        let Ok(scheduled) = serde_json::from_slice::<Value>(&body) else {
+            return plain(400, "the body must be an EventBridge scheduled event");
+        };
+        let deadline = telemeet::cleanup::deadline_of(&context);
+        return match telemeet::cleanup::run(app, cleanup, &scheduled, deadline).await {
+            Ok(summary) => json_answer(200, &summary),
+            Err(e) => json_answer(
+                e.code.status(),
+                &e.body(&chrono::Utc::now().to_rfc3339(), &context.request_id),
+            ),
+        };
+    }
     if parts.uri.path() == telemeet::webhook::PATH {
         // The webhook function takes the raw event, like API Gateway hands it over.
         let Ok(raw) = serde_json::from_value(event) else {

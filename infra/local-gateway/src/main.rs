@@ -54,13 +54,14 @@ async fn run() -> Result<(), String> {
         Arc::new(RandomIds),
         settings,
     ));
+    let cleanup = Arc::new(telemeet::cleanup::CleanupSettings::from_env()?);
     let listener = local_gateway::bind(port)
         .await
         .map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(url = %format!("http://{addr}"), "listening");
     tokio::select! {
-        served = local_gateway::serve(listener, app) => served.map_err(|e| e.to_string()),
+        served = local_gateway::serve(listener, app, cleanup) => served.map_err(|e| e.to_string()),
         _ = shutdown() => Ok(()),
     }
 }

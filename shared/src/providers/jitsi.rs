@@ -6,7 +6,9 @@
 //! for one caller, for exactly that room, moderator only for the host, and expires with the
 //! meeting's end plus a grace period.
 
-use super::{CreateSpec, MeetingProvider, PersonalLink, ProviderError, ProviderMeeting, Schedule};
+use super::{
+    CreateSpec, Deletion, MeetingProvider, PersonalLink, ProviderError, ProviderMeeting, Schedule,
+};
 use crate::clock::Clock;
 use crate::domain::{LinkRole, Meeting, ProviderKind, ProviderLinks};
 use crate::ids::{MeetingId, UserId};
@@ -201,8 +203,9 @@ impl MeetingProvider for JitsiProvider {
         Ok(())
     }
 
-    async fn delete(&self, _m: &Meeting, _deadline: Instant) -> Result<(), ProviderError> {
-        Ok(())
+    /// A Jitsi room is nothing to delete.
+    async fn delete(&self, _room: &str, _deadline: Instant) -> Result<Deletion, ProviderError> {
+        Ok(Deletion::AlreadyGone)
     }
 
     async fn end(&self, _m: &Meeting, _deadline: Instant) -> Result<(), ProviderError> {

@@ -16,7 +16,19 @@ use std::time::Instant;
 /// The marker put into every provider meeting we create, so orphans and crashed attempts
 /// can be matched to our meeting id later. Carries no PHI.
 pub fn marker(id: &MeetingId) -> String {
-    format!("telemeet:{id}")
+    format!("{MARKER_PREFIX}{id}")
+}
+
+pub const MARKER_PREFIX: &str = "telemeet:";
+
+/// What a provider delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    /// Already gone (deleted outside telemeet, or by an earlier attempt).
+    AlreadyGone,
+    /// Running now: not deleted.
+    InProgress,
 }
 
 /// What we ask a provider to create.
@@ -170,8 +182,21 @@ pub trait MeetingProvider: Send + Sync {
         deadline: Instant,
     ) -> Result<(), ProviderError>;
 
-    /// Deletes the provider meeting; one already gone counts as deleted.
-    async fn delete(&self, meeting: &Meeting, deadline: Instant) -> Result<(), ProviderError>;
+    /// Deletes the provider meeting unless it is running.
+    async fn delete(
+        &self,
+        provider_meeting_id: &str,
+        deadline: Instant,
+    ) -> Result<Deletion, ProviderError>;
+
+    /// Every provider meeting carrying our marker: (provider meeting id, our meeting id,
+    /// when the provider created it).
+    async fn marked_meetings(
+        &self,
+        _deadline: Instant,
+    ) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>, ProviderError> {
+        Ok(Vec::new())
+    }
 
     /// Ends a meeting in progress.
     async fn end(&self, meeting: &Meeting, deadline: Instant) -> Result<(), ProviderError>;
@@ -225,6 +250,10 @@ impl Providers {
     /// Where meetings go when the primary is unavailable (`FALLBACK_PROVIDER`).
     pub fn fallback(&self) -> Option<&Arc<dyn MeetingProvider>> {
         self.fallback.and_then(|f| self.all.get(&f))
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn MeetingProvider>> {
+        self.all.values()
     }
 
     pub fn get(&self, kind: ProviderKind) -> Option<&Arc<dyn MeetingProvider>> {

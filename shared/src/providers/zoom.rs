@@ -4,7 +4,10 @@
 //! concurrency (the fetch holds the lock). Start URLs and tokens never reach a log line.
 
 use super::retry::{RetryPolicy, Sleeper, Verdict};
-use super::{CreateSpec, MeetingProvider, ProviderError, ProviderMeeting, Schedule, marker};
+use super::{
+    CreateSpec, Deletion, MARKER_PREFIX, MeetingProvider, ProviderError, ProviderMeeting, Schedule,
+    marker,
+};
 use crate::clock::Clock;
 use crate::domain::{Meeting, ProviderKind, ProviderLinks};
 use crate::ids::MeetingId;
@@ -652,37 +655,61 @@ impl MeetingProvider for ZoomProvider {
             .map(drop)
     }
 
-    /// A meeting already gone (404 / 3001) counts as deleted; one in progress (3002) is
-    /// ended first, then deleted.
-    async fn delete(&self, meeting: &Meeting, deadline: Instant) -> Result<(), ProviderError> {
-        let url = self.api_url(&[
-            "meetings",
-            &meeting_path_segment(&meeting.provider_meeting_id),
-        ])?;
+    /// 404 / 3001: already gone. 3002: in progress (the caller decides whether to end it).
+    async fn delete(
+        &self,
+        provider_meeting_id: &str,
+        deadline: Instant,
+    ) -> Result<Deletion, ProviderError> {
+        let url = self.api_url(&["meetings", &meeting_path_segment(provider_meeting_id)])?;
         match self
-            .call(
-                "delete_meeting",
-                Method::DELETE,
-                url.clone(),
-                None,
-                deadline,
-            )
+            .call("delete_meeting", Method::DELETE, url, None, deadline)
             .await
         {
-            Ok(_) | Err(ProviderError::NotFound) => Ok(()),
+            Ok(_) => Ok(Deletion::Deleted),
+            Err(ProviderError::NotFound) => Ok(Deletion::AlreadyGone),
             Err(ProviderError::Rejected {
                 code: Some(3002), ..
-            }) => {
-                self.end(meeting, deadline).await?;
-                match self
-                    .call("delete_meeting", Method::DELETE, url, None, deadline)
-                    .await
+            }) => Ok(Deletion::InProgress),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn marked_meetings(
+        &self,
+        deadline: Instant,
+    ) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>, ProviderError> {
+        let user = self.user_id().await?;
+        let mut found = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let mut url = self.api_url(&["users", &user, "meetings"])?;
+            url.query_pairs_mut()
+                .append_pair("type", "scheduled")
+                .append_pair("page_size", "300");
+            if !page_token.is_empty() {
+                url.query_pairs_mut()
+                    .append_pair("next_page_token", &page_token);
+            }
+            let a = self
+                .call("list_meetings", Method::GET, url, None, deadline)
+                .await?;
+            for m in a.body["meetings"].as_array().into_iter().flatten() {
+                let agenda = m["agenda"].as_str().unwrap_or("").trim();
+                if let (Some(ours), Some(id)) =
+                    (agenda.strip_prefix(MARKER_PREFIX), meeting_id_of(&m["id"]))
                 {
-                    Ok(_) | Err(ProviderError::NotFound) => Ok(()),
-                    Err(e) => Err(e),
+                    let created = m["created_at"]
+                        .as_str()
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.with_timezone(&Utc));
+                    found.push((id, ours.to_owned(), created));
                 }
             }
-            Err(e) => Err(e),
+            page_token = a.body["next_page_token"].as_str().unwrap_or("").to_owned();
+            if page_token.is_empty() {
+                return Ok(found);
+            }
         }
     }
 

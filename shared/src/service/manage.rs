@@ -6,7 +6,7 @@ use crate::domain::request::RescheduleRequest;
 use crate::domain::{Caller, Meeting, MeetingStatus, policy};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{MeetingId, UserId};
-use crate::providers::{MeetingProvider, ProviderError, Schedule};
+use crate::providers::{Deletion, MeetingProvider, ProviderError, Schedule};
 use crate::store::{Stats, UserMeetingsQuery};
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -181,6 +181,29 @@ impl Service {
             .await
     }
 
+    async fn delete_at_provider(
+        &self,
+        provider: &dyn MeetingProvider,
+        meeting: &Meeting,
+        deadline: Instant,
+    ) -> Result<(), ApiError> {
+        let id = &meeting.provider_meeting_id;
+        if provider.delete(id, deadline).await? != Deletion::InProgress {
+            return Ok(());
+        }
+        provider.end(meeting, deadline).await?;
+        match provider.delete(id, deadline).await? {
+            Deletion::InProgress => Err(ProviderError::Unavailable {
+                retry_after: None,
+                ambiguous: false,
+                in_flight: false,
+                cause: "meeting still in progress after ending it".into(),
+            }
+            .into()),
+            _ => Ok(()),
+        }
+    }
+
     /// Moves a meeting to `target`: the provider side first, then the versioned record.
     /// Already there: answered as it is, with no provider call.
     async fn transition(
@@ -205,7 +228,11 @@ impl Service {
             ));
         }
         match target {
-            MeetingStatus::Cancelled => provider.delete(&meeting, deadline).await?,
+            // A meeting running at the provider is ended first, then deleted.
+            MeetingStatus::Cancelled => {
+                self.delete_at_provider(provider.as_ref(), &meeting, deadline)
+                    .await?
+            }
             MeetingStatus::Ended => match provider.end(&meeting, deadline).await {
                 Ok(()) | Err(ProviderError::NotFound) => {}
                 Err(e) => return Err(e.into()),

@@ -1,6 +1,6 @@
 //! DynamoDB adapter of [`MeetingStore`](super::MeetingStore).
 
-use super::{Claim, ClaimState, EventMark, MeetingStore, Stats, UserMeetingsQuery};
+use super::{Claim, ClaimState, DueItem, EventMark, MeetingStore, Stats, UserMeetingsQuery};
 
 use crate::domain::{
     Attendance, Meeting, MeetingStatus, ProviderKind, ProviderLinks, Subject, SubjectKind,
@@ -26,6 +26,8 @@ pub const DUE_SHARDS: u32 = 4;
 pub const DUE_GRACE: Duration = Duration::hours(1);
 /// Released claims are only debris once a new claim may take them; DynamoDB may drop them.
 const RELEASED_CLAIM_TTL: Duration = Duration::days(7);
+/// The sparse index of what may become due for cleanup.
+pub const DUE_INDEX: &str = "due-index";
 /// Stats counters are spread over this many items per org (by meetingId hash), so
 /// concurrent transitions seldom touch the same one; reading stats queries all of them.
 pub const STATS_SHARDS: u32 = 8;
@@ -190,7 +192,8 @@ fn claim_from(item: &Item) -> Result<Claim, ApiError> {
     })
 }
 
-fn meeting_item(m: &Meeting) -> Item {
+/// The item of a meeting (public for tests that seed tables directly).
+pub fn meeting_item(m: &Meeting) -> Item {
     let mut item = key(meeting_pk(&m.id), "MEETING");
     let mut put = |k: &str, v: AttributeValue| {
         item.insert(k.to_owned(), v);
@@ -232,8 +235,11 @@ fn meeting_item(m: &Meeting) -> Item {
         _ => None,
     };
     let end = finished.map_or(scheduled_end, |f| f.min(scheduled_end));
-    put("duePk", s(due_pk(&m.id)));
-    put("dueAt", n((end + DUE_GRACE).timestamp()));
+    // Archived meetings are done: out of the due index (the TTL removes them later).
+    if m.status != MeetingStatus::Archived {
+        put("duePk", s(due_pk(&m.id)));
+        put("dueAt", n((end + DUE_GRACE).timestamp()));
+    }
     let optional = [
         ("providerUuid", m.provider_uuid.clone().map(s)),
         ("password", m.links.password.clone().map(s)),
@@ -396,6 +402,50 @@ impl DynamoStore {
                 },
             }
         }
+    }
+
+    /// Reads items by key, consistently, 100 at a time; unprocessed keys are retried a few
+    /// times with a short pause.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, ApiError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(ApiError::internal)?,
+            );
+            for attempt in 1..=5u64 {
+                let Some(request) = pending.take() else { break };
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| db_error("BatchGetItem", e))?;
+                items.extend(
+                    out.responses()
+                        .and_then(|r| r.get(&self.table))
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                );
+                pending = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
+                if pending.is_some() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                }
+            }
+            if pending.is_some() {
+                return Err(ApiError::internal("BatchGetItem left keys unprocessed"));
+            }
+        }
+        Ok(items)
     }
 
     /// `ADD`s the deltas to the meeting's stats shard.
@@ -637,6 +687,158 @@ impl MeetingStore for DynamoStore {
         }
     }
 
+    async fn due(
+        &self,
+        shard: u32,
+        cutoff: DateTime<Utc>,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<DueItem>, Option<String>), ApiError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("duePk = :shard AND dueAt <= :cutoff")
+            .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
+            .expression_attribute_values(":cutoff", n(cutoff.timestamp()))
+            .limit(i32::try_from(limit).unwrap_or(100));
+        if let Some(c) = cursor {
+            let start: HashMap<String, String> =
+                serde_json::from_str(&c).map_err(|_| ApiError::internal("bad due cursor"))?;
+            let start: Item = start
+                .into_iter()
+                .map(|(k, v)| {
+                    let value = if k == "dueAt" { n(v) } else { s(v) };
+                    (k, value)
+                })
+                .collect();
+            request = request.set_exclusive_start_key(Some(start));
+        }
+        let out = request.send().await.map_err(|e| db_error("Query", e))?;
+        let next = out.last_evaluated_key().map(|k| {
+            let plain: HashMap<&str, &str> = k
+                .iter()
+                .filter_map(|(name, v)| match v {
+                    AttributeValue::S(x) | AttributeValue::N(x) => {
+                        Some((name.as_str(), x.as_str()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            serde_json::to_string(&plain).unwrap_or_default()
+        });
+        let keys: Vec<Item> = out
+            .items()
+            .iter()
+            .filter_map(|i| {
+                Some(key(
+                    Attrs(i).opt_str("pk")?.to_owned(),
+                    Attrs(i).opt_str("sk")?,
+                ))
+            })
+            .collect();
+        let mut due = Vec::with_capacity(keys.len());
+        for item in self.batch_get(keys).await? {
+            let a = Attrs(&item);
+            match a.opt_str("sk") {
+                Some("MEETING") => due.push(DueItem::Meeting(Box::new(meeting_from(&item)?))),
+                Some("CLAIM") => due.push(DueItem::Claim {
+                    key: a.str("pk")?.to_owned(),
+                    claim: claim_from(&item)?,
+                }),
+                _ => {}
+            }
+        }
+        Ok((due, next))
+    }
+
+    async fn archive(
+        &self,
+        before: &Meeting,
+        archived: &Meeting,
+        keep_until: DateTime<Utc>,
+    ) -> Result<bool, ApiError> {
+        let mut item = meeting_item(archived);
+        item.insert("ttl".into(), n(keep_until.timestamp()));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(before.version))
+            .build()
+            .map_err(ApiError::internal)?;
+        let delete = |pk: String,
+                      sk: &str,
+                      condition: Option<(&str, AttributeValue)>|
+         -> Result<TransactWriteItem, ApiError> {
+            let mut d = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk)));
+            if let Some((expr, value)) = condition {
+                d = d
+                    .condition_expression(expr)
+                    .expression_attribute_values(":id", value);
+            }
+            Ok(TransactWriteItem::builder()
+                .delete(d.build().map_err(ApiError::internal)?)
+                .build())
+        };
+        let mut items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            // The subject's claim, unless it already names another meeting.
+            delete(
+                claim_pk(&before.org, &before.subject),
+                "CLAIM",
+                Some((
+                    "attribute_not_exists(pk) OR meetingId = :id",
+                    s(before.id.as_str()),
+                )),
+            )?,
+            delete(
+                format!(
+                    "PMID#{}#{}",
+                    before.provider.as_str(),
+                    before.provider_meeting_id
+                ),
+                "PMID",
+                None,
+            )?,
+        ];
+        for (user, _) in members(before) {
+            items.push(delete(
+                format!("USER#{}#{user}", before.org),
+                &membership_sk(before.start_time, &before.id),
+                None,
+            )?);
+        }
+        items.extend(self.count(archived, &counter_deltas(Some(before), archived))?);
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(true),
+            TxOutcome::ConditionFailed => Ok(false),
+            TxOutcome::Conflict => Err(ApiError::internal("transaction kept conflicting")),
+        }
+    }
+
+    async fn drop_claim(&self, claim_key: &str, token: &str) -> Result<(), ApiError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(claim_key.to_owned(), "CLAIM")))
+            .condition_expression("claimToken = :token AND #state <> :ready")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":ready", s(ClaimState::Ready.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(db_error("DeleteItem", e)),
+        }
+    }
+
     async fn meeting_for_provider_id(
         &self,
         provider: ProviderKind,
@@ -708,50 +910,14 @@ impl MeetingStore for DynamoStore {
     }
 
     async fn get_meetings(&self, ids: &[MeetingId]) -> Result<Vec<Meeting>, ApiError> {
+        let keys: Vec<Item> = ids
+            .iter()
+            .map(|id| key(meeting_pk(id), "MEETING"))
+            .collect();
         let mut found: HashMap<String, Meeting> = HashMap::new();
-        for chunk in ids.chunks(100) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|id| key(meeting_pk(id), "MEETING"))
-                .collect();
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(ApiError::internal)?,
-            );
-            // Unprocessed keys are retried a few times with a short pause.
-            for attempt in 1..=5u64 {
-                let Some(request) = pending.take() else { break };
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| db_error("BatchGetItem", e))?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(&self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    let m = meeting_from(item)?;
-                    found.insert(m.id.as_str().to_owned(), m);
-                }
-                pending = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.table))
-                    .filter(|k| !k.keys().is_empty())
-                    .cloned();
-                if pending.is_some() {
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
-                }
-            }
-            if pending.is_some() {
-                return Err(ApiError::internal("BatchGetItem left keys unprocessed"));
-            }
+        for item in self.batch_get(keys).await? {
+            let m = meeting_from(&item)?;
+            found.insert(m.id.as_str().to_owned(), m);
         }
         Ok(ids
             .iter()

@@ -63,6 +63,17 @@ pub struct EventMark {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Something the due index says is due.
+#[derive(Debug, Clone)]
+pub enum DueItem {
+    Meeting(Box<Meeting>),
+    /// A claim whose lease ran out, or released after an ambiguous provider failure.
+    Claim {
+        key: String,
+        claim: Claim,
+    },
+}
+
 /// A page request over one user's memberships.
 #[derive(Debug, Clone)]
 pub struct UserMeetingsQuery {
@@ -155,6 +166,30 @@ pub trait MeetingStore: Send + Sync {
 
     /// The org's counters.
     async fn stats(&self, org: &OrgId) -> Result<Stats, ApiError>;
+
+    /// One page of what is due at `cutoff` in one shard of the due index (its keys, then the
+    /// items themselves), and the cursor of the next page.
+    async fn due(
+        &self,
+        shard: u32,
+        cutoff: DateTime<Utc>,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<DueItem>, Option<String>), ApiError>;
+
+    /// Archives a finished meeting in one transaction: status `archived` with a TTL of
+    /// `keep_until`, out of the due index; its subject claim (so a later PUT may create a
+    /// fresh meeting), provider-id and membership items removed; counters moved.
+    /// `Ok(false)`: it changed meanwhile.
+    async fn archive(
+        &self,
+        before: &Meeting,
+        archived: &Meeting,
+        keep_until: DateTime<Utc>,
+    ) -> Result<bool, ApiError>;
+
+    /// Removes a claim that never became a meeting, if it is still the one read.
+    async fn drop_claim(&self, key: &str, token: &str) -> Result<(), ApiError>;
 
     /// Stores a freshly generated host link.
     async fn update_host_link(

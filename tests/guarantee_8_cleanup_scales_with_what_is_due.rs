@@ -1,0 +1,595 @@
+//! Guarantee 8: the weekly cleanup finds due meetings by index, deletes them at the
+//! provider within its rate, archives them, removes orphans, stops before its deadline and
+//! reports. "Now" is the scheduled event's time.
+
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use telemeet::cleanup::CleanupSettings;
+use telemeet::clock::SystemClock;
+use telemeet::domain::{
+    Attendance, Meeting, MeetingStatus, ProviderKind, ProviderLinks, Subject, SubjectKind,
+};
+use telemeet::ids::{MeetingId, OrgId, SubjectId, UserId};
+use telemeet::service::Settings;
+use telemeet_local::*;
+
+const DELETE_OP: &str = "DELETE /v2/meetings/{meetingId}";
+
+fn scheduled(at: chrono::DateTime<chrono::Utc>, dry_run: bool) -> Value {
+    json!({
+        "version": "0", "id": "cleanup-test", "detail-type": "Scheduled Event", "source": "aws.events",
+        "time": at.to_rfc3339(), "resources": [], "detail": { "dryRun": dry_run },
+    })
+}
+
+async fn run_cleanup(stack: &Stack, event: &Value) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{}/local/events/cleanup", stack.gateway()))
+        .json(event)
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(r.status().as_u16(), 200);
+    r.json().await.expect("a summary")
+}
+
+async fn zoom_ids(stack: &Stack) -> Vec<String> {
+    let all = stack
+        .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
+        .await;
+    let mut ids: Vec<String> = all["meetings"]
+        .as_array()
+        .expect("meetings")
+        .iter()
+        .map(|m| m["id"].to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn body_at(start: chrono::DateTime<chrono::Utc>) -> Value {
+    json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"], "startTime": start.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "durationMinutes": 30 })
+}
+
+#[tokio::test]
+async fn one_run_deletes_and_archives_exactly_the_due_meetings_and_a_second_run_does_nothing() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let service = stack.token("svc-1", "service", "clinic-1");
+    let now = chrono::Utc::now();
+    let month_ago = now - chrono::Duration::days(30);
+    let made = |appt: &'static str, start| {
+        let (api, service) = (api.clone(), service.clone());
+        async move {
+            let r = api.put_appointment(&service, appt, &body_at(start)).await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+            r.body
+        }
+    };
+    let future = made("appt-future", now + chrono::Duration::days(3)).await;
+    let due = made("appt-due", month_ago).await;
+    let ended = made("appt-ended", month_ago).await;
+    let cancelled = made("appt-cancelled", month_ago).await;
+    let running = made("appt-running", month_ago).await;
+    let id = |m: &Value| m["meetingId"].as_str().expect("id").to_owned();
+    assert_eq!(
+        api.send(
+            "POST",
+            &format!("/meetings/{}/end", id(&ended)),
+            Some(&service),
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        api.send(
+            "DELETE",
+            &format!("/meetings/{}", id(&cancelled)),
+            Some(&service),
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    // The host opens the start link: Zoom has it in progress (delete answers 3002).
+    let host = stack.token("dr-7", "practitioner", "clinic-1");
+    let start_url = api
+        .get(&host, &format!("/meetings/{}/link", id(&running)))
+        .await
+        .body["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    assert_eq!(
+        reqwest::get(&start_url)
+            .await
+            .expect("start page")
+            .status()
+            .as_u16(),
+        200
+    );
+    let deletes_before = stack.sandbox_count(DELETE_OP).await;
+
+    let summary = run_cleanup(&stack, &scheduled(now, false)).await;
+    assert_eq!(summary["examined"], 4, "{summary}"); // due, ended, cancelled, running
+    assert_eq!(summary["providerDeleted"], 2, "{summary}"); // due and ended (cancelled was deleted on cancel)
+    assert_eq!(summary["archived"], 3, "{summary}");
+    assert_eq!(summary["skipped"], 1, "{summary}"); // in progress: next run
+    assert_eq!(
+        (
+            summary["failed"].as_u64(),
+            summary["dryRun"].as_bool(),
+            summary["complete"].as_bool()
+        ),
+        (Some(0), Some(false), Some(true))
+    );
+    assert_eq!(
+        stack.sandbox_count(DELETE_OP).await - deletes_before,
+        3,
+        "two deleted, one refused as in progress"
+    );
+    let mut left = vec![
+        future["providerMeetingId"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+        running["providerMeetingId"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+    ];
+    left.sort();
+    assert_eq!(
+        zoom_ids(&stack).await,
+        left,
+        "exactly the due ones are gone at Zoom"
+    );
+    for m in [&due, &ended, &cancelled] {
+        assert_eq!(
+            api.get(&service, &format!("/meetings/{}", id(m)))
+                .await
+                .body["status"],
+            "archived"
+        );
+    }
+    assert_eq!(
+        api.get(&service, &format!("/meetings/{}", id(&future)))
+            .await
+            .body["status"],
+        "scheduled"
+    );
+    assert_eq!(
+        api.get(&service, "/stats").await.body["byStatus"]["archived"],
+        3
+    );
+    // The appointment's claim went with the archive: a new PUT makes a fresh meeting.
+    let again = api
+        .put_appointment(
+            &service,
+            "appt-due",
+            &body_at(now + chrono::Duration::days(1)),
+        )
+        .await;
+    assert_eq!(again.status, 201);
+    assert_ne!(again.body["meetingId"], due["meetingId"]);
+
+    let second = run_cleanup(&stack, &scheduled(now, false)).await;
+    assert_eq!(
+        (
+            second["providerDeleted"].as_u64(),
+            second["archived"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "{second}"
+    );
+    assert_eq!(second["examined"], 1, "only the running one is still due");
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn orphans_are_deleted_and_meetings_gone_at_zoom_are_archived_without_error() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let service = stack.token("svc-1", "service", "clinic-1");
+    let now = chrono::Utc::now();
+    let token = stack.zoom_access_token().await;
+    let http = reqwest::Client::new();
+    // An orphan: our marker, no record (a winner died after creating it).
+    let orphan: Value = http
+        .post(format!("{}/v2/users/me/meetings", stack.sandbox_url))
+        .bearer_auth(&token)
+        .json(&json!({ "topic": "Video consultation", "type": 2, "start_time": "2030-01-01T10:00:00Z", "duration": 30, "agenda": "telemeet:mtg_ghost0000000000000000" }))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    // Someone else's meeting (no marker) is never touched.
+    http.post(format!("{}/v2/users/me/meetings", stack.sandbox_url))
+        .bearer_auth(&token)
+        .json(&json!({ "topic": "Staff meeting", "type": 2, "start_time": "2030-01-01T10:00:00Z", "duration": 30 }))
+        .send()
+        .await
+        .expect("create");
+    // A due meeting deleted at Zoom behind our back.
+    let gone = api
+        .put_appointment(
+            &service,
+            "appt-gone",
+            &body_at(now - chrono::Duration::days(30)),
+        )
+        .await
+        .body;
+    http.delete(format!(
+        "{}/v2/meetings/{}",
+        stack.sandbox_url,
+        gone["providerMeetingId"].as_str().unwrap_or("")
+    ))
+    .bearer_auth(&token)
+    .send()
+    .await
+    .expect("delete");
+
+    // Two hours on, the orphan is old enough not to be a create in flight.
+    let summary = run_cleanup(&stack, &scheduled(now + chrono::Duration::hours(2), false)).await;
+    assert_eq!(summary["orphansDeleted"], 1, "{summary}");
+    assert_eq!(summary["archived"], 1, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    let left = zoom_ids(&stack).await;
+    assert_eq!(left.len(), 1, "only the meeting that is not ours is left");
+    assert!(!left.contains(&orphan["id"].to_string()));
+    assert_eq!(
+        api.get(
+            &service,
+            &format!("/meetings/{}", gone["meetingId"].as_str().unwrap_or(""))
+        )
+        .await
+        .body["status"],
+        "archived"
+    );
+    stack.finish(0).await;
+}
+
+#[derive(Debug, Default)]
+struct DbCalls {
+    queries: AtomicU64,
+    batch_keys: AtomicU64,
+    scans: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Counting(Arc<DbCalls>);
+
+impl Intercept for Counting {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+    fn read_before_execution(
+        &self,
+        ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let input = ctx.input();
+        if input
+            .downcast_ref::<aws_sdk_dynamodb::operation::query::QueryInput>()
+            .is_some()
+        {
+            self.0.queries.fetch_add(1, Ordering::Relaxed);
+        } else if let Some(b) =
+            input.downcast_ref::<aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput>()
+        {
+            let keys: usize = b
+                .request_items()
+                .into_iter()
+                .flat_map(|m| m.values())
+                .map(|k| k.keys().len())
+                .sum();
+            self.0.batch_keys.fetch_add(keys as u64, Ordering::Relaxed);
+        } else if input
+            .downcast_ref::<aws_sdk_dynamodb::operation::scan::ScanInput>()
+            .is_some()
+        {
+            self.0.scans.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+fn stored(i: usize, start: chrono::DateTime<chrono::Utc>, zoom_id: u64) -> Meeting {
+    let uid = |s: &str| UserId::try_from(s.to_owned()).expect("id");
+    Meeting {
+        id: MeetingId::try_from(format!("mtg_seed{i:06}")).expect("id"),
+        org: OrgId::try_from("clinic-1".to_owned()).expect("id"),
+        subject: Subject {
+            kind: SubjectKind::Appointment,
+            id: SubjectId::try_from(format!("seed-{i}")).expect("id"),
+        },
+        provider: ProviderKind::Zoom,
+        provider_meeting_id: zoom_id.to_string(),
+        provider_uuid: None,
+        topic: "Video consultation".into(),
+        start_time: start,
+        duration_minutes: 30,
+        timezone: "UTC".into(),
+        status: MeetingStatus::Scheduled,
+        host: uid("dr-7"),
+        participants: vec![uid("pat-9")],
+        initiated_by: uid("svc-1"),
+        created_at: start,
+        updated_at: start,
+        started_at: None,
+        ended_at: None,
+        expires_at: None,
+        attendance: Attendance::default(),
+        links: ProviderLinks {
+            join_url: "j".into(),
+            host_url: "h".into(),
+            host_url_fetched_at: None,
+            password: None,
+        },
+        version: 1,
+        provider_event_ts: None,
+    }
+}
+
+/// Writes meeting items straight into the table (25 a request), as if created over time.
+async fn seed(stack: &Stack, meetings: &[Meeting]) {
+    let client = aws_sdk_dynamodb::Client::new(&stack.aws_config().await);
+    for chunk in meetings.chunks(25) {
+        let writes: Vec<_> = chunk
+            .iter()
+            .map(|m| {
+                let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                    .set_item(Some(telemeet::store::dynamo::meeting_item(m)))
+                    .build()
+                    .expect("put");
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .put_request(put)
+                    .build()
+            })
+            .collect();
+        client
+            .batch_write_item()
+            .request_items(local_stack::TABLE_NAME, writes)
+            .send()
+            .await
+            .expect("seeded");
+    }
+}
+
+fn cleanup_settings(rate: u32) -> CleanupSettings {
+    CleanupSettings {
+        provider_rate: rate,
+        margin: Duration::from_millis(300),
+        ..Default::default()
+    }
+}
+
+/// The most provider calls the sandbox answered within any one second.
+async fn peak_rate(stack: &Stack, operation: &str) -> usize {
+    let calls = stack
+        .sandbox(reqwest::Method::GET, "/__sandbox/calls", None)
+        .await;
+    let times: Vec<f64> = calls["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|r| r["operation"] == operation)
+        .filter_map(|r| r["at"].as_f64())
+        .collect();
+    times
+        .iter()
+        .map(|t| times.iter().filter(|u| **u >= *t && **u < t + 1.0).count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_5000_meetings_and_500_due_reads_follow_the_500_and_zoom_calls_keep_the_rate() {
+    let mut stack = in_process_stack().await;
+    let calls = Arc::new(DbCalls::default());
+    let counted = aws_sdk_dynamodb::config::Builder::from(&stack.aws_config().await)
+        .interceptor(Counting(calls.clone()))
+        .build();
+    stack.dynamodb = Some(aws_sdk_dynamodb::Client::from_conf(counted));
+    let app = stack
+        .app(Arc::new(SystemClock), Settings::default())
+        .await
+        .expect("app");
+    let now = chrono::Utc::now();
+    let meetings: Vec<Meeting> = (0..5000)
+        .map(|i| {
+            // Every tenth is a month old (due); the rest are still ahead.
+            let start = if i % 10 == 0 {
+                now - chrono::Duration::days(30)
+            } else {
+                now + chrono::Duration::days(1 + (i % 30) as i64)
+            };
+            stored(i, start, 90_000_000_000 + i as u64)
+        })
+        .collect();
+    seed(&stack, &meetings).await;
+
+    let rate = 50;
+    let started = Instant::now();
+    let summary = telemeet::cleanup::run(
+        &app,
+        &cleanup_settings(rate),
+        &scheduled(now, false),
+        Instant::now() + Duration::from_secs(60),
+    )
+    .await
+    .expect("a summary");
+    assert_eq!(
+        (summary["examined"].as_u64(), summary["archived"].as_u64()),
+        (Some(500), Some(500)),
+        "{summary}"
+    );
+    assert_eq!(summary["complete"], true);
+    // Zoom had none of them: each delete was "already gone", which still counts as done.
+    assert_eq!(stack.sandbox_count(DELETE_OP).await, 500);
+    let reads = calls.batch_keys.load(Ordering::Relaxed);
+    let queries = calls.queries.load(Ordering::Relaxed);
+    assert_eq!(calls.scans.load(Ordering::Relaxed), 0, "never a Scan");
+    assert_eq!(reads, 500, "items read = items due, not 5,000");
+    assert!(
+        queries <= 4 * 6 + 1,
+        "index pages for 500 due items, not 5,000: {queries}"
+    );
+    let peak = peak_rate(&stack, DELETE_OP).await;
+    assert!(
+        peak <= rate as usize + 1,
+        "at most {rate} provider calls a second, saw {peak}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs_f64(499.0 / f64::from(rate)),
+        "paced"
+    );
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_out_of_time_stops_cleanly_and_the_next_finishes_without_repeating_anything() {
+    let stack = in_process_stack().await;
+    let app = stack
+        .app(Arc::new(SystemClock), Settings::default())
+        .await
+        .expect("app");
+    let now = chrono::Utc::now();
+    let meetings: Vec<Meeting> = (0..60)
+        .map(|i| {
+            stored(
+                i,
+                now - chrono::Duration::days(30),
+                91_000_000_000 + i as u64,
+            )
+        })
+        .collect();
+    seed(&stack, &meetings).await;
+    // 20 calls a second: 60 meetings need 3 s; this run gets about 1.3 s.
+    let first = telemeet::cleanup::run(
+        &app,
+        &cleanup_settings(20),
+        &scheduled(now, false),
+        Instant::now() + Duration::from_millis(1600),
+    )
+    .await
+    .expect("a summary");
+    assert_eq!(first["complete"], false, "{first}");
+    let done_first = first["archived"].as_u64().expect("archived");
+    assert!(done_first > 0 && done_first < 60, "{first}");
+    let second = telemeet::cleanup::run(
+        &app,
+        &cleanup_settings(20),
+        &scheduled(now, false),
+        Instant::now() + Duration::from_secs(30),
+    )
+    .await
+    .expect("a summary");
+    assert_eq!(second["complete"], true, "{second}");
+    assert_eq!(
+        done_first + second["archived"].as_u64().expect("archived"),
+        60,
+        "every meeting once"
+    );
+    assert_eq!(
+        stack.sandbox_count(DELETE_OP).await,
+        60,
+        "no provider delete twice"
+    );
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn a_dry_run_changes_nothing_and_faults_are_failed_then_retried_next_run() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let service = stack.token("svc-1", "service", "clinic-1");
+    let now = chrono::Utc::now();
+    let a = api
+        .put_appointment(
+            &service,
+            "appt-a",
+            &body_at(now - chrono::Duration::days(30)),
+        )
+        .await
+        .body;
+    let b = api
+        .put_appointment(
+            &service,
+            "appt-b",
+            &body_at(now - chrono::Duration::days(30)),
+        )
+        .await
+        .body;
+    let zoom_before = zoom_ids(&stack).await;
+    let stats_before = api.get(&service, "/stats").await.body;
+
+    let dry = run_cleanup(&stack, &scheduled(now, true)).await;
+    assert_eq!(
+        (
+            dry["dryRun"].as_bool(),
+            dry["archived"].as_u64(),
+            dry["providerDeleted"].as_u64()
+        ),
+        (Some(true), Some(2), Some(2)),
+        "{dry}"
+    );
+    assert_eq!(zoom_ids(&stack).await, zoom_before);
+    assert_eq!(stack.sandbox_count(DELETE_OP).await, 0);
+    assert_eq!(api.get(&service, "/stats").await.body, stats_before);
+    assert_eq!(
+        api.get(
+            &service,
+            &format!("/meetings/{}", a["meetingId"].as_str().unwrap_or(""))
+        )
+        .await
+        .body["status"],
+        "scheduled"
+    );
+
+    // Zoom fails every delete attempt: both are counted as failed, nothing is archived.
+    stack
+        .fault(json!({ "operation": DELETE_OP, "kind": "status", "status": 500, "times": -1 }))
+        .await;
+    let faulty = run_cleanup(&stack, &scheduled(now, false)).await;
+    assert_eq!(
+        (faulty["failed"].as_u64(), faulty["archived"].as_u64()),
+        (Some(2), Some(0)),
+        "{faulty}"
+    );
+    // Zoom recovers: the next run finishes them.
+    stack
+        .sandbox(reqwest::Method::DELETE, "/__sandbox/faults", None)
+        .await;
+    let next = run_cleanup(&stack, &scheduled(now, false)).await;
+    assert_eq!(
+        (next["failed"].as_u64(), next["archived"].as_u64()),
+        (Some(0), Some(2)),
+        "{next}"
+    );
+    for m in [&a, &b] {
+        assert_eq!(
+            api.get(
+                &service,
+                &format!("/meetings/{}", m["meetingId"].as_str().unwrap_or(""))
+            )
+            .await
+            .body["status"],
+            "archived"
+        );
+    }
+    assert!(
+        zoom_ids(&stack).await.is_empty(),
+        "nothing lost: both deleted at Zoom"
+    );
+    stack.finish(0).await;
+}
