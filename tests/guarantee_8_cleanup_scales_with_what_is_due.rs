@@ -509,7 +509,7 @@ async fn a_run_out_of_time_stops_cleanly_and_the_next_finishes_without_repeating
 }
 
 #[tokio::test]
-async fn a_dry_run_changes_nothing_and_faults_are_failed_then_retried_next_run() {
+async fn a_dry_run_changes_nothing_and_zoom_faults_are_failed_then_retried_next_run() {
     let stack = Stack::start(Options::default()).await.expect("stack");
     let api = Api::new(stack.gateway());
     let service = stack.token("svc-1", "service", "clinic-1");
@@ -590,6 +590,41 @@ async fn a_dry_run_changes_nothing_and_faults_are_failed_then_retried_next_run()
     assert!(
         zoom_ids(&stack).await.is_empty(),
         "nothing lost: both deleted at Zoom"
+    );
+
+    // A 429 whose Retry-After does not fit the run: failed now, done next run.
+    let c = api
+        .put_appointment(
+            &service,
+            "appt-c",
+            &body_at(now - chrono::Duration::days(30)),
+        )
+        .await
+        .body;
+    stack.fault(json!({ "operation": DELETE_OP, "kind": "rate_limit", "retryAfter": "600", "times": -1 })).await;
+    let limited = run_cleanup(&stack, &scheduled(now, false)).await;
+    assert_eq!(
+        (limited["failed"].as_u64(), limited["archived"].as_u64()),
+        (Some(1), Some(0)),
+        "{limited}"
+    );
+    stack
+        .sandbox(reqwest::Method::DELETE, "/__sandbox/faults", None)
+        .await;
+    let after = run_cleanup(&stack, &scheduled(now, false)).await;
+    assert_eq!(
+        (after["failed"].as_u64(), after["archived"].as_u64()),
+        (Some(0), Some(1)),
+        "{after}"
+    );
+    assert_eq!(
+        api.get(
+            &service,
+            &format!("/meetings/{}", c["meetingId"].as_str().unwrap_or(""))
+        )
+        .await
+        .body["status"],
+        "archived"
     );
     stack.finish(0).await;
 }
