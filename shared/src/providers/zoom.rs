@@ -410,6 +410,36 @@ impl ZoomProvider {
         self.meeting_from(&a.body)
     }
 
+    /// One page (300) of the user's scheduled meetings, and the next page's token ("" at
+    /// the end).
+    async fn scheduled_page(
+        &self,
+        user: &str,
+        page_token: &str,
+        deadline: Instant,
+    ) -> Result<(Vec<Value>, String), ProviderError> {
+        let mut url = self.api_url(&["users", user, "meetings"])?;
+        url.query_pairs_mut()
+            .append_pair("type", "scheduled")
+            .append_pair("page_size", "300");
+        if !page_token.is_empty() {
+            url.query_pairs_mut()
+                .append_pair("next_page_token", page_token);
+        }
+        let a = self
+            .call("list_meetings", Method::GET, url, None, deadline)
+            .await?;
+        let next = a.body["next_page_token"].as_str().unwrap_or("").to_owned();
+        let meetings = match a.body {
+            Value::Object(mut o) => match o.remove("meetings") {
+                Some(Value::Array(list)) => list,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        Ok((meetings, next))
+    }
+
     /// One pass over the user's scheduled meetings looking for our marker.
     async fn search_marker(
         &self,
@@ -420,30 +450,19 @@ impl ZoomProvider {
         let wanted = marker(meeting_id);
         let mut page_token = String::new();
         for _ in 0..MAX_LIST_PAGES {
-            let mut url = self.api_url(&["users", &user, "meetings"])?;
-            url.query_pairs_mut()
-                .append_pair("type", "scheduled")
-                .append_pair("page_size", "300");
-            if !page_token.is_empty() {
-                url.query_pairs_mut()
-                    .append_pair("next_page_token", &page_token);
-            }
-            let a = self
-                .call("list_meetings", Method::GET, url, None, deadline)
-                .await?;
-            let found = a.body["meetings"].as_array().and_then(|list| {
-                list.iter()
-                    .find(|m| m["agenda"].as_str().is_some_and(|s| s.trim() == wanted))
-                    .and_then(|m| meeting_id_of(&m["id"]))
-            });
+            let (meetings, next) = self.scheduled_page(&user, &page_token, deadline).await?;
+            let found = meetings
+                .iter()
+                .find(|m| m["agenda"].as_str().is_some_and(|s| s.trim() == wanted))
+                .and_then(|m| meeting_id_of(&m["id"]));
             if let Some(id) = found {
                 // The list lacks start_url: read the meeting itself.
                 return self.get_meeting(&id, deadline).await.map(Some);
             }
-            page_token = a.body["next_page_token"].as_str().unwrap_or("").to_owned();
-            if page_token.is_empty() {
+            if next.is_empty() {
                 return Ok(None);
             }
+            page_token = next;
         }
         // Not found in what we read is not "not created": stay ambiguous, never duplicate.
         Err(ProviderError::Unavailable {
@@ -683,18 +702,8 @@ impl MeetingProvider for ZoomProvider {
         let mut found = Vec::new();
         let mut page_token = String::new();
         loop {
-            let mut url = self.api_url(&["users", &user, "meetings"])?;
-            url.query_pairs_mut()
-                .append_pair("type", "scheduled")
-                .append_pair("page_size", "300");
-            if !page_token.is_empty() {
-                url.query_pairs_mut()
-                    .append_pair("next_page_token", &page_token);
-            }
-            let a = self
-                .call("list_meetings", Method::GET, url, None, deadline)
-                .await?;
-            for m in a.body["meetings"].as_array().into_iter().flatten() {
+            let (meetings, next) = self.scheduled_page(&user, &page_token, deadline).await?;
+            for m in &meetings {
                 let agenda = m["agenda"].as_str().unwrap_or("").trim();
                 if let (Some(ours), Some(id)) =
                     (agenda.strip_prefix(MARKER_PREFIX), meeting_id_of(&m["id"]))
@@ -706,10 +715,10 @@ impl MeetingProvider for ZoomProvider {
                     found.push((id, ours.to_owned(), created));
                 }
             }
-            page_token = a.body["next_page_token"].as_str().unwrap_or("").to_owned();
-            if page_token.is_empty() {
+            if next.is_empty() {
                 return Ok(found);
             }
+            page_token = next;
         }
     }
 
