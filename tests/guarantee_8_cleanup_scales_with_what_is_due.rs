@@ -628,3 +628,57 @@ async fn a_dry_run_changes_nothing_and_zoom_faults_are_failed_then_retried_next_
     );
     stack.finish(0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_conversation_meeting_is_deleted_and_archived() {
+    let stack = in_process_stack().await;
+    let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    let clock = Arc::new(telemeet::clock::ManualClock::new(month_ago));
+    let app = stack
+        .app(clock.clone(), Settings::default())
+        .await
+        .expect("app");
+    let staff = day_token(&stack, "staff-1", "staff", "clinic-1");
+    // A conversation call a month ago: its reuse window ended long since.
+    let body = json!({ "hostUserId": "staff-1", "participantUserIds": ["pat-9"] });
+    let created = call(
+        &app,
+        telemeet::http::router::Function::CreateMeeting,
+        lambda_request(
+            "PUT",
+            "/conversations/conv-old/meeting",
+            Some(&staff),
+            Some(&body),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let now = chrono::Utc::now();
+    clock.set(now);
+    let summary = telemeet::cleanup::run(
+        &app,
+        &CleanupSettings::default(),
+        &scheduled(now, false),
+        Instant::now() + Duration::from_secs(30),
+    )
+    .await
+    .expect("a summary");
+    assert_eq!(
+        (
+            summary["providerDeleted"].as_u64(),
+            summary["archived"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{summary}"
+    );
+    assert!(zoom_ids(&stack).await.is_empty());
+    let id = created.body["meetingId"].as_str().expect("id");
+    let after = call(
+        &app,
+        telemeet::http::router::Function::GetMeetingLink,
+        lambda_request("GET", &format!("/meetings/{id}"), Some(&staff), None),
+    )
+    .await;
+    assert_eq!(after.body["status"], "archived");
+    stack.finish(0).await;
+}

@@ -102,6 +102,10 @@ impl App {
             )));
         }
         let primary = config.meeting_provider;
+        let mut settings = settings;
+        settings.conversation_reuse = chrono::Duration::seconds(
+            i64::try_from(config.conversation_reuse_seconds).unwrap_or(3600),
+        );
         let webhook = config
             .zoom_webhook_secret_id
             .as_ref()

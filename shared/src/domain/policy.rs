@@ -32,6 +32,20 @@ pub fn may_provision_appointment(caller: &Caller, host: &UserId) -> Result<(), A
     }
 }
 
+/// Create or reuse a conversation meeting: service, admin, and anyone listed in it.
+pub fn may_provision_conversation(
+    caller: &Caller,
+    host: &UserId,
+    participants: &[UserId],
+) -> Result<(), ApiError> {
+    let listed = &caller.user_id == host || participants.contains(&caller.user_id);
+    if matches!(caller.role, Role::Service | Role::Admin) || listed {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
 /// Reusing an existing appointment meeting through PUT: a practitioner only as its host.
 /// The caller can already see the meeting.
 pub fn may_reuse_appointment(caller: &Caller, meeting: &Meeting) -> Result<(), ApiError> {

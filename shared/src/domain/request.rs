@@ -22,6 +22,8 @@ pub struct AppointmentMeetingRequest {
     pub timezone: String,
     pub topic: String,
     pub provider: Option<ProviderKind>,
+    /// Conversations: how long the meeting is reused from its creation.
+    pub reuse_window: Option<chrono::Duration>,
 }
 
 /// Parses a JSON object body; an empty body is an empty object.
@@ -148,6 +150,34 @@ impl AppointmentMeetingRequest {
             provider: optional(&obj, "provider")
                 .map(|v| provider(v, "provider"))
                 .transpose()?,
+            reuse_window: None,
+        })
+    }
+
+    /// `PUT /conversations/{conversationId}/meeting`: `hostUserId`, `participantUserIds`,
+    /// optional `provider` and `topic`. The meeting starts now and is reused for `window`.
+    pub fn parse_conversation(
+        body: &[u8],
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> Result<Self, ApiError> {
+        let obj = parse_object(body)?;
+        let (host, participants) = people(&obj)?;
+        let minutes = u32::try_from(window.num_minutes().clamp(1, 480)).unwrap_or(60);
+        Ok(Self {
+            host,
+            participants,
+            start_time: now,
+            duration_minutes: minutes,
+            timezone: "UTC".to_owned(),
+            topic: optional(&obj, "topic")
+                .map(|v| topic(v, "topic"))
+                .transpose()?
+                .unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
+            provider: optional(&obj, "provider")
+                .map(|v| provider(v, "provider"))
+                .transpose()?,
+            reuse_window: Some(window),
         })
     }
 }

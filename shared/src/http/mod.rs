@@ -99,11 +99,24 @@ async fn dispatch(app: &App, function: Function, req: Request) -> Result<Respons
     let caller = app.auth.authenticate(authorization).await?;
     let service = &app.service;
     match route {
-        Route::PutAppointmentMeeting(id) => {
-            let subject = appointment(&id)?;
-            let body = AppointmentMeetingRequest::parse(body)?;
+        Route::PutAppointmentMeeting(_) | Route::PutConversationMeeting(_) => {
+            let (subject, body) = match &route {
+                Route::PutConversationMeeting(id) => (
+                    subject(SubjectKind::Conversation, id)?,
+                    AppointmentMeetingRequest::parse_conversation(
+                        body,
+                        service.clock.now(),
+                        service.settings.conversation_reuse,
+                    )?,
+                ),
+                Route::PutAppointmentMeeting(id) => (
+                    subject(SubjectKind::Appointment, id)?,
+                    AppointmentMeetingRequest::parse(body)?,
+                ),
+                _ => return Err(ApiError::not_found("Route")),
+            };
             let out = service
-                .provision_appointment(&caller, &subject, &body, deadline(&req))
+                .provision(&caller, &subject, &body, deadline(&req))
                 .await?;
             let status = if out.created { 201 } else { 200 };
             let mut response = json_response(status, &out.meeting.to_resource());
@@ -117,7 +130,13 @@ async fn dispatch(app: &App, function: Function, req: Request) -> Result<Respons
         }
         Route::GetAppointmentMeeting(id) => {
             let meeting = service
-                .meeting_for_subject(&caller, &appointment(&id)?)
+                .meeting_for_subject(&caller, &subject(SubjectKind::Appointment, &id)?)
+                .await?;
+            Ok(json_response(200, &meeting.to_resource()))
+        }
+        Route::GetConversationMeeting(id) => {
+            let meeting = service
+                .meeting_for_subject(&caller, &subject(SubjectKind::Conversation, &id)?)
                 .await?;
             Ok(json_response(200, &meeting.to_resource()))
         }
@@ -220,10 +239,14 @@ fn page_request(req: &Request, user: &str) -> Result<PageRequest, ApiError> {
     })
 }
 
-fn appointment(raw: &str) -> Result<Subject, ApiError> {
+fn subject(kind: SubjectKind, raw: &str) -> Result<Subject, ApiError> {
+    let field = match kind {
+        SubjectKind::Appointment => "appointmentId",
+        SubjectKind::Conversation => "conversationId",
+    };
     Ok(Subject {
-        kind: SubjectKind::Appointment,
-        id: SubjectId::parse(raw, "appointmentId")?,
+        kind,
+        id: SubjectId::parse(raw, field)?,
     })
 }
 

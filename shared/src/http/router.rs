@@ -8,6 +8,8 @@ use http::Method;
 pub enum Route {
     PutAppointmentMeeting(String),
     GetAppointmentMeeting(String),
+    PutConversationMeeting(String),
+    GetConversationMeeting(String),
     GetMeeting(String),
     GetMeetingLink(String),
     PatchMeeting(String),
@@ -42,10 +44,13 @@ impl Function {
 impl Route {
     pub fn owner(&self) -> Function {
         match self {
-            Self::PutAppointmentMeeting(_) => Function::CreateMeeting,
-            Self::GetAppointmentMeeting(_) | Self::GetMeeting(_) | Self::GetMeetingLink(_) => {
-                Function::GetMeetingLink
+            Self::PutAppointmentMeeting(_) | Self::PutConversationMeeting(_) => {
+                Function::CreateMeeting
             }
+            Self::GetAppointmentMeeting(_)
+            | Self::GetConversationMeeting(_)
+            | Self::GetMeeting(_)
+            | Self::GetMeetingLink(_) => Function::GetMeetingLink,
             Self::PatchMeeting(_)
             | Self::DeleteMeeting(_)
             | Self::StartMeeting(_)
@@ -61,6 +66,8 @@ impl Route {
         match self {
             Self::PutAppointmentMeeting(_) => "PUT /appointments/{appointmentId}/meeting",
             Self::GetAppointmentMeeting(_) => "GET /appointments/{appointmentId}/meeting",
+            Self::PutConversationMeeting(_) => "PUT /conversations/{conversationId}/meeting",
+            Self::GetConversationMeeting(_) => "GET /conversations/{conversationId}/meeting",
             Self::GetMeeting(_) => "GET /meetings/{meetingId}",
             Self::GetMeetingLink(_) => "GET /meetings/{meetingId}/link",
             Self::PatchMeeting(_) => "PATCH /meetings/{meetingId}",
@@ -78,6 +85,8 @@ impl Route {
 pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/appointments/{appointmentId}/meeting"),
     ("GET", "/appointments/{appointmentId}/meeting"),
+    ("PUT", "/conversations/{conversationId}/meeting"),
+    ("GET", "/conversations/{conversationId}/meeting"),
     ("GET", "/meetings/{meetingId}"),
     ("GET", "/meetings/{meetingId}/link"),
     ("PATCH", "/meetings/{meetingId}"),
@@ -97,6 +106,14 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             match *method {
                 Method::PUT => Some(Route::PutAppointmentMeeting((*id).to_owned())),
                 Method::GET => Some(Route::GetAppointmentMeeting((*id).to_owned())),
+                _ => None,
+            },
+        ),
+        ["conversations", id, "meeting"] => (
+            &["GET", "PUT"],
+            match *method {
+                Method::PUT => Some(Route::PutConversationMeeting((*id).to_owned())),
+                Method::GET => Some(Route::GetConversationMeeting((*id).to_owned())),
                 _ => None,
             },
         ),
@@ -148,7 +165,8 @@ mod tests {
             let path = template
                 .replace("{appointmentId}", "a-1")
                 .replace("{meetingId}", "m-1")
-                .replace("{userId}", "u-1");
+                .replace("{userId}", "u-1")
+                .replace("{conversationId}", "c-1");
             let m = Method::from_bytes(method.as_bytes()).unwrap();
             let r = route(&m, &path).unwrap();
             assert_eq!(r.template(), format!("{method} {template}"));

@@ -40,6 +40,8 @@ pub struct CreateSpec {
     pub duration_minutes: u32,
     pub timezone: String,
     pub passcode: String,
+    /// Conversation rooms let either side in first (both wait for each other in the room).
+    pub kind: crate::domain::SubjectKind,
 }
 
 /// When and what a provider meeting is scheduled as.

@@ -566,6 +566,7 @@ impl MeetingProvider for ZoomProvider {
     ) -> Result<ProviderMeeting, ProviderError> {
         let user = self.user_id().await?;
         let url = self.api_url(&["users", &user, "meetings"])?;
+        let conversation = spec.kind == crate::domain::SubjectKind::Conversation;
         let body = json!({
             "topic": spec.topic,
             "type": 2,
@@ -575,8 +576,10 @@ impl MeetingProvider for ZoomProvider {
             "password": spec.passcode,
             "agenda": marker(&spec.meeting_id),
             "settings": {
-                "waiting_room": true,
-                "join_before_host": false,
+                // Appointments: the host admits the patient. Conversations: whoever calls
+                // first waits in the room for the other.
+                "waiting_room": !conversation,
+                "join_before_host": conversation,
                 "host_video": true,
                 "participant_video": true,
                 "mute_upon_entry": false,

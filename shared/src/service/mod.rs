@@ -4,7 +4,7 @@
 use crate::clock::Clock;
 use crate::domain::ProviderKind;
 use crate::domain::request::AppointmentMeetingRequest;
-use crate::domain::{Caller, LinkRole, Meeting, MeetingStatus, Subject, policy};
+use crate::domain::{Caller, LinkRole, Meeting, MeetingStatus, Subject, SubjectKind, policy};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{IdGenerator, MeetingId};
 use crate::providers::PersonalLink;
@@ -38,6 +38,8 @@ pub struct Settings {
     pub claim_wait: std::time::Duration,
     /// Timeouts, attempts and backoff of every provider call.
     pub provider_retry: RetryPolicy,
+    /// How long a conversation meeting is reused (`CONVERSATION_REUSE_SECONDS`).
+    pub conversation_reuse: Duration,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
             lease_margin: Duration::seconds(5),
             claim_wait: std::time::Duration::from_secs(8),
             provider_retry: RetryPolicy::default(),
+            conversation_reuse: Duration::seconds(3600),
         }
     }
 }
@@ -100,14 +103,19 @@ pub struct Provisioned {
 impl Service {
     /// Creates the subject's meeting or returns the one that exists (guarantee 1).
     /// Nothing of this call runs past `deadline` (the request's own time budget).
-    pub async fn provision_appointment(
+    pub async fn provision(
         &self,
         caller: &Caller,
         subject: &Subject,
         req: &AppointmentMeetingRequest,
         deadline: Instant,
     ) -> Result<Provisioned, ApiError> {
-        policy::may_provision_appointment(caller, &req.host)?;
+        match subject.kind {
+            SubjectKind::Appointment => policy::may_provision_appointment(caller, &req.host)?,
+            SubjectKind::Conversation => {
+                policy::may_provision_conversation(caller, &req.host, &req.participants)?
+            }
+        }
         let kind = req.provider.unwrap_or(self.providers.primary());
         let provider = self
             .providers
@@ -127,14 +135,16 @@ impl Service {
             let now = self.clock.now();
             let claim = self.store.get_claim(&caller.org, subject).await?;
             match &claim {
-                Some(c) if c.state == ClaimState::Ready => {
+                Some(c) if c.state == ClaimState::Ready && !c.is_takeable(now) => {
                     let meeting = self
                         .store
                         .get_meeting(&c.meeting_id)
                         .await?
                         .ok_or_else(|| ApiError::internal("ready claim without its meeting"))?;
                     let meeting = policy::visible(caller, meeting)?;
-                    policy::may_reuse_appointment(caller, &meeting)?;
+                    if subject.kind == SubjectKind::Appointment {
+                        policy::may_reuse_appointment(caller, &meeting)?;
+                    }
                     return Ok(Provisioned {
                         meeting,
                         created: false,
@@ -156,18 +166,24 @@ impl Service {
                 }
                 _ => {}
             }
+            // A conversation whose window is over gets a new meeting; any other takeover
+            // continues the same one.
+            let fresh = claim.as_ref().is_none_or(|c| c.state == ClaimState::Ready);
             let ours = Claim {
                 state: ClaimState::Pending,
-                meeting_id: claim
-                    .as_ref()
-                    .map_or_else(|| self.ids.meeting_id(), |c| c.meeting_id.clone()),
+                meeting_id: match &claim {
+                    Some(c) if !fresh => c.meeting_id.clone(),
+                    _ => self.ids.meeting_id(),
+                },
                 token: self.ids.claim_token(),
                 lease_until: Some(now + self.settings.claim_lease),
                 // A pending claim we take over, or an ambiguous failure, may have left a
                 // provider meeting behind: adopt it rather than create a second one.
-                reconcile: claim
-                    .as_ref()
-                    .is_some_and(|c| c.reconcile || c.state == ClaimState::Pending),
+                reconcile: !fresh
+                    && claim
+                        .as_ref()
+                        .is_some_and(|c| c.reconcile || c.state == ClaimState::Pending),
+                window_ends_at: None,
             };
             let won = self
                 .store
@@ -242,6 +258,7 @@ impl Service {
             duration_minutes: req.duration_minutes,
             timezone: req.timezone.clone(),
             passcode: self.ids.passcode(PASSCODE_LEN),
+            kind: subject.kind,
         };
         let provider_deadline = Instant::now() + budget;
         let work = async {
@@ -331,7 +348,7 @@ impl Service {
             updated_at: now,
             started_at: None,
             ended_at: None,
-            expires_at: None,
+            expires_at: req.reuse_window.map(|w| now + w),
             attendance: Default::default(),
             links: pm.links,
             version: 1,
@@ -359,11 +376,18 @@ impl Service {
     }
 
     pub async fn meeting(&self, caller: &Caller, id: &MeetingId) -> Result<Meeting, ApiError> {
-        let meeting = self
+        let mut meeting = self
             .store
             .get_meeting(id)
             .await?
             .ok_or_else(|| ApiError::not_found("Meeting"))?;
+        // Guarantee 7: a conversation meeting past its reuse window reads `expired`, whatever
+        // TTL has or has not removed yet.
+        if meeting.expires_at.is_some_and(|t| t <= self.clock.now())
+            && meeting.status.can_become(MeetingStatus::Expired)
+        {
+            meeting.status = MeetingStatus::Expired;
+        }
         policy::visible(caller, meeting)
     }
 

@@ -189,6 +189,10 @@ fn claim_from(item: &Item) -> Result<Claim, ApiError> {
             None => None,
         },
         reconcile: matches!(item.get("reconcile"), Some(AttributeValue::Bool(true))),
+        window_ends_at: match item.get("windowEndsAt") {
+            Some(_) => DateTime::from_timestamp_millis(a.num("windowEndsAt")?),
+            None => None,
+        },
     })
 }
 
@@ -548,12 +552,13 @@ impl MeetingStore for DynamoStore {
             // the takeover rule we applied to it.
             Some(prev) => request
                 .condition_expression(
-                    "claimToken = :prev AND (#state = :released OR (#state = :pending AND leaseUntil <= :now))",
+                    "claimToken = :prev AND (#state = :released OR (#state = :pending AND leaseUntil <= :now) OR (#state = :ready AND windowEndsAt <= :now))",
                 )
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":prev", s(&prev.token))
                 .expression_attribute_values(":released", s(ClaimState::Released.as_str()))
                 .expression_attribute_values(":pending", s(ClaimState::Pending.as_str()))
+                .expression_attribute_values(":ready", s(ClaimState::Ready.as_str()))
                 .expression_attribute_values(":now", n(now.timestamp_millis())),
         };
         match request.send().await {
@@ -610,10 +615,21 @@ impl MeetingStore for DynamoStore {
     }
 
     async fn finalize(&self, token: &str, m: &Meeting) -> Result<bool, ApiError> {
-        let claim = Update::builder()
+        // A conversation's claim remembers when its meeting's reuse window ends.
+        let (set_window, window) = match m.expires_at {
+            Some(t) => (", windowEndsAt = :window", Some(n(t.timestamp_millis()))),
+            None => ("", None),
+        };
+        let mut claim = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(claim_pk(&m.org, &m.subject), "CLAIM")))
-            .update_expression("SET #state = :ready REMOVE leaseUntil, duePk, dueAt, reconcile")
+            .update_expression(format!(
+                "SET #state = :ready{set_window} REMOVE leaseUntil, duePk, dueAt, reconcile"
+            ));
+        if let Some(w) = window {
+            claim = claim.expression_attribute_values(":window", w);
+        }
+        let claim = claim
             .condition_expression("claimToken = :token AND #state = :pending")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":ready", s(ClaimState::Ready.as_str()))

@@ -42,6 +42,9 @@ pub struct Claim {
     pub lease_until: Option<DateTime<Utc>>,
     /// A previous attempt may have created a provider meeting: look it up before creating.
     pub reconcile: bool,
+    /// Conversations: the end of the reuse window of the ready meeting. After it, the claim
+    /// may be taken for a new meeting (expiry is the code's, not TTL's).
+    pub window_ends_at: Option<DateTime<Utc>>,
 }
 
 impl Claim {
@@ -50,7 +53,7 @@ impl Claim {
         match self.state {
             ClaimState::Released => true,
             ClaimState::Pending => self.lease_until.is_none_or(|t| t <= now),
-            ClaimState::Ready => false,
+            ClaimState::Ready => self.window_ends_at.is_some_and(|t| t <= now),
         }
     }
 }
