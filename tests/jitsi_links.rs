@@ -1,0 +1,211 @@
+//! Jitsi links (guarantee 2): a JWT per caller for exactly that room, moderator only for the
+//! host, `exp` bounded by the meeting's end plus the grace period. Tokens are checked with an
+//! independent decoder (jsonwebtoken's verify with the secret or public key), claim by claim.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use telemeet::App;
+use telemeet::http::router::Function;
+use telemeet::providers::retry::TokioSleeper;
+use telemeet::service::Settings;
+use telemeet_local::*;
+
+async fn jitsi_app(stack: &Stack) -> App {
+    stack
+        .app_configured(
+            manual_clock(),
+            Settings::default(),
+            Arc::new(TokioSleeper),
+            &[("MEETING_PROVIDER", "jitsi")],
+        )
+        .await
+        .expect("app")
+}
+
+async fn meeting(app: &App, stack: &Stack, appointment: &str) -> Value {
+    let service = day_token(stack, "svc-1", "service", "clinic-1");
+    let body = json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9", "pat-2"], "startTime": "2030-01-01T10:00:00Z", "durationMinutes": 30 });
+    let r = call(
+        app,
+        Function::CreateMeeting,
+        lambda_request(
+            "PUT",
+            &format!("/appointments/{appointment}/meeting"),
+            Some(&service),
+            Some(&body),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    r.body
+}
+
+async fn link(app: &App, stack: &Stack, meeting: &Value, user: &str, role: &str) -> String {
+    let token = day_token(stack, user, role, "clinic-1");
+    let id = meeting["meetingId"].as_str().expect("id");
+    let r = call(
+        app,
+        Function::GetMeetingLink,
+        lambda_request("GET", &format!("/meetings/{id}/link"), Some(&token), None),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let url = r.body["url"].as_str().expect("url").to_owned();
+    stack.remember(&url);
+    url
+}
+
+fn token_of(url: &str) -> &str {
+    url.split_once("?jwt=").map(|(_, t)| t).expect("a jwt link")
+}
+
+/// The meeting ends 2030-01-01T10:30:00Z; links live one hour longer.
+fn exp() -> i64 {
+    chrono::DateTime::parse_from_rfc3339("2030-01-01T11:30:00Z")
+        .expect("time")
+        .timestamp()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_hosted_hs256_links_are_per_caller_room_bound_and_moderated_only_for_the_host() {
+    let stack = in_process_stack().await;
+    let app = jitsi_app(&stack).await;
+    let a = meeting(&app, &stack, "appt-jitsi-a").await;
+    let b = meeting(&app, &stack, "appt-jitsi-b").await;
+    assert_eq!(a["provider"], "jitsi");
+    let room_a = a["providerMeetingId"].as_str().expect("room").to_owned();
+    let room_b = b["providerMeetingId"].as_str().expect("room").to_owned();
+    assert_ne!(room_a, room_b);
+
+    let verify = |url: &str, room: &str| -> Value {
+        let prefix = format!("https://{}/{room}?jwt=", local_stack::JITSI_DOMAIN);
+        assert!(url.starts_with(&prefix), "a link to exactly this room");
+        assert_eq!(
+            decode_header(token_of(url)).expect("header").alg,
+            Algorithm::HS256
+        );
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_audience(&["jitsi"]);
+        v.set_issuer(&["telemeet-local"]);
+        decode::<Value>(
+            token_of(url),
+            &DecodingKey::from_secret(stack.jitsi_app_secret.as_bytes()),
+            &v,
+        )
+        .expect("signed with the app secret")
+        .claims
+    };
+    let host = verify(
+        &link(&app, &stack, &a, "dr-7", "practitioner").await,
+        &room_a,
+    );
+    let patient = verify(&link(&app, &stack, &a, "pat-9", "patient").await, &room_a);
+    let other = verify(&link(&app, &stack, &a, "pat-2", "patient").await, &room_a);
+    let in_b = verify(&link(&app, &stack, &b, "pat-9", "patient").await, &room_b);
+
+    assert_eq!(host["iss"], "telemeet-local");
+    assert_eq!(host["aud"], "jitsi");
+    assert_eq!(host["sub"], local_stack::JITSI_DOMAIN);
+    assert_eq!(host["room"], room_a.as_str(), "exactly the room, never *");
+    assert_eq!(
+        host["exp"],
+        exp(),
+        "the meeting's end plus the grace period"
+    );
+    assert!(
+        host["nbf"]
+            .as_i64()
+            .is_some_and(|n| n <= chrono::Utc::now().timestamp())
+    );
+    assert_eq!(host["context"]["user"]["moderator"], "true");
+    assert_eq!(host["context"]["user"]["id"], "dr-7");
+    assert_eq!(patient["context"]["user"]["moderator"], "false");
+    assert_eq!(patient["context"]["user"]["id"], "pat-9");
+    for claims in [&host, &patient] {
+        let user = claims["context"]["user"].as_object().expect("context.user");
+        assert!(user.values().all(Value::is_string), "string fields only");
+        assert!(!user.contains_key("email"), "no PHI");
+    }
+    assert_eq!(in_b["room"], room_b.as_str());
+    assert_ne!(
+        in_b["room"], patient["room"],
+        "a token for room A does not name room B"
+    );
+    assert_ne!(patient, other, "each caller's token is their own");
+    assert_eq!(
+        stack.sandbox_count(CREATE_OP).await,
+        0,
+        "Jitsi needs no provider call"
+    );
+
+    // Reschedule and cancel work for Jitsi too (nothing to call at Jitsi).
+    let service = day_token(&stack, "svc-1", "service", "clinic-1");
+    let id = a["meetingId"].as_str().expect("id");
+    let patch = json!({ "durationMinutes": 45 });
+    let r = call(
+        &app,
+        Function::ManageMeeting,
+        lambda_request(
+            "PATCH",
+            &format!("/meetings/{id}"),
+            Some(&service),
+            Some(&patch),
+        ),
+    )
+    .await;
+    assert_eq!(r.body["durationMinutes"], 45);
+    let later = verify(&link(&app, &stack, &a, "pat-9", "patient").await, &room_a);
+    assert_eq!(later["exp"], exp() + 15 * 60, "exp follows the new end");
+    let r = call(
+        &app,
+        Function::ManageMeeting,
+        lambda_request("DELETE", &format!("/meetings/{id}"), Some(&service), None),
+    )
+    .await;
+    assert_eq!(r.body["status"], "cancelled");
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jaas_rs256_links_carry_the_key_id_and_verify_with_the_public_key() {
+    let stack = in_process_stack().await;
+    let app_id = "vpaas-magic-cookie-0123456789abcdef";
+    stack
+        .put_secret(
+            local_stack::JITSI_SECRET_ID,
+            &json!({ "domain": "8x8.vc", "appId": app_id, "keyId": "kid1", "privateKeyPem": local_stack::DEV_RS256_PRIVATE }),
+        )
+        .await;
+    let app = jitsi_app(&stack).await;
+    let m = meeting(&app, &stack, "appt-jaas").await;
+    let room = m["providerMeetingId"].as_str().expect("room").to_owned();
+    let check = |url: &str| -> Value {
+        assert!(url.starts_with(&format!("https://8x8.vc/{app_id}/{room}?jwt=")));
+        let header = decode_header(token_of(url)).expect("header");
+        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(
+            header.kid.as_deref(),
+            Some(format!("{app_id}/kid1").as_str())
+        );
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_audience(&["jitsi"]);
+        v.set_issuer(&["chat"]);
+        let key = DecodingKey::from_rsa_pem(local_stack::DEV_RS256_PUBLIC.as_bytes())
+            .expect("public key");
+        decode::<Value>(token_of(url), &key, &v)
+            .expect("verified with the public key")
+            .claims
+    };
+    let host = check(&link(&app, &stack, &m, "dr-7", "practitioner").await);
+    let patient = check(&link(&app, &stack, &m, "pat-9", "patient").await);
+    assert_eq!(host["sub"], app_id);
+    assert_eq!(host["room"], room.as_str());
+    assert_eq!(host["exp"], exp());
+    assert_eq!(
+        host["context"]["user"]["moderator"], "true",
+        "JaaS wants the string"
+    );
+    assert_eq!(patient["context"]["user"]["moderator"], "false");
+    stack.finish(0).await;
+}
