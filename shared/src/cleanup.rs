@@ -108,7 +108,8 @@ impl Summary {
     }
 }
 
-/// Spaces provider calls so that there are never more than `rate` a second.
+/// Spaces provider calls so that there are never more than `rate` a second: they are sent
+/// at 90% of it, leaving headroom for network jitter bunching them on the provider's side.
 struct Pacer {
     interval: std::time::Duration,
     next: tokio::sync::Mutex<tokio::time::Instant>,
@@ -117,7 +118,7 @@ struct Pacer {
 impl Pacer {
     fn new(rate: u32) -> Self {
         Self {
-            interval: std::time::Duration::from_secs(1) / rate.max(1),
+            interval: std::time::Duration::from_secs(10) / (rate.max(1) * 9),
             next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
         }
     }
