@@ -318,18 +318,10 @@ async fn a_create_outlasting_the_claim_lease_is_abandoned_then_adopted_not_dupli
     );
 
     // The slow create still lands at Zoom; the next PUT finds it by marker.
-    let mut landed = false;
-    for _ in 0..50 {
-        let made = stack
-            .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
-            .await;
-        if made["meetings"].as_array().is_some_and(|m| m.len() == 1) {
-            landed = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(landed, "the delayed create reached the sandbox");
+    assert!(
+        zoom_meetings_reach(&stack, 1).await,
+        "the delayed create reached the sandbox"
+    );
     let adopted = call(&app, Function::CreateMeeting, put()).await;
     assert_eq!(adopted.status, 201, "{:?}", adopted.body);
     assert_eq!(stack.sandbox_count(CREATE_OP).await, 1, "no second create");

@@ -206,18 +206,10 @@ async fn a_create_answering_after_its_timeout_is_not_retried_blindly_and_is_adop
         1,
         "a create in flight is never repeated"
     );
-    let mut landed = false;
-    for _ in 0..50 {
-        let made = stack
-            .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
-            .await;
-        if made["meetings"].as_array().is_some_and(|m| m.len() == 1) {
-            landed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(landed, "the slow create landed at Zoom");
+    assert!(
+        zoom_meetings_reach(&stack, 1).await,
+        "the slow create landed at Zoom"
+    );
     let adopted = call(&app, Function::CreateMeeting, put()).await;
     assert_eq!(adopted.status, 201, "{:?}", adopted.body);
     assert_eq!(stack.sandbox_count(CREATE_OP).await, 1);

@@ -175,7 +175,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn secrets_are_read_once_under_concurrency_and_reread_after_300_s() {
+    async fn guarantee_5_secrets_are_read_once_under_concurrency_and_reread_after_300_s() {
         let source = Arc::new(Counting(AtomicUsize::new(0)));
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let cache = Arc::new(SecretCache::<V>::new("s", source.clone(), clock.clone()));
@@ -197,7 +197,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_auth_failure_rereads_once_but_not_in_a_flood() {
+    async fn guarantee_5_an_auth_failure_rereads_once_but_not_in_a_flood() {
         let source = Arc::new(Counting(AtomicUsize::new(0)));
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let cache = SecretCache::<V>::new("s", source.clone(), clock.clone());

@@ -226,6 +226,21 @@ pub async fn in_process_stack() -> Stack {
     stack
 }
 
+/// Waits (up to 5 s) until the Zoom sandbox holds `n` meetings: a create we stopped waiting
+/// for lands later, in the sandbox's own time.
+pub async fn zoom_meetings_reach(stack: &Stack, n: usize) -> bool {
+    for _ in 0..50 {
+        let made = stack
+            .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
+            .await;
+        if made["meetings"].as_array().is_some_and(|m| m.len() == n) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
 /// A clock for in-process tests, starting now.
 pub fn manual_clock() -> Arc<telemeet::clock::ManualClock> {
     Arc::new(telemeet::clock::ManualClock::new(chrono::Utc::now()))
