@@ -14,6 +14,9 @@ fi
 echo "== Zoom sandbox (Python unittest)" >&2
 "$VENV/bin/python" -m unittest discover -s infra/zoom-sandbox -p 'test_*.py'
 
+echo "== Zoho sandbox (Python unittest)" >&2
+"$VENV/bin/python" -m unittest discover -s infra/zoho-sandbox -p 'test_*.py'
+
 SPEC=../shared/fixtures/zoom/ZoomMeetingAPISpec.json
 if [[ -f "$SPEC" ]]; then
   echo "== Zoom spec subset is current" >&2

@@ -2,24 +2,13 @@
 //! the documented answer, and afterwards our table and Zoom agree (no orphan, no duplicate).
 
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use telemeet::clock::SystemClock;
 use telemeet::http::router::Function;
-use telemeet::providers::retry::{RetryPolicy, Sleeper};
+use telemeet::providers::retry::RetryPolicy;
 use telemeet::service::Settings;
 use telemeet_local::*;
-
-/// Records provider waits instead of sleeping through them.
-#[derive(Default)]
-struct Waits(Mutex<Vec<Duration>>);
-
-#[async_trait::async_trait]
-impl Sleeper for Waits {
-    async fn sleep(&self, d: Duration) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(d);
-    }
-}
 
 /// Our meetings and Zoom's are the same set.
 async fn assert_table_matches_zoom(stack: &Stack, created: &[&Value]) {
@@ -78,7 +67,7 @@ async fn five_hundreds_below_the_attempt_limit_are_retried_and_create_one_meetin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_waits_for_its_retry_after_in_seconds_or_as_a_date() {
     let stack = in_process_stack().await;
-    let waits = Arc::new(Waits::default());
+    let waits = Arc::new(RecordingSleeper::default());
     let app = stack
         .app_with(Arc::new(SystemClock), Settings::default(), waits.clone())
         .await
@@ -98,10 +87,7 @@ async fn a_429_waits_for_its_retry_after_in_seconds_or_as_a_date() {
         .await;
     let first = call(&app, Function::CreateMeeting, put("appt-429-s")).await;
     assert_eq!(first.status, 201, "{:?}", first.body);
-    assert_eq!(
-        *waits.0.lock().unwrap_or_else(|e| e.into_inner()),
-        [Duration::from_secs(2)]
-    );
+    assert_eq!(waits.waits(), [Duration::from_secs(2)]);
 
     let at = (chrono::Utc::now() + chrono::Duration::seconds(4))
         .format("%a, %d %b %Y %H:%M:%S GMT")
@@ -111,7 +97,7 @@ async fn a_429_waits_for_its_retry_after_in_seconds_or_as_a_date() {
         .await;
     let second = call(&app, Function::CreateMeeting, put("appt-429-date")).await;
     assert_eq!(second.status, 201, "{:?}", second.body);
-    let waited = waits.0.lock().unwrap_or_else(|e| e.into_inner())[1];
+    let waited = waits.waits()[1];
     assert!(
         (Duration::from_secs(2)..=Duration::from_secs(4)).contains(&waited),
         "{waited:?}"
@@ -124,7 +110,7 @@ async fn a_429_waits_for_its_retry_after_in_seconds_or_as_a_date() {
     let refused = call(&app, Function::CreateMeeting, put("appt-429-long")).await;
     assert_error(&refused, 429, "PROVIDER_RATE_LIMITED");
     assert_eq!(refused.header("retry-after"), Some("120"));
-    assert_eq!(waits.0.lock().unwrap_or_else(|e| e.into_inner()).len(), 2);
+    assert_eq!(waits.waits().len(), 2);
     assert_eq!(
         stack.sandbox_count(CREATE_OP).await,
         5,
@@ -375,7 +361,7 @@ async fn when_zoom_stays_down_the_meeting_is_created_at_the_fallback_provider() 
         .app_configured(
             clock.clone(),
             quick_retries(),
-            Arc::new(Waits::default()),
+            Arc::new(RecordingSleeper::default()),
             &[("FALLBACK_PROVIDER", "jitsi")],
         )
         .await

@@ -1,6 +1,5 @@
 //! One end-to-end test per seed system telemeet generalises (../shared/seeds), named after
-//! it, through the local gateway unless noted. (Seed 000, Zoho's shared conversation room,
-//! arrives with the Zoho provider.)
+//! it, through the local gateway unless noted.
 
 use serde_json::json;
 use std::sync::Arc;
@@ -17,6 +16,96 @@ fn room_of(url: &str) -> &str {
         .split('?')
         .next()
         .unwrap_or("")
+}
+
+/// The Zoho session a start or join link opens (its `key` parameter).
+fn zoho_key_of(url: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_000_zoho_shared_conversation_room_whoever_calls_reused_for_an_hour() {
+    // In-process: the hour passes on an injected clock.
+    let stack = in_process_stack().await;
+    let clock = manual_clock();
+    let app = stack
+        .app_configured(
+            clock.clone(),
+            Settings::default(),
+            Arc::new(TokioSleeper),
+            &[("MEETING_PROVIDER", "zoho")],
+        )
+        .await
+        .expect("app");
+    let staff = day_token(&stack, "staff-1", "staff", "clinic-1");
+    let patient = day_token(&stack, "pat-9", "patient", "clinic-1");
+    let body = json!({ "hostUserId": "staff-1", "participantUserIds": ["pat-9"] });
+    let begin_call = |token: &str| {
+        lambda_request(
+            "PUT",
+            "/conversations/chat-000/meeting",
+            Some(token),
+            Some(&body),
+        )
+    };
+    let link = |token: &str, id: &str| {
+        lambda_request("GET", &format!("/meetings/{id}/link"), Some(token), None)
+    };
+
+    // Staff calls the patient; the patient accepts and lands in the same Zoho room.
+    let call_1 = call(&app, Function::CreateMeeting, begin_call(&staff)).await;
+    assert_eq!(
+        (call_1.status, call_1.body["provider"].as_str()),
+        (201, Some("zoho")),
+        "{:?}",
+        call_1.body
+    );
+    let id = call_1.body["meetingId"].as_str().expect("id").to_owned();
+    let key = call_1.body["providerMeetingId"].as_str().expect("key");
+    let accepted = call(&app, Function::CreateMeeting, begin_call(&patient)).await;
+    assert_eq!(
+        (accepted.status, &accepted.body["meetingId"]),
+        (200, &call_1.body["meetingId"])
+    );
+    let staff_link = call(&app, Function::GetMeetingLink, link(&staff, &id)).await;
+    let patient_link = call(&app, Function::GetMeetingLink, link(&patient, &id)).await;
+    let staff_url = staff_link.body["url"].as_str().expect("url");
+    let patient_url = patient_link.body["url"].as_str().expect("url");
+    assert_eq!(zoho_key_of(staff_url).as_deref(), Some(key), "same room");
+    assert_eq!(zoho_key_of(patient_url).as_deref(), Some(key), "same room");
+    assert_other_link(
+        &staff_link.body["url"],
+        &patient_link.body["url"],
+        "the host starts, the patient joins",
+    );
+
+    // Later in the hour the patient calls back: the same room again.
+    clock.advance(chrono::Duration::minutes(59));
+    let call_back = call(&app, Function::CreateMeeting, begin_call(&patient)).await;
+    assert_eq!(
+        (call_back.status, &call_back.body["meetingId"]),
+        (200, &call_1.body["meetingId"])
+    );
+
+    // After the hour a call makes a new room; the old one reads expired.
+    clock.advance(chrono::Duration::minutes(2));
+    let next = call(&app, Function::CreateMeeting, begin_call(&patient)).await;
+    assert_eq!(next.status, 201, "{:?}", next.body);
+    assert_ne!(next.body["meetingId"], call_1.body["meetingId"]);
+    assert_ne!(next.body["providerMeetingId"].as_str(), Some(key));
+    assert_eq!(next.body["initiatedBy"], "pat-9");
+    let old = call(
+        &app,
+        Function::GetMeetingLink,
+        lambda_request("GET", &format!("/meetings/{id}"), Some(&staff), None),
+    )
+    .await;
+    assert_eq!(old.body["status"], "expired");
+    stack.finish(0).await;
 }
 
 #[tokio::test]

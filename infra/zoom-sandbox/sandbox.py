@@ -7,30 +7,22 @@ Tests drive it through the control API under /__sandbox/ (see README.md).
     python sandbox.py --port 0 --account-id ACC --client-id CID --client-secret CSECRET
 """
 
-import argparse
 import base64
 import copy
 import email.utils
 import hashlib
 import hmac
-import html
 import http.client
-import ipaddress
 import json
-import logging
 import secrets
-import signal
-import socket
 import string
 import sys
 import threading
 import time
-import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from jsonschema_path import SchemaPath
 from openapi_core import V30RequestValidator
@@ -46,8 +38,12 @@ from openapi_core.validation.request.exceptions import (
 from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # infra/: sandbox_common
+from sandbox_common import (  # noqa: E402
+    BaseSandbox, Reply, argument_parser, check_loopback, form_params, is_int, random_digits, serve, start_logging,
+)
+
 DEFAULT_SPEC = Path(__file__).resolve().parent / "spec" / "zoom-meetings-subset.json"
-log = logging.getLogger("zoom-sandbox")
 
 # Operation keys: method + templated path, as reported by /__sandbox/calls and used by faults.
 OAUTH_TOKEN = "POST /oauth/token"
@@ -97,28 +93,6 @@ DEFAULT_SETTINGS = {
 
 INVALID_TOKEN = {"code": 124, "message": "Invalid access token."}
 EXPIRED_TOKEN = {"code": 124, "message": "Access token is expired."}
-NOT_FOUND = {"code": 404, "message": "Not found"}
-
-
-@dataclass
-class Reply:
-    status: int
-    body: object = None  # dict/list -> JSON, str -> HTML, None -> empty
-    headers: dict = field(default_factory=dict)
-
-
-@dataclass
-class Call:
-    """One request to a Zoom operation, as the operation handlers see it."""
-
-    key: str
-    params: dict  # decoded path parameters
-    query: dict  # query parameters (the last value wins when repeated)
-    headers: object  # email.message.Message from http.server
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body) if self.body else {}
 
 
 def utc_iso(dt):
@@ -134,17 +108,9 @@ def random_alnum(n):
     return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(n))
 
 
-def random_digits(n):
-    return "".join(secrets.choice(string.digits) for _ in range(n))
-
-
 def random_user_id():
     """Zoom-style user id: 22 base64url characters."""
     return base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
-
-
-def is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def deep_merge(base, update):
@@ -319,18 +285,25 @@ class SpecValidator:
 # ---------------------------------------------------------------- state and operations
 
 
-class Sandbox:
+class Sandbox(BaseSandbox):
+    name = "zoom-sandbox"
+    title = "Zoom sandbox"
+    operations = OPERATIONS
+    token_operation = OAUTH_TOKEN
+    fault_kinds = FAULT_KINDS
+    pages = {"GET /s/{meetingId}": "start", "GET /j/{meetingId}": "join"}
+    extra_control = ["POST /__sandbox/uuid-mode", "POST /__sandbox/webhooks/send", "GET /__sandbox/webhooks"]
+
     def __init__(self, args, validator):
+        super().__init__()
         self.account_id = args.account_id
         self.client_id = args.client_id
         self.client_secret = args.client_secret
         self.token_ttl = args.token_ttl
         self.validator = validator
-        self.base_url = ""  # set once the port is known
         self.webhook_secret = args.webhook_secret
         self.webhook_target = args.webhook_target
         self.host_id = random_user_id()
-        self.lock = threading.Lock()
         # Every secret handed out or used, kept across resets so log-leak checks stay complete.
         self.issued = {"accessTokens": [], "zakTokens": [], "passwords": [], "webhookSecrets": []}
         if self.webhook_secret:
@@ -344,40 +317,26 @@ class Sandbox:
             self.deleted = {}  # id -> meeting object (recoverable)
             self.zaks = {}  # zak -> (meeting id, expiry datetime)
             self.page_tokens = {}  # next_page_token -> (list type, offset, expiry monotonic)
-            self.faults = []
-            self.counts = dict.fromkeys(OPERATIONS, 0)  # every request received
-            self.succeeded = dict.fromkeys(OPERATIONS, 0)  # 2xx answers actually sent
-            self.requests = []
-            self.unrouted = []
+            self.reset_bookkeeping()
             self.webhooks = []  # deliveries: {"event", "tamper", "status"}
             self.uuid_mode = "normal"
 
-    # -- bookkeeping and request preparation (callers hold no lock)
+    # -- request preparation (callers hold no lock)
 
-    def count(self, key):
-        with self.lock:
-            self.counts[key] += 1
+    def error_body(self, code, message):
+        return {"code": code, "message": message}
 
-    def record(self, key, status, errors, valid, fault):
-        with self.lock:
-            if 200 <= status < 300 and fault != "drop_after":
-                self.succeeded[key] += 1
-            self.requests.append(
-                {"operation": key, "status": status, "valid": valid, "errors": errors, "fault": fault,
-                 # when it was answered (epoch seconds), so tests can measure request rates
-                 "at": time.time()}
-            )
+    def path_params(self, raw_params):
+        return {
+            name: self.resolve_meeting_ref(value) if name == "meetingId" else unquote(value)
+            for name, value in raw_params.items()
+        }
 
-    def take_fault(self, key):
-        with self.lock:
-            for rule in self.faults:
-                if rule["operation"] == key:
-                    if rule["times"] > 0:
-                        rule["times"] -= 1
-                        if rule["times"] == 0:
-                            self.faults.remove(rule)
-                    return dict(rule)
-        return None
+    def validate(self, call):
+        if call.key == OAUTH_TOKEN:
+            return [], None
+        errors = self.validator.errors(call, call.headers.get("Content-Type") or "")
+        return errors, not errors
 
     def resolve_meeting_ref(self, raw):
         """Path segment -> meeting id string for validation. Like Zoom, a meeting UUID is
@@ -394,7 +353,7 @@ class Sandbox:
             meeting = self._find(uuid)
         return str(meeting["id"]) if meeting else once
 
-    def check_bearer(self, headers):
+    def authenticate(self, headers):
         scheme, _, token = (headers.get("Authorization") or "").partition(" ")
         with self.lock:
             expiry = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
@@ -405,10 +364,6 @@ class Sandbox:
         return None
 
     # -- helpers (called with self.lock held)
-
-    def _issue(self, kind, value):
-        self.issued[kind].append(value)
-        return value
 
     def _new_zak(self, meeting_id):
         zak = self._issue("zakTokens", secrets.token_urlsafe(32))
@@ -436,13 +391,8 @@ class Sandbox:
 
     # -- Zoom operations
 
-    def answer(self, call, errors):
-        """Normal processing: authentication, then validation, then the operation itself."""
-        if call.key == OAUTH_TOKEN:
-            return self.oauth_token(call)
-        denied = self.check_bearer(call.headers)
-        if denied:
-            return denied
+    def api_answer(self, call, errors):
+        """Normal processing once authenticated: validation, then the operation itself."""
         if errors:
             return Reply(400, {"code": 300, "message": "Validation Failed.", "errors": errors})
         handler = {
@@ -455,11 +405,9 @@ class Sandbox:
         }[call.key]
         return handler(call)
 
-    def oauth_token(self, call):
+    def grant(self, call):
         """Server-to-Server OAuth: grant_type/account_id in the query or a form body."""
-        params = dict(call.query)
-        if (call.headers.get("Content-Type") or "").lower().startswith("application/x-www-form-urlencoded"):
-            params.update(parse_qsl(call.body.decode("utf-8", "replace")))
+        params = form_params(call)
         if basic_credentials(call.headers) != (self.client_id, self.client_secret):
             return Reply(400, {"reason": "Invalid client_id or client_secret", "error": "invalid_client"})
         if params.get("grant_type") != "account_credentials":
@@ -606,8 +554,9 @@ class Sandbox:
 
     # -- host start / participant join pages (what the links open)
 
-    def page(self, role, raw_id, query):
+    def page(self, route, params, query):
         """Opening a valid start link starts the meeting, as the host's client would."""
+        role, raw_id = self.pages[route], params["meetingId"]
         meeting_id = int(raw_id) if raw_id.isdigit() else None
         with self.lock:
             meeting = self.meetings.get(meeting_id)
@@ -793,42 +742,7 @@ class Sandbox:
 
     # -- control API (/__sandbox/...)
 
-    def control(self, key, body):
-        try:
-            payload = json.loads(body) if body else {}
-        except ValueError:
-            return Reply(400, {"error": "body must be JSON"})
-        if key == "GET /__sandbox/calls":
-            with self.lock:
-                return Reply(
-                    200,
-                    {
-                        "counts": dict(self.counts),
-                        "succeeded": dict(self.succeeded),
-                        "invalid": sum(1 for r in self.requests if r["valid"] is False),
-                        "requests": copy.deepcopy(self.requests),
-                        "unrouted": list(self.unrouted),
-                    },
-                )
-        if key == "GET /__sandbox/meetings":
-            with self.lock:
-                meetings = copy.deepcopy(list(self.meetings.values()))
-                return Reply(200, {"meetings": meetings, "deleted": list(self.deleted)})
-        if key == "GET /__sandbox/issued":
-            with self.lock:
-                return Reply(200, copy.deepcopy(self.issued))
-        if key == "GET /__sandbox/faults":
-            with self.lock:
-                return Reply(200, {"faults": copy.deepcopy(self.faults)})
-        if key == "POST /__sandbox/faults":
-            return self.add_fault(payload)
-        if key == "DELETE /__sandbox/faults":
-            with self.lock:
-                self.faults.clear()
-            return Reply(204)
-        if key == "POST /__sandbox/reset":
-            self.reset()
-            return Reply(204)
+    def more_control(self, key, payload):
         if key == "POST /__sandbox/webhooks/send":
             return self.send_webhook(payload)
         if key == "GET /__sandbox/webhooks":
@@ -842,183 +756,8 @@ class Sandbox:
             self.uuid_mode = mode
         return Reply(200, {"mode": mode})
 
-    def add_fault(self, rule):
-        def bad(message):
-            return Reply(400, {"error": message})
-
-        if not isinstance(rule, dict):
-            return bad("body must be a JSON object")
-        if rule.get("operation") not in OPERATIONS:
-            return bad(f"operation must be one of {OPERATIONS}")
-        kind = rule.get("kind")
-        if kind not in FAULT_KINDS:
-            return bad(f"kind must be one of {sorted(FAULT_KINDS)}")
-        times = rule.setdefault("times", 1)
-        if not is_int(times) or times < -1 or times == 0:
-            return bad("times must be a positive integer or -1 (until cleared)")
-        if kind == "status":
-            status = rule.setdefault("status", 500)
-            if not is_int(status) or not 200 <= status <= 599:
-                return bad("status must be an integer between 200 and 599")
-        if kind == "delay" and not (isinstance(rule.get("ms"), (int, float)) and rule["ms"] >= 0):
-            return bad("delay needs ms >= 0")
-        if kind == "rate_limit":
-            rule["retryAfter"] = str(rule.get("retryAfter", "1"))
-        with self.lock:
-            self.faults.append(rule)
-        return Reply(201, {"fault": rule})
-
-
-# ---------------------------------------------------------------- HTTP
-
-PAGES = {"GET /s/{meetingId}": "start", "GET /j/{meetingId}": "join"}
-CONTROL = [
-    "GET /__sandbox/calls",
-    "GET /__sandbox/meetings",
-    "GET /__sandbox/issued",
-    "GET /__sandbox/faults",
-    "POST /__sandbox/faults",
-    "DELETE /__sandbox/faults",
-    "POST /__sandbox/reset",
-    "POST /__sandbox/uuid-mode",
-    "POST /__sandbox/webhooks/send",
-    "GET /__sandbox/webhooks",
-]
-ROUTES = [*OPERATIONS, *PAGES, *CONTROL]
-
-
-def match(template_path, segments):
-    """Raw path params if the path fits the template (segments are still URL-encoded)."""
-    parts = template_path.split("/")
-    if len(parts) != len(segments):
-        return None
-    params = {}
-    for part, segment in zip(parts, segments):
-        if part.startswith("{"):
-            if not segment:
-                return None
-            params[part[1:-1]] = segment
-        elif part != segment:
-            return None
-    return params
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as clients pool connections
-    server_version = "zoom-sandbox"
-    timeout = 60  # idle keep-alive connections are dropped after this many seconds
-
-    def do_request(self):
-        path, _, query = self.path.partition("?")
-        segments = path.split("/")
-        allowed = []
-        for route in ROUTES:
-            method, template = route.split(" ", 1)
-            params = match(template, segments)
-            if params is None:
-                continue
-            if method != self.command:
-                allowed.append(method)
-                continue
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                self.close_connection = True
-                return self.send(template, Reply(411, {"code": 411, "message": "Length Required"}))
-            try:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if route in OPERATIONS:
-                    return self.zoom_operation(route, params, dict(parse_qsl(query)), body)
-                if route in PAGES:
-                    reply = self.server.sandbox.page(PAGES[route], params["meetingId"], dict(parse_qsl(query)))
-                else:
-                    reply = self.server.sandbox.control(route, body)
-            except Exception as exc:  # noqa: BLE001 - answer like Zoom, log without values
-                log.error("%s %s failed: %s\n%s", self.command, template, type(exc).__name__,
-                          "".join(traceback.format_tb(exc.__traceback__)).rstrip())
-                reply = Reply(500, {"code": 500, "message": "Internal server error"})
-            return self.send(template, reply)
-        status = 405 if allowed else 404
-        with self.server.sandbox.lock:
-            self.server.sandbox.unrouted.append({"method": self.command, "path": path, "status": status})
-        if allowed:
-            return self.send("(unrouted)", Reply(405, {"code": 405, "message": "Method Not Allowed"},
-                                                 {"Allow": ", ".join(allowed)}))
-        return self.send("(unrouted)", Reply(404, NOT_FOUND))
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_request
-
-    def zoom_operation(self, key, raw_params, query, body):
-        sandbox = self.server.sandbox
-        sandbox.count(key)
-        params = {
-            name: sandbox.resolve_meeting_ref(value) if name == "meetingId" else unquote(value)
-            for name, value in raw_params.items()
-        }
-        call = Call(key, params, query, self.headers, body)
-        # Validation is side-effect free, so it is recorded even when a fault answers instead.
-        errors = [] if key == OAUTH_TOKEN else sandbox.validator.errors(call, self.headers.get("Content-Type") or "")
-        valid = None if key == OAUTH_TOKEN else not errors
-        fault = sandbox.take_fault(key)
-        kind = fault["kind"] if fault else None
-        if kind == "delay":
-            time.sleep(fault["ms"] / 1000)
-        if kind in ("status", "rate_limit", "daily_limit", "token_expired"):
-            reply = sandbox.fault_reply(fault)
-        else:
-            reply = sandbox.answer(call, errors)
-        sandbox.record(key, reply.status, errors, valid, kind)
-        if kind == "drop_after":  # the work is done, but the answer is lost
-            self.close_connection = True
-            log.info("%s %s (dropped, fault=drop_after)", key, reply.status)
-            return
-        self.send(key.split(" ", 1)[1], reply, f" fault={kind}" if kind else "")
-
-    def send(self, template, reply, note=""):
-        if reply.body is None:
-            data, content_type = b"", None
-        elif isinstance(reply.body, str):
-            data = f"<!doctype html><title>Zoom sandbox</title><p>{html.escape(reply.body)}</p>\n".encode()
-            content_type = "text/html; charset=utf-8"
-        else:
-            data, content_type = json.dumps(reply.body).encode(), "application/json;charset=UTF-8"
-        self.send_response(reply.status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        if reply.status != 204:
-            self.send_header("Content-Length", str(len(data)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-        log.info("%s %s %s%s", self.command, template, reply.status, note)
-
-    def version_string(self):
-        return self.server_version
-
-    # http.server's own log lines carry the raw request line (query strings, zak=, pwd=): drop them.
-    def log_message(self, format, *args):
-        pass
-
-    def log_error(self, format, *args):
-        log.info("rejected a malformed or unsupported request")
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # listen backlog: many clients connect at once in concurrency tests
-
-    def __init__(self, address, sandbox):
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.sandbox = sandbox
-        super().__init__(address, Handler)
-
-    def handle_error(self, request, client_address):
-        log.info("connection error: %s", type(sys.exc_info()[1]).__name__)
-
-
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description="Zoom OAuth + Meetings API sandbox (loopback only).")
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
-    parser.add_argument("--port", type=int, default=0, help="0 = a free port chosen by the OS")
+    parser = argument_parser("Zoom OAuth + Meetings API sandbox (loopback only).")
     parser.add_argument("--account-id", required=True)
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--client-secret", required=True)
@@ -1026,33 +765,13 @@ def parse_args(argv):
     parser.add_argument("--spec", default=str(DEFAULT_SPEC), help="vendored OpenAPI subset")
     parser.add_argument("--webhook-secret", help="default secret token for signing webhooks (never logged)")
     parser.add_argument("--webhook-target", help="default subscriber URL for /__sandbox/webhooks/send")
-    args = parser.parse_args(argv)
-    try:
-        loopback = ipaddress.ip_address(args.host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        parser.error(f"--host must be a loopback IP address such as 127.0.0.1, not {args.host!r}")
-    return args
+    return check_loopback(parser, parser.parse_args(argv))
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="[zoom-sandbox] %(message)s")
-    sandbox = Sandbox(args, SpecValidator(args.spec))
-    server = Server((args.host, args.port), sandbox)
-    host, port = server.server_address[:2]
-    sandbox.base_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"READY {sandbox.base_url}", flush=True)
-    stop.wait()
-    server.shutdown()
-    server.server_close()
-    log.info("stopped")
+    start_logging(Sandbox.name)
+    serve(Sandbox(args, SpecValidator(args.spec)), args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 import urllib.error
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +27,8 @@ from pathlib import Path
 from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # infra/: sandbox_testkit
+from sandbox_testkit import SandboxProcess, http  # noqa: E402
 SANDBOX = HERE / "sandbox.py"
 SPEC = json.loads((HERE / "spec" / "zoom-meetings-subset.json").read_text(encoding="utf-8"))
 ACCOUNT_ID, CLIENT_ID, CLIENT_SECRET = "ACC", "CID", "CSECRET"
@@ -43,57 +43,13 @@ STATUS = "PUT /v2/meetings/{meetingId}/status"
 OAUTH = "POST /oauth/token"
 
 
-class Sandbox:
+class Sandbox(SandboxProcess):
     """sandbox.py as a subprocess; stderr (its log) goes to a temp file."""
 
     def __init__(self, *extra_args):
-        self.log = tempfile.NamedTemporaryFile(prefix="zoom-sandbox-", suffix=".log")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(SANDBOX), "--port", "0", "--account-id", ACCOUNT_ID,
-             "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, *extra_args],
-            stdout=subprocess.PIPE, stderr=self.log, text=True,
-        )
-        line = self.proc.stdout.readline()
-        if not re.fullmatch(r"READY http://127\.0\.0\.1:\d+\n", line):
-            self.stop()
-            raise RuntimeError(f"sandbox did not start: {line!r} {self.logs()}")
-        self.url = line.split()[1]
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout=10)
-
-    def logs(self):
-        return Path(self.log.name).read_text(encoding="utf-8")
-
-    def close(self):
-        self.stop()
-        self.proc.stdout.close()
-        self.log.close()
-
-
-def http(method, url, body=None, headers=None, data=None, timeout=10):
-    """(status, headers, parsed body) without raising on HTTP errors."""
-    headers = dict(headers or {})
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers.setdefault("Content-Type", "application/json")
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.headers, decode(response)
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers, decode(err)
-
-
-def decode(response):
-    raw = response.read()
-    if not raw:
-        return None
-    if "json" in (response.headers.get("Content-Type") or ""):
-        return json.loads(raw)
-    return raw.decode()
+        super().__init__(SANDBOX, "zoom-sandbox", [
+            "--account-id", ACCOUNT_ID,
+            "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, *extra_args])
 
 
 def basic(client_id=CLIENT_ID, client_secret=CLIENT_SECRET):

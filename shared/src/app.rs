@@ -3,10 +3,10 @@
 use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::domain::ProviderKind;
 use crate::ids::{IdGenerator, RandomIds};
 use crate::providers::jitsi::JitsiProvider;
 use crate::providers::retry::{Sleeper, TokioSleeper};
+use crate::providers::zoho::ZohoProvider;
 use crate::providers::zoom::ZoomProvider;
 use crate::providers::{MeetingProvider, Providers};
 use crate::secrets::{SecretCache, SecretSource, SecretsManagerSource};
@@ -92,13 +92,27 @@ impl App {
                 clients.sleeper.clone(),
             )));
         }
-        let uses = |kind| config.meeting_provider == kind || config.fallback_provider == Some(kind);
-        if uses(ProviderKind::Jitsi)
-            && let Some(jitsi_secret) = &config.jitsi_secret_id
-        {
+        // Every provider whose secret is configured can be named in a request; the
+        // configuration check made sure the primary and fallback ones are among them.
+        if let Some(jitsi_secret) = &config.jitsi_secret_id {
             providers.push(Arc::new(JitsiProvider::new(
                 SecretCache::new(jitsi_secret.clone(), clients.secrets.clone(), clock.clone()),
                 clock.clone(),
+            )));
+        }
+        let store = Arc::new(DynamoStore::new(
+            clients.dynamodb,
+            config.table_name.clone(),
+        ));
+        if let Some(zoho_secret) = &config.zoho_secret_id {
+            providers.push(Arc::new(ZohoProvider::new(
+                clients.http.clone(),
+                config.zoho.clone(),
+                SecretCache::new(zoho_secret.clone(), clients.secrets.clone(), clock.clone()),
+                store.clone(),
+                clock.clone(),
+                settings.provider_retry.clone(),
+                clients.sleeper.clone(),
             )));
         }
         let primary = config.meeting_provider;
@@ -121,10 +135,7 @@ impl App {
                 clock.clone(),
             ),
             service: Service {
-                store: Arc::new(DynamoStore::new(
-                    clients.dynamodb,
-                    config.table_name.clone(),
-                )),
+                store,
                 providers: Providers::new(primary, config.fallback_provider, providers),
                 clock,
                 ids,

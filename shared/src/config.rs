@@ -1,6 +1,7 @@
 //! Configuration from the environment (DESIGN.md, Configuration).
 
 use crate::domain::ProviderKind;
+use crate::providers::zoho::ZohoConfig;
 use crate::providers::zoom::ZoomConfig;
 
 #[derive(Debug, Clone)]
@@ -9,10 +10,13 @@ pub struct Config {
     pub auth_secret_id: String,
     pub zoom_secret_id: Option<String>,
     pub jitsi_secret_id: Option<String>,
+    pub zoho_secret_id: Option<String>,
     pub zoom_webhook_secret_id: Option<String>,
     pub meeting_provider: ProviderKind,
     pub fallback_provider: Option<ProviderKind>,
     pub zoom: ZoomConfig,
+    /// Local-stack host overrides; production hosts come from the secret's data centre.
+    pub zoho: ZohoConfig,
     pub conversation_reuse_seconds: u64,
 }
 
@@ -51,6 +55,7 @@ impl Config {
             auth_secret_id: required("AUTH_SECRET_ID")?,
             zoom_secret_id: get("ZOOM_SECRET_ID"),
             jitsi_secret_id: get("JITSI_SECRET_ID"),
+            zoho_secret_id: get("ZOHO_SECRET_ID"),
             zoom_webhook_secret_id: get("ZOOM_WEBHOOK_SECRET_ID"),
             meeting_provider,
             fallback_provider,
@@ -59,6 +64,10 @@ impl Config {
                     .unwrap_or_else(|| "https://api.zoom.us/v2".into()),
                 oauth_token_url: get("ZOOM_OAUTH_TOKEN_URL")
                     .unwrap_or_else(|| "https://zoom.us/oauth/token".into()),
+            },
+            zoho: ZohoConfig {
+                accounts_url: get("ZOHO_ACCOUNTS_URL"),
+                api_base_url: get("ZOHO_API_BASE_URL"),
             },
             conversation_reuse_seconds: match get("CONVERSATION_REUSE_SECONDS") {
                 Some(v) => v
@@ -77,11 +86,10 @@ impl Config {
                 ProviderKind::Jitsi if config.jitsi_secret_id.is_none() => {
                     return Err("JITSI_SECRET_ID is required when Jitsi is used".into());
                 }
-                ProviderKind::Zoom | ProviderKind::Jitsi => {}
-                // Zoho arrives with the conversation-calls work (issue 6).
-                ProviderKind::Zoho => {
-                    return Err("provider zoho is not available in this build yet".into());
+                ProviderKind::Zoho if config.zoho_secret_id.is_none() => {
+                    return Err("ZOHO_SECRET_ID is required when Zoho is used".into());
                 }
+                ProviderKind::Zoom | ProviderKind::Jitsi | ProviderKind::Zoho => {}
             }
         }
         Ok(config)
@@ -117,7 +125,7 @@ mod tests {
     }
 
     #[test]
-    fn a_jitsi_fallback_needs_its_secret_and_none_means_no_fallback() {
+    fn each_provider_in_use_needs_its_secret_and_none_means_no_fallback() {
         let base = [
             ("TABLE_NAME", "t"),
             ("AUTH_SECRET_ID", "a"),
@@ -142,8 +150,17 @@ mod tests {
         assert!(
             with(&[("MEETING_PROVIDER", "zoho")])
                 .unwrap_err()
-                .contains("zoho")
+                .contains("ZOHO_SECRET_ID")
         );
+        let c = with(&[
+            ("MEETING_PROVIDER", "zoho"),
+            ("ZOHO_SECRET_ID", "zh"),
+            ("FALLBACK_PROVIDER", "zoom"),
+        ])
+        .unwrap();
+        assert_eq!(c.meeting_provider, ProviderKind::Zoho);
+        assert_eq!(c.fallback_provider, Some(ProviderKind::Zoom));
+        assert!(c.zoho.accounts_url.is_none() && c.zoho.api_base_url.is_none());
     }
 
     #[test]

@@ -24,7 +24,7 @@
 //! | membership | `USER#{org}#{userId}` | `AT#{startTime}#{meetingId}` | `meetingId`, `role` |
 //! | webhook dedupe | `WHK#{sha256 of event key}` | `WHK` | `ttl` |
 //! | stats shard | `STATS#{org}` | `SHARD#{n}` | counters by status, provider and attendance |
-//! | provider token | `TOKEN#{provider}#{account}` | `TOKEN` | shared OAuth access token + refresh lock (Zoho) |
+//! | provider token | `TOKEN#zoho#{digest of clientId + refresh token}` | `TOKEN` | the Zoho access token sealed (AES-256-GCM, key derived from the client secret), `expiresAt`, refresh lock `lockedUntil`, budget `windowStart`/`refreshes`, `version` |
 //!
 //! Access patterns:
 //! - **subject → meeting**: `GetItem` (consistent) on the claim, then on the meeting.
@@ -39,6 +39,10 @@
 //!   and pending claims carry `duePk`/`dueAt`, so the index holds what may become due and a
 //!   query reads only what is due: its cost grows with the due set, not the table.
 //! - **webhook dedupe**: conditional `PutItem` (`attribute_not_exists(pk)`) with a `ttl`.
+//! - **shared provider token**: `GetItem` (consistent) on `TOKEN#…`; a refresh first takes the
+//!   lock with an `UpdateItem` conditioned on the `version` it read (one container wins), and
+//!   stores the new token conditioned on still holding it. The budget (8 refreshes per 10
+//!   minutes, below Zoho's 10 per refresh token) is counted in the same item.
 //! - **stats**: `Query` on `STATS#{org}` (a fixed number of shards), counters kept with `ADD`
 //!   in the transactions that change a meeting's status.
 //!

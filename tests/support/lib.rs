@@ -241,6 +241,24 @@ pub async fn zoom_meetings_reach(stack: &Stack, n: usize) -> bool {
     false
 }
 
+/// Records provider waits instead of sleeping through them.
+#[derive(Default)]
+pub struct RecordingSleeper(std::sync::Mutex<Vec<std::time::Duration>>);
+
+impl RecordingSleeper {
+    /// Every wait asked for so far.
+    pub fn waits(&self) -> Vec<std::time::Duration> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl telemeet::providers::retry::Sleeper for RecordingSleeper {
+    async fn sleep(&self, d: std::time::Duration) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+    }
+}
+
 /// A clock for in-process tests, starting now.
 pub fn manual_clock() -> Arc<telemeet::clock::ManualClock> {
     Arc::new(telemeet::clock::ManualClock::new(chrono::Utc::now()))

@@ -1,5 +1,5 @@
-//! The local stack: moto (DynamoDB + Secrets Manager), the Zoom sandbox and local gateways,
-//! each a child process on a free loopback port, with the secrets seeded. The dev command
+//! The local stack: moto (DynamoDB + Secrets Manager), the Zoom and Zoho sandboxes and
+//! local gateways, each a child process on a free loopback port, with the secrets seeded. The dev command
 //! and the black-box tests start it the same way; dropping a [`Stack`] stops everything.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -24,6 +24,9 @@ pub const TABLE_NAME: &str = "telemeet-local";
 pub const AUTH_SECRET_ID: &str = "telemeet/local/auth";
 pub const ZOOM_SECRET_ID: &str = "telemeet/local/zoom";
 pub const JITSI_SECRET_ID: &str = "telemeet/local/jitsi";
+pub const ZOHO_SECRET_ID: &str = "telemeet/local/zoho";
+/// The local Zoho organisation (the sandbox checks the path's zsoid against it).
+pub const ZOHO_ZSOID: &str = "70012345";
 pub const ZOOM_WEBHOOK_SECRET_ID: &str = "telemeet/local/zoom-webhook";
 /// The self-hosted Jitsi domain of the local stack (links point there; nothing serves it).
 pub const JITSI_DOMAIN: &str = "meet.telemeet.local";
@@ -74,11 +77,16 @@ pub struct Stack {
     pub root: PathBuf,
     pub moto_url: String,
     pub sandbox_url: String,
+    /// The Zoho sandbox (accounts and Meeting API on one port).
+    pub zoho_url: String,
     pub gateway_urls: Vec<String>,
     hs256_secret: String,
     zoom_client_secret: String,
     zoom_account_id: String,
     zoom_client_id: String,
+    zoho_client_id: String,
+    zoho_client_secret: String,
+    zoho_refresh_token: String,
     /// The local Jitsi app secret (HS256), so tests can verify the links' tokens.
     pub jitsi_app_secret: String,
     /// The Zoom webhook secret token (the sandbox signs deliveries with it).
@@ -151,11 +159,15 @@ impl Stack {
             root: root.clone(),
             moto_url: String::new(),
             sandbox_url: String::new(),
+            zoho_url: String::new(),
             gateway_urls: Vec::new(),
             hs256_secret: random(48),
             zoom_client_secret: random(32),
             zoom_account_id: format!("acc{}", random(10)),
             zoom_client_id: format!("cid{}", random(12)),
+            zoho_client_id: format!("1000.{}", random(20)),
+            zoho_client_secret: random(32),
+            zoho_refresh_token: format!("1000.{}.{}", random(32), random(32)),
             jitsi_app_secret: random(40),
             webhook_secret: random(32),
             logs: logs.clone(),
@@ -181,6 +193,17 @@ impl Stack {
             .args(["--webhook-secret", &stack.webhook_secret]);
         stack.sandbox_url = stack
             .spawn("zoom-sandbox", sandbox, Ready::Line, false)
+            .await?;
+
+        let mut zoho = Command::new(&python);
+        zoho.arg(root.join("infra/zoho-sandbox/sandbox.py"))
+            .args(["--port", "0"])
+            .args(["--client-id", &stack.zoho_client_id])
+            .args(["--client-secret", &stack.zoho_client_secret])
+            .args(["--refresh-token", &stack.zoho_refresh_token])
+            .args(["--zsoid", ZOHO_ZSOID]);
+        stack.zoho_url = stack
+            .spawn("zoho-sandbox", zoho, Ready::Line, false)
             .await?;
 
         stack.seed_secrets().await?;
@@ -224,6 +247,9 @@ impl Stack {
             ("AUTH_SECRET_ID", AUTH_SECRET_ID.to_owned()),
             ("ZOOM_SECRET_ID", ZOOM_SECRET_ID.to_owned()),
             ("JITSI_SECRET_ID", JITSI_SECRET_ID.to_owned()),
+            ("ZOHO_SECRET_ID", ZOHO_SECRET_ID.to_owned()),
+            ("ZOHO_ACCOUNTS_URL", self.zoho_url.clone()),
+            ("ZOHO_API_BASE_URL", self.zoho_url.clone()),
             ("ZOOM_WEBHOOK_SECRET_ID", ZOOM_WEBHOOK_SECRET_ID.to_owned()),
             ("MEETING_PROVIDER", "zoom".to_owned()),
             ("ZOOM_API_BASE_URL", format!("{}/v2", self.sandbox_url)),
@@ -349,6 +375,16 @@ impl Stack {
                 JITSI_SECRET_ID,
                 json!({ "domain": JITSI_DOMAIN, "appId": "telemeet-local", "appSecret": self.jitsi_app_secret }),
             ),
+            (
+                ZOHO_SECRET_ID,
+                json!({
+                    "clientId": self.zoho_client_id,
+                    "clientSecret": self.zoho_client_secret,
+                    "refreshToken": self.zoho_refresh_token,
+                    "dataCenter": "com",
+                    "zsoid": ZOHO_ZSOID,
+                }),
+            ),
         ];
         for (name, value) in secrets {
             client
@@ -458,11 +494,27 @@ impl Stack {
         self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// A request to the sandbox's control API (`/__sandbox/...`).
+    /// A request to the Zoom sandbox's control API (`/__sandbox/...`).
     pub async fn sandbox(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.sandbox_url));
+        self.control("Zoom", &self.sandbox_url, method, path, body)
+            .await
+    }
+
+    /// A request to the Zoho sandbox's control API (`/__sandbox/...`).
+    pub async fn zoho(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.control("Zoho", &self.zoho_url, method, path, body)
+            .await
+    }
+
+    async fn control(
+        &self,
+        name: &str,
+        base: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut req = self.http.request(method, format!("{base}{path}"));
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -471,15 +523,32 @@ impl Stack {
         let reply = req
             .send()
             .await
-            .unwrap_or_else(|e| panic!("Zoom sandbox {path}: {e}"));
+            .unwrap_or_else(|e| panic!("{name} sandbox {path}: {e}"));
         let text = reply
             .text()
             .await
-            .unwrap_or_else(|e| panic!("Zoom sandbox {path}: {e}"));
+            .unwrap_or_else(|e| panic!("{name} sandbox {path}: {e}"));
         if text.is_empty() {
             return Value::Null;
         }
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("Zoom sandbox {path}: {e}"))
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} sandbox {path}: {e}"))
+    }
+
+    /// How many requests the Zoho sandbox received (`counts`) or answered with 2xx
+    /// (`succeeded`) for an operation key such as `POST /api/v2/{zsoid}/sessions.json`.
+    pub async fn zoho_calls(&self, which: &str, operation: &str) -> u64 {
+        let calls = self
+            .zoho(reqwest::Method::GET, "/__sandbox/calls", None)
+            .await;
+        calls[which][operation]
+            .as_u64()
+            .unwrap_or_else(|| panic!("the Zoho sandbox does not count {which} {operation}"))
+    }
+
+    /// Injects a fault rule into the Zoho sandbox.
+    pub async fn zoho_fault(&self, rule: Value) {
+        self.zoho(reqwest::Method::POST, "/__sandbox/faults", Some(rule))
+            .await;
     }
 
     /// How many requests the sandbox received for an operation key such as
@@ -538,6 +607,8 @@ impl Stack {
             self.zoom_client_secret.clone(),
             self.jitsi_app_secret.clone(),
             self.webhook_secret.clone(),
+            self.zoho_client_secret.clone(),
+            self.zoho_refresh_token.clone(),
         ];
         all.extend(
             self.minted
@@ -564,6 +635,32 @@ impl Stack {
             .await;
         for m in meetings["meetings"].as_array().into_iter().flatten() {
             for key in ["start_url", "join_url", "password", "encrypted_password"] {
+                all.extend(m[key].as_str().map(str::to_owned));
+            }
+        }
+        let zoho = self
+            .zoho(reqwest::Method::GET, "/__sandbox/issued", None)
+            .await;
+        for key in [
+            "accessTokens",
+            "linkTokens",
+            "refreshTokens",
+            "clientSecrets",
+        ] {
+            all.extend(
+                zoho[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned),
+            );
+        }
+        let sessions = self
+            .zoho(reqwest::Method::GET, "/__sandbox/meetings", None)
+            .await;
+        for m in sessions["meetings"].as_array().into_iter().flatten() {
+            for key in ["startLink", "joinLink"] {
                 all.extend(m[key].as_str().map(str::to_owned));
             }
         }
@@ -600,6 +697,15 @@ impl Stack {
             invalid, expected_invalid,
             "requests the Zoom sandbox found invalid against Zoom's spec: {}",
             calls["requests"]
+        );
+        let zoho = self
+            .zoho(reqwest::Method::GET, "/__sandbox/calls", None)
+            .await;
+        assert_eq!(
+            zoho["invalid"].as_u64(),
+            Some(0),
+            "requests the Zoho sandbox found invalid: {}",
+            zoho["requests"]
         );
         if self.telemeet_logs {
             // The leak check above must have had telemeet's own lines to read.

@@ -1,6 +1,6 @@
-//! `local-stack`: the dev command. Starts moto, the Zoom sandbox and the local gateway on
-//! loopback, seeds the secrets, prints ready-to-paste curl examples with fresh dev tokens,
-//! and runs until Ctrl-C. `PORT` (default 3000) is the gateway's port; 0 picks a free one.
+//! `local-stack`: the dev command. Starts moto, the Zoom and Zoho sandboxes and the local
+//! gateway on loopback, seeds the secrets, prints ready-to-paste curl examples with fresh dev
+//! tokens, and runs until Ctrl-C. `PORT` (default 3000) is the gateway's port; 0 picks a free one.
 
 use local_stack::{Options, Stack};
 use std::process::ExitCode;
@@ -48,6 +48,7 @@ fn banner(stack: &Stack) -> String {
         format!("  API           {api}"),
         format!("  moto          {}", stack.moto_url),
         format!("  Zoom sandbox  {}", stack.sandbox_url),
+        format!("  Zoho sandbox  {}", stack.zoho_url),
         "Dev tokens (org clinic-1, valid 1 hour): service svc-1, practitioner dr-7, patient pat-9.".to_owned(),
         String::new(),
         "Create the meeting for appointment appt-123 (201, then 200 on repeat):".to_owned(),
@@ -58,6 +59,11 @@ fn banner(stack: &Stack) -> String {
         "The practitioner's host link, then the patient's join link (put in the meetingId from above):".to_owned(),
         format!("curl -sS '{api}/meetings/MEETING_ID/link' -H 'Authorization: Bearer {host}'"),
         format!("curl -sS '{api}/meetings/MEETING_ID/link' -H 'Authorization: Bearer {patient}'"),
+        String::new(),
+        "A chat call on Zoho (seed 000): the patient calls, the practitioner's call joins the same room:".to_owned(),
+        format!(
+            r#"curl -sS -i -X PUT {api}/conversations/chat-1/meeting -H 'Authorization: Bearer {patient}' -H 'Content-Type: application/json' -d '{{"hostUserId":"dr-7","participantUserIds":["pat-9"],"provider":"zoho"}}'"#
+        ),
     ]
     .join("\n")
 }

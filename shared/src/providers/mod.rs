@@ -1,7 +1,10 @@
 //! The meeting-provider port and the registry of configured providers.
 
+pub mod http;
 pub mod jitsi;
 pub mod retry;
+pub mod shared_token;
+pub mod zoho;
 pub mod zoom;
 
 use crate::domain::{LinkRole, Meeting, ProviderKind, ProviderLinks};

@@ -4,7 +4,10 @@
 
 use super::ProviderError;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reqwest::header::HeaderMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Waiting, as a port: tests record the waits instead of sleeping through them.
@@ -128,10 +131,133 @@ impl RetryPolicy {
     }
 }
 
+/// Whether a failed attempt is worth another: transient failures and per-second rate limits,
+/// never a daily cap (it fails fast) or a refusal.
+pub fn retry_verdict<T>(result: Result<T, ProviderError>) -> Verdict<T> {
+    let error = match result {
+        Err(error) => error,
+        ok => return Verdict::Done(ok),
+    };
+    let after = match &error {
+        ProviderError::Unavailable { retry_after, .. }
+        | ProviderError::RateLimited {
+            retry_after,
+            daily: false,
+        } => retry_after.map(Duration::from_secs),
+        _ => return Verdict::Done(Err(error)),
+    };
+    Verdict::Retry { error, after }
+}
+
+/// A create that is not idempotent at the provider, under `policy`: after an ambiguous
+/// failure the next attempt first looks for the meeting by its marker (`search`), so a
+/// retry never makes a second one. A request that may still land later (timed out in
+/// flight) ends the attempts: the next claimant, told to reconcile, looks for it then.
+pub async fn create_reconciling<T, S, SFut, C, CFut>(
+    policy: &RetryPolicy,
+    sleeper: &dyn Sleeper,
+    deadline: Instant,
+    search: S,
+    create: C,
+) -> Result<T, ProviderError>
+where
+    S: Fn() -> SFut,
+    SFut: Future<Output = Result<Option<T>, ProviderError>>,
+    C: Fn(Duration) -> CFut,
+    CFut: Future<Output = Result<T, ProviderError>>,
+{
+    let reconcile = AtomicBool::new(false);
+    policy
+        .run(deadline, sleeper, |_, timeout| {
+            let (search, create, reconcile) = (&search, &create, &reconcile);
+            async move {
+                if reconcile.load(Ordering::Relaxed) {
+                    match search().await {
+                        Ok(Some(found)) => return Verdict::Done(Ok(found)),
+                        Ok(None) => {}
+                        Err(e) => return retry_verdict(Err(e)),
+                    }
+                }
+                let result = create(timeout).await;
+                match &result {
+                    Err(ProviderError::Unavailable {
+                        in_flight: true, ..
+                    }) => return Verdict::Done(result),
+                    Err(e) if e.is_ambiguous() => reconcile.store(true, Ordering::Relaxed),
+                    _ => {}
+                }
+                retry_verdict(result)
+            }
+        })
+        .await
+}
+
+/// `Retry-After` in seconds, as an HTTP date or as an ISO (RFC 3339) date.
+pub fn retry_after_seconds(headers: &HeaderMap, now: DateTime<Utc>) -> Option<u64> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(s);
+    }
+    let at = DateTime::parse_from_rfc2822(v)
+        .or_else(|_| DateTime::parse_from_rfc3339(v))
+        .ok()?
+        .with_timezone(&Utc);
+    Some((at - now).num_seconds().max(0) as u64)
+}
+
+/// A transport failure of a call to `provider`. A refused connection never reached it; a
+/// timeout or a cut answer to a request that changes something (`maybe_sent`) may have.
+pub fn transport_error(provider: &str, e: &reqwest::Error, maybe_sent: bool) -> ProviderError {
+    let ambiguous = maybe_sent && !e.is_connect();
+    ProviderError::Unavailable {
+        retry_after: None,
+        ambiguous,
+        // A timed-out request may still be processed after we gave up on it.
+        in_flight: maybe_sent && e.is_timeout(),
+        cause: format!(
+            "{provider} unreachable ({})",
+            if e.is_timeout() {
+                "timeout"
+            } else if e.is_connect() {
+                "connect"
+            } else {
+                "transport"
+            }
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::{HeaderValue, RETRY_AFTER};
     use std::sync::Mutex;
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after_seconds(&h, now), Some(7));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Sat, 21 Nov 2026 10:00:42 GMT"),
+        );
+        assert_eq!(retry_after_seconds(&h, now), Some(42));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("2026-11-21T10:01:00Z"),
+        );
+        assert_eq!(retry_after_seconds(&h, now), Some(60));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after_seconds(&h, now), None);
+    }
 
     #[derive(Default)]
     struct Recorder(Mutex<Vec<Duration>>);

@@ -3,7 +3,10 @@
 //! Tokens are cached per container until 60 s before expiry and fetched once under
 //! concurrency (the fetch holds the lock). Start URLs and tokens never reach a log line.
 
-use super::retry::{RetryPolicy, Sleeper, Verdict};
+use super::http::{Answer, ProviderHttp};
+use super::retry::{
+    RetryPolicy, Sleeper, create_reconciling, retry_after_seconds, retry_verdict, transport_error,
+};
 use super::{
     CreateSpec, Deletion, MARKER_PREFIX, MeetingProvider, ProviderError, ProviderMeeting, Schedule,
     marker,
@@ -14,7 +17,7 @@ use crate::ids::MeetingId;
 use crate::secrets::{FromSecret, SecretCache, secret_opt_str, secret_str};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use reqwest::{Method, StatusCode, header::HeaderMap};
+use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use std::fmt;
 use std::sync::Arc;
@@ -67,19 +70,13 @@ pub struct ZoomConfig {
 }
 
 pub struct ZoomProvider {
-    http: reqwest::Client,
+    api: ProviderHttp,
     config: ZoomConfig,
     credentials: SecretCache<ZoomCredentials>,
     clock: Arc<dyn Clock>,
     token: tokio::sync::Mutex<Option<Token>>,
     policy: RetryPolicy,
     sleeper: Arc<dyn Sleeper>,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
 }
 
 /// Zoom's meeting ids are int64 and arrive as numbers or strings.
@@ -103,23 +100,6 @@ fn schedule_of(body: &Value) -> Option<Schedule> {
     })
 }
 
-/// `Retry-After` in seconds, as an HTTP date or as an ISO (RFC 3339) date.
-pub fn retry_after_seconds(headers: &HeaderMap, now: DateTime<Utc>) -> Option<u64> {
-    let v = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(s) = v.parse::<u64>() {
-        return Some(s);
-    }
-    let at = DateTime::parse_from_rfc2822(v)
-        .or_else(|_| DateTime::parse_from_rfc3339(v))
-        .ok()?
-        .with_timezone(&Utc);
-    Some((at - now).num_seconds().max(0) as u64)
-}
-
 impl ZoomProvider {
     pub fn new(
         http: reqwest::Client,
@@ -130,7 +110,10 @@ impl ZoomProvider {
         sleeper: Arc<dyn Sleeper>,
     ) -> Self {
         Self {
-            http,
+            api: ProviderHttp {
+                client: http,
+                provider: "zoom",
+            },
             config,
             credentials,
             clock,
@@ -190,7 +173,8 @@ impl ZoomProvider {
     async fn fetch_token(&self, c: &ZoomCredentials) -> Result<Token, ProviderError> {
         let started = Instant::now();
         let response = self
-            .http
+            .api
+            .client
             .post(&self.config.oauth_token_url)
             .basic_auth(&c.client_id, Some(&c.client_secret))
             .query(&[
@@ -199,7 +183,7 @@ impl ZoomProvider {
             ])
             .send()
             .await
-            .map_err(|e| unavailable(&e, false))?;
+            .map_err(|e| transport_error("zoom", &e, false))?;
         let status = response.status();
         tracing::info!(
             provider = "zoom",
@@ -222,7 +206,10 @@ impl ZoomProvider {
                 daily: false,
             });
         }
-        let body: Value = response.json().await.map_err(|e| unavailable(&e, false))?;
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| transport_error("zoom", &e, false))?;
         if !status.is_success() {
             let oauth_error = body.get("error").and_then(|v| v.as_str()).unwrap_or("");
             tracing::error!(
@@ -267,47 +254,17 @@ impl ZoomProvider {
         let mut token = self.access_token(None).await?;
         let mut renewed = false;
         loop {
-            let started = Instant::now();
-            let mut request = self
-                .http
-                .request(method.clone(), url.clone())
-                .timeout(timeout)
-                .bearer_auth(&token);
-            if let Some(b) = body {
-                request = request.json(b);
-            }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| unavailable(&e, ambiguous))?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| unavailable(&e, ambiguous))?;
-            tracing::info!(
-                provider = "zoom",
-                op,
-                status = status.as_u16(),
-                latency_ms = started.elapsed().as_millis() as u64,
-                "provider call"
-            );
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let code = body.get("code").and_then(Value::as_i64);
-            if (status == StatusCode::UNAUTHORIZED || code == Some(124)) && !renewed {
+            let a = self
+                .api
+                .send(op, method, url, &format!("Bearer {token}"), body, timeout)
+                .await?;
+            let code = a.body.get("code").and_then(Value::as_i64);
+            if (a.status == StatusCode::UNAUTHORIZED || code == Some(124)) && !renewed {
                 renewed = true;
                 token = self.access_token(Some(&token)).await?;
                 continue;
             }
-            return self.classify(
-                Answer {
-                    status,
-                    headers,
-                    body,
-                },
-                ambiguous,
-            );
+            return self.classify(a, ambiguous);
         }
     }
 
@@ -323,7 +280,7 @@ impl ZoomProvider {
         self.policy
             .run(deadline, self.sleeper.as_ref(), |_, timeout| {
                 let (method, url) = (&method, &url);
-                async move { verdict(self.exchange(op, method, url, body, timeout).await) }
+                async move { retry_verdict(self.exchange(op, method, url, body, timeout).await) }
             })
             .await
     }
@@ -479,33 +436,6 @@ impl ZoomProvider {
     }
 }
 
-/// The Zoom secret could not be read or parsed: nothing to retry, a configuration matter.
-/// Whether a failed attempt is worth another: transient failures and per-second rate limits,
-/// never the daily cap (it fails fast) or a refusal.
-fn verdict<T>(result: Result<T, ProviderError>) -> Verdict<T> {
-    match result {
-        Err(error @ ProviderError::Unavailable { .. }) => {
-            let after = match &error {
-                ProviderError::Unavailable { retry_after, .. } => {
-                    retry_after.map(std::time::Duration::from_secs)
-                }
-                _ => None,
-            };
-            Verdict::Retry { error, after }
-        }
-        Err(error @ ProviderError::RateLimited { daily: false, .. }) => {
-            let after = match &error {
-                ProviderError::RateLimited { retry_after, .. } => {
-                    retry_after.map(std::time::Duration::from_secs)
-                }
-                _ => None,
-            };
-            Verdict::Retry { error, after }
-        }
-        other => Verdict::Done(other),
-    }
-}
-
 /// A meeting id or UUID as one path segment. Zoom wants UUIDs that start with `/` or
 /// contain `//` encoded twice (the segment encoder adds the second layer).
 pub fn meeting_path_segment(id: &str) -> String {
@@ -523,31 +453,11 @@ pub fn meeting_path_segment(id: &str) -> String {
     }
 }
 
+/// The Zoom secret could not be read or parsed: nothing to retry, a configuration matter.
 fn secret_unreadable(e: crate::error::ApiError) -> ProviderError {
     ProviderError::Rejected {
         code: None,
         cause: e.cause.clone().unwrap_or_default(),
-    }
-}
-
-fn unavailable(e: &reqwest::Error, maybe_sent: bool) -> ProviderError {
-    // A refused connection never reached Zoom; a timeout or a cut answer may have.
-    let ambiguous = maybe_sent && !e.is_connect();
-    ProviderError::Unavailable {
-        retry_after: None,
-        ambiguous,
-        // A timed-out request may still be processed after we gave up on it.
-        in_flight: maybe_sent && e.is_timeout(),
-        cause: format!(
-            "zoom unreachable ({})",
-            if e.is_timeout() {
-                "timeout"
-            } else if e.is_connect() {
-                "connect"
-            } else {
-                "transport"
-            }
-        ),
     }
 }
 
@@ -588,39 +498,21 @@ impl MeetingProvider for ZoomProvider {
                 "meeting_authentication": false,
             },
         });
-        let reconcile = std::sync::atomic::AtomicBool::new(false);
-        self.policy
-            .run(deadline, self.sleeper.as_ref(), |_, timeout| {
-                let (url, body, reconcile) = (&url, &body, &reconcile);
+        create_reconciling(
+            &self.policy,
+            self.sleeper.as_ref(),
+            deadline,
+            || self.search_marker(&spec.meeting_id, deadline),
+            |timeout| {
+                let (url, body) = (&url, &body);
                 async move {
-                    if reconcile.load(std::sync::atomic::Ordering::Relaxed) {
-                        match self.search_marker(&spec.meeting_id, deadline).await {
-                            Ok(Some(found)) => return Verdict::Done(Ok(found)),
-                            Ok(None) => {}
-                            Err(e) => return verdict(Err(e)),
-                        }
-                    }
-                    let result = self
-                        .exchange("create_meeting", &Method::POST, url, Some(body), timeout)
+                    self.exchange("create_meeting", &Method::POST, url, Some(body), timeout)
                         .await
-                        .and_then(|a| self.meeting_from(&a.body));
-                    match &result {
-                        // It may still land after any lookup we make now: give up, and let
-                        // the next claimant (whose claim says reconcile) look for it later.
-                        Err(ProviderError::Unavailable {
-                            in_flight: true, ..
-                        }) => {
-                            return Verdict::Done(result);
-                        }
-                        Err(e) if e.is_ambiguous() => {
-                            reconcile.store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        _ => {}
-                    }
-                    verdict(result)
+                        .and_then(|a| self.meeting_from(&a.body))
                 }
-            })
-            .await
+            },
+        )
+        .await
     }
 
     async fn find_by_marker(
@@ -741,7 +633,6 @@ impl MeetingProvider for ZoomProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderValue, RETRY_AFTER};
 
     #[test]
     fn meeting_ids_are_int64_from_numbers_or_strings() {
@@ -778,27 +669,5 @@ mod tests {
             meeting_path_segment("4444AAAiAAAAAiAiAiiAii=="),
             "4444AAAiAAAAAiAiAiiAii=="
         );
-    }
-
-    #[test]
-    fn retry_after_takes_seconds_or_an_http_date() {
-        let now = DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after_seconds(&h, now), Some(7));
-        h.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Sat, 21 Nov 2026 10:00:42 GMT"),
-        );
-        assert_eq!(retry_after_seconds(&h, now), Some(42));
-        h.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("2026-11-21T10:01:00Z"),
-        );
-        assert_eq!(retry_after_seconds(&h, now), Some(60));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after_seconds(&h, now), None);
     }
 }

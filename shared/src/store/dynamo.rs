@@ -18,6 +18,8 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 
+mod token;
+
 type Item = HashMap<String, AttributeValue>;
 
 /// Shards of the `due-index` partition key (see the crate docs).

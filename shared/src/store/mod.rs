@@ -202,3 +202,52 @@ pub trait MeetingStore: Send + Sync {
         fetched_at: DateTime<Utc>,
     ) -> Result<(), ApiError>;
 }
+
+/// A provider access token shared by every container through the table, with the refresh
+/// lock and the refresh budget that keep new tokens rare (Zoho grants only 10 access tokens
+/// per refresh token per 10 minutes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedTokenRecord {
+    /// The token, sealed (never stored in the clear), and when it expires.
+    pub sealed: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// A container is fetching a new token until then.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// The budget window: when it began and how many refreshes were started in it.
+    pub window_start: Option<DateTime<Utc>>,
+    pub refreshes: u32,
+    /// Bumped by every write; conditional writes compare it. 0: no record yet.
+    pub version: i64,
+}
+
+/// The shared-token port. Every write is conditional on the version the caller read, so
+/// containers racing for a refresh cannot both win.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Strongly consistent read; a default record when there is none.
+    async fn read_token(&self, key: &str) -> Result<SharedTokenRecord, ApiError>;
+
+    /// Takes the refresh lock until `locked_until` and records the budget window, if the
+    /// record is still at `seen_version`. `Ok(false)`: someone else changed it first.
+    async fn lock_token(
+        &self,
+        key: &str,
+        seen_version: i64,
+        locked_until: DateTime<Utc>,
+        window_start: DateTime<Utc>,
+        refreshes: u32,
+    ) -> Result<bool, ApiError>;
+
+    /// Stores a new token and drops the lock, if the lock is still ours (`locked_version`,
+    /// the version our lock wrote). `Ok(false)`: it was not.
+    async fn store_token(
+        &self,
+        key: &str,
+        locked_version: i64,
+        sealed: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, ApiError>;
+
+    /// Drops our lock after a failed refresh (the budget keeps counting the attempt).
+    async fn unlock_token(&self, key: &str, locked_version: i64) -> Result<(), ApiError>;
+}

@@ -1,0 +1,458 @@
+"""Zoho sandbox: a loopback stand-in for Zoho Accounts (OAuth refresh-token grant) and the Zoho
+Meeting REST API subset telemeet uses, on one port. It enforces Zoho's "10 access tokens per
+refresh token per 10 minutes" limit, validates requests, answers with Zoho-shaped bodies, and
+lets tests inject faults and read what it received through the control API under /__sandbox/
+(see README.md). Stdlib only.
+
+    python sandbox.py --port 0 --client-id CID --client-secret CSECRET --refresh-token RT --zsoid 12345678
+"""
+
+import argparse
+import re
+import secrets
+import sys
+import time
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # infra/: sandbox_common
+from sandbox_common import (  # noqa: E402
+    BaseSandbox, Reply, argument_parser, check_loopback, form_params, is_int, random_digits, serve, start_logging,
+)
+
+# Operation keys: method + templated path, as reported by /__sandbox/calls and used by faults.
+TOKEN = "POST /oauth/v2/token"
+USER = "GET /api/v2/user.json"
+CREATE = "POST /api/v2/{zsoid}/sessions.json"
+LIST = "GET /api/v2/{zsoid}/sessions.json"
+GET = "GET /api/v2/{zsoid}/sessions/{meetingKey}.json"
+UPDATE = "PUT /api/v2/{zsoid}/sessions/{meetingKey}.json"
+DELETE = "DELETE /api/v2/{zsoid}/sessions/{meetingKey}.json"
+OPERATIONS = [TOKEN, USER, CREATE, LIST, GET, UPDATE, DELETE]
+API_OPERATIONS = OPERATIONS[1:]
+
+FAULT_KINDS = {"status", "delay", "rate_limit", "token_invalid", "too_many", "drop_after"}
+FAULT_SCOPE = {"token_invalid": API_OPERATIONS, "too_many": [TOKEN]}  # other kinds: every operation
+
+HOST_EMAIL = "host@sandbox.invalid"
+API_DOMAIN = "https://www.zohoapis.com"
+START_FORMAT = "%b %d, %Y %I:%M %p"  # what clients send: "Nov 21, 2026 10:00 AM"
+SHOWN_FORMAT = START_FORMAT + " %Z"  # what the sandbox answers: "Nov 21, 2026 10:00 AM CET"
+MAX_DURATION = 24 * 60 * 60 * 1000  # ms
+SESSION_FIELDS = ["topic", "agenda", "presenter", "startTime", "duration", "timezone", "participants"]
+LIST_TYPES = {"upcoming", "past", "all"}
+YEARS = range(1970, 9999)  # start years accepted (keeps every end time representable)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+TOO_MANY = {
+    "error": "Access Denied",
+    "error_description": "You have made too many requests continuously. Please try again after some time.",
+    "status": "failure",
+}
+INVALID_TOKEN = {"error": {"code": 2000, "message": "INVALID_OAUTHTOKEN"}}
+
+
+def zoho_error(status, code, message):
+    return Reply(status, {"error": {"code": code, "message": message}})
+
+
+def meeting_not_found():
+    return zoho_error(404, 7004, "Meeting does not exist")
+
+
+def epoch_ms(dt):
+    return (dt - EPOCH) // timedelta(milliseconds=1)
+
+
+def as_key(text):
+    """A meetingKey from a path segment or query value, or None."""
+    return int(text) if re.fullmatch(r"[0-9]{1,18}", text) else None
+
+
+def find_zone(name):
+    """ZoneInfo for a valid IANA name, else None."""
+    if not isinstance(name, str) or not name or name != name.strip():
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return None
+
+
+def parse_start(value):
+    """naive datetime for a string exactly in START_FORMAT (zero-padded, English), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.strptime(value, START_FORMAT)
+    except ValueError:
+        return None
+    return parsed if parsed.strftime(START_FORMAT) == value and parsed.year in YEARS else None
+
+
+def bad_field(field, problem):
+    return {"field": field, "message": problem}
+
+
+def session_errors(session, zuid):
+    """Validation errors of a create/update "session" object, unknown keys first (client typos)."""
+    errors = [bad_field(f"session.{key}", "Unknown field.") for key in sorted(set(session) - set(SESSION_FIELDS))]
+    for name in ("topic", "presenter", "startTime", "duration", "timezone"):
+        if name not in session:
+            errors.append(bad_field(f"session.{name}", "Required field is missing."))
+    topic = session.get("topic", "x")
+    if not (isinstance(topic, str) and 1 <= len(topic) <= 200):
+        errors.append(bad_field("session.topic", "Must be a string of 1 to 200 characters."))
+    if not (isinstance(session.get("agenda", ""), str) and len(session.get("agenda", "")) <= 2000):
+        errors.append(bad_field("session.agenda", "Must be a string of at most 2000 characters."))
+    presenter = session.get("presenter", zuid)
+    if not ((is_int(presenter) or isinstance(presenter, str)) and str(presenter) == str(zuid)):
+        errors.append(bad_field("session.presenter", "Must be the zuid of the organization's user."))
+    if "startTime" in session and parse_start(session["startTime"]) is None:
+        errors.append(bad_field("session.startTime", f"Must be formatted like {START_FORMAT}."))
+    duration = session.get("duration", 60000)
+    if not (is_int(duration) and 0 < duration <= MAX_DURATION and duration % 60000 == 0):
+        errors.append(bad_field("session.duration", "Must be whole minutes in ms, at most 86400000."))
+    if "timezone" in session and find_zone(session["timezone"]) is None:
+        errors.append(bad_field("session.timezone", "Must be an IANA time zone name."))
+    participants = session.get("participants", [])
+    if not isinstance(participants, list):
+        errors.append(bad_field("session.participants", "Must be a list."))
+    else:
+        for i, person in enumerate(participants):
+            if not isinstance(person, dict):
+                errors.append(bad_field(f"session.participants[{i}]", "Must be an object."))
+            elif not isinstance(person.get("email"), str):
+                errors.append(bad_field(f"session.participants[{i}].email", "Must be a string."))
+    seen, unique = set(), []
+    for error in errors:  # one entry per field: a missing field is not also "invalid"
+        if error["field"] not in seen:
+            seen.add(error["field"])
+            unique.append(error)
+    return unique
+
+
+def body_errors(call, zuid):
+    """Errors of a create/update request: Content-Type, JSON body, then the session's fields."""
+    content_type = (call.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return [bad_field("Content-Type", "Must be application/json.")]
+    try:
+        body = call.json() if call.body else None
+    except ValueError:
+        body = None
+    if body is None:
+        return [bad_field("body", "Must be a JSON object.")]
+    if not isinstance(body, dict) or not isinstance(body.get("session"), dict):
+        return [bad_field("session", "Must be an object.")]
+    return session_errors(body["session"], zuid)
+
+
+def list_params(query):
+    """(listtype, index, count) from the list query, or the errors."""
+    errors, values = [], {}
+    listtype = query.get("listtype", "all")
+    if listtype not in LIST_TYPES:
+        errors.append(bad_field("listtype", "Must be upcoming, past or all."))
+    for name, default, top in (("index", 1, None), ("count", 100, 100)):
+        raw = query.get(name, str(default))
+        value = int(raw) if re.fullmatch(r"[0-9]{1,9}", raw) else 0
+        if value < 1 or (top and value > top):
+            errors.append(bad_field(name, f"Must be a whole number from 1{f' to {top}' if top else ''}."))
+        values[name] = value
+    return errors, (listtype, values["index"], values["count"])
+
+
+class TokenLimit:
+    """Zoho's access-token throttle for one refresh token: at most `limit` tokens within any
+    `window` seconds (rolling, monotonic clock). Not thread-safe: callers hold the sandbox lock."""
+
+    def __init__(self, limit, window):
+        self.limit, self.window = limit, window
+        self.times = deque()  # issue times still inside the window
+        self.issued = self.refused = self.faulted = self.max_in_window = 0
+
+    def try_issue(self):
+        now = time.monotonic()
+        while self.times and self.times[0] <= now - self.window:
+            self.times.popleft()
+        if len(self.times) >= self.limit:
+            self.refused += 1
+            return False
+        self.times.append(now)
+        self.issued += 1
+        self.max_in_window = max(self.max_in_window, len(self.times))
+        return True
+
+
+class Sandbox(BaseSandbox):
+    name = "zoho-sandbox"
+    title = "Zoho sandbox"
+    operations = OPERATIONS
+    token_operation = TOKEN
+    fault_kinds = FAULT_KINDS
+    pages = {"GET /meeting/start": "start", "GET /meeting/join": "join"}
+    extra_control = ["GET /__sandbox/tokens", "POST /__sandbox/revoke"]
+
+    def __init__(self, args):
+        super().__init__()
+        self.client_id = args.client_id
+        self.client_secret = args.client_secret
+        self.refresh_token = args.refresh_token
+        self.zsoid = args.zsoid
+        self.zuid = args.zuid if args.zuid is not None else 10**7 + secrets.randbelow(9 * 10**7)
+        self.token_ttl = args.token_ttl
+        self.token_limit, self.token_window = args.token_limit, args.token_window
+        # Every secret handed out or known, kept across resets so log-leak checks stay complete.
+        self.issued = {
+            "accessTokens": [], "linkTokens": [],
+            "refreshTokens": [self.refresh_token], "clientSecrets": [self.client_secret],
+        }
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.tokens = {}  # access token -> expiry (monotonic seconds); revoked ones removed
+            self.limit = TokenLimit(self.token_limit, self.token_window)
+            self.meetings = {}  # meetingKey -> stored meeting (see create_session)
+            self.deleted = {}  # meetingKey -> stored meeting
+            self.reset_bookkeeping()
+
+    # -- request preparation (callers hold no lock)
+
+    def error_body(self, code, message):
+        return {"error": {"code": code, "message": message}}
+
+    def validate(self, call):
+        if call.key in (CREATE, UPDATE):
+            errors = body_errors(call, self.zuid)
+        elif call.key == LIST:
+            errors = list_params(call.query)[0]
+        else:
+            return [], None
+        return errors, not errors
+
+    def authenticate(self, headers):
+        scheme, _, token = (headers.get("Authorization") or "").strip().partition(" ")
+        with self.lock:
+            expiry = self.tokens.get(token.strip()) if scheme.lower() == "zoho-oauthtoken" else None
+        if expiry is None or time.monotonic() >= expiry:
+            return Reply(401, INVALID_TOKEN)
+        return None
+
+    # -- helpers (called with self.lock held)
+
+    def _new_key(self):
+        while True:  # 10 digits
+            key = 10**9 + secrets.randbelow(9 * 10**9)
+            if key not in self.meetings and key not in self.deleted:
+                return key
+
+    def _view(self, meeting):
+        """The session object as Zoho answers it."""
+        zone = ZoneInfo(meeting["timezone"])
+        start = meeting["start"]
+        end = start + timedelta(milliseconds=meeting["duration"])
+        if datetime.now(timezone.utc) >= end:
+            status = "completed"
+        else:
+            status = "started" if meeting["started"] else "upcoming"
+        return {
+            "meetingKey": meeting["meetingKey"],
+            "sysId": meeting["sysId"],
+            "topic": meeting["topic"],
+            "agenda": meeting["agenda"],
+            "presenter": self.zuid,
+            "presenterEmail": HOST_EMAIL,
+            "startTime": start.astimezone(zone).strftime(SHOWN_FORMAT),
+            "endTime": end.astimezone(zone).strftime(SHOWN_FORMAT),
+            "startTimeMillisec": str(epoch_ms(start)),
+            "endTimeMillisec": str(epoch_ms(end)),
+            "duration": meeting["duration"],
+            "timezone": meeting["timezone"],
+            "startLink": f"{self.base_url}/meeting/start?key={meeting['meetingKey']}&token={meeting['token']}",
+            "joinLink": f"{self.base_url}/meeting/join?key={meeting['meetingKey']}&pwd={meeting['pwd']}",
+            "participants": [dict(p) for p in meeting["participants"]],
+            "createdTimeMillisec": meeting["createdTimeMillisec"],
+            "status": status,
+        }
+
+    stored_meeting = _view
+
+    def _apply(self, meeting, session):
+        """A create/update's (valid) fields onto a stored meeting: a full edit."""
+        zone = ZoneInfo(session["timezone"])
+        local = parse_start(session["startTime"]).replace(tzinfo=zone)
+        meeting.update(
+            topic=session["topic"],
+            agenda=session.get("agenda", ""),
+            start=local.astimezone(timezone.utc),
+            duration=session["duration"],
+            timezone=session["timezone"],
+            participants=[dict(p) for p in session.get("participants", [])],
+        )
+        return Reply(200, {"session": self._view(meeting)})
+
+    # -- Zoho operations
+
+    def api_answer(self, call, errors):
+        """Normal processing once authenticated: organization, validation, then the operation."""
+        if call.key == USER:
+            return Reply(200, {"userDetails": {"zuid": self.zuid, "zsoid": self.zsoid,
+                                               "primaryEmail": HOST_EMAIL, "displayName": "Sandbox Host"}})
+        if call.params["zsoid"] != str(self.zsoid):
+            return zoho_error(403, 7005, "Organization not found")
+        if errors:
+            return zoho_error(400, 7001, f"Invalid input: {errors[0]['field']}")
+        if call.key == CREATE:
+            return self.create_session(call)
+        if call.key == LIST:
+            return self.list_sessions(call)
+        key = as_key(call.params["meetingKey"])
+        with self.lock:
+            meeting = self.meetings.get(key)
+            if meeting is None:
+                return meeting_not_found()
+            if call.key == GET:
+                return Reply(200, {"session": self._view(meeting)})
+            if call.key == UPDATE:
+                return self._apply(meeting, call.json()["session"])
+            self.deleted[key] = self.meetings.pop(key)  # DELETE
+            return Reply(204)
+
+    def grant(self, call):
+        """Refresh-token grant; parameters in the query or a form body. Like Zoho, refusals other
+        than the throttle answer HTTP 200 with an error field."""
+        params = form_params(call)
+        if params.get("grant_type") != "refresh_token":
+            return Reply(200, {"error": "unsupported_grant_type"})
+        if params.get("client_id") != self.client_id or params.get("client_secret") != self.client_secret:
+            return Reply(200, {"error": "invalid_client"})
+        if params.get("refresh_token") != self.refresh_token:
+            return Reply(200, {"error": "invalid_code"})
+        with self.lock:
+            if not self.limit.try_issue():
+                return Reply(400, TOO_MANY)
+            token = self._issue("accessTokens", f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}")
+            self.tokens[token] = time.monotonic() + self.token_ttl
+        return Reply(200, {"access_token": token, "api_domain": API_DOMAIN, "token_type": "Bearer",
+                           "expires_in": self.token_ttl})
+
+    def create_session(self, call):
+        with self.lock:
+            key = self._new_key()
+            meeting = {
+                "meetingKey": key,
+                "sysId": random_digits(18),
+                "token": self._issue("linkTokens", secrets.token_urlsafe(24)),
+                "pwd": self._issue("linkTokens", secrets.token_urlsafe(12)),
+                "createdTimeMillisec": str(epoch_ms(datetime.now(timezone.utc))),
+                "started": False,
+            }
+            reply = self._apply(meeting, call.json()["session"])
+            self.meetings[key] = meeting
+            return reply
+
+    def list_sessions(self, call):
+        listtype, index, count = list_params(call.query)[1]
+        with self.lock:
+            views = [self._view(m) for m in self.meetings.values()]
+        views.sort(key=lambda v: (int(v["startTimeMillisec"]), v["meetingKey"]))
+        if listtype != "all":
+            views = [v for v in views if (v["status"] != "completed") == (listtype == "upcoming")]
+        return Reply(200, {"session": views[index - 1 : index - 1 + count]})
+
+    # -- host start / participant join pages (what the links open)
+
+    def page(self, route, params, query):
+        """Opening a valid start link starts the meeting, as the host's client would."""
+        role = self.pages[route]
+        key = as_key(query.get("key", ""))
+        secret_name = "token" if role == "start" else "pwd"
+        with self.lock:
+            meeting = self.meetings.get(key)
+            given = query.get(secret_name, "").encode()
+            if meeting is None or not secrets.compare_digest(given, meeting[secret_name].encode()):
+                return Reply(403, f"Zoho sandbox: this {role} link is invalid")
+            if role == "start":
+                meeting["started"] = True
+                return Reply(200, f"Zoho sandbox: host start page for meeting {key}")
+        return Reply(200, f"Zoho sandbox: join page for meeting {key}")
+
+    # -- faults
+
+    def fault_error(self, rule):
+        scope = FAULT_SCOPE.get(rule["kind"], OPERATIONS)
+        if rule["operation"] not in scope:
+            return f"kind {rule['kind']} applies only to {scope}"
+        return None
+
+    def fault_reply(self, rule):
+        kind = rule["kind"]
+        if kind == "status":
+            return Reply(rule["status"], rule.get("body", {"error": {"code": 500, "message": "Internal server error"}}))
+        if kind == "rate_limit":
+            return Reply(429, {"error": {"code": 429, "message": "Too many requests"}},
+                         {"Retry-After": rule["retryAfter"]})
+        if kind == "token_invalid":
+            return Reply(401, INVALID_TOKEN)
+        with self.lock:  # too_many
+            self.limit.faulted += 1
+        return Reply(400, TOO_MANY)
+
+    # -- control API beyond the common part
+
+    def more_control(self, key, payload):
+        with self.lock:
+            if key == "POST /__sandbox/revoke":
+                self.tokens.clear()
+                return Reply(204)
+            now = time.monotonic()  # GET /__sandbox/tokens
+            return Reply(200, {
+                "issued": self.limit.issued,
+                "refused": self.limit.refused,
+                "faulted": self.limit.faulted,
+                "maxInWindow": self.limit.max_in_window,
+                "limit": self.limit.limit,
+                "windowSeconds": self.limit.window,
+                "live": sum(1 for expiry in self.tokens.values() if expiry > now),
+            })
+
+
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def positive_number(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return int(value) if value.is_integer() else value
+
+
+def parse_args(argv):
+    parser = argument_parser("Zoho Accounts + Zoho Meeting API sandbox (loopback only).")
+    parser.add_argument("--client-id", required=True)
+    parser.add_argument("--client-secret", required=True)
+    parser.add_argument("--refresh-token", required=True, help="the one refresh token accepted (never logged)")
+    parser.add_argument("--zsoid", type=positive_int, required=True, help="the organization id")
+    parser.add_argument("--zuid", type=positive_int, help="the one user (presenter); default a random 8-digit id")
+    parser.add_argument("--token-ttl", type=positive_int, default=3600, help="access token lifetime, seconds")
+    parser.add_argument("--token-limit", type=positive_int, default=10, help="access tokens per refresh token per window")
+    parser.add_argument("--token-window", type=positive_number, default=600, help="the limit's rolling window, seconds")
+    return check_loopback(parser, parser.parse_args(argv))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start_logging(Sandbox.name)
+    serve(Sandbox(args), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+//! One HTTP exchange with a provider's API, the same for every provider: a timeout, the
+//! transport failure classified, one log line (operation, status, latency; never the URL,
+//! the authorization or a body) and the JSON answer.
+
+use super::ProviderError;
+use super::retry::transport_error;
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// A provider's answer: status, headers and the JSON body (`Null` when there is none).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+/// A provider's API client.
+#[derive(Clone)]
+pub struct ProviderHttp {
+    pub client: reqwest::Client,
+    pub provider: &'static str,
+}
+
+impl ProviderHttp {
+    /// Sends one request. A POST that fails after it may have been sent is ambiguous: the
+    /// provider may have acted on it.
+    pub async fn send(
+        &self,
+        op: &'static str,
+        method: &Method,
+        url: &reqwest::Url,
+        authorization: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Answer, ProviderError> {
+        let changes = *method == Method::POST;
+        let started = Instant::now();
+        let mut request = self
+            .client
+            .request(method.clone(), url.clone())
+            .timeout(timeout)
+            .header(AUTHORIZATION, authorization);
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(self.provider, &e, changes))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(self.provider, &e, changes))?;
+        tracing::info!(
+            provider = self.provider,
+            op,
+            status = status.as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "provider call"
+        );
+        Ok(Answer {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        })
+    }
+}
