@@ -209,3 +209,53 @@ async fn jaas_rs256_links_carry_the_key_id_and_verify_with_the_public_key() {
     assert_eq!(patient["context"]["user"]["moderator"], "false");
     stack.finish(0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_jitsi_meeting_is_archived_by_the_weekly_cleanup_without_provider_calls() {
+    let stack = in_process_stack().await;
+    let app = jitsi_app(&stack).await;
+    let m = meeting(&app, &stack, "appt-jitsi-cleanup").await;
+    let id = m["meetingId"].as_str().expect("id");
+    let service = day_token(&stack, "svc-1", "service", "clinic-1");
+    for action in ["start", "end"] {
+        let r = call(
+            &app,
+            Function::ManageMeeting,
+            lambda_request(
+                "POST",
+                &format!("/meetings/{id}/{action}"),
+                Some(&service),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{action}: {:?}", r.body);
+    }
+    // The meeting was on 2030-01-01: the cleanup of 2030-01-13 finds it due.
+    let summary = telemeet::cleanup::run(
+        &app,
+        &telemeet::cleanup::CleanupSettings::default(),
+        &json!({ "time": "2030-01-13T02:00:00Z", "detail": {} }),
+        std::time::Instant::now() + std::time::Duration::from_secs(30),
+    )
+    .await
+    .expect("a summary");
+    assert_eq!(
+        (summary["archived"].as_u64(), summary["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "{summary}"
+    );
+    let read = call(
+        &app,
+        Function::GetMeetingLink,
+        lambda_request("GET", &format!("/meetings/{id}"), Some(&service), None),
+    )
+    .await;
+    assert_eq!(read.body["status"], "archived");
+    assert_eq!(
+        stack.sandbox_count("DELETE /v2/meetings/{meetingId}").await,
+        0,
+        "Jitsi rooms need no provider call"
+    );
+    stack.finish(0).await;
+}
