@@ -186,3 +186,70 @@ async fn patients_and_other_practitioners_may_not_provision_an_appointment() {
     assert_eq!(stack.sandbox_count(CREATE_OP).await, 3);
     stack.finish(0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_authorizer_mode_the_api_gateway_authorizers_claims_are_trusted_and_only_they() {
+    use std::sync::Arc;
+    use telemeet::http::router::Function;
+    let stack = in_process_stack().await;
+    let settings = telemeet::service::Settings::default;
+    let sleeper = || Arc::new(telemeet::providers::retry::TokioSleeper);
+    // AUTH_MODE=authorizer: no auth secret needed; the claims API Gateway verified count.
+    let trusting = stack
+        .app_configured(
+            manual_clock(),
+            settings(),
+            sleeper(),
+            &[("AUTH_MODE", "authorizer"), ("AUTH_SECRET_ID", "")],
+        )
+        .await
+        .expect("app");
+    let practitioner = json!({ "sub": "dr-7", "role": "practitioner", "org": "clinic-1", "iss": "https://idp.example", "aud": "telemeet" });
+    let put = |claims: &Value| {
+        lambda_request_with_claims(
+            "PUT",
+            "/appointments/appt-authz/meeting",
+            claims,
+            Some(&appointment_body()),
+        )
+    };
+    let created = call(&trusting, Function::CreateMeeting, put(&practitioner)).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["initiatedBy"], "dr-7");
+    // Cognito-style custom attributes name the role and org too.
+    let patient = json!({ "sub": "pat-9", "custom:role": "patient", "custom:org": "clinic-1" });
+    let id = created.body["meetingId"].as_str().expect("id");
+    let link = call(
+        &trusting,
+        Function::GetMeetingLink,
+        lambda_request_with_claims("GET", &format!("/meetings/{id}/link"), &patient, None),
+    )
+    .await;
+    assert_eq!(link.body["role"], "participant", "{:?}", link.body);
+    // No authorizer claims (a route without the authorizer): 401, even with a valid token.
+    let bare = call(
+        &trusting,
+        Function::CreateMeeting,
+        lambda_request(
+            "PUT",
+            "/appointments/appt-authz/meeting",
+            Some(&stack.token("svc-1", "service", "clinic-1")),
+            Some(&appointment_body()),
+        ),
+    )
+    .await;
+    assert_error(&bare, 401, "UNAUTHENTICATED");
+    let incomplete = call(
+        &trusting,
+        Function::CreateMeeting,
+        put(&json!({ "sub": "dr-7", "role": "practitioner" })),
+    )
+    .await;
+    assert_error(&incomplete, 401, "UNAUTHENTICATED");
+
+    // The default mode verifies tokens itself and ignores such claims.
+    let verifying = stack.app(manual_clock(), settings()).await.expect("app");
+    let forged = call(&verifying, Function::CreateMeeting, put(&practitioner)).await;
+    assert_error(&forged, 401, "UNAUTHENTICATED");
+    stack.finish(0).await;
+}

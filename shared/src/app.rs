@@ -2,7 +2,7 @@
 
 use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{AuthConfig, Config};
 use crate::ids::{IdGenerator, RandomIds};
 use crate::providers::jitsi::JitsiProvider;
 use crate::providers::retry::{Sleeper, TokioSleeper};
@@ -126,14 +126,13 @@ impl App {
             .map(|id| SecretCache::new(id.clone(), clients.secrets.clone(), clock.clone()));
         Self {
             webhook,
-            auth: Authenticator::new(
-                SecretCache::new(
-                    config.auth_secret_id.clone(),
-                    clients.secrets.clone(),
+            auth: match &config.auth {
+                AuthConfig::Verify { secret_id } => Authenticator::new(
+                    SecretCache::new(secret_id.clone(), clients.secrets.clone(), clock.clone()),
                     clock.clone(),
                 ),
-                clock.clone(),
-            ),
+                AuthConfig::Authorizer => Authenticator::trusting_authorizer(),
+            },
             service: Service {
                 store,
                 providers: Providers::new(primary, config.fallback_provider, providers),

@@ -1,6 +1,8 @@
-//! Caller authentication: `Authorization: Bearer <JWT>`, HS256 or RS256 with keys from the
-//! secret named by `AUTH_SECRET_ID`. `alg: none` and every other algorithm are rejected;
-//! issuer, audience and expiry are checked against the injected clock.
+//! Caller authentication. `AUTH_MODE=verify` (the default): `Authorization: Bearer <JWT>`,
+//! HS256 or RS256 with keys from the secret named by `AUTH_SECRET_ID`; `alg: none` and every
+//! other algorithm are rejected; issuer, audience and expiry are checked against the injected
+//! clock. `AUTH_MODE=authorizer`: API Gateway's JWT authorizer (Cognito or another OIDC
+//! provider) has verified the token, and its claims are taken as they are.
 
 use crate::clock::Clock;
 use crate::domain::{Caller, Role};
@@ -10,6 +12,7 @@ use crate::secrets::{FromSecret, SecretCache, secret_opt_str, secret_str};
 use chrono::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Clock skew tolerated on `exp` and `nbf`.
@@ -58,29 +61,74 @@ enum Refusal {
     NotYetValid,
 }
 
+/// How callers are authenticated (`AUTH_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// telemeet verifies the bearer token itself.
+    Verify,
+    /// API Gateway's JWT authorizer verified it; its claims are trusted.
+    Authorizer,
+}
+
+impl std::str::FromStr for AuthMode {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "verify" => Ok(Self::Verify),
+            "authorizer" => Ok(Self::Authorizer),
+            _ => Err(()),
+        }
+    }
+}
+
+/// What a request brings to prove who calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Credentials<'a> {
+    /// The `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// The claims API Gateway's JWT authorizer put in the request context, if any.
+    pub authorizer_claims: Option<&'a HashMap<String, String>>,
+}
+
 pub struct Authenticator {
-    keys: SecretCache<AuthKeys>,
-    clock: Arc<dyn Clock>,
+    /// `None`: the authorizer's claims are trusted.
+    verify: Option<(SecretCache<AuthKeys>, Arc<dyn Clock>)>,
+}
+
+fn refuse(reason: Refusal) -> ApiError {
+    tracing::warn!(reason = ?reason, "caller token refused");
+    ApiError::unauthenticated()
 }
 
 impl Authenticator {
     pub fn new(keys: SecretCache<AuthKeys>, clock: Arc<dyn Clock>) -> Self {
-        Self { keys, clock }
+        Self {
+            verify: Some((keys, clock)),
+        }
     }
 
-    /// The caller named by the `Authorization` header value, or 401.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
-        let refuse = |reason: Refusal| {
-            tracing::warn!(reason = ?reason, "caller token refused");
-            ApiError::unauthenticated()
+    /// Trusts API Gateway's JWT authorizer (the template attaches it to every API route in
+    /// this mode, and only API Gateway may invoke the functions).
+    pub fn trusting_authorizer() -> Self {
+        Self { verify: None }
+    }
+
+    /// The caller the credentials name, or 401.
+    pub async fn authenticate(&self, credentials: Credentials<'_>) -> Result<Caller, ApiError> {
+        let Some((keys, clock)) = &self.verify else {
+            let claims = credentials
+                .authorizer_claims
+                .ok_or_else(|| refuse(Refusal::Missing))?;
+            return caller_from_authorizer(claims).map_err(refuse);
         };
         // No token, no secret read: a bare request costs nothing.
-        let token = bearer(authorization).ok_or_else(|| refuse(Refusal::Missing))?;
-        let keys = self.keys.get().await?;
-        match self.verify(&keys, token) {
+        let token = bearer(credentials.authorization).ok_or_else(|| refuse(Refusal::Missing))?;
+        let verifier = Verifier { clock };
+        let keys_now = keys.get().await?;
+        match verifier.verify(&keys_now, token) {
             Err(Refusal::Signature) => {
-                match self.keys.reread_after_auth_failure(REREAD_MIN_AGE).await? {
-                    Some(fresh) => self.verify(&fresh, token),
+                match keys.reread_after_auth_failure(REREAD_MIN_AGE).await? {
+                    Some(fresh) => verifier.verify(&fresh, token),
                     None => Err(Refusal::Signature),
                 }
             }
@@ -88,7 +136,32 @@ impl Authenticator {
         }
         .map_err(refuse)
     }
+}
 
+/// The caller in a JWT authorizer's claims: `sub`, `role` and `org` (or Cognito's custom
+/// attributes `custom:role` and `custom:org`).
+fn caller_from_authorizer(claims: &HashMap<String, String>) -> Result<Caller, Refusal> {
+    let claim = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| claims.get(*n))
+            .map(String::as_str)
+            .ok_or(Refusal::Claims)
+    };
+    Ok(Caller {
+        user_id: UserId::parse(claim(&["sub"])?, "sub").map_err(|_| Refusal::Claims)?,
+        role: claim(&["role", "custom:role"])?
+            .parse::<Role>()
+            .map_err(|_| Refusal::Claims)?,
+        org: OrgId::parse(claim(&["org", "custom:org"])?, "org").map_err(|_| Refusal::Claims)?,
+    })
+}
+
+struct Verifier<'a> {
+    clock: &'a Arc<dyn Clock>,
+}
+
+impl Verifier<'_> {
     fn verify(&self, keys: &AuthKeys, token: &str) -> Result<Caller, Refusal> {
         let header = decode_header(token).map_err(|_| Refusal::Malformed)?;
         let key = match header.alg {
@@ -146,7 +219,43 @@ fn bearer(header: Option<&str>) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::bearer;
+    use super::*;
+
+    #[test]
+    fn authorizer_claims_name_the_caller_and_cognito_custom_attributes_count() {
+        let claims = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let c = caller_from_authorizer(&claims(&[
+            ("sub", "dr-7"),
+            ("role", "practitioner"),
+            ("org", "clinic-1"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (c.user_id.as_str(), c.role, c.org.as_str()),
+            ("dr-7", Role::Practitioner, "clinic-1")
+        );
+        let c = caller_from_authorizer(&claims(&[
+            ("sub", "pat-9"),
+            ("custom:role", "patient"),
+            ("custom:org", "clinic-2"),
+        ]))
+        .unwrap();
+        assert_eq!((c.role, c.org.as_str()), (Role::Patient, "clinic-2"));
+        assert!(caller_from_authorizer(&claims(&[("sub", "x"), ("role", "patient")])).is_err());
+        assert!(
+            caller_from_authorizer(&claims(&[
+                ("sub", "x"),
+                ("role", "superuser"),
+                ("org", "o")
+            ]))
+            .is_err()
+        );
+    }
 
     #[test]
     fn only_bearer_credentials_are_read() {

@@ -382,8 +382,17 @@ pub async fn run(
     let orphans_done = due_done && run.orphan_pass().await;
     run.summary.complete = due_done && orphans_done;
     let report = run.summary.to_json();
+    // One field per count: the template's metric filters and alarms read them.
+    let count = |k: &str| report[k].as_u64().unwrap_or(0);
     tracing::info!(
-        summary = %report,
+        examined = count("examined"),
+        provider_deleted = count("providerDeleted"),
+        archived = count("archived"),
+        orphans_deleted = count("orphansDeleted"),
+        skipped = count("skipped"),
+        failed = count("failed"),
+        complete = run.summary.complete,
+        dry_run = run.summary.dry_run,
         now = %crate::domain::rfc3339(now),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "cleanup summary"

@@ -1,13 +1,23 @@
 //! Configuration from the environment (DESIGN.md, Configuration).
 
+use crate::auth::AuthMode;
 use crate::domain::ProviderKind;
 use crate::providers::zoho::ZohoConfig;
 use crate::providers::zoom::ZoomConfig;
 
+/// How callers are authenticated, with what that needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthConfig {
+    Verify { secret_id: String },
+    Authorizer,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
-    pub auth_secret_id: String,
+    /// `AUTH_MODE`: verify bearer tokens with `AUTH_SECRET_ID`'s keys, or trust API
+    /// Gateway's JWT authorizer.
+    pub auth: AuthConfig,
     pub zoom_secret_id: Option<String>,
     pub jitsi_secret_id: Option<String>,
     pub zoho_secret_id: Option<String>,
@@ -50,9 +60,22 @@ impl Config {
             .filter(|v| v != "none")
             .map(|v| provider("FALLBACK_PROVIDER", &v))
             .transpose()?;
+        let table_name = required("TABLE_NAME")?;
+        let auth_mode = match get("AUTH_MODE") {
+            Some(v) => v
+                .parse()
+                .map_err(|()| "AUTH_MODE must be verify or authorizer".to_owned())?,
+            None => AuthMode::Verify,
+        };
+        let auth = match auth_mode {
+            AuthMode::Verify => AuthConfig::Verify {
+                secret_id: required("AUTH_SECRET_ID")?,
+            },
+            AuthMode::Authorizer => AuthConfig::Authorizer,
+        };
         let config = Self {
-            table_name: required("TABLE_NAME")?,
-            auth_secret_id: required("AUTH_SECRET_ID")?,
+            table_name,
+            auth,
             zoom_secret_id: get("ZOOM_SECRET_ID"),
             jitsi_secret_id: get("JITSI_SECRET_ID"),
             zoho_secret_id: get("ZOHO_SECRET_ID"),
@@ -161,6 +184,22 @@ mod tests {
         assert_eq!(c.meeting_provider, ProviderKind::Zoho);
         assert_eq!(c.fallback_provider, Some(ProviderKind::Zoom));
         assert!(c.zoho.accounts_url.is_none() && c.zoho.api_base_url.is_none());
+    }
+
+    #[test]
+    fn authorizer_mode_needs_no_auth_secret() {
+        let c = config(&[
+            ("TABLE_NAME", "t"),
+            ("AUTH_MODE", "authorizer"),
+            ("ZOOM_SECRET_ID", "z"),
+        ])
+        .unwrap();
+        assert_eq!(c.auth, AuthConfig::Authorizer);
+        assert!(
+            config(&[("TABLE_NAME", "t"), ("AUTH_MODE", "cognito")])
+                .unwrap_err()
+                .contains("AUTH_MODE")
+        );
     }
 
     #[test]

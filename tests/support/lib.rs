@@ -164,6 +164,30 @@ pub fn lambda_request(
     lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
 }
 
+/// Like [`lambda_request`], as API Gateway sends it after its JWT authorizer accepted a
+/// token with these claims (`requestContext.authorizer.jwt.claims`).
+pub fn lambda_request_with_claims(
+    method: &str,
+    path_and_query: &str,
+    claims: &Value,
+    body: Option<&Value>,
+) -> lambda_http::Request {
+    let mut builder = http::Request::builder().method(method).uri(path_and_query);
+    let body = body.map(Value::to_string).unwrap_or_default();
+    if !body.is_empty() {
+        builder = builder.header("content-type", "application/json");
+    }
+    let (parts, ()) = builder.body(()).expect("request").into_parts();
+    let mut event = local_gateway::api_gateway_event(
+        &parts,
+        body.as_bytes(),
+        "127.0.0.1:1".parse().expect("addr"),
+        &format!("test-{}", rand::random::<u32>()),
+    );
+    event["requestContext"]["authorizer"] = json!({ "jwt": { "claims": claims, "scopes": null } });
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+}
+
 /// Runs a request through the handler in-process and returns status, headers and JSON.
 pub async fn call(
     app: &telemeet::App,

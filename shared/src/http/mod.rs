@@ -96,7 +96,22 @@ async fn dispatch(app: &App, function: Function, req: Request) -> Result<Respons
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let caller = app.auth.authenticate(authorization).await?;
+    let context = req.request_context_ref();
+    let authorizer_claims = match &context {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims),
+        _ => None,
+    };
+    let caller = app
+        .auth
+        .authenticate(crate::auth::Credentials {
+            authorization,
+            authorizer_claims,
+        })
+        .await?;
     let service = &app.service;
     match route {
         Route::PutAppointmentMeeting(_) | Route::PutConversationMeeting(_) => {
