@@ -11,8 +11,10 @@
 #   3. sam validate --lint                 SAM CLI's own cfn-lint run; any match fails
 #   4. cfn-lint template.yaml              exit code != 0 on any error or warning
 #   5. MeetingsTable stays plain data      infra/local-gateway creates the local table from it
-#   6. samconfig.toml parses               (sam reads it on every command)
-# Steps 3-6 always all run; the script exits 1 at the end if any of them found a problem.
+#   6. samconfig.toml parses               dev and prod environments (sam reads it on every command)
+#   7. sam build                           the five arm64 release binaries with cargo-lambda + zig
+#                                          (SKIP_SAM_BUILD=1 skips it, and says so)
+# Steps 3-7 always all run; the script exits 1 at the end if any of them found a problem.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -153,6 +155,7 @@ import sys, tomlkit  # tomlkit: the TOML library SAM CLI itself uses
 cfg = tomlkit.parse(open(sys.argv[1], encoding="utf-8").read())
 assert str(cfg.get("version")) == "0.1", f"samconfig version must be 0.1, got {cfg.get('version')!r}"
 envs = [k for k in cfg if k != "version"]
+assert {"dev", "prod"} <= set(envs), f"samconfig needs dev and prod environments, has {envs}"
 for env in envs:
     g = cfg[env].get("global", {}).get("parameters", {})
     d = cfg[env].get("deploy", {}).get("parameters", {})
@@ -161,6 +164,28 @@ print("parses; environments:", ", ".join(envs))
 PY
 else
   problems+=("samconfig.toml missing")
+fi
+
+# ---------------------------------------------------------------------------------------------
+say "sam build (arm64 release binaries, cargo-lambda + zig)"
+if [[ "${SKIP_SAM_BUILD:-}" == "1" ]]; then
+  echo "sam build NOT RUN: SKIP_SAM_BUILD=1"
+else
+  run rustup target add aarch64-unknown-linux-gnu || problems+=("rustup could not add the arm64 target")
+  BUILD_DIR="$ROOT/.aws-sam/build"
+  if run sam build --config-env dev --build-dir "$BUILD_DIR"; then
+    for fn in CreateMeetingFunction GetMeetingLinkFunction ManageMeetingFunction ZoomWebhookFunction CleanupFunction; do
+      bin="$BUILD_DIR/$fn/bootstrap"
+      # ELF e_machine (2 bytes at offset 18) is 183 for AArch64.
+      if [[ -x "$bin" ]] && [[ "$(od -An -t u2 -j 18 -N 2 "$bin" | tr -d ' ')" == "183" ]]; then
+        printf '  %-24s %s bytes (arm64)\n' "$fn" "$(stat -c %s "$bin")"
+      else
+        problems+=("sam build did not produce an arm64 bootstrap for $fn")
+      fi
+    done
+  else
+    problems+=("sam build failed")
+  fi
 fi
 
 if ((${#problems[@]})); then

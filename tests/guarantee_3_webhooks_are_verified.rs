@@ -3,64 +3,13 @@
 //! (the function's own entry point), so every byte and header is the test's choice.
 
 use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use std::sync::Arc;
 use telemeet::App;
 use telemeet::clock::{Clock, ManualClock};
 use telemeet::http::router::Function;
 use telemeet::service::Settings;
 use telemeet_local::*;
-
-/// Independent of the code under test: HMAC-SHA256 hex, straight from the crates.
-fn hmac_hex(secret: &str, message: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("key");
-    mac.update(message);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn sign(secret: &str, ts: i64, body: &[u8]) -> String {
-    let mut message = format!("v0:{ts}:").into_bytes();
-    message.extend_from_slice(body);
-    format!("v0={}", hmac_hex(secret, &message))
-}
-
-/// A raw API Gateway v2 event for `POST /webhooks/zoom`.
-fn delivery(
-    headers: &[(&str, String)],
-    body: &str,
-    base64: bool,
-) -> lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest {
-    let mut h = serde_json::Map::new();
-    for (k, v) in headers {
-        h.insert((*k).to_owned(), Value::String(v.clone()));
-    }
-    h.insert("content-type".into(), json!("application/json"));
-    serde_json::from_value(json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": "/webhooks/zoom", "rawQueryString": "",
-        "headers": h,
-        "requestContext": { "requestId": format!("wh-{}", rand::random::<u32>()), "http": { "method": "POST", "path": "/webhooks/zoom" } },
-        "body": body, "isBase64Encoded": base64,
-    }))
-    .expect("an API Gateway event")
-}
-
-async fn deliver(
-    app: &App,
-    event: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest,
-) -> (u16, Value) {
-    let r = telemeet::webhook::handle(app, event, lambda_http::Context::default()).await;
-    let body = match r.body {
-        Some(lambda_http::Body::Text(t)) => serde_json::from_str(&t).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    (u16::try_from(r.status_code).unwrap_or(0), body)
-}
 
 struct World {
     stack: Stack,

@@ -125,14 +125,91 @@ pub fn table_definition(template: &str) -> Result<TableDefinition, String> {
     })
 }
 
-/// The HTTP API routes template.yaml wires: `(binary, method, path)` for every `HttpApi`
-/// event of every function.
+/// The value of a short-form intrinsic (`!Sub x`, `!GetAtt x`), as text.
+fn tagged_text<'a>(v: &'a Value, tag: &str) -> Option<&'a str> {
+    match v {
+        Value::Tagged(t) if t.tag == tag => t.value.as_str(),
+        _ => None,
+    }
+}
+
+/// The HTTP API routes template.yaml wires: `(binary, method, path)` for every
+/// `AWS::ApiGatewayV2::Route` (route key `METHOD /path`, or `$default` as `ANY $default`),
+/// followed through its integration to the function and that function's binary.
 pub fn http_routes(template: &str) -> Result<Vec<(String, String, String)>, String> {
     let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
     let resources = get(&doc, "Resources")?
         .as_mapping()
         .ok_or("template.yaml: Resources is not a mapping")?;
+    let resource = |name: &str| resources.get(name);
     let mut routes = Vec::new();
+    for r in resources.values() {
+        if r.get("Type").and_then(Value::as_str) != Some("AWS::ApiGatewayV2::Route") {
+            continue;
+        }
+        let props = get(r, "Properties")?;
+        let key = text(props, "RouteKey")?;
+        let (method, path) = key.split_once(' ').unwrap_or(("ANY", key));
+        let integration = props
+            .get("Target")
+            .and_then(|t| tagged_text(t, "Sub"))
+            .and_then(|t| t.strip_prefix("integrations/${"))
+            .and_then(|t| t.strip_suffix('}'))
+            .ok_or_else(|| format!("route {key}: Target must be !Sub integrations/${{Name}}"))?;
+        let function = resource(integration)
+            .and_then(|i| i.get("Properties"))
+            .and_then(|p| p.get("IntegrationUri"))
+            .and_then(|u| tagged_text(u, "GetAtt"))
+            .and_then(|u| u.strip_suffix(".Arn"))
+            .ok_or_else(|| {
+                format!("integration {integration}: IntegrationUri must be !GetAtt F.Arn")
+            })?;
+        let binary = resource(function)
+            .and_then(|f| f.get("Metadata"))
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|b| b.get("Binary"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("function {function} has no BuildProperties.Binary"))?;
+        routes.push((binary.to_owned(), method.to_owned(), path.to_owned()));
+    }
+    Ok(routes)
+}
+
+/// What one function's policy in template.yaml allows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FunctionPolicy {
+    /// `dynamodb:*` actions on the table itself.
+    pub table_actions: std::collections::BTreeSet<String>,
+    /// `dynamodb:*` actions on the table's indexes, as `action@index`.
+    pub index_actions: std::collections::BTreeSet<String>,
+    /// The secrets it may read, by the name in its `Read{Name}Secret` statement.
+    pub secrets: std::collections::BTreeSet<String>,
+    /// Every action of every statement, for global checks (no Scan anywhere).
+    pub all_actions: Vec<String>,
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match statement.get("Action") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Sequence(list)) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Each function's inline policy, by binary. Statements may be wrapped in
+/// `!If [Condition, statement, !Ref AWS::NoValue]` (a secret only some deployments use).
+pub fn function_policies(
+    template: &str,
+) -> Result<std::collections::BTreeMap<String, FunctionPolicy>, String> {
+    let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
+    let resources = get(&doc, "Resources")?
+        .as_mapping()
+        .ok_or("template.yaml: Resources is not a mapping")?;
+    let mut out = std::collections::BTreeMap::new();
     for r in resources.values() {
         if r.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
             continue;
@@ -142,25 +219,50 @@ pub fn http_routes(template: &str) -> Result<Vec<(String, String, String)>, Stri
             .and_then(|m| m.get("BuildProperties"))
             .and_then(|b| b.get("Binary"))
             .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let events = r
+            .ok_or("a function without BuildProperties.Binary")?;
+        let mut policy = FunctionPolicy::default();
+        let statements = r
             .get("Properties")
-            .and_then(|p| p.get("Events"))
-            .and_then(Value::as_mapping);
-        for event in events.into_iter().flat_map(|e| e.values()) {
-            if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
-                continue;
+            .and_then(|p| p.get("Policies"))
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.get("Statement"))
+            .filter_map(Value::as_sequence)
+            .flatten();
+        for st in statements {
+            let st = match st {
+                Value::Tagged(t) if t.tag == "If" => {
+                    t.value
+                        .as_sequence()
+                        .and_then(|v| v.get(1))
+                        .ok_or("!If statement without a true branch")?
+                }
+                other => other,
+            };
+            let sid = st.get("Sid").and_then(Value::as_str).unwrap_or("");
+            let acts = actions(st);
+            policy.all_actions.extend(acts.iter().cloned());
+            let resource = st.get("Resource");
+            if let Some(name) = sid
+                .strip_prefix("Read")
+                .and_then(|n| n.strip_suffix("Secret"))
+            {
+                policy.secrets.insert(name.to_owned());
+            } else if let Some(index) = resource
+                .and_then(|r| tagged_text(r, "Sub"))
+                .and_then(|r| r.split_once("/index/").map(|(_, i)| i))
+            {
+                for a in acts {
+                    policy.index_actions.insert(format!("{a}@{index}"));
+                }
+            } else if resource.and_then(|r| tagged_text(r, "GetAtt")) == Some("MeetingsTable.Arn") {
+                policy.table_actions.extend(acts);
             }
-            let props = get(event, "Properties")?;
-            routes.push((
-                binary.clone(),
-                text(props, "Method")?.to_owned(),
-                text(props, "Path")?.to_owned(),
-            ));
         }
+        out.insert(binary.to_owned(), policy);
     }
-    Ok(routes)
+    Ok(out)
 }
 
 /// Whether the SDK endpoint override points at this machine.
@@ -304,6 +406,59 @@ mod tests {
             .collect();
         expected.sort();
         assert_eq!(wired, expected);
+    }
+
+    /// DESIGN.md's HTTP API table (../shared/DESIGN.md), route by route.
+    const DESIGN_ROUTES: [(&str, &str); 13] = [
+        ("PUT", "/appointments/{appointmentId}/meeting"),
+        ("PUT", "/conversations/{conversationId}/meeting"),
+        ("GET", "/appointments/{appointmentId}/meeting"),
+        ("GET", "/conversations/{conversationId}/meeting"),
+        ("GET", "/meetings/{meetingId}"),
+        ("GET", "/meetings/{meetingId}/link"),
+        ("PATCH", "/meetings/{meetingId}"),
+        ("DELETE", "/meetings/{meetingId}"),
+        ("POST", "/meetings/{meetingId}/start"),
+        ("POST", "/meetings/{meetingId}/end"),
+        ("GET", "/users/{userId}/meetings"),
+        ("GET", "/stats"),
+        ("POST", "/webhooks/zoom"),
+    ];
+
+    #[test]
+    fn every_design_route_is_mapped_to_a_function_in_the_template() {
+        let mut wired: Vec<(String, String)> = http_routes(TEMPLATE)
+            .unwrap()
+            .into_iter()
+            .filter(|(_, method, _)| method != "ANY")
+            .map(|(_, m, p)| (m, p))
+            .collect();
+        wired.sort();
+        let mut design: Vec<(String, String)> = DESIGN_ROUTES
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        design.sort();
+        assert_eq!(wired, design);
+        // Where the contract sits beside the checkout, the list above must still be its table.
+        let contract =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/DESIGN.md");
+        if let Ok(text) = std::fs::read_to_string(&contract) {
+            let mut listed: Vec<(String, String)> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("| "))
+                .filter_map(|l| l.split(" |").next())
+                .flat_map(|cell| cell.split(", "))
+                .filter_map(|r| r.split_once(' '))
+                .filter(|(m, p)| {
+                    ["GET", "PUT", "POST", "PATCH", "DELETE"].contains(m) && p.starts_with('/')
+                })
+                .map(|(m, p)| (m.to_owned(), p.split('?').next().unwrap_or(p).to_owned()))
+                .collect();
+            listed.sort();
+            listed.dedup();
+            assert_eq!(listed, design, "DESIGN.md's routes changed");
+        }
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub struct Stack {
     telemeet_logs: bool,
     /// The DynamoDB client in-process apps get (e.g. one with a counting interceptor).
     pub dynamodb: Option<aws_sdk_dynamodb::Client>,
+    /// The Secrets Manager client in-process apps get (e.g. one recording its calls).
+    pub secretsmanager: Option<aws_sdk_secretsmanager::Client>,
     // Declared last: dropped (killed) after everything else.
     children: Vec<Child>,
 }
@@ -175,6 +177,7 @@ impl Stack {
             http: reqwest::Client::new(),
             telemeet_logs: options.gateways > 0,
             dynamodb: None,
+            secretsmanager: None,
             children: Vec::new(),
         };
 
@@ -332,7 +335,9 @@ impl Stack {
                 .clone()
                 .unwrap_or_else(|| aws_sdk_dynamodb::Client::new(&aws)),
             secrets: Arc::new(SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(&aws),
+                self.secretsmanager
+                    .clone()
+                    .unwrap_or_else(|| aws_sdk_secretsmanager::Client::new(&aws)),
             )),
             http: telemeet::app::http_client()?,
             sleeper,

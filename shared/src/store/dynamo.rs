@@ -22,6 +22,9 @@ mod token;
 
 type Item = HashMap<String, AttributeValue>;
 
+/// The table's TTL attribute (a Number, epoch seconds): template.yaml enables TTL on it.
+pub const TTL_ATTRIBUTE: &str = "ttl";
+
 /// Shards of the `due-index` partition key (see the crate docs).
 pub const DUE_SHARDS: u32 = 4;
 /// A meeting becomes due for cleanup this long after its scheduled end.
@@ -600,7 +603,7 @@ impl MeetingStore for DynamoStore {
             .update_expression(update)
             .condition_expression("claimToken = :token AND #state = :pending")
             .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":released", s(ClaimState::Released.as_str()))
             .expression_attribute_values(":pending", s(ClaimState::Pending.as_str()))
             .expression_attribute_values(":reconcile", AttributeValue::Bool(reconcile))
@@ -695,7 +698,7 @@ impl MeetingStore for DynamoStore {
             let mut item = key(format!("WHK#{}", mark.key), "WHK");
             item.insert("type".into(), s("event"));
             item.insert("meetingId".into(), s(after.id.as_str()));
-            item.insert("ttl".into(), n(mark.expires_at.timestamp()));
+            item.insert(TTL_ATTRIBUTE.into(), n(mark.expires_at.timestamp()));
             items.push(self.put(item, Some("attribute_not_exists(pk)"))?);
         }
         match self.transact(items).await? {
@@ -778,7 +781,7 @@ impl MeetingStore for DynamoStore {
         keep_until: DateTime<Utc>,
     ) -> Result<bool, ApiError> {
         let mut item = meeting_item(archived);
-        item.insert("ttl".into(), n(keep_until.timestamp()));
+        item.insert(TTL_ATTRIBUTE.into(), n(keep_until.timestamp()));
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -893,7 +896,7 @@ impl MeetingStore for DynamoStore {
         let now = chrono::Utc::now().timestamp();
         Ok(out
             .item()
-            .is_some_and(|i| Attrs(i).num("ttl").is_ok_and(|t| t > now)))
+            .is_some_and(|i| Attrs(i).num(TTL_ATTRIBUTE).is_ok_and(|t| t > now)))
     }
 
     async fn user_meetings(

@@ -1,6 +1,6 @@
 //! The shared provider-token item: `pk = TOKEN#{key}`, `sk = TOKEN`.
 
-use super::{Attrs, DynamoStore, db_error, is_conditional_failure, key, n, s, ts};
+use super::{Attrs, DynamoStore, TTL_ATTRIBUTE, db_error, is_conditional_failure, key, n, s, ts};
 use crate::error::ApiError;
 use crate::store::{SharedTokenRecord, TokenStore};
 use async_trait::async_trait;
@@ -60,7 +60,7 @@ impl TokenStore for DynamoStore {
             .update_expression(
                 "SET lockedUntil = :locked, windowStart = :window, refreshes = :refreshes, version = :next, #ttl = :ttl",
             )
-            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":locked", ts(locked_until))
             .expression_attribute_values(":window", ts(window_start))
             .expression_attribute_values(":refreshes", n(refreshes))
@@ -96,7 +96,7 @@ impl TokenStore for DynamoStore {
                 "SET sealed = :sealed, expiresAt = :expires, version = :next, #ttl = :ttl REMOVE lockedUntil",
             )
             .condition_expression("version = :mine")
-            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":sealed", s(sealed))
             .expression_attribute_values(":expires", ts(expires_at))
             .expression_attribute_values(":mine", n(locked_version))

@@ -1,0 +1,607 @@
+//! template.yaml grants each function exactly what its code uses. Every function runs its
+//! whole repertoire (every route, every provider, the failure paths) in-process with AWS SDK
+//! clients that record each call as the IAM action it needs; the recording must equal the
+//! function's policy in the template: nothing missing (AccessDenied in production), nothing
+//! extra (least privilege). Also: no Scan anywhere, TTL on the attribute the code writes, PITR
+//! on, and the local table equal to the template's.
+
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::operation as ddb;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use telemeet::App;
+use telemeet::http::router::Function;
+use telemeet::providers::retry::TokioSleeper;
+use telemeet::service::Settings;
+use telemeet_local::*;
+
+/// Every AWS call an App makes, as the IAM action it needs (`dynamodb:GetItem`,
+/// `dynamodb:Query@due-index`) or the secret it reads (`secret:<id>`).
+#[derive(Debug, Default)]
+struct Recorder(Mutex<BTreeSet<String>>);
+
+impl Recorder {
+    fn add(&self, what: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(what);
+    }
+
+    fn take(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Recording(Arc<Recorder>);
+
+impl Intercept for Recording {
+    fn name(&self) -> &'static str {
+        "iam-action-recorder"
+    }
+
+    fn read_before_execution(
+        &self,
+        ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let input = ctx.input();
+        let action = |a: &str| format!("dynamodb:{a}");
+        let mut actions = Vec::new();
+        if input.downcast_ref::<ddb::get_item::GetItemInput>().is_some() {
+            actions.push(action("GetItem"));
+        } else if input.downcast_ref::<ddb::put_item::PutItemInput>().is_some() {
+            actions.push(action("PutItem"));
+        } else if input.downcast_ref::<ddb::update_item::UpdateItemInput>().is_some() {
+            actions.push(action("UpdateItem"));
+        } else if input.downcast_ref::<ddb::delete_item::DeleteItemInput>().is_some() {
+            actions.push(action("DeleteItem"));
+        } else if input
+            .downcast_ref::<ddb::batch_get_item::BatchGetItemInput>()
+            .is_some()
+        {
+            actions.push(action("BatchGetItem"));
+        } else if let Some(q) = input.downcast_ref::<ddb::query::QueryInput>() {
+            actions.push(match q.index_name() {
+                Some(index) => format!("dynamodb:Query@{index}"),
+                None => action("Query"),
+            });
+        } else if input.downcast_ref::<ddb::scan::ScanInput>().is_some() {
+            actions.push(action("Scan"));
+        } else if let Some(t) =
+            input.downcast_ref::<ddb::transact_write_items::TransactWriteItemsInput>()
+        {
+            // A transaction needs the per-item action of each of its parts.
+            for item in t.transact_items() {
+                if item.put().is_some() {
+                    actions.push(action("PutItem"));
+                }
+                if item.update().is_some() {
+                    actions.push(action("UpdateItem"));
+                }
+                if item.delete().is_some() {
+                    actions.push(action("DeleteItem"));
+                }
+                if item.condition_check().is_some() {
+                    actions.push(action("ConditionCheckItem"));
+                }
+            }
+        } else if let Some(g) = input.downcast_ref::<
+            aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueInput,
+        >() {
+            actions.push(format!("secret:{}", g.secret_id().unwrap_or("?")));
+        } else {
+            actions.push("unrecognised AWS call".to_owned());
+        }
+        for a in actions {
+            self.0.add(a);
+        }
+        Ok(())
+    }
+}
+
+/// The template's secret statement names, by the stack's secret ids.
+fn secret_name(id: &str) -> &'static str {
+    match id {
+        local_stack::AUTH_SECRET_ID => "Auth",
+        local_stack::ZOOM_SECRET_ID => "Zoom",
+        local_stack::ZOOM_WEBHOOK_SECRET_ID => "ZoomWebhook",
+        local_stack::JITSI_SECRET_ID => "Jitsi",
+        local_stack::ZOHO_SECRET_ID => "Zoho",
+        _ => "unknown secret",
+    }
+}
+
+/// One function's App, recording its AWS calls.
+async fn recording_app(
+    stack: &mut Stack,
+    clock: Arc<telemeet::clock::ManualClock>,
+) -> (App, Arc<Recorder>) {
+    let recorder = Arc::new(Recorder::default());
+    let aws = stack.aws_config().await;
+    let ddb = aws_sdk_dynamodb::config::Builder::from(&aws)
+        .interceptor(Recording(recorder.clone()))
+        .build();
+    let sm = aws_sdk_secretsmanager::config::Builder::from(&aws)
+        .interceptor(Recording(recorder.clone()))
+        .build();
+    stack.dynamodb = Some(aws_sdk_dynamodb::Client::from_conf(ddb));
+    stack.secretsmanager = Some(aws_sdk_secretsmanager::Client::from_conf(sm));
+    let app = stack
+        .app_configured(
+            clock,
+            Settings::default(),
+            Arc::new(TokioSleeper),
+            &[("FALLBACK_PROVIDER", "none")],
+        )
+        .await
+        .expect("app");
+    stack.dynamodb = None;
+    stack.secretsmanager = None;
+    (app, recorder)
+}
+
+/// What a recording says the function needs, in the template's terms.
+fn needs(recorded: &BTreeSet<String>) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
+    let (mut table, mut index, mut secrets) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for r in recorded {
+        if let Some(id) = r.strip_prefix("secret:") {
+            secrets.insert(secret_name(id).to_owned());
+        } else if r.contains('@') {
+            index.insert(r.clone());
+        } else {
+            table.insert(r.clone());
+        }
+    }
+    (table, index, secrets)
+}
+
+fn start_at(hours_from_now: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(hours_from_now))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn body(provider: &str, start: &str) -> Value {
+    json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"], "startTime": start, "durationMinutes": 30, "provider": provider })
+}
+
+async fn ok(app: &App, function: Function, req: lambda_http::Request, what: &str) -> Value {
+    let r = call(app, function, req).await;
+    assert!(
+        (200..300).contains(&r.status),
+        "{what}: {} {:?}",
+        r.status,
+        r.body
+    );
+    r.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_functions_policy_is_exactly_what_its_code_calls() {
+    let mut stack = in_process_stack().await;
+    let clock = manual_clock();
+    let service = day_token(&stack, "svc-1", "service", "clinic-1");
+    let patient = day_token(&stack, "pat-9", "patient", "clinic-1");
+    let host = day_token(&stack, "dr-7", "practitioner", "clinic-1");
+    let mut recorded: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+
+    // create-meeting: appointments on every provider (created, then reused), a conversation,
+    // and a provider failure that releases the claim.
+    let (create, rec) = recording_app(&mut stack, clock.clone()).await;
+    let put = |appointment: &str, b: &Value| {
+        lambda_request(
+            "PUT",
+            &format!("/appointments/{appointment}/meeting"),
+            Some(&service),
+            Some(b),
+        )
+    };
+    let mut meetings = BTreeMap::new();
+    for provider in ["zoom", "jitsi", "zoho"] {
+        let b = body(provider, &start_at(24));
+        let m = ok(
+            &create,
+            Function::CreateMeeting,
+            put(provider, &b),
+            provider,
+        )
+        .await;
+        ok(&create, Function::CreateMeeting, put(provider, &b), "reuse").await;
+        meetings.insert(provider, m);
+    }
+    let b = body("zoom", &start_at(24));
+    let m = ok(
+        &create,
+        Function::CreateMeeting,
+        put("webhook", &b),
+        "webhook",
+    )
+    .await;
+    meetings.insert("webhook", m);
+    for provider in ["zoom", "zoho"] {
+        let b = body(provider, &start_at(-3));
+        let past = format!("past-{provider}");
+        let m = ok(&create, Function::CreateMeeting, put(&past, &b), &past).await;
+        meetings.insert(
+            if provider == "zoom" {
+                "past-zoom"
+            } else {
+                "past-zoho"
+            },
+            m,
+        );
+    }
+    ok(
+        &create,
+        Function::CreateMeeting,
+        lambda_request(
+            "PUT",
+            "/conversations/chat-1/meeting",
+            Some(&patient),
+            Some(&json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"] })),
+        ),
+        "conversation",
+    )
+    .await;
+    stack
+        .fault(json!({ "operation": "POST /v2/users/{userId}/meetings", "kind": "status", "status": 400 }))
+        .await;
+    let refused = call(
+        &create,
+        Function::CreateMeeting,
+        put("refused", &body("zoom", &start_at(24))),
+    )
+    .await;
+    assert_eq!(refused.status, 502, "{:?}", refused.body);
+    recorded.insert("create-meeting", rec.take());
+
+    // get-meeting-link: every read route, links for every provider and role, and a Zoom start
+    // URL refreshed (and stored) after 90 minutes.
+    let (links, rec) = recording_app(&mut stack, clock.clone()).await;
+    let get = |token: &str, path: &str| lambda_request("GET", path, Some(token), None);
+    ok(
+        &links,
+        Function::GetMeetingLink,
+        get(&service, "/appointments/zoom/meeting"),
+        "appointment",
+    )
+    .await;
+    ok(
+        &links,
+        Function::GetMeetingLink,
+        get(&patient, "/conversations/chat-1/meeting"),
+        "conversation",
+    )
+    .await;
+    clock.advance(chrono::Duration::minutes(91));
+    for provider in ["zoom", "jitsi", "zoho"] {
+        let id = meetings[provider]["meetingId"].as_str().expect("id");
+        ok(
+            &links,
+            Function::GetMeetingLink,
+            get(&service, &format!("/meetings/{id}")),
+            "read",
+        )
+        .await;
+        for token in [&host, &patient] {
+            let link = ok(
+                &links,
+                Function::GetMeetingLink,
+                get(token, &format!("/meetings/{id}/link")),
+                "link",
+            )
+            .await;
+            stack.remember(link["url"].as_str().unwrap_or_default());
+        }
+    }
+    recorded.insert("get-meeting-link", rec.take());
+
+    // manage-meeting: reschedule, start, end and cancel on every provider, lists and stats.
+    let (manage, rec) = recording_app(&mut stack, clock.clone()).await;
+    let send = |method: &str, path: &str, b: Option<&Value>| {
+        lambda_request(method, path, Some(&service), b)
+    };
+    for provider in ["zoom", "jitsi", "zoho"] {
+        let id = meetings[provider]["meetingId"].as_str().expect("id");
+        let change = json!({ "startTime": start_at(48), "durationMinutes": 45 });
+        ok(
+            &manage,
+            Function::ManageMeeting,
+            send("PATCH", &format!("/meetings/{id}"), Some(&change)),
+            "reschedule",
+        )
+        .await;
+        ok(
+            &manage,
+            Function::ManageMeeting,
+            send("DELETE", &format!("/meetings/{id}"), None),
+            "cancel",
+        )
+        .await;
+    }
+    for past in ["past-zoom", "past-zoho"] {
+        let id = meetings[past]["meetingId"].as_str().expect("id");
+        for action in ["start", "end"] {
+            ok(
+                &manage,
+                Function::ManageMeeting,
+                send("POST", &format!("/meetings/{id}/{action}"), None),
+                action,
+            )
+            .await;
+        }
+    }
+    ok(
+        &manage,
+        Function::ManageMeeting,
+        send("GET", "/users/pat-9/meetings?limit=2", None),
+        "list",
+    )
+    .await;
+    ok(
+        &manage,
+        Function::ManageMeeting,
+        send("GET", "/stats", None),
+        "stats",
+    )
+    .await;
+    recorded.insert("manage-meeting", rec.take());
+
+    // zoom-webhook: URL validation and status / attendance events for a meeting of ours.
+    let (webhook, rec) = recording_app(&mut stack, clock.clone()).await;
+    let zoom_id: i64 = meetings["webhook"]["providerMeetingId"]
+        .as_str()
+        .and_then(|z| z.parse().ok())
+        .expect("zoom id");
+    // The webhook checks timestamps against the (advanced) injected clock.
+    let now = telemeet::clock::Clock::now(clock.as_ref());
+    for (event, object) in [
+        ("endpoint.url_validation", json!({ "plainToken": "abc123" })),
+        (
+            "meeting.updated",
+            json!({ "object": { "id": zoom_id, "uuid": "u1", "start_time": start_at(30), "duration": 40 }, "old_object": { "id": zoom_id } }),
+        ),
+        (
+            "meeting.started",
+            json!({ "object": { "id": zoom_id, "uuid": "u1" } }),
+        ),
+        (
+            "meeting.participant_joined",
+            json!({ "object": { "id": zoom_id, "uuid": "u1", "participant": { "user_id": "1", "id": "", "join_time": now.to_rfc3339() } } }),
+        ),
+        (
+            "meeting.ended",
+            json!({ "object": { "id": zoom_id, "uuid": "u1", "end_time": now.to_rfc3339() } }),
+        ),
+    ] {
+        let body = json!({ "event": event, "event_ts": now.timestamp_millis(), "payload": object })
+            .to_string();
+        let ts = now.timestamp();
+        let (status, answer) = deliver(
+            &webhook,
+            delivery(
+                &[
+                    ("x-zm-request-timestamp", ts.to_string()),
+                    (
+                        "x-zm-signature",
+                        sign(&stack.webhook_secret, ts, body.as_bytes()),
+                    ),
+                ],
+                &body,
+                false,
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{event}: {answer}");
+    }
+    recorded.insert("zoom-webhook", rec.take());
+
+    // cleanup: a week on, the ended and cancelled meetings are deleted at their providers
+    // (Zoom, Zoho; Jitsi needs no call) and archived; orphans are looked for at each provider.
+    let (cleanup, rec) = recording_app(&mut stack, clock.clone()).await;
+    let summary = telemeet::cleanup::run(
+        &cleanup,
+        &telemeet::cleanup::CleanupSettings::default(),
+        &json!({ "time": (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339(), "detail": {} }),
+        std::time::Instant::now() + std::time::Duration::from_secs(60),
+    )
+    .await
+    .expect("summary");
+    assert!(
+        summary["archived"].as_u64().is_some_and(|n| n >= 6),
+        "{summary}"
+    );
+    assert_eq!(summary["failed"], 0, "{summary}");
+    recorded.insert("cleanup", rec.take());
+
+    // The template must grant exactly that.
+    let policies = local_gateway::template::function_policies(local_gateway::template::TEMPLATE)
+        .expect("policies");
+    assert_eq!(
+        policies.keys().map(String::as_str).collect::<Vec<_>>(),
+        recorded.keys().copied().collect::<Vec<_>>(),
+        "every function exercised"
+    );
+    for (function, calls) in &recorded {
+        assert!(
+            !calls.contains("unrecognised AWS call"),
+            "{function}: an AWS call this test cannot map to an IAM action: {calls:?}"
+        );
+        let (table, index, secrets) = needs(calls);
+        let p = &policies[*function];
+        assert_eq!(
+            p.table_actions, table,
+            "{function}: table actions in template.yaml vs used by the code"
+        );
+        assert_eq!(
+            p.index_actions, index,
+            "{function}: index actions in template.yaml vs used by the code"
+        );
+        assert_eq!(
+            p.secrets, secrets,
+            "{function}: secrets in template.yaml vs read by the code"
+        );
+        assert!(
+            !p.all_actions.iter().any(|a| a.contains("Scan")),
+            "{function} may Scan"
+        );
+    }
+    // A secret the stack creates may be read only by the functions whose policy reads it.
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(local_gateway::template::TEMPLATE).expect("yaml");
+    let role_of = |function: &str| {
+        let logical = doc["Resources"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(function))
+            .and_then(|(k, _)| k.as_str())
+            .expect("function resource");
+        format!("{logical}Role.Arn")
+    };
+    for name in ["Auth", "Zoom", "ZoomWebhook", "Jitsi", "Zoho"] {
+        let allowed = &doc["Resources"][format!("{name}SecretPolicy").as_str()]["Properties"]["ResourcePolicy"]
+            ["Statement"][0]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"];
+        let listed: Vec<&serde_yaml::Value> = match allowed {
+            serde_yaml::Value::Sequence(list) => list.iter().collect(),
+            one => vec![one],
+        };
+        let mut roles: Vec<String> = listed
+            .into_iter()
+            .filter_map(|v| match v {
+                serde_yaml::Value::Tagged(t) => t.value.as_str().map(str::to_owned),
+                _ => None,
+            })
+            .collect();
+        roles.sort();
+        let mut readers: Vec<String> = policies
+            .iter()
+            .filter(|(_, p)| p.secrets.contains(name))
+            .map(|(f, _)| role_of(f))
+            .collect();
+        readers.sort();
+        assert_eq!(roles, readers, "{name}SecretPolicy's readers");
+    }
+    stack.finish(0).await;
+}
+
+#[test]
+fn the_template_enables_ttl_on_the_attribute_the_code_writes_and_pitr() {
+    let def = local_gateway::template::table_definition(local_gateway::template::TEMPLATE)
+        .expect("table");
+    assert_eq!(
+        def.ttl_attribute.as_deref(),
+        Some(telemeet::store::dynamo::TTL_ATTRIBUTE)
+    );
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(local_gateway::template::TEMPLATE).expect("yaml");
+    let props = &doc["Resources"]["MeetingsTable"]["Properties"];
+    assert_eq!(
+        props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        serde_yaml::Value::Bool(true)
+    );
+    assert_eq!(
+        props["DeletionProtectionEnabled"],
+        serde_yaml::Value::Bool(true)
+    );
+    assert_eq!(
+        props["BillingMode"],
+        serde_yaml::Value::String("PAY_PER_REQUEST".into())
+    );
+    assert_eq!(
+        doc["Resources"]["MeetingsTable"]["DeletionPolicy"],
+        serde_yaml::Value::String("Retain".into())
+    );
+}
+
+#[tokio::test]
+async fn the_local_table_has_the_templates_keys_indexes_and_ttl() {
+    // The gateway creates the table from template.yaml; read back what moto made.
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let client = aws_sdk_dynamodb::Client::new(&stack.aws_config().await);
+    let table = client
+        .describe_table()
+        .table_name(local_stack::TABLE_NAME)
+        .send()
+        .await
+        .expect("DescribeTable")
+        .table
+        .expect("table");
+    let def = local_gateway::template::table_definition(local_gateway::template::TEMPLATE)
+        .expect("table");
+    let keys = |k: &[aws_sdk_dynamodb::types::KeySchemaElement]| {
+        k.iter()
+            .map(|e| format!("{}:{}", e.attribute_name(), e.key_type().as_str()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(table.key_schema()), keys(&def.key_schema));
+    let mut attributes: Vec<String> = table
+        .attribute_definitions()
+        .iter()
+        .map(|a| format!("{}:{}", a.attribute_name(), a.attribute_type().as_str()))
+        .collect();
+    let mut expected: Vec<String> = def
+        .attributes
+        .iter()
+        .map(|a| format!("{}:{}", a.attribute_name(), a.attribute_type().as_str()))
+        .collect();
+    attributes.sort();
+    expected.sort();
+    assert_eq!(attributes, expected);
+    let indexes = |names: Vec<(String, Vec<String>, String)>| {
+        let mut n = names;
+        n.sort();
+        n
+    };
+    assert_eq!(
+        indexes(
+            table
+                .global_secondary_indexes()
+                .iter()
+                .map(|i| (
+                    i.index_name().unwrap_or("").to_owned(),
+                    keys(i.key_schema()),
+                    i.projection()
+                        .and_then(|p| p.projection_type())
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_default()
+                ))
+                .collect()
+        ),
+        indexes(
+            def.indexes
+                .iter()
+                .map(|i| (
+                    i.index_name().to_owned(),
+                    keys(i.key_schema()),
+                    i.projection()
+                        .and_then(|p| p.projection_type())
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_default()
+                ))
+                .collect()
+        )
+    );
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(local_stack::TABLE_NAME)
+        .send()
+        .await
+        .expect("DescribeTimeToLive")
+        .time_to_live_description
+        .expect("ttl");
+    assert_eq!(
+        ttl.attribute_name(),
+        def.ttl_attribute.as_deref(),
+        "TTL attribute"
+    );
+    assert_eq!(
+        ttl.time_to_live_status().map(|s| s.as_str()),
+        Some("ENABLED")
+    );
+    stack.finish(0).await;
+}
