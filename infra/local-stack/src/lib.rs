@@ -220,9 +220,8 @@ impl Stack {
             )
             .await?;
         }
-        let gateway = sibling_binary("local-gateway")?;
         for i in 0..options.gateways {
-            let mut cmd = Command::new(&gateway);
+            let mut cmd = Command::new(sibling_binary("local-gateway")?);
             cmd.envs(stack.env())
                 .env(
                     "PORT",

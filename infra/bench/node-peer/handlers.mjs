@@ -1,0 +1,83 @@
+// The Node.js peer of telemeet's benchmark (issue 8): the participant-link and the Zoom
+// webhook operations written the way the seeds' Node backends would (AWS SDK v3 document
+// client, jsonwebtoken, node:crypto), as a Lambda handler module: clients built at import,
+// secrets cached per container for 300 s (like telemeet). Run under aws-lambda-ric
+// (`handlers.link`, `handlers.webhook`) or, where that does not build, under loop.mjs.
+
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { SecretsManagerClient, GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
+import jwt from "jsonwebtoken";
+import crypto from "node:crypto";
+
+const table = process.env.TABLE_NAME;
+const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+const secretsManager = new SecretsManagerClient({});
+const cache = new Map(); // secret id -> { value, at }: per container, 300 s, like telemeet
+
+const secret = async (id) => {
+  const hit = cache.get(id);
+  if (hit && Date.now() - hit.at < 300_000) return hit.value;
+  const out = await secretsManager.send(new GetSecretValueCommand({ SecretId: id, VersionStage: "AWSCURRENT" }));
+  const value = JSON.parse(out.SecretString);
+  cache.set(id, { value, at: Date.now() });
+  return value;
+};
+const json = (statusCode, body) => ({
+  statusCode,
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify(body),
+});
+const header = (event, name) => event.headers?.[name] ?? event.headers?.[name.toLowerCase()];
+
+export const link = async (event) => {
+  const keys = await secret(process.env.AUTH_SECRET_ID);
+  const token = (header(event, "authorization") ?? "").replace(/^Bearer\s+/i, "");
+  let claims;
+  try {
+    claims = jwt.verify(token, keys.hs256Secret, {
+      algorithms: ["HS256"],
+      issuer: keys.issuer,
+      audience: keys.audience,
+    });
+  } catch {
+    return json(401, { error: { code: "UNAUTHENTICATED" } });
+  }
+  const meetingId = event.rawPath.split("/")[2];
+  const { Item: meeting } = await ddb.send(
+    new GetCommand({ TableName: table, Key: { pk: `MTG#${meetingId}`, sk: "MEETING" }, ConsistentRead: true }),
+  );
+  const member = meeting && (meeting.hostUserId === claims.sub || meeting.participantUserIds?.includes(claims.sub));
+  if (!meeting || meeting.orgId !== claims.org || !member) return json(404, { error: { code: "NOT_FOUND" } });
+  if (!["scheduled", "started"].includes(meeting.status)) return json(409, { error: { code: "MEETING_NOT_JOINABLE" } });
+  return json(200, { url: meeting.joinUrl, role: "participant", password: meeting.password });
+};
+
+export const webhook = async (event) => {
+  const { secretToken } = await secret(process.env.ZOOM_WEBHOOK_SECRET_ID);
+  const body = event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : (event.body ?? "");
+  const timestamp = header(event, "x-zm-request-timestamp") ?? "";
+  const signature = header(event, "x-zm-signature") ?? "";
+  const expected = `v0=${crypto.createHmac("sha256", secretToken).update(`v0:${timestamp}:${body}`).digest("hex")}`;
+  const fresh = Math.abs(Date.now() / 1000 - Number(timestamp)) <= 300;
+  const same = signature.length === expected.length && crypto.timingSafeEqual(Buffer.from(signature), Buffer.from(expected));
+  if (!fresh || !same) return json(401, { error: { code: "UNAUTHENTICATED" } });
+  const delivery = JSON.parse(body);
+  const zoomId = String(delivery.payload?.object?.id ?? "");
+  const { Item: owner } = await ddb.send(
+    new GetCommand({ TableName: table, Key: { pk: `PMID#zoom#${zoomId}`, sk: "PMID" }, ConsistentRead: true }),
+  );
+  if (!owner) return json(200, { ok: true });
+  if (delivery.event === "meeting.participant_joined") {
+    await ddb.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { pk: `MTG#${owner.meetingId}`, sk: "MEETING" },
+        UpdateExpression: "SET joins = if_not_exists(joins, :zero) + :one, updatedAt = :now",
+        ExpressionAttributeValues: { ":zero": 0, ":one": 1, ":now": new Date().toISOString() },
+      }),
+    );
+  }
+  return json(200, { ok: true });
+};
+
