@@ -7,12 +7,13 @@ ENV ?= dev
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true
 TOOLS = $(shell bash infra/tools-venv.sh)
 
-.PHONY: help dev test check build deploy deploy-guided smoke
+.PHONY: help dev test check bench build deploy deploy-guided smoke
 
 help:
 	@echo "make dev             run locally (moto, sandboxes, gateway on 127.0.0.1:3000)"
 	@echo "make test            every test (the README's test command)"
 	@echo "make check           template checks: sam validate --lint, cfn-lint, sam build"
+	@echo "make bench           benchmarks, Rust and the Node.js peer side by side (QUICK=1: CI budgets)"
 	@echo "make build           sam build: arm64 release binaries with cargo-lambda (ENV=$(ENV))"
 	@echo "make deploy-guided   first deploy of ENV=$(ENV): sam deploy --guided, saves answers"
 	@echo "make deploy          build, then sam deploy --config-env $(ENV)"
@@ -26,6 +27,9 @@ test:
 
 check:
 	bash infra/check-template.sh
+
+bench:
+	bash infra/bench.sh $(if $(QUICK),--quick,)
 
 build:
 	rustup target add aarch64-unknown-linux-gnu
