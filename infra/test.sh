@@ -6,6 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
 
 VENV="$(bash infra/venv.sh)"
+# schemathesis, for tests/openapi_fuzz.rs (its own venv, apart from the local stack's).
+bash infra/fuzz-venv.sh >/dev/null
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "test: installing cargo-nextest" >&2
   cargo install cargo-nextest --locked

@@ -397,5 +397,15 @@ pub async fn run(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "cleanup summary"
     );
+    for (metric, key) in [
+        ("CleanupExamined", "examined"),
+        ("CleanupProviderDeleted", "providerDeleted"),
+        ("CleanupArchived", "archived"),
+        ("CleanupOrphansDeleted", "orphansDeleted"),
+        ("CleanupSkipped", "skipped"),
+        ("CleanupFailed", "failed"),
+    ] {
+        crate::metrics::emit(metric, count(key) as f64, crate::metrics::Unit::Count, &[]);
+    }
     Ok(report)
 }

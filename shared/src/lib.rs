@@ -72,6 +72,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod metrics;
 pub mod providers;
 pub mod secrets;
 pub mod service;

@@ -1,5 +1,6 @@
 //! Structured JSON logs. Every line carries the fields of the request span (request id,
 //! function, route). Level from `RUST_LOG`, else Lambda's `AWS_LAMBDA_LOG_LEVEL`, else info.
+//! Metric lines (crate::metrics, EMF) go through the same writer.
 
 use tracing_subscriber::EnvFilter;
 pub use tracing_subscriber::fmt::MakeWriter;
@@ -24,6 +25,13 @@ where
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(format!("{level},{QUIET}")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // The same writer carries the metric lines (crate::metrics), so they land in the log.
+    let writer = Shared(std::sync::Arc::new(writer));
+    let for_metrics = Shared(writer.0.clone());
+    crate::metrics::install(Box::new(move |line: &[u8]| {
+        use std::io::Write as _;
+        let _ = for_metrics.make_writer().write_all(line);
+    }));
     tracing_subscriber::fmt()
         .json()
         .with_writer(writer)
@@ -35,4 +43,15 @@ where
         .with_ansi(false)
         .try_init()
         .is_ok()
+}
+
+/// One writer for the log subscriber and the metric lines.
+struct Shared<W>(std::sync::Arc<W>);
+
+impl<'a, W: MakeWriter<'a>> MakeWriter<'a> for Shared<W> {
+    type Writer = W::Writer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.0.make_writer()
+    }
 }

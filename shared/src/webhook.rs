@@ -235,6 +235,7 @@ async fn receive(
     }
     let refused = |reason: Refusal| {
         tracing::warn!(reason = ?reason, "webhook delivery refused");
+        crate::metrics::count("WebhookRejected", &[]);
         ApiError::new(
             crate::error::ErrorCode::Unauthenticated,
             "Webhook signature verification failed",

@@ -55,12 +55,19 @@ impl ProviderHttp {
             .bytes()
             .await
             .map_err(|e| transport_error(self.provider, &e, changes))?;
+        let latency = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
             provider = self.provider,
             op,
             status = status.as_u16(),
-            latency_ms = started.elapsed().as_millis() as u64,
+            latency_ms = latency as u64,
             "provider call"
+        );
+        crate::metrics::emit(
+            "ProviderLatency",
+            latency,
+            crate::metrics::Unit::Milliseconds,
+            &[("provider", self.provider), ("op", op)],
         );
         Ok(Answer {
             status,

@@ -368,6 +368,12 @@ impl ZohoProvider {
             latency_ms = started.elapsed().as_millis() as u64,
             "provider call"
         );
+        crate::metrics::emit(
+            "ProviderLatency",
+            started.elapsed().as_secs_f64() * 1000.0,
+            crate::metrics::Unit::Milliseconds,
+            &[("provider", "zoho"), ("op", "oauth_token")],
+        );
         let headers = response.headers().clone();
         if status.is_server_error() {
             return Err(ProviderError::Unavailable {

@@ -192,6 +192,12 @@ impl ZoomProvider {
             latency_ms = started.elapsed().as_millis() as u64,
             "provider call"
         );
+        crate::metrics::emit(
+            "ProviderLatency",
+            started.elapsed().as_secs_f64() * 1000.0,
+            crate::metrics::Unit::Milliseconds,
+            &[("provider", "zoom"), ("op", "oauth_token")],
+        );
         if status.is_server_error() {
             return Err(ProviderError::Unavailable {
                 retry_after: retry_after_seconds(response.headers(), self.clock.now()),

@@ -215,6 +215,10 @@ impl Service {
                 .await?
             {
                 tracing::info!(meetingId = %meeting.id, provider = %meeting.provider, "meeting created");
+                crate::metrics::count(
+                    "MeetingsCreated",
+                    &[("provider", meeting.provider.as_str())],
+                );
                 return Ok(Provisioned {
                     meeting,
                     created: true,
@@ -452,6 +456,7 @@ impl Service {
             callerRole = caller.role.as_str(),
             "link issued"
         );
+        crate::metrics::count("LinksIssued", &[("role", role.as_str())]);
         Ok(link)
     }
 
