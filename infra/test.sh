@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: every test of the project, from a fresh clone.
-# Installs what it needs (the local stack's Python venv, cargo-nextest if missing).
+# Installs what it needs: the local stack's Python venv, schemathesis' venv, chromium (apt) and
+# playwright-core (npm) for the browser test, cargo-nextest if missing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -8,6 +9,17 @@ cd "$ROOT"
 VENV="$(bash infra/venv.sh)"
 # schemathesis, for tests/openapi_fuzz.rs (its own venv, apart from the local stack's).
 bash infra/fuzz-venv.sh >/dev/null
+# The browser test (tests/demo_page.rs): Debian's chromium driven by playwright-core, which
+# downloads no browser of its own.
+if [[ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]]; then
+  if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+    echo "test: installing Debian's chromium for the browser test" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2
+  else
+    echo "test: chromium is missing and cannot be installed here (needs root and apt-get)" >&2
+  fi
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >&2)
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "test: installing cargo-nextest" >&2
   cargo install cargo-nextest --locked

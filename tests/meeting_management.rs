@@ -461,3 +461,36 @@ async fn the_role_matrix_of_the_management_endpoints() {
     }
     stack.finish(0).await;
 }
+
+#[tokio::test]
+async fn a_reschedule_within_the_same_second_keeps_the_memberships() {
+    // Found by schemathesis: moving the start by milliseconds put and deleted the same
+    // membership item in one transaction, which DynamoDB refuses (it answered 500).
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let service = stack.token("svc-1", "service", "clinic-1");
+    let start = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%dT10:00:00Z")
+        .to_string();
+    let body = json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"], "startTime": start });
+    let m = create(&api, &service, "appt-millis", &body).await;
+    let id = m["meetingId"].as_str().expect("id");
+    let same_second = start.replace(":00Z", ":00.183Z");
+    let r = api
+        .send(
+            "PATCH",
+            &format!("/meetings/{id}"),
+            Some(&service),
+            Some(json!({ "startTime": same_second, "durationMinutes": 45 }).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["durationMinutes"], 45);
+    let listed = api.get(&service, "/users/pat-9/meetings").await.body;
+    assert_eq!(
+        listed["meetings"].as_array().map(Vec::len),
+        Some(1),
+        "still listed once"
+    );
+    stack.finish(0).await;
+}

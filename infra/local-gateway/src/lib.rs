@@ -2,6 +2,7 @@
 //! request into the API Gateway (HTTP API, payload v2) event the Lambdas receive and
 //! handing it to the same handler code.
 
+pub mod demo;
 pub mod template;
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -37,18 +38,21 @@ pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     cleanup: Arc<CleanupSettings>,
+    demo: Arc<demo::Demo>,
 ) -> std::io::Result<()> {
     let counter = Arc::new(AtomicU64::new(0));
     loop {
         let (stream, peer) = listener.accept().await?;
-        let (app, cleanup) = (app.clone(), cleanup.clone());
+        let (app, cleanup, demo) = (app.clone(), cleanup.clone(), demo.clone());
         let counter = counter.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let (app, cleanup) = (app.clone(), cleanup.clone());
+                let (app, cleanup, demo) = (app.clone(), cleanup.clone(), demo.clone());
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 async move {
-                    Ok::<_, std::convert::Infallible>(invoke(&app, &cleanup, req, peer, n).await)
+                    Ok::<_, std::convert::Infallible>(
+                        invoke(&app, &cleanup, &demo, req, peer, n).await,
+                    )
                 }
             });
             if let Err(e) = http1::Builder::new()
@@ -88,6 +92,7 @@ fn plain(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
 async fn invoke(
     app: &App,
     cleanup: &CleanupSettings,
+    demo: &demo::Demo,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     n: u64,
@@ -98,6 +103,10 @@ async fn invoke(
         // API Gateway answers oversize payloads itself, in its own format.
         Err(_) => return plain(413, "Request Entity Too Large"),
     };
+    // Local only: the demo page and its two helpers (never in the Lambda functions).
+    if let Some(answer) = demo.handle(&parts.method, parts.uri.path(), &body).await {
+        return answer;
+    }
     let request_id = format!("local-{}-{n}", std::process::id());
     let event = api_gateway_event(&parts, &body, peer, &request_id);
     let mut context = Context::default();

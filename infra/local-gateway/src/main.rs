@@ -60,8 +60,11 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(url = %format!("http://{addr}"), "listening");
+    let demo = Arc::new(local_gateway::demo::Demo::from_env(&format!(
+        "http://{addr}"
+    )));
     tokio::select! {
-        served = local_gateway::serve(listener, app, cleanup) => served.map_err(|e| e.to_string()),
+        served = local_gateway::serve(listener, app, cleanup, demo) => served.map_err(|e| e.to_string()),
         _ = shutdown() => Ok(()),
     }
 }

@@ -220,9 +220,13 @@ impl Stack {
             )
             .await?;
         }
+        let demo_tokens = stack.demo_tokens();
         for i in 0..options.gateways {
             let mut cmd = Command::new(sibling_binary("local-gateway")?);
             cmd.envs(stack.env())
+                // The demo page at `/` acts as these (local only).
+                .env("LOCAL_DEMO_TOKENS", &demo_tokens)
+                .env("LOCAL_ZOOM_SANDBOX_URL", &stack.sandbox_url)
                 .env(
                     "PORT",
                     if i == 0 { options.gateway_port } else { 0 }.to_string(),
@@ -427,6 +431,24 @@ impl Stack {
                 self.remember(secret);
             }
         }
+    }
+
+    /// The demo page's tokens (practitioner dr-7, patient pat-9, service svc-1 of
+    /// clinic-1), valid for 12 hours, as JSON.
+    fn demo_tokens(&self) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let token = |sub: &str, role: &str| {
+            self.sign(
+                Signer::Hs256,
+                json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "role": role, "org": "clinic-1", "iat": now, "exp": now + 12 * 3600 }),
+            )
+        };
+        json!({
+            "practitioner": token("dr-7", "practitioner"),
+            "patient": token("pat-9", "patient"),
+            "service": token("svc-1", "service"),
+        })
+        .to_string()
     }
 
     /// A caller token signed with the stack's HS256 secret, valid for an hour.

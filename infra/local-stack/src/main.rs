@@ -46,6 +46,7 @@ fn banner(stack: &Stack) -> String {
         String::new(),
         "telemeet local stack is up (Ctrl-C stops it)".to_owned(),
         format!("  API           {api}"),
+        format!("  Demo page     {api}/   (practitioner and patient side by side)"),
         format!("  moto          {}", stack.moto_url),
         format!("  Zoom sandbox  {}", stack.sandbox_url),
         format!("  Zoho sandbox  {}", stack.zoho_url),

@@ -679,7 +679,11 @@ impl MeetingStore for DynamoStore {
             .build()
             .map_err(ApiError::internal)?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
-        if before.start_time != after.start_time {
+        // Membership keys carry the start to the second: a change within the same second keeps
+        // them (deleting and putting one item in one transaction is refused).
+        if membership_sk(before.start_time, &before.id)
+            != membership_sk(after.start_time, &after.id)
+        {
             for (user, role) in members(before) {
                 let delete = Delete::builder()
                     .table_name(&self.table)
