@@ -10,10 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use telemeet::cleanup::CleanupSettings;
 use telemeet::clock::SystemClock;
-use telemeet::domain::{
-    Attendance, Meeting, MeetingStatus, ProviderKind, ProviderLinks, Subject, SubjectKind,
-};
-use telemeet::ids::{MeetingId, OrgId, SubjectId, UserId};
+use telemeet::domain::{Meeting, ProviderKind};
 use telemeet::service::Settings;
 use telemeet_local::*;
 
@@ -304,65 +301,14 @@ impl Intercept for Counting {
 }
 
 fn stored(i: usize, start: chrono::DateTime<chrono::Utc>, zoom_id: u64) -> Meeting {
-    let uid = |s: &str| UserId::try_from(s.to_owned()).expect("id");
-    Meeting {
-        id: MeetingId::try_from(format!("mtg_seed{i:06}")).expect("id"),
-        org: OrgId::try_from("clinic-1".to_owned()).expect("id"),
-        subject: Subject {
-            kind: SubjectKind::Appointment,
-            id: SubjectId::try_from(format!("seed-{i}")).expect("id"),
-        },
-        provider: ProviderKind::Zoom,
-        provider_meeting_id: zoom_id.to_string(),
-        provider_uuid: None,
-        topic: "Video consultation".into(),
-        start_time: start,
-        duration_minutes: 30,
-        timezone: "UTC".into(),
-        status: MeetingStatus::Scheduled,
-        host: uid("dr-7"),
-        participants: vec![uid("pat-9")],
-        initiated_by: uid("svc-1"),
-        created_at: start,
-        updated_at: start,
-        started_at: None,
-        ended_at: None,
-        expires_at: None,
-        attendance: Attendance::default(),
-        links: ProviderLinks {
-            join_url: "j".into(),
-            host_url: "h".into(),
-            host_url_fetched_at: None,
-            password: None,
-        },
-        version: 1,
-        provider_event_ts: None,
-    }
-}
-
-/// Writes meeting items straight into the table (25 a request), as if created over time.
-async fn seed(stack: &Stack, meetings: &[Meeting]) {
-    let client = aws_sdk_dynamodb::Client::new(&stack.aws_config().await);
-    for chunk in meetings.chunks(25) {
-        let writes: Vec<_> = chunk
-            .iter()
-            .map(|m| {
-                let put = aws_sdk_dynamodb::types::PutRequest::builder()
-                    .set_item(Some(telemeet::store::dynamo::meeting_item(m)))
-                    .build()
-                    .expect("put");
-                aws_sdk_dynamodb::types::WriteRequest::builder()
-                    .put_request(put)
-                    .build()
-            })
-            .collect();
-        client
-            .batch_write_item()
-            .request_items(local_stack::TABLE_NAME, writes)
-            .send()
-            .await
-            .expect("seeded");
-    }
+    local_stack::sample_meeting(
+        i,
+        "clinic-1",
+        ProviderKind::Zoom,
+        zoom_id.to_string(),
+        start,
+    )
+    .expect("meeting")
 }
 
 fn cleanup_settings(rate: u32) -> CleanupSettings {
@@ -416,7 +362,7 @@ async fn with_5000_meetings_and_500_due_reads_follow_the_500_and_zoom_calls_keep
             stored(i, start, 90_000_000_000 + i as u64)
         })
         .collect();
-    seed(&stack, &meetings).await;
+    stack.put_meetings(&meetings).await.expect("seeded");
 
     let rate = 50;
     let started = Instant::now();
@@ -473,7 +419,7 @@ async fn a_run_out_of_time_stops_cleanly_and_the_next_finishes_without_repeating
             )
         })
         .collect();
-    seed(&stack, &meetings).await;
+    stack.put_meetings(&meetings).await.expect("seeded");
     // 20 calls a second: 60 meetings need 3 s; this run gets about 1.3 s.
     let first = telemeet::cleanup::run(
         &app,

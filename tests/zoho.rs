@@ -442,3 +442,43 @@ async fn zoho_fault_switches_are_survived_or_answered_per_the_contract() {
         .await;
     stack.finish(0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_zoho_credentials_are_read_again_once_after_zoho_refuses_them() {
+    // Guarantee 5 for Zoho: the cached secret is re-read after an authentication failure.
+    let stack = in_process_stack().await;
+    let (app, _) = zoho_app(&stack).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&stack.aws_config().await);
+    let current: Value = serde_json::from_str(
+        sm.get_secret_value()
+            .secret_id(local_stack::ZOHO_SECRET_ID)
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+            .expect("GetSecretValue")
+            .secret_string()
+            .expect("a string secret"),
+    )
+    .expect("JSON");
+    let mut wrong = current.clone();
+    wrong["clientSecret"] = json!("not-the-zoho-client-secret");
+    stack.put_secret(local_stack::ZOHO_SECRET_ID, &wrong).await;
+    // Read (wrong), refused, read again (still wrong): a configuration error, 502.
+    let refused = put(&stack, &app, "appt-wrong-creds").await;
+    assert_error(&refused, 502, "PROVIDER_REJECTED");
+    assert_eq!(tokens(&stack).await["issued"], 0);
+    // Rotated back: the container still caches the wrong value, Zoho refuses it, and the one
+    // re-read picks up the right one.
+    stack
+        .put_secret(local_stack::ZOHO_SECRET_ID, &current)
+        .await;
+    let created = put(&stack, &app, "appt-right-creds").await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(tokens(&stack).await["issued"], 1);
+    assert_eq!(
+        stack.zoho_calls("counts", TOKEN).await,
+        4,
+        "two refused grants, one refused then one accepted"
+    );
+    stack.finish(0).await;
+}

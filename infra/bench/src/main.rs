@@ -765,71 +765,19 @@ async fn run() -> Result<Vec<String>, String> {
 
 /// Writes `n` due Jitsi meetings (no provider call on delete) straight into the table.
 async fn seed_due(ctx: &Ctx, n: usize) -> Result<(), String> {
-    use telemeet::domain::*;
-    use telemeet::ids::*;
-    let client = aws_sdk_dynamodb::Client::new(&ctx.stack.aws_config().await);
     let start = chrono::Utc::now() - chrono::Duration::days(2);
-    let id = |s: String| s;
-    let meetings: Vec<Meeting> = (0..n)
-        .filter_map(|i| {
-            Some(Meeting {
-                id: MeetingId::try_from(id(format!("mtg_bench{i:07}"))).ok()?,
-                org: OrgId::try_from("clinic-bench".to_owned()).ok()?,
-                subject: Subject {
-                    kind: SubjectKind::Appointment,
-                    id: SubjectId::try_from(format!("bench-{i}")).ok()?,
-                },
-                provider: ProviderKind::Jitsi,
-                provider_meeting_id: format!("benchroom{i}"),
-                provider_uuid: None,
-                topic: "Video consultation".into(),
-                start_time: start,
-                duration_minutes: 30,
-                timezone: "UTC".into(),
-                status: MeetingStatus::Scheduled,
-                host: UserId::try_from("dr-7".to_owned()).ok()?,
-                participants: vec![UserId::try_from("pat-9".to_owned()).ok()?],
-                initiated_by: UserId::try_from("svc-1".to_owned()).ok()?,
-                created_at: start,
-                updated_at: start,
-                started_at: None,
-                ended_at: None,
-                expires_at: None,
-                attendance: Attendance::default(),
-                links: ProviderLinks {
-                    join_url: "https://meet.example/benchroom".into(),
-                    host_url: "https://meet.example/benchroom".into(),
-                    host_url_fetched_at: None,
-                    password: None,
-                },
-                version: 1,
-                provider_event_ts: None,
-            })
+    let meetings = (0..n)
+        .map(|i| {
+            local_stack::sample_meeting(
+                i,
+                "clinic-bench",
+                telemeet::domain::ProviderKind::Jitsi,
+                format!("benchroom{i}"),
+                start,
+            )
         })
-        .collect();
-    for chunk in meetings.chunks(25) {
-        let writes: Vec<_> = chunk
-            .iter()
-            .filter_map(|m| {
-                let put = aws_sdk_dynamodb::types::PutRequest::builder()
-                    .set_item(Some(telemeet::store::dynamo::meeting_item(m)))
-                    .build()
-                    .ok()?;
-                Some(
-                    aws_sdk_dynamodb::types::WriteRequest::builder()
-                        .put_request(put)
-                        .build(),
-                )
-            })
-            .collect();
-        client
-            .batch_write_item()
-            .request_items(local_stack::TABLE_NAME, writes)
-            .send()
-            .await
-            .map_err(|e| format!("seeding: {e}"))?;
-    }
-    Ok(())
+        .collect::<Result<Vec<_>, _>>()?;
+    ctx.stack.put_meetings(&meetings).await
 }
 
 /// Webhook signature verifications per second (in this process, release build), for a

@@ -411,6 +411,38 @@ impl Stack {
         Ok(())
     }
 
+    /// Writes meeting records straight into the table (25 a request), as if created over
+    /// time: for tests and benchmarks that need many meetings without creating each one.
+    pub async fn put_meetings(&self, meetings: &[telemeet::domain::Meeting]) -> Result<(), String> {
+        let client = aws_sdk_dynamodb::Client::new(&self.aws_config().await);
+        for chunk in meetings.chunks(25) {
+            let mut writes = Vec::with_capacity(chunk.len());
+            for m in chunk {
+                let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                    .set_item(Some(telemeet::store::dynamo::meeting_item(m)))
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                writes.push(
+                    aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .put_request(put)
+                        .build(),
+                );
+            }
+            client
+                .batch_write_item()
+                .request_items(TABLE_NAME, writes)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "BatchWriteItem: {}",
+                        aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
     /// Replaces a secret's value (a rotation, or a misconfiguration in a test).
     pub async fn put_secret(&self, name: &str, value: &Value) {
         let client = aws_sdk_secretsmanager::Client::new(&self.aws_config().await);
@@ -866,4 +898,52 @@ impl Ready {
             }
         }
     }
+}
+
+/// A scheduled appointment meeting of `org` (host dr-7, participant pat-9, 30 minutes) as the
+/// store would hold it, for [`Stack::put_meetings`].
+pub fn sample_meeting(
+    n: usize,
+    org: &str,
+    provider: telemeet::domain::ProviderKind,
+    provider_meeting_id: String,
+    start: chrono::DateTime<chrono::Utc>,
+) -> Result<telemeet::domain::Meeting, String> {
+    use telemeet::domain::*;
+    use telemeet::ids::*;
+    let bad = |what: &str| format!("sample meeting {n}: bad {what}");
+    let user = |u: &str| UserId::try_from(u.to_owned()).map_err(|_| bad("user"));
+    Ok(Meeting {
+        id: MeetingId::try_from(format!("mtg_seed{n:07}")).map_err(|_| bad("id"))?,
+        org: OrgId::try_from(org.to_owned()).map_err(|_| bad("org"))?,
+        subject: Subject {
+            kind: SubjectKind::Appointment,
+            id: SubjectId::try_from(format!("seed-{n}")).map_err(|_| bad("subject"))?,
+        },
+        provider,
+        provider_meeting_id,
+        provider_uuid: None,
+        topic: "Video consultation".into(),
+        start_time: start,
+        duration_minutes: 30,
+        timezone: "UTC".into(),
+        status: MeetingStatus::Scheduled,
+        host: user("dr-7")?,
+        participants: vec![user("pat-9")?],
+        initiated_by: user("svc-1")?,
+        created_at: start,
+        updated_at: start,
+        started_at: None,
+        ended_at: None,
+        expires_at: None,
+        attendance: Attendance::default(),
+        links: ProviderLinks {
+            join_url: "j".into(),
+            host_url: "h".into(),
+            host_url_fetched_at: None,
+            password: None,
+        },
+        version: 1,
+        provider_event_ts: None,
+    })
 }

@@ -104,6 +104,14 @@ impl ProviderError {
     }
 }
 
+/// A provider's secret could not be read or parsed: nothing to retry, a configuration matter.
+pub(crate) fn secret_unreadable(e: ApiError) -> ProviderError {
+    ProviderError::Rejected {
+        code: None,
+        cause: e.cause.clone().unwrap_or_default(),
+    }
+}
+
 /// Seconds a caller is asked to wait after an unavailable provider without its own hint.
 const DEFAULT_RETRY_AFTER: u64 = 5;
 

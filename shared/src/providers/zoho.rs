@@ -12,7 +12,7 @@ use super::retry::{
 use super::shared_token::{IssuedToken, RefreshBudget, SealKey, SharedToken};
 use super::{
     CreateSpec, Deletion, MARKER_PREFIX, MeetingProvider, ProviderError, ProviderMeeting, Schedule,
-    marker,
+    marker, secret_unreadable,
 };
 use crate::clock::Clock;
 use crate::domain::{Meeting, ProviderKind, ProviderLinks};
@@ -229,13 +229,6 @@ fn schedule_of(session: &Value) -> Option<Schedule> {
         duration_minutes: u32::try_from(millis(session.get("duration")?)? / 60_000).ok()?,
         timezone: session.get("timezone")?.as_str()?.to_owned(),
     })
-}
-
-fn secret_unreadable(e: crate::error::ApiError) -> ProviderError {
-    ProviderError::Rejected {
-        code: None,
-        cause: e.cause.clone().unwrap_or_default(),
-    }
 }
 
 fn rejected(cause: impl Into<String>) -> ProviderError {

@@ -9,7 +9,7 @@ use super::retry::{
 };
 use super::{
     CreateSpec, Deletion, MARKER_PREFIX, MeetingProvider, ProviderError, ProviderMeeting, Schedule,
-    marker,
+    marker, secret_unreadable,
 };
 use crate::clock::Clock;
 use crate::domain::{Meeting, ProviderKind, ProviderLinks};
@@ -456,14 +456,6 @@ pub fn meeting_path_segment(id: &str) -> String {
             .collect()
     } else {
         id.to_owned()
-    }
-}
-
-/// The Zoom secret could not be read or parsed: nothing to retry, a configuration matter.
-fn secret_unreadable(e: crate::error::ApiError) -> ProviderError {
-    ProviderError::Rejected {
-        code: None,
-        cause: e.cause.clone().unwrap_or_default(),
     }
 }
 
