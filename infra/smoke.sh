@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Post-deploy smoke test: tests/deployed_smoke.rs against a deployed API.
+# Post-deploy smoke test: tests/integration/deployed_smoke.rs against a deployed API.
 #
 #   API_URL=https://abc123.execute-api.us-east-1.amazonaws.com TELEMEET_TOKEN=<service JWT> bash infra/smoke.sh
 #
@@ -14,4 +14,4 @@ if [[ -z "${API_URL:-}" || -z "${TELEMEET_TOKEN:-}" ]]; then
   exit 0
 fi
 # The venv is not needed against a deployment, but the test binary links the local-stack crate.
-cargo nextest run -p telemeet-local --run-ignored only -E 'binary(deployed_smoke)' --no-fail-fast
+cargo nextest run -p telemeet-local --run-ignored only -E 'test(/^deployed_smoke::/)' --no-fail-fast

@@ -7,9 +7,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
 
 VENV="$(bash infra/venv.sh)"
-# schemathesis, for tests/openapi_fuzz.rs (its own venv, apart from the local stack's).
+# schemathesis, for tests/integration/openapi_fuzz.rs (its own venv, apart from the local stack's).
 bash infra/fuzz-venv.sh >/dev/null
-# The browser test (tests/demo_page.rs): Debian's chromium driven by playwright-core, which
+# The browser test (tests/integration/demo_page.rs): Debian's chromium driven by playwright-core, which
 # downloads no browser of its own.
 if [[ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]]; then
   if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then

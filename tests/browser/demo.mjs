@@ -1,5 +1,5 @@
 // Clicks through the local demo page in Debian's chromium (playwright-core, no browser
-// download) and saves screenshots. Run by tests/demo_page.rs against a gateway it started:
+// download) and saves screenshots. Run by tests/integration/demo_page.rs against a gateway it started:
 //
 //   node tests/browser/demo.mjs http://127.0.0.1:<port>/ <screenshot dir>
 //

@@ -7,7 +7,7 @@ use serde_json::Value;
 use telemeet::http::router::ROUTES;
 use telemeet_local::*;
 
-const SPEC: &str = include_str!("../openapi.yaml");
+const SPEC: &str = include_str!("../../openapi.yaml");
 
 #[test]
 fn the_spec_documents_every_route_and_only_those() {

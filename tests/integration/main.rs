@@ -1,0 +1,23 @@
+//! The integration tests, one binary: each file is a module named after what it proves.
+//! (One binary instead of one per file: each links the AWS SDK, and twenty copies filled a
+//! CI disk and cost twenty links.)
+
+mod authentication;
+mod conversations;
+mod demo_page;
+mod deployed_smoke;
+mod dev_command;
+mod error_bodies;
+mod guarantee_1_one_meeting_per_subject;
+mod guarantee_2_role_specific_links;
+mod guarantee_3_webhooks_are_verified;
+mod guarantee_4_provider_calls_are_bounded;
+mod guarantee_8_cleanup_scales_with_what_is_due;
+mod jitsi_links;
+mod meeting_management;
+mod observability;
+mod openapi_fuzz;
+mod seed_flows;
+mod template_policies;
+mod zoho;
+mod zoom_sandbox_conformance;
