@@ -22,7 +22,8 @@ echo "== Node.js peer packages (npm ci)" >&2
 # build, the peer runs under infra/bench/node-peer/loop.mjs and the report says so.
 if [[ ! -f infra/bench/node-ric/node_modules/aws-lambda-ric/dist/rapid-client.node ]]; then
   missing=()
-  for tool in cmake autoconf automake libtool; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  # Debian's libtool package installs libtoolize (the libtool command is in libtool-bin).
+  for tool in cmake autoconf automake libtoolize; do command -v "$tool" >/dev/null || missing+=("$tool"); done
   if ((${#missing[@]})) && command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
     echo "== installing ${missing[*]} for aws-lambda-ric (apt)" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q cmake autoconf automake libtool >&2 \
