@@ -55,24 +55,29 @@ impl ProviderHttp {
             .bytes()
             .await
             .map_err(|e| transport_error(self.provider, &e, changes))?;
-        let latency = started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(
-            provider = self.provider,
-            op,
-            status = status.as_u16(),
-            latency_ms = latency as u64,
-            "provider call"
-        );
-        crate::metrics::emit(
-            "ProviderLatency",
-            latency,
-            crate::metrics::Unit::Milliseconds,
-            &[("provider", self.provider), ("op", op)],
-        );
+        record_call(self.provider, op, status, started);
         Ok(Answer {
             status,
             headers,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         })
     }
+}
+
+/// Every provider call, API or token grant, gives one log line and one latency metric.
+pub fn record_call(provider: &'static str, op: &'static str, status: StatusCode, started: Instant) {
+    let latency = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        provider,
+        op,
+        status = status.as_u16(),
+        latency_ms = latency as u64,
+        "provider call"
+    );
+    crate::metrics::emit(
+        "ProviderLatency",
+        latency,
+        crate::metrics::Unit::Milliseconds,
+        &[("provider", provider), ("op", op)],
+    );
 }

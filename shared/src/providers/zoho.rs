@@ -354,19 +354,7 @@ impl ZohoProvider {
             .await
             .map_err(|e| transport_error("zoho", &e, false))?;
         let status = response.status();
-        tracing::info!(
-            provider = "zoho",
-            op = "oauth_token",
-            status = status.as_u16(),
-            latency_ms = started.elapsed().as_millis() as u64,
-            "provider call"
-        );
-        crate::metrics::emit(
-            "ProviderLatency",
-            started.elapsed().as_secs_f64() * 1000.0,
-            crate::metrics::Unit::Milliseconds,
-            &[("provider", "zoho"), ("op", "oauth_token")],
-        );
+        super::http::record_call("zoho", "oauth_token", status, started);
         let headers = response.headers().clone();
         if status.is_server_error() {
             return Err(ProviderError::Unavailable {

@@ -185,19 +185,7 @@ impl ZoomProvider {
             .await
             .map_err(|e| transport_error("zoom", &e, false))?;
         let status = response.status();
-        tracing::info!(
-            provider = "zoom",
-            op = "oauth_token",
-            status = status.as_u16(),
-            latency_ms = started.elapsed().as_millis() as u64,
-            "provider call"
-        );
-        crate::metrics::emit(
-            "ProviderLatency",
-            started.elapsed().as_secs_f64() * 1000.0,
-            crate::metrics::Unit::Milliseconds,
-            &[("provider", "zoom"), ("op", "oauth_token")],
-        );
+        super::http::record_call("zoom", "oauth_token", status, started);
         if status.is_server_error() {
             return Err(ProviderError::Unavailable {
                 retry_after: retry_after_seconds(response.headers(), self.clock.now()),
