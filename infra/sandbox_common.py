@@ -31,7 +31,9 @@ log = logging.getLogger("sandbox")
 
 # Fault kinds after which the request is still processed normally; every other kind is
 # answered by the sandbox's fault_reply() instead.
-PROCESSING_FAULTS = {"delay", "drop_after"}
+PROCESSING_FAULTS = {"delay", "drop_after", "hold"}
+# A held request waits at most this long for POST /__sandbox/release.
+HOLD_LIMIT_SECONDS = 30
 
 CONTROL = [
     "GET /__sandbox/calls",
@@ -41,6 +43,8 @@ CONTROL = [
     "POST /__sandbox/faults",
     "DELETE /__sandbox/faults",
     "POST /__sandbox/reset",
+    "POST /__sandbox/release",
+    "GET /__sandbox/received",
 ]
 
 
@@ -119,6 +123,8 @@ class BaseSandbox:
         self.issued = {}  # every secret handed out or used, kept across resets (log-leak checks)
         self.meetings = {}
         self.deleted = {}
+        # Held requests wait for this event; a release sets it and starts a new one.
+        self.release_event = threading.Event()
 
     def routes(self):
         return [*self.operations, *self.pages, *CONTROL, *self.extra_control]
@@ -129,6 +135,7 @@ class BaseSandbox:
         self.counts = dict.fromkeys(self.operations, 0)  # every request received
         self.succeeded = dict.fromkeys(self.operations, 0)  # 2xx answers actually sent
         self.requests = []
+        self.received = []  # what each API request carried: its target and body, verbatim
         self.unrouted = []
 
     # -- hooks for subclasses
@@ -236,6 +243,9 @@ class BaseSandbox:
             with self.lock:
                 meetings = [self.stored_meeting(m) for m in self.meetings.values()]
                 return Reply(200, {"meetings": meetings, "deleted": list(self.deleted)})
+        if key == "GET /__sandbox/received":
+            with self.lock:
+                return Reply(200, {"requests": copy.deepcopy(self.received)})
         if key == "GET /__sandbox/issued":
             with self.lock:
                 return Reply(200, copy.deepcopy(self.issued))
@@ -250,6 +260,11 @@ class BaseSandbox:
             return Reply(204)
         if key == "POST /__sandbox/reset":
             self.reset()
+            return Reply(204)
+        if key == "POST /__sandbox/release":
+            with self.lock:
+                released, self.release_event = self.release_event, threading.Event()
+            released.set()
             return Reply(204)
         return self.more_control(key, payload)
 
@@ -332,6 +347,11 @@ class Handler(BaseHTTPRequestHandler):
     def operation(self, key, raw_params, query, body):
         sandbox = self.server.sandbox
         sandbox.count(key)
+        with sandbox.lock:
+            # Verbatim, so tests can prove what never reaches a provider (names, emails).
+            sandbox.received.append(
+                {"operation": key, "target": self.path, "body": body.decode("utf-8", "replace")}
+            )
         call = Call(key, sandbox.path_params(raw_params), query, self.headers, body)
         # Validation is side-effect free, so it is recorded even when a fault answers instead.
         errors, valid = sandbox.validate(call)
@@ -339,6 +359,11 @@ class Handler(BaseHTTPRequestHandler):
         kind = fault["kind"] if fault else None
         if kind == "delay":
             time.sleep(fault["ms"] / 1000)
+        if kind == "hold":
+            # Until the test releases it (a slow provider whose slowness the test controls).
+            with sandbox.lock:
+                held = sandbox.release_event
+            held.wait(HOLD_LIMIT_SECONDS)
         if kind and kind not in PROCESSING_FAULTS:
             reply = sandbox.fault_reply(fault)
         else:

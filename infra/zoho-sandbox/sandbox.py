@@ -33,7 +33,7 @@ DELETE = "DELETE /api/v2/{zsoid}/sessions/{meetingKey}.json"
 OPERATIONS = [TOKEN, USER, CREATE, LIST, GET, UPDATE, DELETE]
 API_OPERATIONS = OPERATIONS[1:]
 
-FAULT_KINDS = {"status", "delay", "rate_limit", "token_invalid", "too_many", "drop_after"}
+FAULT_KINDS = {"status", "delay", "hold", "rate_limit", "token_invalid", "too_many", "drop_after"}
 FAULT_SCOPE = {"token_invalid": API_OPERATIONS, "too_many": [TOKEN]}  # other kinds: every operation
 
 HOST_EMAIL = "host@sandbox.invalid"

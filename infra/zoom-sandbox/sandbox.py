@@ -55,7 +55,7 @@ DELETE = "DELETE /v2/meetings/{meetingId}"
 STATUS = "PUT /v2/meetings/{meetingId}/status"
 OPERATIONS = [OAUTH_TOKEN, CREATE, LIST, GET, UPDATE, DELETE, STATUS]
 
-FAULT_KINDS = {"status", "delay", "rate_limit", "daily_limit", "token_expired", "drop_after"}
+FAULT_KINDS = {"status", "delay", "hold", "rate_limit", "daily_limit", "token_expired", "drop_after"}
 UUID_MODES = {
     "normal": lambda u: True,
     "slash": lambda u: u.startswith("/"),

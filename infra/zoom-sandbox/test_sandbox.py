@@ -466,6 +466,21 @@ class FaultsTest(SandboxTestCase):
         self.assertEqual([r["status"] for r in self.calls()["requests"][1:]], [201, 201])
         self.assertEqual(len(self.stored_meetings()["meetings"]), 2)
 
+    def test_hold_waits_for_release_then_processes(self):
+        self.fault(CREATE, "hold")
+        answers = []
+        worker = threading.Thread(target=lambda: answers.append(self.create()))
+        worker.start()
+        deadline = time.monotonic() + 5
+        while self.calls()["counts"][CREATE] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+        self.assertEqual((answers, len(self.stored_meetings()["meetings"])), ([], 0), "held")
+        self.assertEqual(self.control("POST", "release")[0], 204)
+        worker.join(5)
+        self.assertEqual(len(answers), 1)
+        self.assertEqual(len(self.stored_meetings()["meetings"]), 1)
+
     def test_rate_limit(self):
         for retry_after in ("2", "Wed, 21 Oct 2037 07:28:00 GMT"):
             with self.subTest(retry_after=retry_after):

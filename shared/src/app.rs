@@ -1,18 +1,18 @@
-//! Wiring: configuration and clients become an [`App`], built once per container.
+//! Wiring: configuration and clients become an [`App`], built once per container. Nothing
+//! here does I/O: secrets are read on first use, connections made on first call.
 
 use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AuthConfig, Config};
 use crate::ids::{IdGenerator, RandomIds};
 use crate::providers::jitsi::JitsiProvider;
-use crate::providers::retry::{Sleeper, TokioSleeper};
 use crate::providers::zoho::ZohoProvider;
 use crate::providers::zoom::ZoomProvider;
+use crate::providers::zoom::webhook::WebhookSecrets;
 use crate::providers::{MeetingProvider, Providers};
-use crate::secrets::{SecretCache, SecretSource, SecretsManagerSource};
+use crate::secrets::{FromSecret, SecretCache, SecretSource, SecretsManagerSource};
 use crate::service::{Service, Settings};
-use crate::store::DynamoStore;
-use crate::webhook::WebhookSecrets;
+use crate::store::{DynamoStore, Stores};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,8 +32,6 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secrets: Arc<dyn SecretSource>,
     pub http: reqwest::Client,
-    /// How provider retries wait (a port: tests record instead of sleeping).
-    pub sleeper: Arc<dyn Sleeper>,
 }
 
 impl Clients {
@@ -47,7 +45,6 @@ impl Clients {
                 aws_sdk_secretsmanager::Client::new(&aws),
             )),
             http: http_client()?,
-            sleeper: Arc::new(TokioSleeper),
         })
     }
 }
@@ -58,6 +55,60 @@ pub fn http_client() -> Result<reqwest::Client, String> {
         .timeout(PROVIDER_TIMEOUT)
         .build()
         .map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// What every part is built from.
+struct Parts<'a> {
+    config: &'a Config,
+    clients: &'a Clients,
+    clock: Arc<dyn Clock>,
+    settings: &'a Settings,
+}
+
+impl Parts<'_> {
+    fn secret<T: FromSecret>(&self, id: &str) -> SecretCache<T> {
+        SecretCache::new(id, self.clients.secrets.clone(), self.clock.clone())
+    }
+
+    /// Every provider whose secret is configured (the configuration check made sure the
+    /// primary and fallback ones are among them): each can be named in a request.
+    fn providers(&self, stores: &Stores) -> Vec<Arc<dyn MeetingProvider>> {
+        let (c, http, retry) = (
+            self.config,
+            &self.clients.http,
+            &self.settings.provider_retry,
+        );
+        let mut all: Vec<Arc<dyn MeetingProvider>> = Vec::new();
+        if let Some(id) = &c.zoom_secret_id {
+            let zoom = ZoomProvider::new(
+                http.clone(),
+                c.zoom.clone(),
+                self.secret(id),
+                self.clock.clone(),
+                retry.clone(),
+            );
+            all.push(Arc::new(zoom));
+        }
+        if let Some(id) = &c.jitsi_secret_id {
+            all.push(Arc::new(JitsiProvider::new(
+                self.secret(id),
+                self.clock.clone(),
+            )));
+        }
+        if let Some(id) = &c.zoho_secret_id {
+            let tokens = stores.tokens.clone();
+            let zoho = ZohoProvider::new(
+                http.clone(),
+                c.zoho.clone(),
+                self.secret(id),
+                tokens,
+                self.clock.clone(),
+                retry.clone(),
+            );
+            all.push(Arc::new(zoho));
+        }
+        all
+    }
 }
 
 impl App {
@@ -79,63 +130,44 @@ impl App {
         clients: Clients,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
-        settings: Settings,
+        mut settings: Settings,
     ) -> Self {
-        let mut providers: Vec<Arc<dyn MeetingProvider>> = Vec::new();
-        if let Some(zoom_secret) = &config.zoom_secret_id {
-            providers.push(Arc::new(ZoomProvider::new(
-                clients.http.clone(),
-                config.zoom.clone(),
-                SecretCache::new(zoom_secret.clone(), clients.secrets.clone(), clock.clone()),
-                clock.clone(),
-                settings.provider_retry.clone(),
-                clients.sleeper.clone(),
-            )));
-        }
-        // Every provider whose secret is configured can be named in a request; the
-        // configuration check made sure the primary and fallback ones are among them.
-        if let Some(jitsi_secret) = &config.jitsi_secret_id {
-            providers.push(Arc::new(JitsiProvider::new(
-                SecretCache::new(jitsi_secret.clone(), clients.secrets.clone(), clock.clone()),
-                clock.clone(),
-            )));
-        }
-        let store = Arc::new(DynamoStore::new(
-            clients.dynamodb,
+        let store = DynamoStore::new(
+            clients.dynamodb.clone(),
             config.table_name.clone(),
-        ));
-        if let Some(zoho_secret) = &config.zoho_secret_id {
-            providers.push(Arc::new(ZohoProvider::new(
-                clients.http.clone(),
-                config.zoho.clone(),
-                SecretCache::new(zoho_secret.clone(), clients.secrets.clone(), clock.clone()),
-                store.clone(),
-                clock.clone(),
-                settings.provider_retry.clone(),
-                clients.sleeper.clone(),
-            )));
-        }
-        let primary = config.meeting_provider;
-        let mut settings = settings;
+            clock.clone(),
+        );
+        let stores = Stores::of(Arc::new(store));
         settings.conversation_reuse = chrono::Duration::seconds(
             i64::try_from(config.conversation_reuse_seconds).unwrap_or(3600),
         );
+        let parts = Parts {
+            config,
+            clients: &clients,
+            clock: clock.clone(),
+            settings: &settings,
+        };
+        let providers = Providers::new(
+            config.meeting_provider,
+            config.fallback_provider,
+            parts.providers(&stores),
+        );
+        let auth = match &config.auth {
+            AuthConfig::Verify { secret_id } => {
+                Authenticator::new(parts.secret(secret_id), clock.clone())
+            }
+            AuthConfig::Authorizer => Authenticator::trusting_authorizer(),
+        };
         let webhook = config
             .zoom_webhook_secret_id
-            .as_ref()
-            .map(|id| SecretCache::new(id.clone(), clients.secrets.clone(), clock.clone()));
+            .as_deref()
+            .map(|id| parts.secret(id));
         Self {
+            auth,
             webhook,
-            auth: match &config.auth {
-                AuthConfig::Verify { secret_id } => Authenticator::new(
-                    SecretCache::new(secret_id.clone(), clients.secrets.clone(), clock.clone()),
-                    clock.clone(),
-                ),
-                AuthConfig::Authorizer => Authenticator::trusting_authorizer(),
-            },
             service: Service {
-                store,
-                providers: Providers::new(primary, config.fallback_provider, providers),
+                stores,
+                providers,
                 clock,
                 ids,
                 settings,

@@ -6,9 +6,8 @@
 
 use crate::clock::Clock;
 use crate::domain::{Caller, Role};
-use crate::error::ApiError;
 use crate::ids::{OrgId, UserId};
-use crate::secrets::{FromSecret, SecretCache, secret_opt_str, secret_str};
+use crate::secrets::{FromSecret, SecretCache, SecretError, secret_opt_str, secret_str};
 use chrono::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::{Map, Value};
@@ -51,7 +50,7 @@ impl FromSecret for AuthKeys {
 
 /// Why a token was refused; logged (never the token), never sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
+pub enum Refusal {
     Missing,
     Malformed,
     Algorithm,
@@ -95,9 +94,18 @@ pub struct Authenticator {
     verify: Option<(SecretCache<AuthKeys>, Arc<dyn Clock>)>,
 }
 
-fn refuse(reason: Refusal) -> ApiError {
+/// Authentication failed: the caller is refused (401), or the keys could not be read (500).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("caller token refused ({0:?})")]
+    Refused(Refusal),
+    #[error("the caller keys are unavailable")]
+    Keys(#[from] SecretError),
+}
+
+fn refuse(reason: Refusal) -> AuthError {
     tracing::warn!(reason = ?reason, "caller token refused");
-    ApiError::unauthenticated()
+    AuthError::Refused(reason)
 }
 
 impl Authenticator {
@@ -114,7 +122,7 @@ impl Authenticator {
     }
 
     /// The caller the credentials name, or 401.
-    pub async fn authenticate(&self, credentials: Credentials<'_>) -> Result<Caller, ApiError> {
+    pub async fn authenticate(&self, credentials: Credentials<'_>) -> Result<Caller, AuthError> {
         let Some((keys, clock)) = &self.verify else {
             let claims = credentials
                 .authorizer_claims

@@ -50,7 +50,6 @@ impl Config {
 
     /// Reads configuration through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let required = |name: &str| get(name).ok_or_else(|| format!("{name} is required"));
         let meeting_provider = match get("MEETING_PROVIDER") {
             Some(v) => provider("MEETING_PROVIDER", &v)?,
             None => ProviderKind::Zoom,
@@ -60,22 +59,9 @@ impl Config {
             .filter(|v| v != "none")
             .map(|v| provider("FALLBACK_PROVIDER", &v))
             .transpose()?;
-        let table_name = required("TABLE_NAME")?;
-        let auth_mode = match get("AUTH_MODE") {
-            Some(v) => v
-                .parse()
-                .map_err(|()| "AUTH_MODE must be verify or authorizer".to_owned())?,
-            None => AuthMode::Verify,
-        };
-        let auth = match auth_mode {
-            AuthMode::Verify => AuthConfig::Verify {
-                secret_id: required("AUTH_SECRET_ID")?,
-            },
-            AuthMode::Authorizer => AuthConfig::Authorizer,
-        };
         let config = Self {
-            table_name,
-            auth,
+            table_name: get("TABLE_NAME").ok_or("TABLE_NAME is required")?,
+            auth: auth(&get)?,
             zoom_secret_id: get("ZOOM_SECRET_ID"),
             jitsi_secret_id: get("JITSI_SECRET_ID"),
             zoho_secret_id: get("ZOHO_SECRET_ID"),
@@ -101,22 +87,49 @@ impl Config {
                 None => 3600,
             },
         };
-        for kind in std::iter::once(config.meeting_provider).chain(config.fallback_provider) {
-            match kind {
-                ProviderKind::Zoom if config.zoom_secret_id.is_none() => {
-                    return Err("ZOOM_SECRET_ID is required when Zoom is used".into());
-                }
-                ProviderKind::Jitsi if config.jitsi_secret_id.is_none() => {
-                    return Err("JITSI_SECRET_ID is required when Jitsi is used".into());
-                }
-                ProviderKind::Zoho if config.zoho_secret_id.is_none() => {
-                    return Err("ZOHO_SECRET_ID is required when Zoho is used".into());
-                }
-                ProviderKind::Zoom | ProviderKind::Jitsi | ProviderKind::Zoho => {}
-            }
-        }
+        config.check_providers()?;
         Ok(config)
     }
+
+    /// The primary and the fallback provider each need their secret.
+    fn check_providers(&self) -> Result<(), String> {
+        for kind in std::iter::once(self.meeting_provider).chain(self.fallback_provider) {
+            let (secret, name) = match kind {
+                ProviderKind::Zoom => (
+                    &self.zoom_secret_id,
+                    "ZOOM_SECRET_ID is required when Zoom is used",
+                ),
+                ProviderKind::Jitsi => (
+                    &self.jitsi_secret_id,
+                    "JITSI_SECRET_ID is required when Jitsi is used",
+                ),
+                ProviderKind::Zoho => (
+                    &self.zoho_secret_id,
+                    "ZOHO_SECRET_ID is required when Zoho is used",
+                ),
+            };
+            if secret.is_none() {
+                return Err(name.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `AUTH_MODE` and what it needs.
+fn auth(get: &impl Fn(&str) -> Option<String>) -> Result<AuthConfig, String> {
+    let mode = match get("AUTH_MODE") {
+        Some(v) => v
+            .parse()
+            .map_err(|()| "AUTH_MODE must be verify or authorizer".to_owned())?,
+        None => AuthMode::Verify,
+    };
+    Ok(match mode {
+        AuthMode::Verify => AuthConfig::Verify {
+            secret_id: get("AUTH_SECRET_ID").ok_or("AUTH_SECRET_ID is required")?,
+        },
+        AuthMode::Authorizer => AuthConfig::Authorizer,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Validated identifiers and the id generator port.
 
-use crate::error::ApiError;
+use crate::domain::Invalid;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -13,6 +13,8 @@ fn valid_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
+const ID_PROBLEM: &str = "must be 1-128 characters of A-Z a-z 0-9 . _ : -";
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -22,14 +24,11 @@ macro_rules! id_type {
 
         impl $name {
             /// Validates `s`; `field` names it in the 400 answer when it is not an id.
-            pub fn parse(s: &str, field: &str) -> Result<Self, ApiError> {
+            pub fn parse(s: &str, field: &'static str) -> Result<Self, Invalid> {
                 if valid_id(s) {
                     Ok(Self(s.to_owned()))
                 } else {
-                    Err(ApiError::validation(
-                        field,
-                        "must be 1-128 characters of A-Z a-z 0-9 . _ : -",
-                    ))
+                    Err(Invalid::new(field, ID_PROBLEM))
                 }
             }
 

@@ -2,13 +2,43 @@
 //!
 //! One video room per telehealth visit, with role-specific links. This crate holds
 //! everything the Lambda functions run; `functions/*/src/main.rs` only build an [`App`]
-//! once and hand requests to [`http::handle`].
+//! once and hand events to [`http::handle`], [`http::webhook::handle`] or [`cleanup::run`].
 //!
-//! Layers (hexagonal): [`http`] (requests in, responses out) → [`service`] (the domain
-//! rules: provisioning exactly once, links, authorization via [`domain::policy`]) → ports
-//! ([`store::MeetingStore`], [`providers::MeetingProvider`], [`secrets::SecretSource`],
-//! [`clock::Clock`], [`ids::IdGenerator`]) with adapters for DynamoDB, Secrets Manager and
-//! Zoom.
+//! ## Layers (hexagonal)
+//!
+//! ```text
+//! http (in/out)  →  service (use cases)  →  domain (pure rules)
+//!                        ↓ ports
+//!   store::{ClaimStore, MeetingStore, MarkStore, MemberIndex, StatsStore, DueIndex, TokenStore}
+//!   providers::MeetingProvider   secrets::SecretSource   clock::Clock   ids::IdGenerator
+//!                        ↓ adapters
+//!   store::dynamo (DynamoDB) · store::memory (tests) · providers::{zoom, zoho, jitsi}
+//!   secrets::SecretsManagerSource · clock::{SystemClock, ManualClock}
+//! ```
+//!
+//! - [`http`]: the entry points inside one envelope ([`http::envelope`]: span, final log
+//!   line, error body); the route table ([`http::router`]); one handler file per route group
+//!   ([`http::routes`]); JSON shapes ([`http::resource`]); every layer's error mapped to the
+//!   contract's once ([`http::error`]); the Zoom webhook door ([`http::webhook`]).
+//! - [`service`]: one module per use case: [`service::provision`], [`service::links`],
+//!   [`service::manage`], [`service::list`], [`service::events`]; errors are
+//!   [`service::ServiceError`] (a domain refusal, or a store or provider failure).
+//! - [`domain`]: the rules, pure and table-tested: who may do what ([`domain::policy`]),
+//!   the claim rule of guarantee 1 ([`domain::claim`]), statuses, transitions and when a
+//!   meeting is due ([`domain::meeting`]), a provider event applied ([`domain::event`]),
+//!   counters ([`domain::stats`]), request bodies ([`domain::request`]).
+//! - [`store`]: the narrow ports and their adapters; every key is built in
+//!   [`store::keys`]; DynamoDB items are serde structs ([`store::dynamo::items`]), one module
+//!   per aggregate.
+//! - [`providers`]: the provider port; Zoom and Zoho on one OAuth skeleton
+//!   ([`providers::api`]) under one retry policy ([`providers::retry`]); Jitsi's JWT links.
+//! - [`clock`]: the one time port (wall time, monotonic instants, waits, deadlines).
+//! - [`cleanup`]: the weekly cleanup over the due index, paced under a provider rate.
+//! - [`auth`], [`secrets`], [`config`], [`app`] (wiring), [`telemetry`] and [`metrics`].
+//!
+//! A route's way through the code: `http::router` (its line) → `http::routes::<group>` (its
+//! handler) → `service::<use case>` → `domain::<rule>` → `store::<port>` →
+//! `store::dynamo::<aggregate>` (its table access).
 //!
 //! ## The table (single-table design)
 //!
@@ -38,7 +68,8 @@
 //!   meetingId hash spread the write load), `dueAt <= cutoff`. Only meetings not yet archived
 //!   and pending claims carry `duePk`/`dueAt`, so the index holds what may become due and a
 //!   query reads only what is due: its cost grows with the due set, not the table.
-//! - **webhook dedupe**: conditional `PutItem` (`attribute_not_exists(pk)`) with a `ttl`.
+//! - **webhook dedupe**: a put in the change's transaction, conditioned on the mark being
+//!   absent or past its `ttl` by the code's clock (guarantee 7).
 //! - **shared provider token**: `GetItem` (consistent) on `TOKEN#…`; a refresh first takes the
 //!   lock with an `UpdateItem` conditioned on the `version` it read (one container wins), and
 //!   stores the new token conditioned on still holding it. The budget (8 refreshes per 10
@@ -48,10 +79,11 @@
 //!
 //! ## One meeting per subject (guarantee 1)
 //!
-//! A `PUT` first reads the claim. `ready` → the meeting is returned (200). Absent, `released`
-//! or `pending` past its lease → the caller claims it with a conditional write (the condition
-//! names the exact claim token it read, so exactly one of any number of concurrent callers, in
-//! any number of processes, wins). The winner keeps the claim's `meetingId` across takeovers,
+//! A `PUT` first reads the claim and follows the claim rule ([`domain::claim::next_step`]).
+//! `ready` → the meeting is returned (200). Absent, `released` or `pending` past its lease →
+//! the caller claims it with a conditional write (the condition names the exact claim token
+//! it read and repeats the takeover table server-side, so exactly one of any number of
+//! concurrent callers, in any number of processes, wins). The winner keeps the claim's `meetingId` across takeovers,
 //! creates the provider meeting with that id in its agenda marker, then commits claim `ready`,
 //! the meeting, the provider-id item and memberships in one transaction conditioned on still
 //! holding the claim. A taker-over (the previous holder crashed, or its provider call failed
@@ -69,7 +101,6 @@ pub mod cleanup;
 pub mod clock;
 pub mod config;
 pub mod domain;
-pub mod error;
 pub mod http;
 pub mod ids;
 pub mod metrics;
@@ -78,7 +109,5 @@ pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod telemetry;
-pub mod webhook;
 
 pub use app::App;
-pub use error::ApiError;

@@ -3,7 +3,6 @@
 //! never logged).
 
 use crate::clock::Clock;
-use crate::error::ApiError;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
@@ -11,10 +10,23 @@ use std::sync::Arc;
 
 pub const SECRET_TTL: Duration = Duration::seconds(300);
 
+/// A secret could not be had. Never carries a secret's value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("reading secret {id} failed")]
+    Fetch {
+        id: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("secret {id}: {problem}")]
+    Invalid { id: String, problem: String },
+}
+
 #[async_trait]
 pub trait SecretSource: Send + Sync {
     /// The current `SecretString` of `id`. Errors carry no secret material.
-    async fn fetch(&self, id: &str) -> Result<String, String>;
+    async fn fetch(&self, id: &str) -> Result<String, SecretError>;
 }
 
 /// AWS Secrets Manager, always reading the `AWSCURRENT` stage explicitly (an unqualified
@@ -31,7 +43,7 @@ impl SecretsManagerSource {
 
 #[async_trait]
 impl SecretSource for SecretsManagerSource {
-    async fn fetch(&self, id: &str) -> Result<String, String> {
+    async fn fetch(&self, id: &str) -> Result<String, SecretError> {
         let out = self
             .client
             .get_secret_value()
@@ -39,15 +51,14 @@ impl SecretSource for SecretsManagerSource {
             .version_stage("AWSCURRENT")
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "GetSecretValue failed: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                )
+            .map_err(|e| SecretError::Fetch {
+                id: id.to_owned(),
+                source: Box::new(e),
             })?;
-        out.secret_string()
-            .map(str::to_owned)
-            .ok_or_else(|| "secret has no SecretString".to_owned())
+        out.secret_string.ok_or_else(|| SecretError::Invalid {
+            id: id.to_owned(),
+            problem: "it has no SecretString".into(),
+        })
     }
 }
 
@@ -101,7 +112,7 @@ impl<T: FromSecret> SecretCache<T> {
         }
     }
 
-    pub async fn get(&self) -> Result<Arc<T>, ApiError> {
+    pub async fn get(&self) -> Result<Arc<T>, SecretError> {
         let mut state = self.state.lock().await;
         let now = self.clock.now();
         if let Some(c) = state.as_ref().filter(|c| now - c.read_at < SECRET_TTL) {
@@ -122,7 +133,7 @@ impl<T: FromSecret> SecretCache<T> {
     pub async fn reread_after_auth_failure(
         &self,
         min_age: Duration,
-    ) -> Result<Option<Arc<T>>, ApiError> {
+    ) -> Result<Option<Arc<T>>, SecretError> {
         let mut state = self.state.lock().await;
         let now = self.clock.now();
         if state.as_ref().is_some_and(|c| now - c.read_at < min_age) {
@@ -136,17 +147,16 @@ impl<T: FromSecret> SecretCache<T> {
         Ok(Some(value))
     }
 
-    async fn read(&self) -> Result<Arc<T>, ApiError> {
-        let raw = self
-            .source
-            .fetch(&self.id)
-            .await
-            .map_err(|e| ApiError::internal(format!("secret {}: {e}", self.id)))?;
-        let json: Map<String, Value> = serde_json::from_str(&raw)
-            .map_err(|_| ApiError::internal(format!("secret {} is not a JSON object", self.id)))?;
-        T::from_secret(&json)
-            .map(Arc::new)
-            .map_err(|e| ApiError::internal(format!("secret {}: {e}", self.id)))
+    async fn read(&self) -> Result<Arc<T>, SecretError> {
+        let raw = self.source.fetch(&self.id).await?;
+        let invalid = |problem: String| SecretError::Invalid {
+            id: self.id.clone(),
+            problem,
+        };
+        // Parse errors are not echoed: they could quote the secret.
+        let json: Map<String, Value> =
+            serde_json::from_str(&raw).map_err(|_| invalid("it is not a JSON object".into()))?;
+        T::from_secret(&json).map(Arc::new).map_err(invalid)
     }
 }
 
@@ -160,9 +170,10 @@ mod tests {
 
     #[async_trait]
     impl SecretSource for Counting {
-        async fn fetch(&self, _id: &str) -> Result<String, String> {
+        async fn fetch(&self, _id: &str) -> Result<String, SecretError> {
             let n = self.0.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            // A real read takes a while: concurrent callers pile up behind it.
+            tokio::task::yield_now().await;
             Ok(format!(r#"{{"v":"{n}"}}"#))
         }
     }

@@ -55,3 +55,31 @@ impl<'a, W: MakeWriter<'a>> MakeWriter<'a> for Shared<W> {
         self.0.make_writer()
     }
 }
+
+/// An error and every source under it, `: `-separated: the one `cause` field of a log line.
+pub fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        // Some errors repeat their source in their own message: say it once.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_cause_names_the_whole_chain_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("the store failed")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other("connection reset"));
+        assert_eq!(super::cause(&e), "the store failed: connection reset");
+    }
+}

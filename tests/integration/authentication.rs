@@ -189,17 +189,14 @@ async fn patients_and_other_practitioners_may_not_provision_an_appointment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_authorizer_mode_the_api_gateway_authorizers_claims_are_trusted_and_only_they() {
-    use std::sync::Arc;
     use telemeet::http::router::Function;
     let stack = in_process_stack().await;
     let settings = telemeet::service::Settings::default;
-    let sleeper = || Arc::new(telemeet::providers::retry::TokioSleeper);
     // AUTH_MODE=authorizer: no auth secret needed; the claims API Gateway verified count.
     let trusting = stack
         .app_configured(
             manual_clock(),
             settings(),
-            sleeper(),
             &[("AUTH_MODE", "authorizer"), ("AUTH_SECRET_ID", "")],
         )
         .await

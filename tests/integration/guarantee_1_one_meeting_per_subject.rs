@@ -136,8 +136,8 @@ async fn a_winner_dying_after_the_provider_call_leaves_no_second_meeting() {
         .await
         .expect("app");
     let reached = Arc::new(tokio::sync::Notify::new());
-    doomed.service.store = Arc::new(DiesBeforeFinalWrite {
-        inner: doomed.service.store.clone(),
+    doomed.service.stores.claims = Arc::new(DiesBeforeFinalWrite {
+        inner: doomed.service.stores.claims.clone(),
         reached: reached.clone(),
     });
     let app = stack.app(clock.clone(), settings).await.expect("app");
@@ -287,14 +287,15 @@ async fn a_lost_answer_to_a_create_is_adopted_not_duplicated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_outlasting_the_claim_lease_is_abandoned_then_adopted_not_duplicated() {
     let stack = in_process_stack().await;
-    // Provider work must end 1 s before a 3 s lease: a 2 s budget for a 3 s create.
+    // Provider work must end 1 s before a 3 s lease: a 2 s budget for a create Zoom holds.
     let settings = Settings {
         claim_lease: chrono::Duration::seconds(3),
         lease_margin: chrono::Duration::seconds(1),
         claim_wait: std::time::Duration::from_millis(300),
         ..Default::default()
     };
-    let app = stack.app(manual_clock(), settings).await.expect("app");
+    let clock = manual_clock();
+    let app = Arc::new(stack.app(clock.clone(), settings).await.expect("app"));
     let token = stack.token("svc-1", "service", "clinic-1");
     let body = appointment_body();
     let put = || {
@@ -306,18 +307,29 @@ async fn a_create_outlasting_the_claim_lease_is_abandoned_then_adopted_not_dupli
         )
     };
     stack
-        .fault(json!({ "operation": CREATE_OP, "kind": "delay", "ms": 3000 }))
+        .fault(json!({ "operation": CREATE_OP, "kind": "hold" }))
         .await;
 
-    let started = std::time::Instant::now();
-    let abandoned = call(&app, Function::CreateMeeting, put()).await;
-    assert_error(&abandoned, 503, "PROVIDER_UNAVAILABLE");
+    let abandoned = {
+        let (app, req) = (app.clone(), put());
+        tokio::spawn(async move { call(&app, Function::CreateMeeting, req).await })
+    };
+    // The create reaches Zoom and hangs there; time runs up to the end of the budget.
     assert!(
-        started.elapsed() < std::time::Duration::from_millis(2900),
-        "gave up within its budget"
+        create_arrives(&stack).await,
+        "the create reached the sandbox"
     );
+    clock.advance(chrono::Duration::milliseconds(1999));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!abandoned.is_finished(), "still waiting inside its budget");
+    clock.advance(chrono::Duration::milliseconds(1));
+    let abandoned = abandoned.await.expect("task");
+    assert_error(&abandoned, 503, "PROVIDER_UNAVAILABLE");
 
     // The slow create still lands at Zoom; the next PUT finds it by marker.
+    stack
+        .sandbox(reqwest::Method::POST, "/__sandbox/release", None)
+        .await;
     assert!(
         zoom_meetings_reach(&stack, 1).await,
         "the delayed create reached the sandbox"
@@ -326,4 +338,15 @@ async fn a_create_outlasting_the_claim_lease_is_abandoned_then_adopted_not_dupli
     assert_eq!(adopted.status, 201, "{:?}", adopted.body);
     assert_eq!(stack.sandbox_count(CREATE_OP).await, 1, "no second create");
     stack.finish(0).await;
+}
+
+/// Waits (up to 5 s) until the Zoom sandbox has received a create.
+async fn create_arrives(stack: &Stack) -> bool {
+    for _ in 0..250 {
+        if stack.sandbox_count(CREATE_OP).await >= 1 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
 }

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use telemeet::clock::SystemClock;
+use telemeet::clock::Wait;
 use telemeet::http::router::Function;
 use telemeet::providers::retry::RetryPolicy;
 use telemeet::service::Settings;
@@ -67,11 +67,13 @@ async fn five_hundreds_below_the_attempt_limit_are_retried_and_create_one_meetin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_waits_for_its_retry_after_in_seconds_or_as_a_date() {
     let stack = in_process_stack().await;
-    let waits = Arc::new(RecordingSleeper::default());
+    // Waits are recorded by the clock, not slept.
+    let clock = manual_clock();
     let app = stack
-        .app_with(Arc::new(SystemClock), Settings::default(), waits.clone())
+        .app(clock.clone(), Settings::default())
         .await
         .expect("app");
+    let waits = || clock.waits_for(Wait::ProviderRetry);
     let token = stack.token("svc-1", "service", "clinic-1");
     let put = |appointment: &str| {
         lambda_request(
@@ -87,9 +89,10 @@ async fn a_429_waits_for_its_retry_after_in_seconds_or_as_a_date() {
         .await;
     let first = call(&app, Function::CreateMeeting, put("appt-429-s")).await;
     assert_eq!(first.status, 201, "{:?}", first.body);
-    assert_eq!(waits.waits(), [Duration::from_secs(2)]);
+    assert_eq!(waits(), [Duration::from_secs(2)]);
 
-    let at = (chrono::Utc::now() + chrono::Duration::seconds(4))
+    // A date 4 s after the service's now (its clock moved by the wait above).
+    let at = (telemeet::clock::Clock::now(clock.as_ref()) + chrono::Duration::seconds(4))
         .format("%a, %d %b %Y %H:%M:%S GMT")
         .to_string();
     stack
@@ -97,7 +100,7 @@ async fn a_429_waits_for_its_retry_after_in_seconds_or_as_a_date() {
         .await;
     let second = call(&app, Function::CreateMeeting, put("appt-429-date")).await;
     assert_eq!(second.status, 201, "{:?}", second.body);
-    let waited = waits.waits()[1];
+    let waited = waits()[1];
     assert!(
         (Duration::from_secs(2)..=Duration::from_secs(4)).contains(&waited),
         "{waited:?}"
@@ -110,7 +113,7 @@ async fn a_429_waits_for_its_retry_after_in_seconds_or_as_a_date() {
     let refused = call(&app, Function::CreateMeeting, put("appt-429-long")).await;
     assert_error(&refused, 429, "PROVIDER_RATE_LIMITED");
     assert_eq!(refused.header("retry-after"), Some("120"));
-    assert_eq!(waits.waits().len(), 2);
+    assert_eq!(waits().len(), 2);
     assert_eq!(
         stack.sandbox_count(CREATE_OP).await,
         5,
@@ -361,7 +364,6 @@ async fn when_zoom_stays_down_the_meeting_is_created_at_the_fallback_provider() 
         .app_configured(
             clock.clone(),
             quick_retries(),
-            Arc::new(RecordingSleeper::default()),
             &[("FALLBACK_PROVIDER", "jitsi")],
         )
         .await

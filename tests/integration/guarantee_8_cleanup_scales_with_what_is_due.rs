@@ -7,9 +7,9 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use telemeet::cleanup::CleanupSettings;
-use telemeet::clock::SystemClock;
+use telemeet::clock::{Clock, ManualClock, Wait};
 use telemeet::domain::{Meeting, ProviderKind};
 use telemeet::service::Settings;
 use telemeet_local::*;
@@ -319,18 +319,19 @@ fn cleanup_settings(rate: u32) -> CleanupSettings {
     }
 }
 
-/// The most provider calls the sandbox answered within any one second.
-async fn peak_rate(stack: &Stack, operation: &str) -> usize {
-    let calls = stack
-        .sandbox(reqwest::Method::GET, "/__sandbox/calls", None)
-        .await;
-    let times: Vec<f64> = calls["requests"]
-        .as_array()
-        .expect("requests")
+/// When the cleanup sent each provider call, on its clock (the pacer's slots: time is
+/// driven, so pacing costs the test no real seconds).
+fn provider_sends(clock: &ManualClock) -> Vec<f64> {
+    clock
+        .waits()
         .iter()
-        .filter(|r| r["operation"] == operation)
-        .filter_map(|r| r["at"].as_f64())
-        .collect();
+        .filter(|w| w.why == Wait::Pace)
+        .map(|w| w.until.as_secs_f64())
+        .collect()
+}
+
+/// The most calls within any one second.
+fn peak_rate(times: &[f64]) -> usize {
     times
         .iter()
         .map(|t| times.iter().filter(|u| **u >= *t && **u < t + 1.0).count())
@@ -346,8 +347,9 @@ async fn with_5000_meetings_and_500_due_reads_follow_the_500_and_zoom_calls_keep
         .interceptor(Counting(calls.clone()))
         .build();
     stack.dynamodb = Some(aws_sdk_dynamodb::Client::from_conf(counted));
+    let clock = manual_clock();
     let app = stack
-        .app(Arc::new(SystemClock), Settings::default())
+        .app(clock.clone(), Settings::default())
         .await
         .expect("app");
     let now = chrono::Utc::now();
@@ -365,12 +367,12 @@ async fn with_5000_meetings_and_500_due_reads_follow_the_500_and_zoom_calls_keep
     stack.put_meetings(&meetings).await.expect("seeded");
 
     let rate = 50;
-    let started = Instant::now();
+    let started = clock.instant();
     let summary = telemeet::cleanup::run(
         &app,
         &cleanup_settings(rate),
         &scheduled(now, false),
-        Instant::now() + Duration::from_secs(60),
+        clock.instant() + Duration::from_secs(60),
     )
     .await
     .expect("a summary");
@@ -390,13 +392,15 @@ async fn with_5000_meetings_and_500_due_reads_follow_the_500_and_zoom_calls_keep
         queries <= 4 * 6 + 1,
         "index pages for 500 due items, not 5,000: {queries}"
     );
-    let peak = peak_rate(&stack, DELETE_OP).await;
+    let sends = provider_sends(&clock);
+    assert_eq!(sends.len(), 500, "every provider call waited for its slot");
+    let peak = peak_rate(&sends);
     assert!(
         peak <= rate as usize + 1,
         "at most {rate} provider calls a second, saw {peak}"
     );
     assert!(
-        started.elapsed() >= Duration::from_secs_f64(499.0 / f64::from(rate)),
+        clock.instant() - started >= Duration::from_secs_f64(499.0 / f64::from(rate)),
         "paced"
     );
     stack.finish(0).await;
@@ -405,8 +409,9 @@ async fn with_5000_meetings_and_500_due_reads_follow_the_500_and_zoom_calls_keep
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_out_of_time_stops_cleanly_and_the_next_finishes_without_repeating_anything() {
     let stack = in_process_stack().await;
+    let clock = manual_clock();
     let app = stack
-        .app(Arc::new(SystemClock), Settings::default())
+        .app(clock.clone(), Settings::default())
         .await
         .expect("app");
     let now = chrono::Utc::now();
@@ -425,7 +430,7 @@ async fn a_run_out_of_time_stops_cleanly_and_the_next_finishes_without_repeating
         &app,
         &cleanup_settings(20),
         &scheduled(now, false),
-        Instant::now() + Duration::from_millis(1600),
+        clock.instant() + Duration::from_millis(1600),
     )
     .await
     .expect("a summary");
@@ -436,7 +441,7 @@ async fn a_run_out_of_time_stops_cleanly_and_the_next_finishes_without_repeating
         &app,
         &cleanup_settings(20),
         &scheduled(now, false),
-        Instant::now() + Duration::from_secs(30),
+        clock.instant() + Duration::from_secs(30),
     )
     .await
     .expect("a summary");
@@ -605,7 +610,7 @@ async fn an_expired_conversation_meeting_is_deleted_and_archived() {
         &app,
         &CleanupSettings::default(),
         &scheduled(now, false),
-        Instant::now() + Duration::from_secs(30),
+        clock.instant() + Duration::from_secs(30),
     )
     .await
     .expect("a summary");

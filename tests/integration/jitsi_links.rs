@@ -4,10 +4,8 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use telemeet::App;
 use telemeet::http::router::Function;
-use telemeet::providers::retry::TokioSleeper;
 use telemeet::service::Settings;
 use telemeet_local::*;
 
@@ -16,7 +14,6 @@ async fn jitsi_app(stack: &Stack) -> App {
         .app_configured(
             manual_clock(),
             Settings::default(),
-            Arc::new(TokioSleeper),
             &[("MEETING_PROVIDER", "jitsi")],
         )
         .await
@@ -236,7 +233,7 @@ async fn a_finished_jitsi_meeting_is_archived_by_the_weekly_cleanup_without_prov
         &app,
         &telemeet::cleanup::CleanupSettings::default(),
         &json!({ "time": "2030-01-13T02:00:00Z", "detail": {} }),
-        std::time::Instant::now() + std::time::Duration::from_secs(30),
+        app.service.clock.instant() + std::time::Duration::from_secs(30),
     )
     .await
     .expect("a summary");

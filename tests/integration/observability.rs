@@ -5,9 +5,7 @@
 //! (`Stack::finish`).
 
 use serde_json::{Value, json};
-use std::sync::Arc;
 use telemeet::http::router::Function;
-use telemeet::providers::retry::TokioSleeper;
 use telemeet::service::Settings;
 use telemeet_local::*;
 
@@ -31,12 +29,7 @@ fn metric<'a>(lines: &'a [Value], name: &str) -> Vec<&'a Value> {
 async fn requests_audits_and_metrics_are_logged_as_structured_json() {
     let stack = in_process_stack().await;
     let app = stack
-        .app_configured(
-            manual_clock(),
-            Settings::default(),
-            Arc::new(TokioSleeper),
-            &[],
-        )
+        .app_configured(manual_clock(), Settings::default(), &[])
         .await
         .expect("app");
     let service = day_token(&stack, "svc-1", "service", "clinic-1");
@@ -91,7 +84,7 @@ async fn requests_audits_and_metrics_are_logged_as_structured_json() {
         &app,
         &telemeet::cleanup::CleanupSettings::default(),
         &json!({ "time": (chrono::Utc::now() + chrono::Duration::days(9)).to_rfc3339(), "detail": {} }),
-        std::time::Instant::now() + std::time::Duration::from_secs(30),
+        app.service.clock.instant() + std::time::Duration::from_secs(30),
     )
     .await
     .expect("cleanup");

@@ -2,9 +2,7 @@
 //! it, through the local gateway unless noted.
 
 use serde_json::json;
-use std::sync::Arc;
 use telemeet::http::router::Function;
-use telemeet::providers::retry::TokioSleeper;
 use telemeet::service::Settings;
 use telemeet_local::*;
 
@@ -36,7 +34,6 @@ async fn seed_000_zoho_shared_conversation_room_whoever_calls_reused_for_an_hour
         .app_configured(
             clock.clone(),
             Settings::default(),
-            Arc::new(TokioSleeper),
             &[("MEETING_PROVIDER", "zoho")],
         )
         .await
@@ -249,7 +246,6 @@ async fn seed_004_jitsi_jwt_links_for_appointments() {
         .app_configured(
             manual_clock(),
             Settings::default(),
-            Arc::new(TokioSleeper),
             &[("MEETING_PROVIDER", "jitsi")],
         )
         .await

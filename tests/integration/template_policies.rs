@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use telemeet::App;
 use telemeet::http::router::Function;
-use telemeet::providers::retry::TokioSleeper;
 use telemeet::service::Settings;
 use telemeet_local::*;
 
@@ -131,12 +130,7 @@ async fn recording_app(
     stack.dynamodb = Some(aws_sdk_dynamodb::Client::from_conf(ddb));
     stack.secretsmanager = Some(aws_sdk_secretsmanager::Client::from_conf(sm));
     let app = stack
-        .app_configured(
-            clock,
-            Settings::default(),
-            Arc::new(TokioSleeper),
-            &[("FALLBACK_PROVIDER", "none")],
-        )
+        .app_configured(clock, Settings::default(), &[("FALLBACK_PROVIDER", "none")])
         .await
         .expect("app");
     stack.dynamodb = None;
@@ -407,7 +401,7 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
         &cleanup,
         &telemeet::cleanup::CleanupSettings::default(),
         &json!({ "time": (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339(), "detail": {} }),
-        std::time::Instant::now() + std::time::Duration::from_secs(60),
+        cleanup.service.clock.instant() + std::time::Duration::from_secs(60),
     )
     .await
     .expect("summary");

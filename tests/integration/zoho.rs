@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use std::sync::Arc;
+use telemeet::clock::{ManualClock, Wait};
 use telemeet::http::router::Function;
 use telemeet::service::Settings;
 use telemeet_local::*;
@@ -205,7 +206,6 @@ async fn zoho_token_is_shared_by_containers_and_refreshed_within_zohos_limit() {
                 .app_configured(
                     clock.clone(),
                     Settings::default(),
-                    Arc::new(telemeet::providers::retry::TokioSleeper),
                     &[("MEETING_PROVIDER", "zoho")],
                 )
                 .await
@@ -309,19 +309,18 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<u16>>) -> Vec<u16> {
     out
 }
 
-/// One in-process container on Zoho with retries that record instead of sleeping.
-async fn zoho_app(stack: &Stack) -> (telemeet::App, Arc<RecordingSleeper>) {
-    let sleeper = Arc::new(RecordingSleeper::default());
+/// One in-process container on Zoho whose waits (retries among them) are recorded, not slept.
+async fn zoho_app(stack: &Stack) -> (telemeet::App, Arc<ManualClock>) {
+    let clock = manual_clock();
     let app = stack
         .app_configured(
-            manual_clock(),
+            clock.clone(),
             Settings::default(),
-            sleeper.clone(),
             &[("MEETING_PROVIDER", "zoho")],
         )
         .await
         .expect("app");
-    (app, sleeper)
+    (app, clock)
 }
 
 async fn put(stack: &Stack, app: &telemeet::App, appointment: &str) -> Reply {
@@ -338,7 +337,7 @@ async fn put(stack: &Stack, app: &telemeet::App, appointment: &str) -> Reply {
 #[tokio::test]
 async fn zoho_fault_switches_are_survived_or_answered_per_the_contract() {
     let stack = in_process_stack().await;
-    let (app, sleeper) = zoho_app(&stack).await;
+    let (app, clock) = zoho_app(&stack).await;
     let count = |op: &'static str| stack.zoho_calls("counts", op);
 
     // status: a 500 on create is retried and makes one session.
@@ -347,7 +346,7 @@ async fn zoho_fault_switches_are_survived_or_answered_per_the_contract() {
         .await;
     assert_eq!(put(&stack, &app, "appt-500").await.status, 201);
     assert_eq!(count(CREATE).await, 2);
-    assert_eq!(sleeper.waits().len(), 1, "one backoff");
+    assert_eq!(clock.waits_for(Wait::ProviderRetry).len(), 1, "one backoff");
 
     // rate_limit: Retry-After is honoured, then the retry succeeds.
     stack
@@ -355,7 +354,7 @@ async fn zoho_fault_switches_are_survived_or_answered_per_the_contract() {
         .await;
     assert_eq!(put(&stack, &app, "appt-429").await.status, 201);
     assert_eq!(
-        sleeper.waits().last().copied(),
+        clock.waits_for(Wait::ProviderRetry).last().copied(),
         Some(std::time::Duration::from_secs(2))
     );
 

@@ -5,10 +5,9 @@ use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use telemeet::domain::{Meeting, ProviderKind, Subject};
-use telemeet::error::ApiError;
-use telemeet::ids::{MeetingId, OrgId};
-use telemeet::store::{Claim, DueItem, EventMark, MeetingStore, Stats, UserMeetingsQuery};
+use telemeet::domain::{Claim, Meeting, Subject};
+use telemeet::ids::OrgId;
+use telemeet::store::{ClaimStore, StoreResult};
 
 pub use local_stack::{Options, Signer, Stack};
 
@@ -265,39 +264,22 @@ pub async fn zoom_meetings_reach(stack: &Stack, n: usize) -> bool {
     false
 }
 
-/// Records provider waits instead of sleeping through them.
-#[derive(Default)]
-pub struct RecordingSleeper(std::sync::Mutex<Vec<std::time::Duration>>);
-
-impl RecordingSleeper {
-    /// Every wait asked for so far.
-    pub fn waits(&self) -> Vec<std::time::Duration> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-#[async_trait::async_trait]
-impl telemeet::providers::retry::Sleeper for RecordingSleeper {
-    async fn sleep(&self, d: std::time::Duration) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(d);
-    }
-}
-
 /// A clock for in-process tests, starting now.
 pub fn manual_clock() -> Arc<telemeet::clock::ManualClock> {
     Arc::new(telemeet::clock::ManualClock::new(chrono::Utc::now()))
 }
 
-/// The real store with one fault: `finalize` signals `reached` and then never completes, so
-/// the holder "dies" between its provider call and its final write (the test aborts it).
+/// The real claim store with one fault: `finalize` signals `reached` and then never
+/// completes, so the holder "dies" between its provider call and its final write (the test
+/// aborts it).
 pub struct DiesBeforeFinalWrite {
-    pub inner: Arc<dyn MeetingStore>,
+    pub inner: Arc<dyn ClaimStore>,
     pub reached: Arc<tokio::sync::Notify>,
 }
 
 #[async_trait::async_trait]
-impl MeetingStore for DiesBeforeFinalWrite {
-    async fn get_claim(&self, org: &OrgId, subject: &Subject) -> Result<Option<Claim>, ApiError> {
+impl ClaimStore for DiesBeforeFinalWrite {
+    async fn get_claim(&self, org: &OrgId, subject: &Subject) -> StoreResult<Option<Claim>> {
         self.inner.get_claim(org, subject).await
     }
     async fn try_claim(
@@ -307,7 +289,7 @@ impl MeetingStore for DiesBeforeFinalWrite {
         previous: Option<&Claim>,
         claim: &Claim,
         now: DateTime<Utc>,
-    ) -> Result<bool, ApiError> {
+    ) -> StoreResult<bool> {
         self.inner
             .try_claim(org, subject, previous, claim, now)
             .await
@@ -319,75 +301,14 @@ impl MeetingStore for DiesBeforeFinalWrite {
         token: &str,
         reconcile: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
+    ) -> StoreResult<()> {
         self.inner
             .release_claim(org, subject, token, reconcile, now)
             .await
     }
-    async fn finalize(&self, _token: &str, _meeting: &Meeting) -> Result<bool, ApiError> {
+    async fn finalize(&self, _token: &str, _meeting: &Meeting) -> StoreResult<bool> {
         self.reached.notify_one();
         std::future::pending().await
-    }
-    async fn save(
-        &self,
-        before: &Meeting,
-        after: &Meeting,
-        event: Option<&EventMark>,
-    ) -> Result<bool, ApiError> {
-        self.inner.save(before, after, event).await
-    }
-    async fn meeting_for_provider_id(
-        &self,
-        provider: ProviderKind,
-        id: &str,
-    ) -> Result<Option<MeetingId>, ApiError> {
-        self.inner.meeting_for_provider_id(provider, id).await
-    }
-    async fn event_seen(&self, key: &str) -> Result<bool, ApiError> {
-        self.inner.event_seen(key).await
-    }
-    async fn due(
-        &self,
-        shard: u32,
-        cutoff: DateTime<Utc>,
-        cursor: Option<String>,
-        limit: usize,
-    ) -> Result<(Vec<DueItem>, Option<String>), ApiError> {
-        self.inner.due(shard, cutoff, cursor, limit).await
-    }
-    async fn archive(
-        &self,
-        before: &Meeting,
-        archived: &Meeting,
-        keep_until: DateTime<Utc>,
-    ) -> Result<bool, ApiError> {
-        self.inner.archive(before, archived, keep_until).await
-    }
-    async fn drop_claim(&self, key: &str, token: &str) -> Result<(), ApiError> {
-        self.inner.drop_claim(key, token).await
-    }
-    async fn user_meetings(
-        &self,
-        q: &UserMeetingsQuery,
-    ) -> Result<(Vec<MeetingId>, Option<String>), ApiError> {
-        self.inner.user_meetings(q).await
-    }
-    async fn get_meetings(&self, ids: &[MeetingId]) -> Result<Vec<Meeting>, ApiError> {
-        self.inner.get_meetings(ids).await
-    }
-    async fn stats(&self, org: &OrgId) -> Result<Stats, ApiError> {
-        self.inner.stats(org).await
-    }
-    async fn get_meeting(&self, id: &MeetingId) -> Result<Option<Meeting>, ApiError> {
-        self.inner.get_meeting(id).await
-    }
-    async fn update_host_link(
-        &self,
-        id: &MeetingId,
-        url: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
-        self.inner.update_host_link(id, url, at).await
     }
 }
 
@@ -435,7 +356,7 @@ pub async fn deliver(
     app: &telemeet::App,
     event: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest,
 ) -> (u16, Value) {
-    let r = telemeet::webhook::handle(app, event, lambda_http::Context::default()).await;
+    let r = telemeet::http::webhook::handle(app, event, lambda_http::Context::default()).await;
     let body = match r.body {
         Some(lambda_http::Body::Text(t)) => serde_json::from_str(&t).unwrap_or(Value::Null),
         _ => Value::Null,

@@ -11,10 +11,10 @@ async fn main() -> Result<(), Error> {
     let settings = telemeet::cleanup::CleanupSettings::from_env()?;
     let (app, settings) = (&app, &settings);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = telemeet::cleanup::deadline_of(&event.context);
+        let deadline = telemeet::cleanup::deadline_of(&event.context, app.service.clock.as_ref());
         telemeet::cleanup::run(app, settings, &event.payload, deadline)
             .await
-            .map_err(|e| Error::from(e.message.clone()))
+            .map_err(|e| Error::from(e.to_string()))
     }))
     .await
 }

@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
             Ok::<_, std::convert::Infallible>(
-                telemeet::webhook::handle(app, event.payload, event.context).await,
+                telemeet::http::webhook::handle(app, event.payload, event.context).await,
             )
         },
     ))

@@ -112,7 +112,7 @@ fn webhook_event(secret: &str, zoom_id: i64, n: usize) -> Value {
     })
     .to_string();
     let ts = now.timestamp().to_string();
-    let signature = telemeet::webhook::signature(secret, &ts, body.as_bytes());
+    let signature = telemeet::providers::zoom::webhook::signature(secret, &ts, body.as_bytes());
     let mut event = api_event(
         "POST",
         "/webhooks/zoom",
@@ -789,7 +789,7 @@ fn verify_throughput(rounds: usize) -> Value {
     let Some(map) = j.as_object() else {
         return Value::Null;
     };
-    let Ok(secrets) = telemeet::webhook::WebhookSecrets::from_secret(map) else {
+    let Ok(secrets) = telemeet::providers::zoom::webhook::WebhookSecrets::from_secret(map) else {
         return Value::Null;
     };
     let now = chrono::Utc::now();
@@ -801,7 +801,7 @@ fn verify_throughput(rounds: usize) -> Value {
     let mut headers = http::HeaderMap::new();
     let (Ok(t), Ok(s)) = (
         ts.parse(),
-        telemeet::webhook::signature(secret, &ts, body.as_bytes()).parse(),
+        telemeet::providers::zoom::webhook::signature(secret, &ts, body.as_bytes()).parse(),
     ) else {
         return Value::Null;
     };
@@ -811,7 +811,7 @@ fn verify_throughput(rounds: usize) -> Value {
     let mut ok = 0usize;
     for _ in 0..rounds {
         ok += usize::from(
-            telemeet::webhook::verify(
+            telemeet::providers::zoom::webhook::verify(
                 &secrets,
                 &headers,
                 std::hint::black_box(body.as_bytes()),

@@ -50,7 +50,7 @@ impl Demo {
             webhook_url: format!(
                 "{}{}",
                 gateway_url.trim_end_matches('/'),
-                telemeet::webhook::PATH
+                telemeet::http::webhook::PATH
             ),
             http: reqwest::Client::new(),
         }

@@ -117,21 +117,24 @@ async fn invoke(
         let Ok(scheduled) = serde_json::from_slice::<Value>(&body) else {
             return plain(400, "the body must be an EventBridge scheduled event");
         };
-        let deadline = telemeet::cleanup::deadline_of(&context);
+        let deadline = telemeet::cleanup::deadline_of(&context, app.service.clock.as_ref());
         return match telemeet::cleanup::run(app, cleanup, &scheduled, deadline).await {
             Ok(summary) => json_answer(200, &summary),
-            Err(e) => json_answer(
-                e.code.status(),
-                &e.body(&chrono::Utc::now().to_rfc3339(), &context.request_id),
-            ),
+            Err(invalid) => {
+                let e = telemeet::http::error::ApiError::from(invalid);
+                json_answer(
+                    e.code.status(),
+                    &e.body(&chrono::Utc::now().to_rfc3339(), &context.request_id),
+                )
+            }
         };
     }
-    if parts.uri.path() == telemeet::webhook::PATH {
+    if parts.uri.path() == telemeet::http::webhook::PATH {
         // The webhook function takes the raw event, like API Gateway hands it over.
         let Ok(raw) = serde_json::from_value(event) else {
             return plain(400, "Bad Request");
         };
-        let answer = telemeet::webhook::handle(app, raw, context).await;
+        let answer = telemeet::http::webhook::handle(app, raw, context).await;
         return from_gateway_response(answer);
     }
     let request = match lambda_http::request::from_str(&event.to_string()) {
@@ -141,7 +144,7 @@ async fn invoke(
     let request = request.with_lambda_context(context);
     // Route to the function API Gateway would invoke; unknown paths get the handler's 404.
     let function = router::route(request.method(), request.raw_http_path())
-        .map(|r| r.owner())
+        .map(|r| r.route.owner())
         .unwrap_or(Function::CreateMeeting);
     let Ok(response) = telemeet::http::handle(app, function, request).await;
     let (parts, body) = response.into_parts();

@@ -12,7 +12,6 @@ use telemeet::app::{App, Clients};
 use telemeet::clock::Clock;
 use telemeet::config::Config;
 use telemeet::ids::RandomIds;
-use telemeet::providers::retry::{Sleeper, TokioSleeper};
 use telemeet::secrets::SecretsManagerSource;
 use telemeet::service::Settings;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -297,28 +296,17 @@ impl Stack {
             .await
     }
 
-    /// An in-process [`App`] on this stack, with an injected clock and settings.
+    /// An in-process [`App`] on this stack, with an injected clock (every wait and
+    /// deadline of the app goes through it) and settings.
     pub async fn app(&self, clock: Arc<dyn Clock>, settings: Settings) -> Result<App, String> {
-        self.app_with(clock, settings, Arc::new(TokioSleeper)).await
+        self.app_configured(clock, settings, &[]).await
     }
 
-    /// Like [`Stack::app`], with provider retries waiting through `sleeper`.
-    pub async fn app_with(
-        &self,
-        clock: Arc<dyn Clock>,
-        settings: Settings,
-        sleeper: Arc<dyn Sleeper>,
-    ) -> Result<App, String> {
-        self.app_configured(clock, settings, sleeper, &[]).await
-    }
-
-    /// Like [`Stack::app_with`], with some configuration overridden (e.g.
-    /// `FALLBACK_PROVIDER`).
+    /// Like [`Stack::app`], with some configuration overridden (e.g. `FALLBACK_PROVIDER`).
     pub async fn app_configured(
         &self,
         clock: Arc<dyn Clock>,
         settings: Settings,
-        sleeper: Arc<dyn Sleeper>,
         overrides: &[(&str, &str)],
     ) -> Result<App, String> {
         let mut env = self.env();
@@ -343,7 +331,6 @@ impl Stack {
                     .unwrap_or_else(|| aws_sdk_secretsmanager::Client::new(&aws)),
             )),
             http: telemeet::app::http_client()?,
-            sleeper,
         };
         Ok(App::build(
             &config,
@@ -419,7 +406,9 @@ impl Stack {
             let mut writes = Vec::with_capacity(chunk.len());
             for m in chunk {
                 let put = aws_sdk_dynamodb::types::PutRequest::builder()
-                    .set_item(Some(telemeet::store::dynamo::meeting_item(m)))
+                    .set_item(Some(
+                        telemeet::store::dynamo::meeting_item(m).map_err(|e| e.to_string())?,
+                    ))
                     .build()
                     .map_err(|e| e.to_string())?;
                 writes.push(

@@ -1,34 +1,34 @@
 //! Who may do what (DESIGN.md, Identity). Anything not allowed answers 404 when the caller
 //! may not see the meeting, 403 when they may see it but not do this.
 
+use super::DomainError;
 use super::{Caller, LinkRole, Meeting, Role};
-use crate::error::ApiError;
 use crate::ids::UserId;
 
 /// Read a meeting: service, admin and staff of its org; its host and participants.
 pub fn can_see(caller: &Caller, meeting: &Meeting) -> bool {
     caller.org == meeting.org
-        && (matches!(caller.role, Role::Service | Role::Admin | Role::Staff)
+        && (caller.role.is_org_wide()
             || caller.user_id == meeting.host
             || meeting.is_participant(&caller.user_id))
 }
 
 /// The meeting if the caller may see it, otherwise 404 (never revealing that it exists).
-pub fn visible(caller: &Caller, meeting: Meeting) -> Result<Meeting, ApiError> {
+pub fn visible(caller: &Caller, meeting: Meeting) -> Result<Meeting, DomainError> {
     if can_see(caller, &meeting) {
         Ok(meeting)
     } else {
-        Err(ApiError::not_found("Meeting"))
+        Err(DomainError::NotFound("Meeting"))
     }
 }
 
 /// Create or reuse an appointment meeting: service, admin, staff; a practitioner only as
 /// the meeting's own host. Checked before anything is read, so the answer reveals nothing.
-pub fn may_provision_appointment(caller: &Caller, host: &UserId) -> Result<(), ApiError> {
+pub fn may_provision_appointment(caller: &Caller, host: &UserId) -> Result<(), DomainError> {
     match caller.role {
         Role::Service | Role::Admin | Role::Staff => Ok(()),
         Role::Practitioner if &caller.user_id == host => Ok(()),
-        _ => Err(ApiError::forbidden()),
+        _ => Err(DomainError::Forbidden),
     }
 }
 
@@ -37,52 +37,50 @@ pub fn may_provision_conversation(
     caller: &Caller,
     host: &UserId,
     participants: &[UserId],
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     let listed = &caller.user_id == host || participants.contains(&caller.user_id);
     if matches!(caller.role, Role::Service | Role::Admin) || listed {
         Ok(())
     } else {
-        Err(ApiError::forbidden())
+        Err(DomainError::Forbidden)
     }
 }
 
 /// Reusing an existing appointment meeting through PUT: a practitioner only as its host.
 /// The caller can already see the meeting.
-pub fn may_reuse_appointment(caller: &Caller, meeting: &Meeting) -> Result<(), ApiError> {
+pub fn may_reuse_appointment(caller: &Caller, meeting: &Meeting) -> Result<(), DomainError> {
     if caller.role == Role::Practitioner && caller.user_id != meeting.host {
-        return Err(ApiError::forbidden());
+        return Err(DomainError::Forbidden);
     }
     Ok(())
 }
 
 /// Reschedule, cancel, start, end: service, admin, staff and the meeting's host. The caller
 /// can already see the meeting.
-pub fn may_manage(caller: &Caller, meeting: &Meeting) -> Result<(), ApiError> {
-    if matches!(caller.role, Role::Service | Role::Admin | Role::Staff)
-        || caller.user_id == meeting.host
-    {
+pub fn may_manage(caller: &Caller, meeting: &Meeting) -> Result<(), DomainError> {
+    if caller.role.is_org_wide() || caller.user_id == meeting.host {
         Ok(())
     } else {
-        Err(ApiError::forbidden())
+        Err(DomainError::Forbidden)
     }
 }
 
 /// A user's meeting list: that user; service, admin and staff (of the caller's org, which
 /// the list is scoped to).
-pub fn may_list(caller: &Caller, user: &UserId) -> Result<(), ApiError> {
-    if &caller.user_id == user || matches!(caller.role, Role::Service | Role::Admin | Role::Staff) {
+pub fn may_list(caller: &Caller, user: &UserId) -> Result<(), DomainError> {
+    if &caller.user_id == user || caller.role.is_org_wide() {
         Ok(())
     } else {
-        Err(ApiError::forbidden())
+        Err(DomainError::Forbidden)
     }
 }
 
 /// Stats: service and admin.
-pub fn may_read_stats(caller: &Caller) -> Result<(), ApiError> {
+pub fn may_read_stats(caller: &Caller) -> Result<(), DomainError> {
     if matches!(caller.role, Role::Service | Role::Admin) {
         Ok(())
     } else {
-        Err(ApiError::forbidden())
+        Err(DomainError::Forbidden)
     }
 }
 
@@ -97,7 +95,7 @@ pub fn default_link_role(caller: &Caller, meeting: &Meeting) -> LinkRole {
 
 /// Host link: the meeting's host and service. Participant link: its participants and host,
 /// staff and service. The caller must already be able to see the meeting.
-pub fn may_get_link(caller: &Caller, meeting: &Meeting, role: LinkRole) -> Result<(), ApiError> {
+pub fn may_get_link(caller: &Caller, meeting: &Meeting, role: LinkRole) -> Result<(), DomainError> {
     let is_host = caller.user_id == meeting.host;
     let allowed = match role {
         LinkRole::Host => is_host || caller.role == Role::Service,
@@ -110,17 +108,14 @@ pub fn may_get_link(caller: &Caller, meeting: &Meeting, role: LinkRole) -> Resul
     if allowed {
         Ok(())
     } else {
-        Err(ApiError::forbidden())
+        Err(DomainError::Forbidden)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        Attendance, MeetingStatus, ProviderKind, ProviderLinks, Subject, SubjectKind,
-    };
-    use crate::ids::{MeetingId, OrgId, SubjectId};
+    use crate::ids::OrgId;
     use chrono::Utc;
 
     fn uid(s: &str) -> UserId {
@@ -136,35 +131,7 @@ mod tests {
     }
 
     fn meeting() -> Meeting {
-        let now = Utc::now();
-        Meeting {
-            id: MeetingId::parse("mtg_x", "t").unwrap(),
-            org: OrgId::parse("clinic-1", "t").unwrap(),
-            subject: Subject {
-                kind: SubjectKind::Appointment,
-                id: SubjectId::parse("appt-1", "t").unwrap(),
-            },
-            provider: ProviderKind::Zoom,
-            provider_meeting_id: "1".into(),
-            provider_uuid: None,
-            topic: "Video consultation".into(),
-            start_time: now,
-            duration_minutes: 30,
-            timezone: "UTC".into(),
-            status: MeetingStatus::Scheduled,
-            host: uid("dr-7"),
-            participants: vec![uid("pat-9")],
-            initiated_by: uid("svc-1"),
-            created_at: now,
-            updated_at: now,
-            started_at: None,
-            ended_at: None,
-            expires_at: None,
-            attendance: Attendance::default(),
-            links: ProviderLinks::default(),
-            version: 1,
-            provider_event_ts: None,
-        }
+        crate::domain::sample_meeting(Utc::now())
     }
 
     #[test]

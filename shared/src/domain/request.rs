@@ -1,8 +1,8 @@
 //! Request bodies, validated field by field so a 400 names the field. Unknown fields are
 //! ignored (DESIGN.md).
 
-use super::ProviderKind;
-use crate::error::ApiError;
+use super::Invalid;
+use super::{ProviderKind, Schedule};
 use crate::ids::UserId;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -27,47 +27,47 @@ pub struct AppointmentMeetingRequest {
 }
 
 /// Parses a JSON object body; an empty body is an empty object.
-pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::validation("body", "must be a JSON object")),
-        Err(_) => Err(ApiError::validation("body", "is not valid JSON")),
+        Ok(_) => Err(Invalid::new("body", "must be a JSON object")),
+        Err(_) => Err(Invalid::new("body", "is not valid JSON")),
     }
 }
 
-fn required<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a Value, ApiError> {
+fn required<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, Invalid> {
     match obj.get(field) {
-        None | Some(Value::Null) => Err(ApiError::validation(field, "is required")),
+        None | Some(Value::Null) => Err(Invalid::new(field, "is required")),
         Some(v) => Ok(v),
     }
 }
 
-fn optional<'a>(obj: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
+fn optional<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Option<&'a Value> {
     obj.get(field).filter(|v| !v.is_null())
 }
 
-fn string<'a>(v: &'a Value, field: &str) -> Result<&'a str, ApiError> {
+fn string<'a>(v: &'a Value, field: &'static str) -> Result<&'a str, Invalid> {
     v.as_str()
-        .ok_or_else(|| ApiError::validation(field, "must be a string"))
+        .ok_or_else(|| Invalid::new(field, "must be a string"))
 }
 
-fn user_id(v: &Value, field: &str) -> Result<UserId, ApiError> {
+fn user_id(v: &Value, field: &'static str) -> Result<UserId, Invalid> {
     UserId::parse(string(v, field)?, field)
 }
 
-pub fn parse_time(v: &Value, field: &str) -> Result<DateTime<Utc>, ApiError> {
+pub fn parse_time(v: &Value, field: &'static str) -> Result<DateTime<Utc>, Invalid> {
     let s = string(v, field)?;
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| ApiError::validation(field, "must be an RFC 3339 date-time"))
+        .map_err(|_| Invalid::new(field, "must be an RFC 3339 date-time"))
 }
 
 /// A meeting's start: RFC 3339 and between 2000 and 2100. Years the providers cannot take
 /// (Zoho's local-time format has four digits) are refused here, as 400, not by them as 502.
-pub fn meeting_time(v: &Value, field: &str) -> Result<DateTime<Utc>, ApiError> {
+pub fn meeting_time(v: &Value, field: &'static str) -> Result<DateTime<Utc>, Invalid> {
     let t = parse_time(v, field)?;
     let range = (
         DateTime::parse_from_rfc3339("2000-01-01T00:00:00Z"),
@@ -75,69 +75,60 @@ pub fn meeting_time(v: &Value, field: &str) -> Result<DateTime<Utc>, ApiError> {
     );
     match range {
         (Ok(lo), Ok(hi)) if t >= lo && t < hi => Ok(t),
-        _ => Err(ApiError::validation(
-            field,
-            "must be a time from 2000 to 2099",
-        )),
+        _ => Err(Invalid::new(field, "must be a time from 2000 to 2099")),
     }
 }
 
-fn duration(v: &Value, field: &str) -> Result<u32, ApiError> {
+fn duration(v: &Value, field: &'static str) -> Result<u32, Invalid> {
     match v.as_u64() {
         Some(n @ 1..=480) => Ok(n as u32),
-        _ => Err(ApiError::validation(
-            field,
-            "must be a whole number from 1 to 480",
-        )),
+        _ => Err(Invalid::new(field, "must be a whole number from 1 to 480")),
     }
 }
 
-pub fn timezone(v: &Value, field: &str) -> Result<String, ApiError> {
+pub fn timezone(v: &Value, field: &'static str) -> Result<String, Invalid> {
     let s = string(v, field)?;
     // chrono-tz carries the IANA database; "UTC" and links such as "US/Eastern" parse too.
     s.parse::<chrono_tz::Tz>()
         .map(|_| s.to_owned())
-        .map_err(|_| ApiError::validation(field, "must be an IANA time zone such as Europe/Berlin"))
+        .map_err(|_| Invalid::new(field, "must be an IANA time zone such as Europe/Berlin"))
 }
 
-pub fn topic(v: &Value, field: &str) -> Result<String, ApiError> {
+pub fn topic(v: &Value, field: &'static str) -> Result<String, Invalid> {
     let s = string(v, field)?.trim();
     if s.is_empty() || s.chars().count() > MAX_TOPIC_CHARS {
-        return Err(ApiError::validation(field, "must be 1-200 characters"));
+        return Err(Invalid::new(field, "must be 1-200 characters"));
     }
     if s.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(Invalid::new(field, "must not contain control characters"));
     }
     Ok(s.to_owned())
 }
 
-fn provider(v: &Value, field: &str) -> Result<ProviderKind, ApiError> {
+fn provider(v: &Value, field: &'static str) -> Result<ProviderKind, Invalid> {
     string(v, field)?
         .parse()
-        .map_err(|_| ApiError::validation(field, "must be one of zoom, jitsi, zoho"))
+        .map_err(|_| Invalid::new(field, "must be one of zoom, jitsi, zoho"))
 }
 
 /// Host plus 1–10 distinct participants; the host is not also a participant.
-fn people(obj: &Map<String, Value>) -> Result<(UserId, Vec<UserId>), ApiError> {
+fn people(obj: &Map<String, Value>) -> Result<(UserId, Vec<UserId>), Invalid> {
     let host = user_id(required(obj, "hostUserId")?, "hostUserId")?;
     const FIELD: &str = "participantUserIds";
     let list = required(obj, FIELD)?
         .as_array()
-        .ok_or_else(|| ApiError::validation(FIELD, "must be an array of user ids"))?;
+        .ok_or_else(|| Invalid::new(FIELD, "must be an array of user ids"))?;
     if list.is_empty() || list.len() > MAX_PARTICIPANTS {
-        return Err(ApiError::validation(FIELD, "must hold 1 to 10 user ids"));
+        return Err(Invalid::new(FIELD, "must hold 1 to 10 user ids"));
     }
     let mut participants: Vec<UserId> = Vec::with_capacity(list.len());
     for v in list {
         let id = user_id(v, FIELD)?;
         if id == host {
-            return Err(ApiError::validation(FIELD, "must not contain the host"));
+            return Err(Invalid::new(FIELD, "must not contain the host"));
         }
         if participants.contains(&id) {
-            return Err(ApiError::validation(FIELD, "must not contain duplicates"));
+            return Err(Invalid::new(FIELD, "must not contain duplicates"));
         }
         participants.push(id);
     }
@@ -145,7 +136,17 @@ fn people(obj: &Map<String, Value>) -> Result<(UserId, Vec<UserId>), ApiError> {
 }
 
 impl AppointmentMeetingRequest {
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+    /// The schedule the request asks for.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            topic: self.topic.clone(),
+            start_time: self.start_time,
+            duration_minutes: self.duration_minutes,
+            timezone: self.timezone.clone(),
+        }
+    }
+
+    pub fn parse(body: &[u8]) -> Result<Self, Invalid> {
         let obj = parse_object(body)?;
         let (host, participants) = people(&obj)?;
         Ok(Self {
@@ -177,7 +178,7 @@ impl AppointmentMeetingRequest {
         body: &[u8],
         now: DateTime<Utc>,
         window: chrono::Duration,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Invalid> {
         let obj = parse_object(body)?;
         let (host, participants) = people(&obj)?;
         let minutes = u32::try_from(window.num_minutes().clamp(1, 480)).unwrap_or(60);
@@ -204,10 +205,9 @@ mod tests {
     use super::*;
 
     fn field_of(body: &str) -> String {
-        let e = AppointmentMeetingRequest::parse(body.as_bytes()).unwrap_err();
-        e.details.clone().unwrap()["field"]
-            .as_str()
-            .unwrap()
+        AppointmentMeetingRequest::parse(body.as_bytes())
+            .unwrap_err()
+            .field
             .to_owned()
     }
 
@@ -298,7 +298,17 @@ pub struct RescheduleRequest {
 }
 
 impl RescheduleRequest {
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+    /// `current` with the changes asked for.
+    pub fn applied_to(&self, current: Schedule) -> Schedule {
+        Schedule {
+            topic: self.topic.clone().unwrap_or(current.topic),
+            start_time: self.start_time.unwrap_or(current.start_time),
+            duration_minutes: self.duration_minutes.unwrap_or(current.duration_minutes),
+            timezone: self.timezone.clone().unwrap_or(current.timezone),
+        }
+    }
+
+    pub fn parse(body: &[u8]) -> Result<Self, Invalid> {
         let obj = parse_object(body)?;
         let r = Self {
             start_time: optional(&obj, "startTime")
@@ -315,7 +325,7 @@ impl RescheduleRequest {
                 .transpose()?,
         };
         if r == Self::default() {
-            return Err(ApiError::validation(
+            return Err(Invalid::new(
                 "body",
                 "must change at least one of startTime, durationMinutes, timezone, topic",
             ));

@@ -1,25 +1,25 @@
-//! HTTP in and out: one entry point for every function and the local gateway.
+//! HTTP in and out: the entry point of the API functions ([`handle`]) and of the Zoom
+//! webhook ([`webhook::handle`]), both inside one envelope ([`envelope`]). A request is
+//! routed by the table in [`router`], authenticated, and handed to its route's handler in
+//! [`routes`] (a file per group), which parses what it needs, calls the service and shapes
+//! the answer ([`resource`]). Errors of every layer become the contract's body in [`error`].
 
+pub mod envelope;
+pub mod error;
+pub mod resource;
 pub mod router;
+pub mod routes;
+pub mod webhook;
 
 use crate::App;
-use crate::domain::MeetingStatus;
-use crate::domain::request::{AppointmentMeetingRequest, RescheduleRequest, parse_time};
-use crate::domain::{LinkRole, Subject, SubjectKind};
-use crate::error::ApiError;
-use crate::ids::UserId;
-use crate::ids::{MeetingId, SubjectId};
-use crate::service::PageRequest;
-use crate::service::manage::stats_json;
+use crate::auth::Credentials;
+use crate::domain::Caller;
+use envelope::{Reply, enveloped, record_route};
+use error::ApiError;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use router::{Function, Route};
-use serde_json::Value;
 use std::time::{Duration, Instant};
-use tracing::Instrument;
-
-const DEFAULT_PAGE: usize = 20;
-const MAX_PAGE: usize = 100;
 
 /// Bodies over this size answer 413 (DESIGN.md).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -28,6 +28,31 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
 /// A request's time budget when no Lambda deadline is known.
 const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
 
+/// What a route's handler gets: the app, the authenticated caller, the request, the id in
+/// its path, and when it must be done.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub caller: Caller,
+    pub req: &'a Request,
+    /// The raw id of the path (`{appointmentId}`, `{meetingId}`, …), validated by the handler.
+    pub id: &'a str,
+    pub deadline: Instant,
+}
+
+impl Ctx<'_> {
+    pub fn body(&self) -> &[u8] {
+        body_bytes(self.req.body())
+    }
+
+    /// A query parameter, when given and not empty.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.req
+            .query_string_parameters_ref()
+            .and_then(|p| p.first(name))
+            .filter(|v| !v.is_empty())
+    }
+}
+
 /// Handles one API request for `function`. Never fails: every error becomes the contract's
 /// error body, and internal causes are logged, not sent.
 pub async fn handle(
@@ -35,249 +60,84 @@ pub async fn handle(
     function: Function,
     req: Request,
 ) -> Result<Response<Body>, std::convert::Infallible> {
-    let started = Instant::now();
     let request_id = request_id(&req);
-    let span = tracing::info_span!(
-        "request",
-        requestId = %request_id,
-        function = function.name(),
-        route = tracing::field::Empty,
-    );
-    async move {
-        let result = dispatch(app, function, req).await;
-        let response = match result {
-            Ok(ok) => ok,
-            Err(err) => {
-                if err.code.status() >= 500 {
-                    tracing::error!(
-                        code = err.code.as_str(),
-                        cause = err.cause.as_deref().unwrap_or(""),
-                        "request failed"
-                    );
-                } else if let Some(cause) = &err.cause {
-                    tracing::warn!(
-                        code = err.code.as_str(),
-                        cause = cause.as_str(),
-                        "request refused"
-                    );
-                }
-                error_response(&err, &app.service.clock.now(), &request_id)
-            }
-        };
-        tracing::info!(
-            status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            outcome = if response.status().is_success() {
-                "ok"
-            } else {
-                "error"
-            },
-            "request done"
-        );
-        Ok(response)
-    }
-    .instrument(span)
-    .await
+    let clock = app.service.clock.as_ref();
+    Ok(enveloped(
+        clock,
+        function.name(),
+        &request_id,
+        answer(app, function, &req),
+    )
+    .await)
 }
 
-async fn dispatch(app: &App, function: Function, req: Request) -> Result<Response<Body>, ApiError> {
-    let route = router::route(req.method(), req.raw_http_path())?;
-    tracing::Span::current().record("route", route.template());
-    // The webhook has its own entry point (crate::webhook), taking the raw event.
-    if route.owner() != function || route == Route::ZoomWebhook {
-        // API Gateway never sends another function's route; refuse it like an unknown path.
+/// Routes, authenticates and dispatches.
+async fn answer(app: &App, function: Function, req: &Request) -> Result<Response<Body>, ApiError> {
+    let matched = router::route(req.method(), req.raw_http_path())?;
+    record_route(matched.route.template());
+    // API Gateway never sends another function's route (and the webhook has its own entry
+    // point, taking the raw event): refuse it like an unknown path.
+    if matched.route.owner() != function || matched.route == Route::ZoomWebhook {
         return Err(ApiError::not_found("Route"));
     }
-    let body = body_bytes(req.body());
-    if body.len() > MAX_BODY_BYTES {
+    if body_bytes(req.body()).len() > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
+    let caller = app.auth.authenticate(credentials(req)).await?;
+    let deadline = deadline(app, req);
+    let ctx = Ctx {
+        app,
+        caller,
+        req,
+        id: &matched.id,
+        deadline,
+    };
+    dispatch(&ctx, matched.route).await
+}
+
+/// Each route's handler.
+async fn dispatch(ctx: &Ctx<'_>, route: Route) -> Result<Response<Body>, ApiError> {
+    use crate::domain::SubjectKind::{Appointment, Conversation};
+    use routes::{links, meetings, stats, subjects, users};
+    match route {
+        Route::PutAppointmentMeeting => subjects::put(ctx, Appointment).await,
+        Route::GetAppointmentMeeting => subjects::get(ctx, Appointment).await,
+        Route::PutConversationMeeting => subjects::put(ctx, Conversation).await,
+        Route::GetConversationMeeting => subjects::get(ctx, Conversation).await,
+        Route::GetMeeting => meetings::get(ctx).await,
+        Route::GetMeetingLink => links::get(ctx).await,
+        Route::PatchMeeting => meetings::patch(ctx).await,
+        Route::DeleteMeeting => meetings::cancel(ctx).await,
+        Route::StartMeeting => meetings::start(ctx).await,
+        Route::EndMeeting => meetings::end(ctx).await,
+        Route::ListUserMeetings => users::meetings(ctx).await,
+        Route::GetStats => stats::get(ctx).await,
+        Route::ZoomWebhook => Err(ApiError::not_found("Route")),
+    }
+}
+
+/// The bearer token, and the claims API Gateway's JWT authorizer put in the context.
+fn credentials(req: &Request) -> Credentials<'_> {
     let authorization = req
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let context = req.request_context_ref();
-    let authorizer_claims = match &context {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx
+    let authorizer_claims = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
             .authorizer
             .as_ref()
             .and_then(|a| a.jwt.as_ref())
             .map(|jwt| &jwt.claims),
         _ => None,
     };
-    let caller = app
-        .auth
-        .authenticate(crate::auth::Credentials {
-            authorization,
-            authorizer_claims,
-        })
-        .await?;
-    let service = &app.service;
-    match route {
-        Route::PutAppointmentMeeting(_) | Route::PutConversationMeeting(_) => {
-            let (subject, body) = match &route {
-                Route::PutConversationMeeting(id) => (
-                    subject(SubjectKind::Conversation, id)?,
-                    AppointmentMeetingRequest::parse_conversation(
-                        body,
-                        service.clock.now(),
-                        service.settings.conversation_reuse,
-                    )?,
-                ),
-                Route::PutAppointmentMeeting(id) => (
-                    subject(SubjectKind::Appointment, id)?,
-                    AppointmentMeetingRequest::parse(body)?,
-                ),
-                _ => return Err(ApiError::not_found("Route")),
-            };
-            let out = service
-                .provision(&caller, &subject, &body, deadline(&req))
-                .await?;
-            let status = if out.created { 201 } else { 200 };
-            let mut response = json_response(status, &out.meeting.to_resource());
-            if out.created {
-                let location = format!("/meetings/{}", out.meeting.id);
-                if let Ok(v) = http::HeaderValue::from_str(&location) {
-                    response.headers_mut().insert(http::header::LOCATION, v);
-                }
-            }
-            Ok(response)
-        }
-        Route::GetAppointmentMeeting(id) => {
-            let meeting = service
-                .meeting_for_subject(&caller, &subject(SubjectKind::Appointment, &id)?)
-                .await?;
-            Ok(json_response(200, &meeting.to_resource()))
-        }
-        Route::GetConversationMeeting(id) => {
-            let meeting = service
-                .meeting_for_subject(&caller, &subject(SubjectKind::Conversation, &id)?)
-                .await?;
-            Ok(json_response(200, &meeting.to_resource()))
-        }
-        Route::GetMeeting(id) => {
-            let meeting = service
-                .meeting(&caller, &MeetingId::parse(&id, "meetingId")?)
-                .await?;
-            Ok(json_response(200, &meeting.to_resource()))
-        }
-        Route::GetMeetingLink(id) => {
-            let id = MeetingId::parse(&id, "meetingId")?;
-            let role = link_role(&req)?;
-            let link = service.link(&caller, &id, role, deadline(&req)).await?;
-            Ok(json_response(200, &link.to_json()))
-        }
-        Route::PatchMeeting(id) => {
-            let id = MeetingId::parse(&id, "meetingId")?;
-            let changes = RescheduleRequest::parse(body)?;
-            let meeting = service
-                .reschedule(&caller, &id, &changes, deadline(&req))
-                .await?;
-            Ok(json_response(200, &meeting.to_resource()))
-        }
-        Route::DeleteMeeting(id) => {
-            let id = MeetingId::parse(&id, "meetingId")?;
-            let meeting = service.cancel(&caller, &id, deadline(&req)).await?;
-            Ok(json_response(200, &meeting.to_resource()))
-        }
-        Route::StartMeeting(id) => {
-            let meeting = service
-                .start(
-                    &caller,
-                    &MeetingId::parse(&id, "meetingId")?,
-                    deadline(&req),
-                )
-                .await?;
-            Ok(json_response(200, &meeting.to_resource()))
-        }
-        Route::EndMeeting(id) => {
-            let id = MeetingId::parse(&id, "meetingId")?;
-            let meeting = service.end(&caller, &id, deadline(&req)).await?;
-            Ok(json_response(200, &meeting.to_resource()))
-        }
-        Route::ListUserMeetings(user) => {
-            let page = service
-                .user_meetings(&caller, &page_request(&req, &user)?)
-                .await?;
-            Ok(json_response(200, &page.to_json()))
-        }
-        Route::GetStats => Ok(json_response(
-            200,
-            &stats_json(&service.stats(&caller).await?),
-        )),
-        Route::ZoomWebhook => Err(ApiError::not_found("Route")),
-    }
-}
-
-/// The query of `GET /users/{userId}/meetings`: `status` (comma-separated), `from`, `to`
-/// (RFC 3339 start times), `limit` (1–100, default 20), `cursor`.
-fn page_request(req: &Request, user: &str) -> Result<PageRequest, ApiError> {
-    let params = req.query_string_parameters_ref();
-    let get = |k: &str| params.and_then(|p| p.first(k)).filter(|v| !v.is_empty());
-    let statuses = match get("status") {
-        None => Vec::new(),
-        Some(list) => list
-            .split(',')
-            .map(|s| {
-                s.trim().parse::<MeetingStatus>().map_err(|_| {
-                    ApiError::validation("status", "must be meeting statuses, comma-separated")
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    let time = |k: &str| {
-        get(k)
-            .map(|v| parse_time(&serde_json::Value::String(v.to_owned()), k))
-            .transpose()
-    };
-    let limit = match get("limit") {
-        None => DEFAULT_PAGE,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::validation("limit", "must be a whole number from 1 to 100"))?,
-    };
-    let (from, to) = (time("from")?, time("to")?);
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        return Err(ApiError::validation("from", "must not be after to"));
-    }
-    Ok(PageRequest {
-        user: UserId::parse(user, "userId")?,
-        statuses,
-        from,
-        to,
-        limit,
-        cursor: get("cursor").map(str::to_owned),
-    })
-}
-
-fn subject(kind: SubjectKind, raw: &str) -> Result<Subject, ApiError> {
-    let field = match kind {
-        SubjectKind::Appointment => "appointmentId",
-        SubjectKind::Conversation => "conversationId",
-    };
-    Ok(Subject {
-        kind,
-        id: SubjectId::parse(raw, field)?,
-    })
-}
-
-fn link_role(req: &Request) -> Result<Option<LinkRole>, ApiError> {
-    let params = req.query_string_parameters_ref();
-    match params.and_then(|p| p.first("role")) {
-        None => Ok(None),
-        Some("host") => Ok(Some(LinkRole::Host)),
-        Some("participant") => Ok(Some(LinkRole::Participant)),
-        Some(_) => Err(ApiError::validation("role", "must be host or participant")),
+    Credentials {
+        authorization,
+        authorizer_claims,
     }
 }
 
 fn body_bytes(body: &Body) -> &[u8] {
     match body {
-        Body::Empty => &[],
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
         _ => &[],
@@ -286,14 +146,14 @@ fn body_bytes(body: &Body) -> &[u8] {
 
 /// When this request must be done: the Lambda's deadline less a margin for answering, or
 /// [`DEFAULT_BUDGET`] from now without a Lambda context.
-fn deadline(req: &Request) -> Instant {
-    let now = Instant::now();
+fn deadline(app: &App, req: &Request) -> Instant {
+    let clock = app.service.clock.as_ref();
     let Some(ctx) = req.lambda_context_ref().filter(|c| c.deadline > 0) else {
-        return now + DEFAULT_BUDGET;
+        return clock.instant() + DEFAULT_BUDGET;
     };
-    let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let now_ms = clock.now().timestamp_millis().max(0).unsigned_abs();
     let remaining = Duration::from_millis(ctx.deadline.saturating_sub(now_ms));
-    now + remaining.saturating_sub(DEADLINE_MARGIN)
+    clock.instant() + remaining.saturating_sub(DEADLINE_MARGIN)
 }
 
 /// API Gateway's request id (what clients see as `apigw-requestid`), else Lambda's.
@@ -309,45 +169,7 @@ fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-fn json_response(status: u16, body: &Value) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
-    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
-    let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    // Meetings and links are personal: no shared caches.
-    headers.insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    response
-}
-
-fn error_response(
-    err: &ApiError,
-    now: &chrono::DateTime<chrono::Utc>,
-    request_id: &str,
-) -> Response<Body> {
-    let timestamp = crate::domain::rfc3339_millis(*now);
-    let mut response = json_response(err.code.status(), &err.body(&timestamp, request_id));
-    let headers = response.headers_mut();
-    if let Some(s) = err.retry_after
-        && let Ok(v) = http::HeaderValue::from_str(&s.to_string())
-    {
-        headers.insert(http::header::RETRY_AFTER, v);
-    }
-    if let Some(allow) = err.allow.as_deref()
-        && let Ok(v) = http::HeaderValue::from_str(allow)
-    {
-        headers.insert(http::header::ALLOW, v);
-    }
-    if err.code.status() == 401 {
-        headers.insert(
-            http::header::WWW_AUTHENTICATE,
-            http::HeaderValue::from_static("Bearer"),
-        );
-    }
-    response
+/// A JSON answer.
+pub fn json(status: u16, body: &serde_json::Value) -> Response<Body> {
+    Response::<Body>::json(status, body)
 }

@@ -1,25 +1,10 @@
-//! Routes by method and path, so the same code serves API Gateway routes and the local
-//! gateway. Path ids are raw here and validated after authentication.
+//! The route table: each route's method, path template and owning function, written once.
+//! Routing matches the raw path against the templates, so the same code serves API
+//! Gateway's routes and the local gateway. Path ids are raw here and validated after
+//! authentication. Adding a route is one line here and one handler arm (`super::dispatch`).
 
-use crate::error::ApiError;
+use super::error::ApiError;
 use http::Method;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    PutAppointmentMeeting(String),
-    GetAppointmentMeeting(String),
-    PutConversationMeeting(String),
-    GetConversationMeeting(String),
-    GetMeeting(String),
-    GetMeetingLink(String),
-    PatchMeeting(String),
-    DeleteMeeting(String),
-    StartMeeting(String),
-    EndMeeting(String),
-    ListUserMeetings(String),
-    GetStats,
-    ZoomWebhook,
-}
 
 /// The Lambda functions, each owning some routes (template.yaml wires the same split).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,118 +26,98 @@ impl Function {
     }
 }
 
-impl Route {
-    pub fn owner(&self) -> Function {
-        match self {
-            Self::PutAppointmentMeeting(_) | Self::PutConversationMeeting(_) => {
-                Function::CreateMeeting
-            }
-            Self::GetAppointmentMeeting(_)
-            | Self::GetConversationMeeting(_)
-            | Self::GetMeeting(_)
-            | Self::GetMeetingLink(_) => Function::GetMeetingLink,
-            Self::PatchMeeting(_)
-            | Self::DeleteMeeting(_)
-            | Self::StartMeeting(_)
-            | Self::EndMeeting(_)
-            | Self::ListUserMeetings(_)
-            | Self::GetStats => Function::ManageMeeting,
-            Self::ZoomWebhook => Function::ZoomWebhook,
-        }
-    }
+macro_rules! routes {
+    ($($route:ident: $method:literal $path:literal => $owner:ident,)+) => {
+        /// Every route of the API.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Route { $($route),+ }
 
-    /// The route template, for logs and metrics (never the concrete path).
-    pub fn template(&self) -> &'static str {
-        match self {
-            Self::PutAppointmentMeeting(_) => "PUT /appointments/{appointmentId}/meeting",
-            Self::GetAppointmentMeeting(_) => "GET /appointments/{appointmentId}/meeting",
-            Self::PutConversationMeeting(_) => "PUT /conversations/{conversationId}/meeting",
-            Self::GetConversationMeeting(_) => "GET /conversations/{conversationId}/meeting",
-            Self::GetMeeting(_) => "GET /meetings/{meetingId}",
-            Self::GetMeetingLink(_) => "GET /meetings/{meetingId}/link",
-            Self::PatchMeeting(_) => "PATCH /meetings/{meetingId}",
-            Self::DeleteMeeting(_) => "DELETE /meetings/{meetingId}",
-            Self::StartMeeting(_) => "POST /meetings/{meetingId}/start",
-            Self::EndMeeting(_) => "POST /meetings/{meetingId}/end",
-            Self::ListUserMeetings(_) => "GET /users/{userId}/meetings",
-            Self::GetStats => "GET /stats",
-            Self::ZoomWebhook => "POST /webhooks/zoom",
+        impl Route {
+            pub const ALL: &'static [Route] = &[$(Route::$route),+];
+
+            pub fn method(self) -> &'static str {
+                match self { $(Route::$route => $method),+ }
+            }
+
+            /// The path template, `{name}` for the path's id.
+            pub fn path(self) -> &'static str {
+                match self { $(Route::$route => $path),+ }
+            }
+
+            pub fn owner(self) -> Function {
+                match self { $(Route::$route => Function::$owner),+ }
+            }
+
+            /// `METHOD /template`, for logs and metrics (never the concrete path).
+            pub fn template(self) -> &'static str {
+                match self { $(Route::$route => concat!($method, " ", $path)),+ }
+            }
         }
-    }
+
+        /// Every route as `(method, path template)`.
+        pub const ROUTES: &[(&str, &str)] = &[$(($method, $path)),+];
+    };
 }
 
-/// Every route of the API as `(method, path template)`.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("PUT", "/appointments/{appointmentId}/meeting"),
-    ("GET", "/appointments/{appointmentId}/meeting"),
-    ("PUT", "/conversations/{conversationId}/meeting"),
-    ("GET", "/conversations/{conversationId}/meeting"),
-    ("GET", "/meetings/{meetingId}"),
-    ("GET", "/meetings/{meetingId}/link"),
-    ("PATCH", "/meetings/{meetingId}"),
-    ("DELETE", "/meetings/{meetingId}"),
-    ("POST", "/meetings/{meetingId}/start"),
-    ("POST", "/meetings/{meetingId}/end"),
-    ("GET", "/users/{userId}/meetings"),
-    ("GET", "/stats"),
-    ("POST", "/webhooks/zoom"),
-];
+routes! {
+    PutAppointmentMeeting: "PUT" "/appointments/{appointmentId}/meeting" => CreateMeeting,
+    GetAppointmentMeeting: "GET" "/appointments/{appointmentId}/meeting" => GetMeetingLink,
+    PutConversationMeeting: "PUT" "/conversations/{conversationId}/meeting" => CreateMeeting,
+    GetConversationMeeting: "GET" "/conversations/{conversationId}/meeting" => GetMeetingLink,
+    GetMeeting: "GET" "/meetings/{meetingId}" => GetMeetingLink,
+    GetMeetingLink: "GET" "/meetings/{meetingId}/link" => GetMeetingLink,
+    PatchMeeting: "PATCH" "/meetings/{meetingId}" => ManageMeeting,
+    DeleteMeeting: "DELETE" "/meetings/{meetingId}" => ManageMeeting,
+    StartMeeting: "POST" "/meetings/{meetingId}/start" => ManageMeeting,
+    EndMeeting: "POST" "/meetings/{meetingId}/end" => ManageMeeting,
+    ListUserMeetings: "GET" "/users/{userId}/meetings" => ManageMeeting,
+    GetStats: "GET" "/stats" => ManageMeeting,
+    ZoomWebhook: "POST" "/webhooks/zoom" => ZoomWebhook,
+}
 
-pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+/// A request's route and the id its path carries (empty when the template has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    pub route: Route,
+    pub id: String,
+}
+
+/// The id `segments` carry if they fit `template` (a literal per segment, or `{name}`).
+fn fits(template: &str, segments: &[&str]) -> Option<String> {
+    let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut id = String::new();
+    for (part, segment) in parts.iter().zip(segments) {
+        if part.starts_with('{') {
+            (*segment).clone_into(&mut id);
+        } else if part != segment {
+            return None;
+        }
+    }
+    Some(id)
+}
+
+/// The route of `method path`: 404 for a path no route has, 405 (with the methods it has)
+/// for a method it lacks.
+pub fn route(method: &Method, path: &str) -> Result<Matched, ApiError> {
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-    let (allowed, route): (&[&str], Option<Route>) = match segments.as_slice() {
-        ["appointments", id, "meeting"] => (
-            &["GET", "PUT"],
-            match *method {
-                Method::PUT => Some(Route::PutAppointmentMeeting((*id).to_owned())),
-                Method::GET => Some(Route::GetAppointmentMeeting((*id).to_owned())),
-                _ => None,
-            },
-        ),
-        ["conversations", id, "meeting"] => (
-            &["GET", "PUT"],
-            match *method {
-                Method::PUT => Some(Route::PutConversationMeeting((*id).to_owned())),
-                Method::GET => Some(Route::GetConversationMeeting((*id).to_owned())),
-                _ => None,
-            },
-        ),
-        ["meetings", id] => (
-            &["DELETE", "GET", "PATCH"],
-            match *method {
-                Method::GET => Some(Route::GetMeeting((*id).to_owned())),
-                Method::PATCH => Some(Route::PatchMeeting((*id).to_owned())),
-                Method::DELETE => Some(Route::DeleteMeeting((*id).to_owned())),
-                _ => None,
-            },
-        ),
-        ["meetings", id, "start"] => (
-            &["POST"],
-            (*method == Method::POST).then(|| Route::StartMeeting((*id).to_owned())),
-        ),
-        ["meetings", id, "end"] => (
-            &["POST"],
-            (*method == Method::POST).then(|| Route::EndMeeting((*id).to_owned())),
-        ),
-        ["users", id, "meetings"] => (
-            &["GET"],
-            (*method == Method::GET).then(|| Route::ListUserMeetings((*id).to_owned())),
-        ),
-        ["webhooks", "zoom"] => (
-            &["POST"],
-            (*method == Method::POST).then_some(Route::ZoomWebhook),
-        ),
-        ["stats"] => (
-            &["GET"],
-            (*method == Method::GET).then_some(Route::GetStats),
-        ),
-        ["meetings", id, "link"] => (
-            &["GET"],
-            (*method == Method::GET).then(|| Route::GetMeetingLink((*id).to_owned())),
-        ),
-        _ => return Err(ApiError::not_found("Route")),
-    };
-    route.ok_or_else(|| ApiError::method_not_allowed(allowed))
+    let mut allowed: Vec<&str> = Vec::new();
+    for route in Route::ALL {
+        let Some(id) = fits(route.path(), &segments) else {
+            continue;
+        };
+        if route.method() == method.as_str() {
+            return Ok(Matched { route: *route, id });
+        }
+        allowed.push(route.method());
+    }
+    if allowed.is_empty() {
+        return Err(ApiError::not_found("Route"));
+    }
+    allowed.sort_unstable();
+    Err(ApiError::method_not_allowed(&allowed))
 }
 
 #[cfg(test)]
@@ -161,16 +126,23 @@ mod tests {
 
     #[test]
     fn every_listed_route_is_routed_and_others_are_not() {
-        for (method, template) in ROUTES {
-            let path = template
+        for route in Route::ALL {
+            let path = route
+                .path()
                 .replace("{appointmentId}", "a-1")
                 .replace("{meetingId}", "m-1")
                 .replace("{userId}", "u-1")
                 .replace("{conversationId}", "c-1");
-            let m = Method::from_bytes(method.as_bytes()).unwrap();
-            let r = route(&m, &path).unwrap();
-            assert_eq!(r.template(), format!("{method} {template}"));
+            let m = Method::from_bytes(route.method().as_bytes()).unwrap();
+            let r = super::route(&m, &path).unwrap();
+            assert_eq!(r.route, *route);
+            assert_eq!(
+                r.route.template(),
+                format!("{} {}", route.method(), route.path())
+            );
+            assert_eq!(r.id.is_empty(), !route.path().contains('{'));
         }
+        assert_eq!(ROUTES.len(), Route::ALL.len());
         assert_eq!(route(&Method::GET, "/nope").unwrap_err().code.status(), 404);
         assert_eq!(
             route(&Method::GET, "/meetings/a/b/c")
@@ -180,11 +152,30 @@ mod tests {
             404
         );
         // An empty id still routes; validation answers 400 for it.
-        assert!(
-            matches!(route(&Method::GET, "/meetings//link"), Ok(Route::GetMeetingLink(id)) if id.is_empty())
+        let empty = route(&Method::GET, "/meetings//link").unwrap();
+        assert_eq!(
+            (empty.route, empty.id.as_str()),
+            (Route::GetMeetingLink, "")
         );
         let e = route(&Method::DELETE, "/appointments/a/meeting").unwrap_err();
         assert_eq!(e.code.status(), 405);
         assert_eq!(e.allow.as_deref(), Some("GET, PUT"));
+        let e = route(&Method::PUT, "/meetings/m-1").unwrap_err();
+        assert_eq!(e.allow.as_deref(), Some("DELETE, GET, PATCH"));
+    }
+
+    #[test]
+    fn each_function_owns_its_routes() {
+        let owned = |f: Function| Route::ALL.iter().filter(|r| r.owner() == f).count();
+        assert_eq!(
+            [
+                Function::CreateMeeting,
+                Function::GetMeetingLink,
+                Function::ManageMeeting,
+                Function::ZoomWebhook
+            ]
+            .map(owned),
+            [2, 4, 6, 1]
+        );
     }
 }

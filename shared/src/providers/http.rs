@@ -24,8 +24,8 @@ pub struct ProviderHttp {
 }
 
 impl ProviderHttp {
-    /// Sends one request. A POST that fails after it may have been sent is ambiguous: the
-    /// provider may have acted on it.
+    /// Sends one API request. A POST that fails after it may have been sent is ambiguous:
+    /// the provider may have acted on it.
     pub async fn send(
         &self,
         op: &'static str,
@@ -35,8 +35,6 @@ impl ProviderHttp {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<Answer, ProviderError> {
-        let changes = *method == Method::POST;
-        let started = Instant::now();
         let mut request = self
             .client
             .request(method.clone(), url.clone())
@@ -45,23 +43,36 @@ impl ProviderHttp {
         if let Some(b) = body {
             request = request.json(b);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(self.provider, &e, changes))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(self.provider, &e, changes))?;
-        record_call(self.provider, op, status, started);
-        Ok(Answer {
-            status,
-            headers,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        })
+        exchange(self.provider, op, request, *method == Method::POST).await
     }
+}
+
+/// One exchange of `request`, ready to send: transport failures classified (`changes`: the
+/// request changes something, so a failure after sending is ambiguous), the call recorded,
+/// the answer read (its body `Null` when it is not JSON).
+pub async fn exchange(
+    provider: &'static str,
+    op: &'static str,
+    request: reqwest::RequestBuilder,
+    changes: bool,
+) -> Result<Answer, ProviderError> {
+    let started = Instant::now();
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(provider, &e, changes))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(provider, &e, changes))?;
+    record_call(provider, op, status, started);
+    Ok(Answer {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    })
 }
 
 /// Every provider call, API or token grant, gives one log line and one latency metric.

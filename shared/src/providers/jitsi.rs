@@ -82,13 +82,7 @@ impl JitsiProvider {
     }
 
     async fn credentials(&self) -> Result<Arc<JitsiCredentials>, ProviderError> {
-        self.credentials
-            .get()
-            .await
-            .map_err(|e| ProviderError::Rejected {
-                code: None,
-                cause: e.cause.clone().unwrap_or_default(),
-            })
+        Ok(self.credentials.get().await?)
     }
 }
 
@@ -177,14 +171,6 @@ impl MeetingProvider for JitsiProvider {
         Ok(None)
     }
 
-    fn host_link_max_age(&self) -> Option<Duration> {
-        None
-    }
-
-    fn host_link_lifetime(&self) -> Option<Duration> {
-        None
-    }
-
     async fn fresh_host_link(
         &self,
         meeting: &Meeting,
@@ -220,8 +206,7 @@ impl MeetingProvider for JitsiProvider {
     ) -> Result<Option<PersonalLink>, ProviderError> {
         let c = self.credentials().await?;
         let now = self.clock.now();
-        let end = meeting.start_time + Duration::minutes(meeting.duration_minutes.into());
-        let exp = end + LINK_GRACE;
+        let exp = meeting.scheduled_end() + LINK_GRACE;
         if exp <= now {
             return Ok(Some(PersonalLink::Expired));
         }
@@ -240,10 +225,7 @@ impl MeetingProvider for JitsiProvider {
         };
         let token =
             jsonwebtoken::encode(&header, &claims(&c, room, user, moderator, now, exp), key)
-                .map_err(|_| ProviderError::Rejected {
-                    code: None,
-                    cause: "could not sign a Jitsi token".into(),
-                })?;
+                .map_err(|_| ProviderError::rejected("could not sign a Jitsi token"))?;
         Ok(Some(PersonalLink::Issued {
             url: format!("{}?jwt={token}", room_url(&c, room)),
             expires_at: exp,

@@ -1,5 +1,12 @@
-//! The meeting-provider port and the registry of configured providers.
+//! The meeting-provider port ([`MeetingProvider`]), its error, and the registry of the
+//! providers this deployment has ([`Providers`]).
+//!
+//! Adapters: [`zoom`] and [`zoho`] share one OAuth REST skeleton ([`api`]: token grant,
+//! authorised call with one token refresh, answer classification, marker search, listing)
+//! under the one retry policy ([`retry`]) and HTTP exchange ([`http`]), keeping only what
+//! differs (URLs, bodies, error codes). [`jitsi`] makes no API call at all.
 
+pub mod api;
 pub mod http;
 pub mod jitsi;
 pub mod retry;
@@ -7,9 +14,11 @@ pub mod shared_token;
 pub mod zoho;
 pub mod zoom;
 
-use crate::domain::{LinkRole, Meeting, ProviderKind, ProviderLinks};
-use crate::error::{ApiError, ErrorCode};
+pub use crate::domain::Schedule;
+use crate::domain::{LinkRole, Meeting, ProviderKind, ProviderLinks, SubjectKind};
 use crate::ids::{MeetingId, UserId};
+use crate::secrets::SecretError;
+use crate::store::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -38,22 +47,10 @@ pub enum Deletion {
 #[derive(Debug, Clone)]
 pub struct CreateSpec {
     pub meeting_id: MeetingId,
-    pub topic: String,
-    pub start_time: DateTime<Utc>,
-    pub duration_minutes: u32,
-    pub timezone: String,
+    pub schedule: Schedule,
     pub passcode: String,
     /// Conversation rooms let either side in first (both wait for each other in the room).
-    pub kind: crate::domain::SubjectKind,
-}
-
-/// When and what a provider meeting is scheduled as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Schedule {
-    pub topic: String,
-    pub start_time: DateTime<Utc>,
-    pub duration_minutes: u32,
-    pub timezone: String,
+    pub kind: SubjectKind,
 }
 
 /// What a provider tells us about a meeting it holds.
@@ -66,28 +63,64 @@ pub struct ProviderMeeting {
     pub schedule: Option<Schedule>,
 }
 
-#[derive(Debug, Clone)]
+/// A provider meeting carrying our marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marked {
+    pub provider_meeting_id: String,
+    /// What the marker names (our meeting id, unchecked).
+    pub meeting_id: String,
+    /// When the provider created it, if it says.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// Down, slow or 5xx. `ambiguous`: the request may have taken effect anyway;
     /// `in_flight`: it may still take effect later (we stopped waiting for it).
+    #[error("{cause}")]
     Unavailable {
         retry_after: Option<u64>,
         ambiguous: bool,
         in_flight: bool,
         cause: String,
     },
+    #[error("the provider is rate limiting{}", if *daily { " (daily limit)" } else { "" })]
     RateLimited {
         retry_after: Option<u64>,
         daily: bool,
     },
     /// The provider refused the request (credentials, validation, permissions). `code` is
     /// the provider's own error code when it gave one.
+    #[error("{cause}")]
     Rejected { code: Option<i64>, cause: String },
     /// The meeting does not exist at the provider.
+    #[error("the meeting does not exist at the provider")]
     NotFound,
+    /// The provider's secret could not be read or parsed: a configuration matter.
+    #[error("the provider's secret is unusable")]
+    Secret(#[from] SecretError),
+    /// The table that shares a provider token across containers failed.
+    #[error("the shared provider token could not be read or written")]
+    TokenStore(#[source] StoreError),
 }
 
 impl ProviderError {
+    pub fn unavailable(cause: impl Into<String>) -> Self {
+        Self::Unavailable {
+            retry_after: None,
+            ambiguous: false,
+            in_flight: false,
+            cause: cause.into(),
+        }
+    }
+
+    pub fn rejected(cause: impl Into<String>) -> Self {
+        Self::Rejected {
+            code: None,
+            cause: cause.into(),
+        }
+    }
+
     pub fn is_ambiguous(&self) -> bool {
         matches!(
             self,
@@ -100,57 +133,10 @@ impl ProviderError {
 
     /// The provider cannot take the request now (down, slow, rate limited): a fallback may.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. } | Self::RateLimited { .. })
-    }
-}
-
-/// A provider's secret could not be read or parsed: nothing to retry, a configuration matter.
-pub(crate) fn secret_unreadable(e: ApiError) -> ProviderError {
-    ProviderError::Rejected {
-        code: None,
-        cause: e.cause.clone().unwrap_or_default(),
-    }
-}
-
-/// Seconds a caller is asked to wait after an unavailable provider without its own hint.
-const DEFAULT_RETRY_AFTER: u64 = 5;
-
-impl From<ProviderError> for ApiError {
-    fn from(e: ProviderError) -> Self {
-        match e {
-            ProviderError::Unavailable {
-                retry_after, cause, ..
-            } => ApiError::new(
-                ErrorCode::ProviderUnavailable,
-                "The video provider is unavailable; retry later",
-            )
-            .with_retry_after(retry_after.unwrap_or(DEFAULT_RETRY_AFTER))
-            .with_cause(cause),
-            ProviderError::RateLimited { retry_after, daily } => {
-                let mut err = ApiError::new(
-                    ErrorCode::ProviderRateLimited,
-                    if daily {
-                        "The video provider's daily limit is reached"
-                    } else {
-                        "The video provider is rate limiting; retry later"
-                    },
-                );
-                if let Some(s) = retry_after {
-                    err = err.with_retry_after(s);
-                }
-                err
-            }
-            ProviderError::Rejected { cause, .. } => ApiError::new(
-                ErrorCode::ProviderRejected,
-                "The video provider rejected the request",
-            )
-            .with_cause(cause),
-            ProviderError::NotFound => ApiError::new(
-                ErrorCode::ProviderRejected,
-                "The meeting no longer exists at the video provider",
-            )
-            .with_cause("provider meeting not found"),
-        }
+        matches!(
+            self,
+            Self::Unavailable { .. } | Self::RateLimited { .. } | Self::TokenStore(_)
+        )
     }
 }
 
@@ -175,10 +161,14 @@ pub trait MeetingProvider: Send + Sync {
 
     /// How long a stored host link may be handed out after it was generated; `None` when
     /// it does not go stale.
-    fn host_link_max_age(&self) -> Option<Duration>;
+    fn host_link_max_age(&self) -> Option<Duration> {
+        None
+    }
 
     /// How long a host link lives after it was generated, for the link's `expiresAt`.
-    fn host_link_lifetime(&self) -> Option<Duration>;
+    fn host_link_lifetime(&self) -> Option<Duration> {
+        None
+    }
 
     /// A newly generated host link and when it was generated.
     async fn fresh_host_link(
@@ -202,12 +192,8 @@ pub trait MeetingProvider: Send + Sync {
         deadline: Instant,
     ) -> Result<Deletion, ProviderError>;
 
-    /// Every provider meeting carrying our marker: (provider meeting id, our meeting id,
-    /// when the provider created it).
-    async fn marked_meetings(
-        &self,
-        _deadline: Instant,
-    ) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>, ProviderError> {
+    /// Every provider meeting carrying our marker (for the cleanup's orphan pass).
+    async fn marked_meetings(&self, _deadline: Instant) -> Result<Vec<Marked>, ProviderError> {
         Ok(Vec::new())
     }
 
@@ -215,7 +201,7 @@ pub trait MeetingProvider: Send + Sync {
     async fn end(&self, meeting: &Meeting, deadline: Instant) -> Result<(), ProviderError>;
 
     /// A link minted for this one caller (Jitsi's JWT links). `None`: the provider's links
-    /// are the stored ones (Zoom).
+    /// are the stored ones (Zoom, Zoho).
     async fn personal_link(
         &self,
         _meeting: &Meeting,

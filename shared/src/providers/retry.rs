@@ -3,29 +3,12 @@
 //! `Retry-After` honoured when it fits the deadline.
 
 use super::ProviderError;
-use async_trait::async_trait;
+use crate::clock::{Clock, Wait, timeout_at};
 use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// Waiting, as a port: tests record the waits instead of sleeping through them.
-#[async_trait]
-pub trait Sleeper: Send + Sync {
-    async fn sleep(&self, duration: Duration);
-}
-
-/// Real waiting.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TokioSleeper;
-
-#[async_trait]
-impl Sleeper for TokioSleeper {
-    async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -67,8 +50,8 @@ impl RetryPolicy {
     /// passed. An attempt that outlives its timeout counts as an ambiguous failure.
     pub async fn run<T, F, Fut>(
         &self,
+        clock: &dyn Clock,
         deadline: Instant,
-        sleeper: &dyn Sleeper,
         mut attempt: F,
     ) -> Result<T, ProviderError>
     where
@@ -77,15 +60,15 @@ impl RetryPolicy {
     {
         let mut last: Option<ProviderError> = None;
         for n in 1..=self.max_attempts.max(1) {
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            let remaining = clock.left(deadline);
             if remaining < MIN_ATTEMPT {
                 break;
             }
             let timeout = self.attempt_timeout.min(remaining);
             // The attempt's own timeout (its HTTP client's) should report first; this one is
             // the backstop.
-            let verdict = match tokio::time::timeout(timeout + BACKSTOP, attempt(n, timeout)).await
-            {
+            let backstop = clock.instant() + timeout + BACKSTOP;
+            let verdict = match timeout_at(clock, backstop, attempt(n, timeout)).await {
                 Ok(v) => v,
                 Err(_) => Verdict::Retry {
                     error: ProviderError::Unavailable {
@@ -105,23 +88,18 @@ impl RetryPolicy {
                 return Err(error);
             }
             let wait = after.unwrap_or_else(|| self.backoff(n));
-            if Instant::now() + wait + MIN_ATTEMPT > deadline {
+            if clock.instant() + wait + MIN_ATTEMPT > deadline {
                 // The provider's wait does not fit what is left: give its answer now.
                 return Err(error);
             }
-            sleeper.sleep(wait).await;
+            clock.sleep(wait, Wait::ProviderRetry).await;
             last = Some(error);
         }
-        Err(last.unwrap_or_else(|| ProviderError::Unavailable {
-            retry_after: None,
-            ambiguous: false,
-            in_flight: false,
-            cause: "no time left for a provider call".into(),
-        }))
+        Err(last.unwrap_or_else(|| ProviderError::unavailable("no time left for a provider call")))
     }
 
     /// Full jitter: uniform in [0, min(max, base * 2^(n-1))).
-    fn backoff(&self, n: u32) -> Duration {
+    pub fn backoff(&self, n: u32) -> Duration {
         let cap = self
             .base_delay
             .saturating_mul(1 << (n - 1).min(16))
@@ -144,6 +122,7 @@ pub fn retry_verdict<T>(result: Result<T, ProviderError>) -> Verdict<T> {
             retry_after,
             daily: false,
         } => retry_after.map(Duration::from_secs),
+        ProviderError::TokenStore(_) => None,
         _ => return Verdict::Done(Err(error)),
     };
     Verdict::Retry { error, after }
@@ -155,7 +134,7 @@ pub fn retry_verdict<T>(result: Result<T, ProviderError>) -> Verdict<T> {
 /// flight) ends the attempts: the next claimant, told to reconcile, looks for it then.
 pub async fn create_reconciling<T, S, SFut, C, CFut>(
     policy: &RetryPolicy,
-    sleeper: &dyn Sleeper,
+    clock: &dyn Clock,
     deadline: Instant,
     search: S,
     create: C,
@@ -168,7 +147,7 @@ where
 {
     let reconcile = AtomicBool::new(false);
     policy
-        .run(deadline, sleeper, |_, timeout| {
+        .run(clock, deadline, |_, timeout| {
             let (search, create, reconcile) = (&search, &create, &reconcile);
             async move {
                 if reconcile.load(Ordering::Relaxed) {
@@ -234,8 +213,8 @@ pub fn transport_error(provider: &str, e: &reqwest::Error, maybe_sent: bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{ManualClock, manual};
     use reqwest::header::{HeaderValue, RETRY_AFTER};
-    use std::sync::Mutex;
 
     #[test]
     fn retry_after_takes_seconds_or_an_http_date() {
@@ -259,32 +238,21 @@ mod tests {
         assert_eq!(retry_after_seconds(&h, now), None);
     }
 
-    #[derive(Default)]
-    struct Recorder(Mutex<Vec<Duration>>);
-
-    #[async_trait]
-    impl Sleeper for Recorder {
-        async fn sleep(&self, d: Duration) {
-            self.0.lock().unwrap().push(d);
-        }
+    fn unavailable() -> ProviderError {
+        ProviderError::unavailable("5xx")
     }
 
-    fn unavailable() -> ProviderError {
-        ProviderError::Unavailable {
-            retry_after: None,
-            ambiguous: false,
-            in_flight: false,
-            cause: "5xx".into(),
-        }
+    fn waits(clock: &ManualClock) -> Vec<Duration> {
+        clock.waits_for(Wait::ProviderRetry)
     }
 
     #[tokio::test]
-    async fn transient_failures_are_retried_with_bounded_jittered_backoff() {
+    async fn guarantee_4_transient_failures_are_retried_with_bounded_jittered_backoff() {
         let policy = RetryPolicy::default();
-        let sleeper = Recorder::default();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let clock = manual();
+        let deadline = clock.instant() + Duration::from_secs(10);
         let result = policy
-            .run(deadline, &sleeper, |n, _| async move {
+            .run(clock.as_ref(), deadline, |n, _| async move {
                 if n < 3 {
                     Verdict::Retry {
                         error: unavailable(),
@@ -296,19 +264,56 @@ mod tests {
             })
             .await;
         assert_eq!(result.unwrap(), 3);
-        let waits = sleeper.0.lock().unwrap().clone();
+        let waits = waits(&clock);
         assert_eq!(waits.len(), 2);
         assert!(waits[0] < Duration::from_millis(200) && waits[1] < Duration::from_millis(400));
     }
 
-    #[tokio::test]
-    async fn attempts_are_bounded_and_the_last_error_is_answered() {
+    #[test]
+    fn guarantee_4_backoff_is_full_jitter_between_zero_and_its_cap() {
+        // Uniform in [0, cap): over many draws, some come close to the cap, some close to
+        // zero, and they average about half of it. A backoff that always waits zero (or
+        // always the cap) fails here.
         let policy = RetryPolicy::default();
-        let sleeper = Recorder::default();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        for (n, cap) in [
+            (1, 200u64),
+            (2, 400),
+            (3, 800),
+            (4, 1600),
+            (5, 2000),
+            (9, 2000),
+        ] {
+            let draws: Vec<u64> = (0..2000)
+                .map(|_| u64::try_from(policy.backoff(n).as_millis()).unwrap())
+                .collect();
+            let mean = draws.iter().sum::<u64>() / draws.len() as u64;
+            assert!(
+                draws.iter().all(|d| *d < cap),
+                "attempt {n}: under {cap} ms"
+            );
+            assert!(
+                draws.iter().any(|d| *d >= cap * 9 / 10),
+                "attempt {n}: near the cap"
+            );
+            assert!(
+                draws.iter().any(|d| *d <= cap / 10),
+                "attempt {n}: near zero"
+            );
+            assert!(
+                (cap * 2 / 5..=cap * 3 / 5).contains(&mean),
+                "attempt {n}: mean {mean} of {cap}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn guarantee_4_attempts_are_bounded_and_the_last_error_is_answered() {
+        let policy = RetryPolicy::default();
+        let clock = manual();
+        let deadline = clock.instant() + Duration::from_secs(10);
         let mut calls = 0;
         let result: Result<(), _> = policy
-            .run(deadline, &sleeper, |_, _| {
+            .run(clock.as_ref(), deadline, |_, _| {
                 calls += 1;
                 async {
                     Verdict::Retry {
@@ -323,16 +328,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn retry_after_is_honoured_only_when_it_fits_the_deadline() {
+    async fn guarantee_4_retry_after_is_honoured_only_when_it_fits_the_deadline() {
         let policy = RetryPolicy::default();
-        let sleeper = Recorder::default();
+        let clock = manual();
         let limited = || ProviderError::RateLimited {
             retry_after: Some(2),
             daily: false,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = clock.instant() + Duration::from_secs(10);
         let result = policy
-            .run(deadline, &sleeper, |n, _| async move {
+            .run(clock.as_ref(), deadline, |n, _| async move {
                 if n == 1 {
                     Verdict::Retry {
                         error: limited(),
@@ -344,11 +349,11 @@ mod tests {
             })
             .await;
         assert!(result.is_ok());
-        assert_eq!(*sleeper.0.lock().unwrap(), [Duration::from_secs(2)]);
+        assert_eq!(waits(&clock), [Duration::from_secs(2)]);
 
-        let short = Instant::now() + Duration::from_secs(1);
+        let short = clock.instant() + Duration::from_secs(1);
         let result: Result<(), _> = policy
-            .run(short, &sleeper, |_, _| async move {
+            .run(clock.as_ref(), short, |_, _| async move {
                 Verdict::Retry {
                     error: limited(),
                     after: Some(Duration::from_secs(2)),
@@ -356,30 +361,35 @@ mod tests {
             })
             .await;
         assert!(matches!(result, Err(ProviderError::RateLimited { .. })));
-        assert_eq!(
-            sleeper.0.lock().unwrap().len(),
-            1,
-            "no wait past the deadline"
-        );
+        assert_eq!(waits(&clock).len(), 1, "no wait past the deadline");
     }
 
     #[tokio::test]
-    async fn an_attempt_outliving_its_timeout_is_an_ambiguous_failure() {
+    async fn guarantee_4_an_attempt_outliving_its_timeout_is_an_ambiguous_failure() {
         let policy = RetryPolicy {
             max_attempts: 1,
             attempt_timeout: Duration::from_millis(60),
             ..Default::default()
         };
-        let result: Result<(), _> = policy
-            .run(
-                Instant::now() + Duration::from_secs(5),
-                &Recorder::default(),
-                |_, _| async {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    Verdict::Done(Ok(()))
-                },
-            )
-            .await;
+        let clock = manual();
+        let deadline = clock.instant() + Duration::from_secs(5);
+        let run = policy.run(clock.as_ref(), deadline, |_, _| async {
+            std::future::pending::<()>().await;
+            Verdict::Done(Ok(()))
+        });
+        tokio::pin!(run);
+        // The attempt hangs; time passes, 10 ms a step, until the backstop gives up on it.
+        let result: Result<(), _> = loop {
+            tokio::select! {
+                biased;
+                r = &mut run => break r,
+                () = tokio::task::yield_now() => clock.advance(chrono::Duration::milliseconds(10)),
+            }
+        };
+        assert!(
+            clock.elapsed() >= Duration::from_millis(260),
+            "not before its backstop"
+        );
         assert!(matches!(
             result,
             Err(ProviderError::Unavailable {

@@ -7,8 +7,8 @@
 //! conditional lock, and a budget below Zoho's limit is counted in the same record.
 
 use super::ProviderError;
-use crate::clock::Clock;
-use crate::error::ApiError;
+pub use super::api::IssuedToken;
+use crate::clock::{Clock, Wait};
 use crate::store::{SharedTokenRecord, TokenStore};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine as _;
@@ -41,12 +41,6 @@ impl RefreshBudget {
         max: 8,
         window: Duration::minutes(10),
     };
-}
-
-/// A token the provider issued, and when it expires.
-pub struct IssuedToken {
-    pub value: String,
-    pub expires_at: DateTime<Utc>,
 }
 
 /// The key that seals a token in the table, derived from a secret the table does not hold.
@@ -117,16 +111,16 @@ pub struct SharedToken {
     local: tokio::sync::Mutex<Option<Cached>>,
 }
 
-fn store_failed(e: ApiError) -> ProviderError {
-    ProviderError::Unavailable {
-        retry_after: None,
-        ambiguous: false,
-        in_flight: false,
-        cause: format!(
-            "token store: {}",
-            e.cause.as_deref().unwrap_or("unavailable")
-        ),
-    }
+/// What the table said about a token.
+enum Found {
+    /// A token to use.
+    Token(String),
+    /// Another container is refreshing: look again shortly.
+    Locked,
+    /// We hold the refresh lock (at this version): fetch a new token.
+    Ours(i64),
+    /// Someone else moved first: read again.
+    Raced,
 }
 
 impl SharedToken {
@@ -163,90 +157,141 @@ impl SharedToken {
             return Ok((c.value.clone(), false));
         }
         loop {
-            let now = self.clock.now();
-            let record = self
-                .store
-                .read_token(record_key)
-                .await
-                .map_err(store_failed)?;
-            if let Some(value) = self.usable(&record, record_key, seal, stale, now) {
-                let renew_at = record.expires_at.unwrap_or(now) - TOKEN_MARGIN;
-                *local = Some(Cached {
-                    value: value.clone(),
-                    renew_at,
-                });
-                return Ok((value, false));
+            let (found, renew_at) = self.look_up(record_key, seal, stale).await?;
+            match found {
+                Found::Token(value) => {
+                    *local = Some(Cached {
+                        value: value.clone(),
+                        renew_at,
+                    });
+                    return Ok((value, false));
+                }
+                Found::Locked => self.wait_for_refresh(deadline).await?,
+                Found::Raced => {}
+                Found::Ours(locked) => {
+                    let issued = self.refresh(record_key, seal, locked, &fetch).await?;
+                    *local = Some(Cached {
+                        value: issued.value.clone(),
+                        renew_at: issued.expires_at - TOKEN_MARGIN,
+                    });
+                    return Ok((issued.value, true));
+                }
             }
-            if record.locked_until.is_some_and(|t| t > now) {
-                // Another container is refreshing: wait for its token.
-                if Instant::now() + LOCK_POLL >= deadline {
-                    return Err(ProviderError::Unavailable {
-                        retry_after: Some(1),
-                        ambiguous: false,
-                        in_flight: false,
-                        cause: "token refresh by another container still running".into(),
+        }
+    }
+
+    /// One look at the table: its token, or its lock, or the lock taken by us (within the
+    /// budget), and when a token read now should be renewed.
+    async fn look_up(
+        &self,
+        record_key: &str,
+        seal: &SealKey,
+        stale: Option<&str>,
+    ) -> Result<(Found, DateTime<Utc>), ProviderError> {
+        let now = self.clock.now();
+        let record = self
+            .store
+            .read_token(record_key)
+            .await
+            .map_err(ProviderError::TokenStore)?;
+        let renew_at = record.expires_at.unwrap_or(now) - TOKEN_MARGIN;
+        if let Some(value) = self.usable(&record, record_key, seal, stale, now) {
+            return Ok((Found::Token(value), renew_at));
+        }
+        if record.locked_until.is_some_and(|t| t > now) {
+            return Ok((Found::Locked, renew_at));
+        }
+        let (window_start, refreshes) = self.spend_budget(&record, now)?;
+        let locked = self
+            .store
+            .lock_token(
+                record_key,
+                record.version,
+                now + LOCK_LEASE,
+                window_start,
+                refreshes,
+            )
+            .await
+            .map_err(ProviderError::TokenStore)?;
+        let found = if locked {
+            Found::Ours(record.version + 1)
+        } else {
+            Found::Raced
+        };
+        Ok((found, renew_at))
+    }
+
+    /// The budget window and count after one more refresh, or 429 when it is spent.
+    fn spend_budget(
+        &self,
+        record: &SharedTokenRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(DateTime<Utc>, u32), ProviderError> {
+        match record.window_start {
+            Some(start) if now < start + self.budget.window => {
+                if record.refreshes >= self.budget.max {
+                    let wait = (start + self.budget.window - now).num_seconds().max(1);
+                    tracing::warn!(
+                        refreshes = record.refreshes,
+                        "provider token refresh budget spent: waiting for the window to pass"
+                    );
+                    return Err(ProviderError::RateLimited {
+                        retry_after: Some(wait.unsigned_abs()),
+                        daily: false,
                     });
                 }
-                tokio::time::sleep(LOCK_POLL).await;
-                continue;
+                Ok((start, record.refreshes + 1))
             }
-            let (window_start, refreshes) = match record.window_start {
-                Some(start) if now < start + self.budget.window => {
-                    if record.refreshes >= self.budget.max {
-                        let wait = (start + self.budget.window - now).num_seconds().max(1);
-                        tracing::warn!(
-                            refreshes = record.refreshes,
-                            "provider token refresh budget spent: waiting for the window to pass"
-                        );
-                        return Err(ProviderError::RateLimited {
-                            retry_after: Some(wait as u64),
-                            daily: false,
-                        });
-                    }
-                    (start, record.refreshes + 1)
-                }
-                _ => (now, 1),
-            };
-            let locked = self
-                .store
-                .lock_token(
-                    record_key,
-                    record.version,
-                    now + LOCK_LEASE,
-                    window_start,
-                    refreshes,
-                )
-                .await
-                .map_err(store_failed)?;
-            if !locked {
-                continue; // Someone else moved first: read what they did.
-            }
-            let mine = record.version + 1;
-            let issued = match fetch().await {
-                Ok(t) => t,
-                Err(e) => {
-                    let _ = self.store.unlock_token(record_key, mine).await;
-                    return Err(e);
-                }
-            };
-            let sealed = seal
-                .seal(record_key, &issued.value)
-                .ok_or_else(|| store_failed(ApiError::internal("sealing the token failed")))?;
-            if !self
-                .store
-                .store_token(record_key, mine, &sealed, issued.expires_at)
-                .await
-                .map_err(store_failed)?
-            {
-                // Our lock lapsed meanwhile; the token is still good for this container.
-                tracing::warn!("provider token refresh outlived its lock");
-            }
-            *local = Some(Cached {
-                value: issued.value.clone(),
-                renew_at: issued.expires_at - TOKEN_MARGIN,
-            });
-            return Ok((issued.value, true));
+            _ => Ok((now, 1)),
         }
+    }
+
+    /// Another container holds the lock: wait for its token, within the deadline.
+    async fn wait_for_refresh(&self, deadline: Instant) -> Result<(), ProviderError> {
+        if self.clock.instant() + LOCK_POLL >= deadline {
+            return Err(ProviderError::Unavailable {
+                retry_after: Some(1),
+                ambiguous: false,
+                in_flight: false,
+                cause: "token refresh by another container still running".into(),
+            });
+        }
+        self.clock.sleep(LOCK_POLL, Wait::TokenPoll).await;
+        Ok(())
+    }
+
+    /// Fetches a new token under our lock (`locked`: the version it wrote) and stores it.
+    async fn refresh<F, Fut>(
+        &self,
+        record_key: &str,
+        seal: &SealKey,
+        locked: i64,
+        fetch: &F,
+    ) -> Result<IssuedToken, ProviderError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<IssuedToken, ProviderError>>,
+    {
+        let issued = match fetch().await {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = self.store.unlock_token(record_key, locked).await;
+                return Err(e);
+            }
+        };
+        let sealed = seal
+            .seal(record_key, &issued.value)
+            .ok_or_else(|| ProviderError::unavailable("sealing the token failed"))?;
+        let stored = self
+            .store
+            .store_token(record_key, locked, &sealed, issued.expires_at)
+            .await
+            .map_err(ProviderError::TokenStore)?;
+        if !stored {
+            // Our lock lapsed meanwhile; the token is still good for this container.
+            tracing::warn!("provider token refresh outlived its lock");
+        }
+        Ok(issued)
     }
 
     /// The record's token, if it opens, is not about to expire and is not `stale`.

@@ -1,18 +1,20 @@
 //! Zoho Meeting: sessions created, updated and deleted through `/api/v2/{zsoid}/sessions`,
-//! authorised by `Zoho-oauthtoken` access tokens from a refresh token.
+//! authorised by `Zoho-oauthtoken` access tokens from a refresh token, on the shared OAuth
+//! skeleton ([`super::api`]). This module holds only what is Zoho's: data centres, URLs and
+//! bodies, its error codes ([`Zoho`]) and its lists.
 //!
 //! Access tokens are shared by all containers through the table ([`SharedToken`]): Zoho
 //! grants only 10 per refresh token per 10 minutes. The data centre picks both hosts.
 //! Start links and tokens never reach a log line.
 
-use super::http::{Answer, ProviderHttp};
-use super::retry::{
-    RetryPolicy, Sleeper, create_reconciling, retry_after_seconds, retry_verdict, transport_error,
+use super::api::{
+    self, Dialect, IssuedToken, Listing, OAuthApi, Request, Scope, TokenSource, grant_rereading,
 };
-use super::shared_token::{IssuedToken, RefreshBudget, SealKey, SharedToken};
+use super::http::Answer;
+use super::retry::RetryPolicy;
+use super::shared_token::{RefreshBudget, SealKey, SharedToken};
 use super::{
-    CreateSpec, Deletion, MARKER_PREFIX, MeetingProvider, ProviderError, ProviderMeeting, Schedule,
-    marker, secret_unreadable,
+    CreateSpec, Deletion, Marked, MeetingProvider, ProviderError, ProviderMeeting, Schedule, marker,
 };
 use crate::clock::Clock;
 use crate::domain::{Meeting, ProviderKind, ProviderLinks};
@@ -20,7 +22,7 @@ use crate::ids::MeetingId;
 use crate::secrets::{FromSecret, SecretCache, secret_opt_str};
 use crate::store::TokenStore;
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -156,14 +158,54 @@ pub struct ZohoConfig {
 }
 
 pub struct ZohoProvider {
-    api: ProviderHttp,
+    api: OAuthApi<Zoho>,
     config: ZohoConfig,
     credentials: SecretCache<ZohoCredentials>,
-    clock: Arc<dyn Clock>,
     token: SharedToken,
     presenter: tokio::sync::OnceCell<String>,
-    policy: RetryPolicy,
-    sleeper: Arc<dyn Sleeper>,
+}
+
+/// What Zoho's answers mean.
+pub struct Zoho;
+
+impl Dialect for Zoho {
+    const NAME: &'static str = "zoho";
+    const CREDENTIALS_HINT: &'static str = "Zoho refused the OAuth credentials: check clientId, clientSecret, refreshToken and dataCenter in the ZOHO_SECRET_ID secret";
+    // Zoho locks a refresh token that keeps asking: wait a minute.
+    const GRANT_QUOTA_WAIT: Option<u64> = Some(60);
+
+    fn authorization(token: &str) -> String {
+        format!("Zoho-oauthtoken {token}")
+    }
+
+    fn error_code(body: &Value) -> Option<i64> {
+        error_code(body)
+    }
+
+    fn token_refused(a: &Answer) -> bool {
+        token_refused(a.status, &a.body)
+    }
+
+    fn daily_limit(_a: &Answer) -> bool {
+        false
+    }
+
+    fn refusal(a: &Answer, _code: Option<i64>, _retry_after: Option<u64>) -> Option<ProviderError> {
+        if a.status == StatusCode::FORBIDDEN {
+            tracing::error!(
+                provider = "zoho",
+                "Zoho refused the organisation: check zsoid in the ZOHO_SECRET_ID secret and the OAuth scopes (ZohoMeeting.meeting.ALL)"
+            );
+        }
+        None
+    }
+
+    /// Zoho answers "Access Denied" (400) once a refresh token's token quota is spent.
+    fn grant_quota_spent(_status: StatusCode, body: &Value) -> bool {
+        body.get("error")
+            .and_then(Value::as_str)
+            .is_some_and(|e| e.eq_ignore_ascii_case("Access Denied"))
+    }
 }
 
 /// Zoho's error code: `{"error":{"code":…}}` (number or digits), or a top-level `code`.
@@ -231,13 +273,6 @@ fn schedule_of(session: &Value) -> Option<Schedule> {
     })
 }
 
-fn rejected(cause: impl Into<String>) -> ProviderError {
-    ProviderError::Rejected {
-        code: None,
-        cause: cause.into(),
-    }
-}
-
 impl ZohoProvider {
     pub fn new(
         http: reqwest::Client,
@@ -246,25 +281,18 @@ impl ZohoProvider {
         tokens: Arc<dyn TokenStore>,
         clock: Arc<dyn Clock>,
         policy: RetryPolicy,
-        sleeper: Arc<dyn Sleeper>,
     ) -> Self {
         Self {
-            api: ProviderHttp {
-                client: http,
-                provider: "zoho",
-            },
+            api: OAuthApi::new(http, clock.clone(), policy),
             config,
             credentials,
-            token: SharedToken::new(tokens, clock.clone(), RefreshBudget::ZOHO),
-            clock,
+            token: SharedToken::new(tokens, clock, RefreshBudget::ZOHO),
             presenter: tokio::sync::OnceCell::new(),
-            policy,
-            sleeper,
         }
     }
 
     async fn credentials(&self) -> Result<Arc<ZohoCredentials>, ProviderError> {
-        self.credentials.get().await.map_err(secret_unreadable)
+        Ok(self.credentials.get().await?)
     }
 
     /// `{api host}/api/v2/{segments…}`; the last segment gets Zoho's `.json` suffix.
@@ -278,18 +306,29 @@ impl ZohoProvider {
             .api_base_url
             .clone()
             .unwrap_or_else(|| c.data_center.api_url());
-        let mut url =
-            reqwest::Url::parse(&base).map_err(|_| rejected("Zoho API base is not a URL"))?;
+        let mut url = reqwest::Url::parse(&base)
+            .map_err(|_| ProviderError::rejected("Zoho API base is not a URL"))?;
         let mut parts: Vec<String> = vec!["api".into(), "v2".into()];
         parts.extend(segments.iter().map(|s| (*s).to_owned()));
         if let Some(last) = parts.last_mut() {
             last.push_str(".json");
         }
         url.path_segments_mut()
-            .map_err(|_| rejected("Zoho API base cannot take a path"))?
+            .map_err(|_| ProviderError::rejected("Zoho API base cannot take a path"))?
             .pop_if_empty()
             .extend(&parts);
         Ok(url)
+    }
+
+    fn sessions_url(
+        &self,
+        c: &ZohoCredentials,
+        key: Option<&str>,
+    ) -> Result<reqwest::Url, ProviderError> {
+        match key {
+            Some(k) => self.api_url(c, &[&c.zsoid, "sessions", k]),
+            None => self.api_url(c, &[&c.zsoid, "sessions"]),
+        }
     }
 
     fn token_url(&self, c: &ZohoCredentials) -> String {
@@ -301,192 +340,23 @@ impl ZohoProvider {
         format!("{}/oauth/v2/token", base.trim_end_matches('/'))
     }
 
-    /// A valid access token (shared through the table), and whether it was just fetched;
-    /// `stale` names one Zoho just refused.
-    async fn access_token(
-        &self,
-        stale: Option<&str>,
-        deadline: Instant,
-    ) -> Result<(String, bool), ProviderError> {
-        let c = self.credentials().await?;
-        let seal = SealKey::derive(&c.client_secret, SEAL_PURPOSE);
-        let record_key = c.record_key();
-        self.token
-            .get(&record_key, &seal, stale, deadline, || {
-                self.fetch_token_rereading(c.clone())
-            })
-            .await
-    }
-
-    /// A new token; wrong credentials may mean they were rotated: read the secret once more.
-    async fn fetch_token_rereading(
+    fn fetch_token(
         &self,
         c: Arc<ZohoCredentials>,
-    ) -> Result<IssuedToken, ProviderError> {
-        match self.fetch_token(&c).await {
-            Err(ProviderError::Rejected { .. }) => {
-                let fresh = self
-                    .credentials
-                    .reread_after_auth_failure(Duration::zero())
-                    .await
-                    .map_err(secret_unreadable)?
-                    .unwrap_or(c);
-                self.fetch_token(&fresh).await
-            }
-            other => other,
-        }
-    }
-
-    async fn fetch_token(&self, c: &ZohoCredentials) -> Result<IssuedToken, ProviderError> {
-        let started = Instant::now();
-        let response = self
+    ) -> impl std::future::Future<Output = Result<IssuedToken, ProviderError>> + '_ {
+        let request = self
             .api
+            .http
             .client
-            .post(self.token_url(c))
+            .post(self.token_url(&c))
             .timeout(TOKEN_CALL_TIMEOUT)
             .form(&[
                 ("grant_type", "refresh_token"),
                 ("client_id", c.client_id.as_str()),
                 ("client_secret", c.client_secret.as_str()),
                 ("refresh_token", c.refresh_token.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|e| transport_error("zoho", &e, false))?;
-        let status = response.status();
-        super::http::record_call("zoho", "oauth_token", status, started);
-        let headers = response.headers().clone();
-        if status.is_server_error() {
-            return Err(ProviderError::Unavailable {
-                retry_after: retry_after_seconds(&headers, self.clock.now()),
-                ambiguous: false,
-                in_flight: false,
-                cause: format!("zoho accounts answered {status}"),
-            });
-        }
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| transport_error("zoho", &e, false))?;
-        let error = body.get("error").and_then(Value::as_str).unwrap_or("");
-        // Zoho answers "Access Denied" (400) once a refresh token's token quota is spent.
-        if status == StatusCode::TOO_MANY_REQUESTS || error.eq_ignore_ascii_case("Access Denied") {
-            tracing::warn!(
-                provider = "zoho",
-                "Zoho refused a new access token: too many requests for this refresh token"
-            );
-            return Err(ProviderError::RateLimited {
-                retry_after: retry_after_seconds(&headers, self.clock.now()).or(Some(60)),
-                daily: false,
-            });
-        }
-        let value = body.get("access_token").and_then(Value::as_str);
-        let (Some(value), true) = (value, status.is_success()) else {
-            // Zoho reports wrong credentials with 200 and an `error` field.
-            tracing::error!(
-                provider = "zoho",
-                status = status.as_u16(),
-                oauth_error = error,
-                "Zoho refused the OAuth credentials: check clientId, clientSecret, refreshToken and dataCenter in the ZOHO_SECRET_ID secret"
-            );
-            return Err(rejected(format!(
-                "zoho accounts refused the refresh token ({status})"
-            )));
-        };
-        let expires_in = body
-            .get("expires_in")
-            .and_then(Value::as_i64)
-            .unwrap_or(3600);
-        Ok(IssuedToken {
-            value: value.to_owned(),
-            expires_at: self.clock.now() + Duration::seconds(expires_in),
-        })
-    }
-
-    /// One HTTP exchange within `timeout`. A refused token is replaced: by the table's when
-    /// another container already renewed it, else by a new one, fetched once at most.
-    async fn exchange(
-        &self,
-        op: &'static str,
-        method: &Method,
-        url: &reqwest::Url,
-        body: Option<&Value>,
-        timeout: std::time::Duration,
-        deadline: Instant,
-    ) -> Result<Answer, ProviderError> {
-        let (mut token, _) = self.access_token(None, deadline).await?;
-        let mut fetched = false;
-        // The cached token, the table's, a new one: three tries at most.
-        for attempt in 1..=3 {
-            let a = self
-                .api
-                .send(
-                    op,
-                    method,
-                    url,
-                    &format!("Zoho-oauthtoken {token}"),
-                    body,
-                    timeout,
-                )
-                .await?;
-            if token_refused(a.status, &a.body) && !fetched && attempt < 3 {
-                (token, fetched) = self.access_token(Some(&token), deadline).await?;
-                continue;
-            }
-            return self.classify(a, *method == Method::POST);
-        }
-        Err(rejected("zoho refused every access token"))
-    }
-
-    async fn call(
-        &self,
-        op: &'static str,
-        method: Method,
-        url: reqwest::Url,
-        body: Option<&Value>,
-        deadline: Instant,
-    ) -> Result<Answer, ProviderError> {
-        self.policy
-            .run(deadline, self.sleeper.as_ref(), |_, timeout| {
-                let (method, url) = (&method, &url);
-                async move {
-                    retry_verdict(
-                        self.exchange(op, method, url, body, timeout, deadline)
-                            .await,
-                    )
-                }
-            })
-            .await
-    }
-
-    fn classify(&self, a: Answer, ambiguous: bool) -> Result<Answer, ProviderError> {
-        let code = error_code(&a.body);
-        match a.status {
-            s if s.is_success() => Ok(a),
-            StatusCode::TOO_MANY_REQUESTS => Err(ProviderError::RateLimited {
-                retry_after: retry_after_seconds(&a.headers, self.clock.now()),
-                daily: false,
-            }),
-            s if s.is_server_error() => Err(ProviderError::Unavailable {
-                retry_after: retry_after_seconds(&a.headers, self.clock.now()),
-                ambiguous,
-                in_flight: false,
-                cause: format!("zoho answered {s}"),
-            }),
-            StatusCode::NOT_FOUND => Err(ProviderError::NotFound),
-            s => {
-                if s == StatusCode::FORBIDDEN {
-                    tracing::error!(
-                        provider = "zoho",
-                        "Zoho refused the organisation: check zsoid in the ZOHO_SECRET_ID secret and the OAuth scopes (ZohoMeeting.meeting.ALL)"
-                    );
-                }
-                Err(ProviderError::Rejected {
-                    code,
-                    cause: format!("zoho answered {s} code {}", code.unwrap_or_default()),
-                })
-            }
-        }
+            ]);
+        api::grant::<Zoho>(request, self.api.clock.as_ref())
     }
 
     /// The zuid sessions are created for: the secret's `presenter`, else the token's user.
@@ -502,12 +372,17 @@ impl ZohoProvider {
             .get_or_try_init(|| async {
                 let url = self.api_url(c, &["user"])?;
                 let a = self
-                    .call("current_user", Method::GET, url, None, deadline)
+                    .api
+                    .call(
+                        self,
+                        Request::new("current_user", Method::GET, url),
+                        deadline,
+                    )
                     .await?;
                 a.body
                     .pointer("/userDetails/zuid")
                     .and_then(meeting_key)
-                    .ok_or_else(|| rejected("zoho user.json lacks userDetails.zuid"))
+                    .ok_or_else(|| api::malformed::<Zoho>("userDetails.zuid"))
             })
             .await
             .cloned()
@@ -529,17 +404,17 @@ impl ZohoProvider {
 
     fn meeting_from(&self, session: &Value) -> Result<ProviderMeeting, ProviderError> {
         let text = |k: &str| session.get(k).and_then(Value::as_str).map(str::to_owned);
-        let malformed = |what: &str| rejected(format!("zoho session lacks {what}"));
+        let need = |k: &str| text(k).ok_or_else(|| api::malformed::<Zoho>(k));
         Ok(ProviderMeeting {
             provider_meeting_id: session
                 .get("meetingKey")
                 .and_then(meeting_key)
-                .ok_or_else(|| malformed("meetingKey"))?,
+                .ok_or_else(|| api::malformed::<Zoho>("meetingKey"))?,
             uuid: None,
             links: ProviderLinks {
-                join_url: text("joinLink").ok_or_else(|| malformed("joinLink"))?,
-                host_url: text("startLink").ok_or_else(|| malformed("startLink"))?,
-                host_url_fetched_at: Some(self.clock.now()),
+                join_url: need("joinLink")?,
+                host_url: need("startLink")?,
+                host_url_fetched_at: Some(self.api.clock.now()),
                 password: None,
             },
             schedule: schedule_of(session),
@@ -552,36 +427,16 @@ impl ZohoProvider {
         key: &str,
         deadline: Instant,
     ) -> Result<ProviderMeeting, ProviderError> {
-        let url = self.api_url(c, &[&c.zsoid, "sessions", key])?;
+        let url = self.sessions_url(c, Some(key))?;
         let a = self
-            .call("get_session", Method::GET, url, None, deadline)
+            .api
+            .call(
+                self,
+                Request::new("get_session", Method::GET, url),
+                deadline,
+            )
             .await?;
         self.meeting_from(&a.body["session"])
-    }
-
-    /// One page (1-based `index`) of the organisation's sessions of `listtype`.
-    async fn list_page(
-        &self,
-        c: &ZohoCredentials,
-        listtype: &str,
-        index: usize,
-        deadline: Instant,
-    ) -> Result<Vec<Value>, ProviderError> {
-        let mut url = self.api_url(c, &[&c.zsoid, "sessions"])?;
-        url.query_pairs_mut()
-            .append_pair("listtype", listtype)
-            .append_pair("index", &index.to_string())
-            .append_pair("count", &PAGE_SIZE.to_string());
-        let a = self
-            .call("list_sessions", Method::GET, url, None, deadline)
-            .await?;
-        Ok(match a.body {
-            Value::Object(mut o) => match o.remove("session") {
-                Some(Value::Array(list)) => list,
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        })
     }
 
     async fn search_marker(
@@ -589,29 +444,71 @@ impl ZohoProvider {
         meeting_id: &MeetingId,
         deadline: Instant,
     ) -> Result<Option<ProviderMeeting>, ProviderError> {
+        let Some(key) = api::find_marked(self, meeting_id, MAX_LIST_PAGES, deadline).await? else {
+            return Ok(None);
+        };
         let c = self.credentials().await?;
-        let wanted = marker(meeting_id);
-        for page in 0..MAX_LIST_PAGES {
-            let sessions = self
-                .list_page(&c, "all", 1 + page * PAGE_SIZE, deadline)
-                .await?;
-            let found = sessions
-                .iter()
-                .find(|s| s["agenda"].as_str().is_some_and(|a| a.trim() == wanted))
-                .and_then(|s| meeting_key(&s["meetingKey"]));
-            if let Some(key) = found {
-                return self.get_session(&c, &key, deadline).await.map(Some);
-            }
-            if sessions.len() < PAGE_SIZE {
-                return Ok(None);
-            }
-        }
-        // Not found in what we read is not "not created": stay ambiguous, never duplicate.
-        Err(ProviderError::Unavailable {
-            retry_after: None,
-            ambiguous: true,
-            in_flight: false,
-            cause: format!("marker search stopped after {MAX_LIST_PAGES} pages"),
+        self.get_session(&c, &key, deadline).await.map(Some)
+    }
+}
+
+#[async_trait]
+impl TokenSource for ZohoProvider {
+    async fn token(
+        &self,
+        stale: Option<&str>,
+        deadline: Instant,
+    ) -> Result<(String, bool), ProviderError> {
+        let c = self.credentials().await?;
+        let seal = SealKey::derive(&c.client_secret, SEAL_PURPOSE);
+        let record_key = c.record_key();
+        let fetch = || grant_rereading(&self.credentials, c.clone(), |c| self.fetch_token(c));
+        self.token
+            .get(&record_key, &seal, stale, deadline, fetch)
+            .await
+    }
+}
+
+#[async_trait]
+impl Listing for ZohoProvider {
+    /// One page of the organisation's sessions: all of them when searching, upcoming ones
+    /// for orphans (past ones hold no room open). Pages are 1-based indexes.
+    async fn page(
+        &self,
+        scope: Scope,
+        cursor: Option<String>,
+        deadline: Instant,
+    ) -> Result<(Vec<Value>, Option<String>), ProviderError> {
+        let c = self.credentials().await?;
+        let index: usize = cursor.and_then(|i| i.parse().ok()).unwrap_or(1);
+        let mut url = self.sessions_url(&c, None)?;
+        let listtype = if scope == Scope::Search {
+            "all"
+        } else {
+            "upcoming"
+        };
+        url.query_pairs_mut()
+            .append_pair("listtype", listtype)
+            .append_pair("index", &index.to_string())
+            .append_pair("count", &PAGE_SIZE.to_string());
+        let a = self
+            .api
+            .call(
+                self,
+                Request::new("list_sessions", Method::GET, url),
+                deadline,
+            )
+            .await?;
+        let sessions = api::list_of(a.body, "session");
+        let next = (sessions.len() >= PAGE_SIZE).then(|| (index + PAGE_SIZE).to_string());
+        Ok((sessions, next))
+    }
+
+    fn marked(&self, s: &Value) -> Option<Marked> {
+        Some(Marked {
+            meeting_id: api::marked_id(s["agenda"].as_str())?,
+            provider_meeting_id: meeting_key(&s["meetingKey"])?,
+            created_at: millis(&s["createdTimeMillisec"]).and_then(DateTime::from_timestamp_millis),
         })
     }
 }
@@ -629,39 +526,15 @@ impl MeetingProvider for ZohoProvider {
     ) -> Result<ProviderMeeting, ProviderError> {
         let c = self.credentials().await?;
         let presenter = self.presenter(&c, deadline).await?;
-        let url = self.api_url(&c, &[&c.zsoid, "sessions"])?;
-        let body = self.session_body(
-            &presenter,
-            &spec.meeting_id,
-            &Schedule {
-                topic: spec.topic.clone(),
-                start_time: spec.start_time,
-                duration_minutes: spec.duration_minutes,
-                timezone: spec.timezone.clone(),
-            },
-        );
-        create_reconciling(
-            &self.policy,
-            self.sleeper.as_ref(),
-            deadline,
-            || self.search_marker(&spec.meeting_id, deadline),
-            |timeout| {
-                let (url, body) = (&url, &body);
-                async move {
-                    self.exchange(
-                        "create_session",
-                        &Method::POST,
-                        url,
-                        Some(body),
-                        timeout,
-                        deadline,
-                    )
-                    .await
-                    .and_then(|a| self.meeting_from(&a.body["session"]))
-                }
-            },
-        )
-        .await
+        let url = self.sessions_url(&c, None)?;
+        let body = self.session_body(&presenter, &spec.meeting_id, &spec.schedule);
+        let req = Request::with("create_session", Method::POST, url, &body);
+        let search = || self.search_marker(&spec.meeting_id, deadline);
+        self.api
+            .create(self, req, deadline, search, |b| {
+                self.meeting_from(&b["session"])
+            })
+            .await
     }
 
     async fn find_by_marker(
@@ -673,14 +546,6 @@ impl MeetingProvider for ZohoProvider {
     }
 
     /// Zoho's start link does not expire: it asks the presenter to sign in.
-    fn host_link_max_age(&self) -> Option<Duration> {
-        None
-    }
-
-    fn host_link_lifetime(&self) -> Option<Duration> {
-        None
-    }
-
     async fn fresh_host_link(
         &self,
         meeting: &Meeting,
@@ -690,7 +555,7 @@ impl MeetingProvider for ZohoProvider {
         let m = self
             .get_session(&c, &meeting.provider_meeting_id, deadline)
             .await?;
-        Ok((m.links.host_url, self.clock.now()))
+        Ok((m.links.host_url, self.api.clock.now()))
     }
 
     /// A full edit: Zoho's PUT wants every field again (the marker stays).
@@ -702,11 +567,10 @@ impl MeetingProvider for ZohoProvider {
     ) -> Result<(), ProviderError> {
         let c = self.credentials().await?;
         let presenter = self.presenter(&c, deadline).await?;
-        let url = self.api_url(&c, &[&c.zsoid, "sessions", &meeting.provider_meeting_id])?;
+        let url = self.sessions_url(&c, Some(&meeting.provider_meeting_id))?;
         let body = self.session_body(&presenter, &meeting.id, schedule);
-        self.call("update_session", Method::PUT, url, Some(&body), deadline)
-            .await
-            .map(drop)
+        let req = Request::with("update_session", Method::PUT, url, &body);
+        self.api.call(self, req, deadline).await.map(drop)
     }
 
     async fn delete(
@@ -715,44 +579,13 @@ impl MeetingProvider for ZohoProvider {
         deadline: Instant,
     ) -> Result<Deletion, ProviderError> {
         let c = self.credentials().await?;
-        let url = self.api_url(&c, &[&c.zsoid, "sessions", provider_meeting_id])?;
-        match self
-            .call("delete_session", Method::DELETE, url, None, deadline)
-            .await
-        {
-            Ok(_) => Ok(Deletion::Deleted),
-            Err(ProviderError::NotFound) => Ok(Deletion::AlreadyGone),
-            Err(e) => Err(e),
-        }
+        let url = self.sessions_url(&c, Some(provider_meeting_id))?;
+        let req = Request::new("delete_session", Method::DELETE, url);
+        api::deletion(self.api.call(self, req, deadline).await)
     }
 
-    /// Upcoming sessions carrying our marker (past ones hold no room open).
-    async fn marked_meetings(
-        &self,
-        deadline: Instant,
-    ) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>, ProviderError> {
-        let c = self.credentials().await?;
-        let mut found = Vec::new();
-        for page in 0.. {
-            let sessions = self
-                .list_page(&c, "upcoming", 1 + page * PAGE_SIZE, deadline)
-                .await?;
-            for s in &sessions {
-                let agenda = s["agenda"].as_str().unwrap_or("").trim();
-                if let (Some(ours), Some(key)) = (
-                    agenda.strip_prefix(MARKER_PREFIX),
-                    meeting_key(&s["meetingKey"]),
-                ) {
-                    let created =
-                        millis(&s["createdTimeMillisec"]).and_then(DateTime::from_timestamp_millis);
-                    found.push((key, ours.to_owned(), created));
-                }
-            }
-            if sessions.len() < PAGE_SIZE {
-                break;
-            }
-        }
-        Ok(found)
+    async fn marked_meetings(&self, deadline: Instant) -> Result<Vec<Marked>, ProviderError> {
+        api::all_marked(self, deadline).await
     }
 
     /// Zoho's API has no call that ends a running session: the record is ended here and

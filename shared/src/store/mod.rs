@@ -1,69 +1,70 @@
-//! The store port. The table design it implies is documented at the crate root.
+//! The store: narrow ports, one per aggregate, so each caller depends on only what it uses
+//! (the webhook on meetings and marks, the cleanup on the due index, …), with a DynamoDB
+//! adapter ([`dynamo`]) and an in-memory one ([`memory`]) that keep the same rules.
+//!
+//! Every key is built in [`keys`]; the single-table design is documented at the crate root.
+//! Every write that races is conditional, and reports a lost race as `Ok(false)`.
 
 pub mod dynamo;
+pub mod keys;
+pub mod memory;
 
-use crate::domain::{Meeting, ProviderKind, Subject};
-use crate::error::ApiError;
+use crate::domain::{Claim, Meeting, ProviderKind, Stats, Subject};
 use crate::ids::{MeetingId, OrgId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimState {
-    /// Someone is creating the provider meeting until `lease_until`.
-    Pending,
-    /// The meeting exists.
-    Ready,
-    /// A provider call failed; anyone may claim again.
-    Released,
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The store failed (never "not found" or a lost race: those are answers, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB {op} failed")]
+    Call {
+        op: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// A stored item does not have the shape this code writes.
+    #[error("a stored {what} is malformed")]
+    Malformed {
+        what: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// Concurrent transactions on the same items kept conflicting through the retries.
+    #[error("a transaction kept conflicting")]
+    Contended,
+    #[error("DynamoDB {0} left keys unprocessed")]
+    Unprocessed(&'static str),
+    /// A request the SDK would not build (a bug).
+    #[error("building a DynamoDB request failed")]
+    Build(#[source] BoxError),
 }
 
-impl ClaimState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Ready => "ready",
-            Self::Released => "released",
+impl StoreError {
+    pub(crate) fn malformed(what: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Malformed {
+            what,
+            source: source.into(),
         }
     }
 }
 
-/// The per-subject claim that makes provisioning happen exactly once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claim {
-    pub state: ClaimState,
-    /// Kept across takeovers, so every attempt for a subject marks its provider meeting
-    /// with the same id and a taker-over can find what a crashed holder created.
-    pub meeting_id: MeetingId,
-    pub token: String,
-    pub lease_until: Option<DateTime<Utc>>,
-    /// A previous attempt may have created a provider meeting: look it up before creating.
-    pub reconcile: bool,
-    /// Conversations: the end of the reuse window of the ready meeting. After it, the claim
-    /// may be taken for a new meeting (expiry is the code's, not TTL's).
-    pub window_ends_at: Option<DateTime<Utc>>,
-}
-
-impl Claim {
-    /// Whether a new caller may take this claim over at `now`.
-    pub fn is_takeable(&self, now: DateTime<Utc>) -> bool {
-        match self.state {
-            ClaimState::Released => true,
-            ClaimState::Pending => self.lease_until.is_none_or(|t| t <= now),
-            ClaimState::Ready => self.window_ends_at.is_some_and(|t| t <= now),
-        }
-    }
-}
+pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The dedupe mark of one provider event, kept until `expires_at` (past the provider's
-/// redelivery window).
+/// redelivery window). A mark past its expiry counts as absent, whatever TTL has removed.
 #[derive(Debug, Clone)]
 pub struct EventMark {
     pub key: String,
     pub expires_at: DateTime<Utc>,
+    /// When it is written: a stored mark older than this counts as absent.
+    pub now: DateTime<Utc>,
 }
 
 /// Something the due index says is due.
@@ -71,6 +72,7 @@ pub struct EventMark {
 pub enum DueItem {
     Meeting(Box<Meeting>),
     /// A claim whose lease ran out, or released after an ambiguous provider failure.
+    /// `key` names it for [`DueIndex::drop_claim`].
     Claim {
         key: String,
         claim: Claim,
@@ -85,28 +87,18 @@ pub struct UserMeetingsQuery {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub limit: usize,
-    /// The opaque position a previous page returned (a sort key of this user's partition).
+    /// The position a previous page returned (a sort key of this user's partition).
     pub cursor: Option<String>,
 }
 
-/// Counters of an org's meetings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub by_status: BTreeMap<String, i64>,
-    pub by_provider: BTreeMap<String, i64>,
-    /// Ended meetings both sides joined.
-    pub both_joined: i64,
-    /// Ended meetings somebody never joined.
-    pub no_show: i64,
-}
-
+/// The per-subject claims of guarantee 1.
 #[async_trait]
-pub trait MeetingStore: Send + Sync {
+pub trait ClaimStore: Send + Sync {
     /// Strongly consistent read of the subject's claim.
-    async fn get_claim(&self, org: &OrgId, subject: &Subject) -> Result<Option<Claim>, ApiError>;
+    async fn get_claim(&self, org: &OrgId, subject: &Subject) -> StoreResult<Option<Claim>>;
 
-    /// Writes `claim` (state pending) only if the stored claim is still `previous`
-    /// (absent when `None`) and still takeable at `now`. `Ok(false)`: someone else won.
+    /// Writes `claim` (state pending) only if the stored claim is still `previous` (absent
+    /// when `None`) and takeable at `now` by the takeover table. `Ok(false)`: someone else won.
     async fn try_claim(
         &self,
         org: &OrgId,
@@ -114,9 +106,10 @@ pub trait MeetingStore: Send + Sync {
         previous: Option<&Claim>,
         claim: &Claim,
         now: DateTime<Utc>,
-    ) -> Result<bool, ApiError>;
+    ) -> StoreResult<bool>;
 
-    /// Gives a pending claim up after a failed provider call.
+    /// Gives a pending claim up after a failed provider call; `reconcile` keeps it findable
+    /// by the cleanup (an ambiguous failure may have left a provider meeting).
     async fn release_claim(
         &self,
         org: &OrgId,
@@ -124,83 +117,101 @@ pub trait MeetingStore: Send + Sync {
         token: &str,
         reconcile: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), ApiError>;
+    ) -> StoreResult<()>;
 
-    /// One transaction: claim → ready, and the meeting, its provider-id item and the
-    /// memberships written, all conditioned on `token` still holding the pending claim.
+    /// One write: claim → ready, and the meeting, its provider-id entry, memberships and
+    /// counters, all conditioned on `token` still holding the pending claim.
     /// `Ok(false)`: the claim was taken over meanwhile and nothing was written.
-    async fn finalize(&self, token: &str, meeting: &Meeting) -> Result<bool, ApiError>;
+    async fn finalize(&self, token: &str, meeting: &Meeting) -> StoreResult<bool>;
+}
 
+/// Meetings by id and by provider id.
+#[async_trait]
+pub trait MeetingStore: Send + Sync {
     /// Strongly consistent read of a meeting.
-    async fn get_meeting(&self, id: &MeetingId) -> Result<Option<Meeting>, ApiError>;
+    async fn get_meeting(&self, id: &MeetingId) -> StoreResult<Option<Meeting>>;
+
+    /// The meetings with these ids that exist, in the order asked.
+    async fn get_meetings(&self, ids: &[MeetingId]) -> StoreResult<Vec<Meeting>>;
 
     /// Replaces `before` by `after` (the same meeting, `version` one higher) unless someone
-    /// changed it meanwhile, moving its membership items when the start time changed and
-    /// keeping the stats counters, in one transaction. `Ok(false)`: a concurrent change won.
-    /// With `event`, the provider event's dedupe mark is written in the same transaction
-    /// and must not exist yet, so a redelivered event changes nothing twice.
+    /// changed it meanwhile, moving its memberships when the start time changed and keeping
+    /// the counters, in one write. With `event`, the provider event's dedupe mark is written
+    /// in the same write and must not be there yet. `Ok(false)`: a concurrent change won.
     async fn save(
         &self,
         before: &Meeting,
         after: &Meeting,
         event: Option<&EventMark>,
-    ) -> Result<bool, ApiError>;
+    ) -> StoreResult<bool>;
 
-    /// The meeting a provider meeting id belongs to (a strongly consistent read of the
-    /// provider-id item, written with the meeting, so events right after create find it).
+    /// Stores a freshly generated host link (no version bump: it changes no fact).
+    async fn update_host_link(
+        &self,
+        id: &MeetingId,
+        host_url: &str,
+        fetched_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// The meeting a provider meeting belongs to (strongly consistent, written with the
+    /// meeting, so an event right after create finds it).
     async fn meeting_for_provider_id(
         &self,
         provider: ProviderKind,
         provider_meeting_id: &str,
-    ) -> Result<Option<MeetingId>, ApiError>;
+    ) -> StoreResult<Option<MeetingId>>;
+}
 
-    /// Whether a provider event was already applied.
-    async fn event_seen(&self, key: &str) -> Result<bool, ApiError>;
+/// Dedupe marks of provider events.
+#[async_trait]
+pub trait MarkStore: Send + Sync {
+    /// Whether a provider event was already applied (a mark past its expiry at `now` is not).
+    async fn event_seen(&self, key: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+}
 
+/// Who is in which meeting, by start time.
+#[async_trait]
+pub trait MemberIndex: Send + Sync {
     /// One page of a user's meetings by start time: ids in `[from, to]` after `cursor`, at
     /// most `limit`, and the cursor of the next page.
     async fn user_meetings(
         &self,
         query: &UserMeetingsQuery,
-    ) -> Result<(Vec<MeetingId>, Option<String>), ApiError>;
+    ) -> StoreResult<(Vec<MeetingId>, Option<String>)>;
+}
 
-    /// The meetings with these ids that exist, in the order asked.
-    async fn get_meetings(&self, ids: &[MeetingId]) -> Result<Vec<Meeting>, ApiError>;
+/// An org's counters.
+#[async_trait]
+pub trait StatsStore: Send + Sync {
+    async fn stats(&self, org: &OrgId) -> StoreResult<Stats>;
+}
 
-    /// The org's counters.
-    async fn stats(&self, org: &OrgId) -> Result<Stats, ApiError>;
-
-    /// One page of what is due at `cutoff` in one shard of the due index (its keys, then the
-    /// items themselves), and the cursor of the next page.
+/// What the weekly cleanup reads and writes.
+#[async_trait]
+pub trait DueIndex: Send + Sync {
+    /// One page of what is due at `cutoff` in one shard of the due index, and the cursor of
+    /// the next page. Its cost follows what is due, never the table.
     async fn due(
         &self,
         shard: u32,
         cutoff: DateTime<Utc>,
         cursor: Option<String>,
         limit: usize,
-    ) -> Result<(Vec<DueItem>, Option<String>), ApiError>;
+    ) -> StoreResult<(Vec<DueItem>, Option<String>)>;
 
-    /// Archives a finished meeting in one transaction: status `archived` with a TTL of
+    /// Archives a finished meeting in one write: status `archived` with a TTL of
     /// `keep_until`, out of the due index; its subject claim (so a later PUT may create a
-    /// fresh meeting), provider-id and membership items removed; counters moved.
+    /// fresh meeting), provider-id entry and memberships removed; counters moved.
     /// `Ok(false)`: it changed meanwhile.
     async fn archive(
         &self,
         before: &Meeting,
         archived: &Meeting,
         keep_until: DateTime<Utc>,
-    ) -> Result<bool, ApiError>;
+    ) -> StoreResult<bool>;
 
     /// Removes a claim that never became a meeting, if it is still the one read.
-    async fn drop_claim(&self, key: &str, token: &str) -> Result<(), ApiError>;
-
-    /// Stores a freshly generated host link.
-    async fn update_host_link(
-        &self,
-        id: &MeetingId,
-        host_url: &str,
-        fetched_at: DateTime<Utc>,
-    ) -> Result<(), ApiError>;
+    async fn drop_claim(&self, key: &str, token: &str) -> StoreResult<()>;
 }
 
 /// A provider access token shared by every container through the table, with the refresh
@@ -225,7 +236,7 @@ pub struct SharedTokenRecord {
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Strongly consistent read; a default record when there is none.
-    async fn read_token(&self, key: &str) -> Result<SharedTokenRecord, ApiError>;
+    async fn read_token(&self, key: &str) -> StoreResult<SharedTokenRecord>;
 
     /// Takes the refresh lock until `locked_until` and records the budget window, if the
     /// record is still at `seen_version`. `Ok(false)`: someone else changed it first.
@@ -236,7 +247,7 @@ pub trait TokenStore: Send + Sync {
         locked_until: DateTime<Utc>,
         window_start: DateTime<Utc>,
         refreshes: u32,
-    ) -> Result<bool, ApiError>;
+    ) -> StoreResult<bool>;
 
     /// Stores a new token and drops the lock, if the lock is still ours (`locked_version`,
     /// the version our lock wrote). `Ok(false)`: it was not.
@@ -246,8 +257,45 @@ pub trait TokenStore: Send + Sync {
         locked_version: i64,
         sealed: &str,
         expires_at: DateTime<Utc>,
-    ) -> Result<bool, ApiError>;
+    ) -> StoreResult<bool>;
 
     /// Drops our lock after a failed refresh (the budget keeps counting the attempt).
-    async fn unlock_token(&self, key: &str, locked_version: i64) -> Result<(), ApiError>;
+    async fn unlock_token(&self, key: &str, locked_version: i64) -> StoreResult<()>;
+}
+
+/// One handle per port. An adapter implementing them all fills every one ([`Stores::of`]);
+/// a test may replace one port alone (say, a claim store that dies before its final write).
+#[derive(Clone)]
+pub struct Stores {
+    pub claims: Arc<dyn ClaimStore>,
+    pub meetings: Arc<dyn MeetingStore>,
+    pub marks: Arc<dyn MarkStore>,
+    pub members: Arc<dyn MemberIndex>,
+    pub stats: Arc<dyn StatsStore>,
+    pub due: Arc<dyn DueIndex>,
+    pub tokens: Arc<dyn TokenStore>,
+}
+
+impl Stores {
+    pub fn of<S>(store: Arc<S>) -> Self
+    where
+        S: ClaimStore
+            + MeetingStore
+            + MarkStore
+            + MemberIndex
+            + StatsStore
+            + DueIndex
+            + TokenStore
+            + 'static,
+    {
+        Self {
+            claims: store.clone(),
+            meetings: store.clone(),
+            marks: store.clone(),
+            members: store.clone(),
+            stats: store.clone(),
+            due: store.clone(),
+            tokens: store,
+        }
+    }
 }

@@ -1,0 +1,440 @@
+//! The weekly cleanup (guarantee 8): finds what is due through the sparse `due-index` (never
+//! a Scan, so its cost follows the due set, not the table), deletes finished meetings at
+//! their provider within a rate limit, archives the records, removes orphans and stale
+//! claims, and stops cleanly before the Lambda deadline. "Now" is the scheduled event's time.
+
+mod pacer;
+
+use crate::App;
+use crate::clock::Clock;
+use crate::domain::{Claim, Invalid, Meeting, MeetingStatus};
+use crate::ids::MeetingId;
+use crate::providers::{Deletion, Marked, MeetingProvider};
+use crate::store::DueItem;
+use crate::store::keys::DUE_SHARDS;
+use crate::telemetry::cause;
+use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
+use pacer::Pacer;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Items read from the due index per page.
+const DUE_PAGE: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct CleanupSettings {
+    /// Meetings are cleaned up this long after they became due (their end plus grace).
+    pub retention: Duration,
+    /// Archived records stay this long (audit), then DynamoDB's TTL removes them.
+    pub archive_keep: Duration,
+    /// Provider calls per second, at most (Zoom's per-second limits).
+    pub provider_rate: u32,
+    /// Meetings processed at once.
+    pub concurrency: usize,
+    /// Time kept back from the deadline: no new meeting is started within it.
+    pub margin: std::time::Duration,
+    /// A provider meeting with our marker but no record is an orphan only when older than
+    /// this (a younger one may belong to a claim still being provisioned).
+    pub orphan_min_age: Duration,
+}
+
+impl Default for CleanupSettings {
+    fn default() -> Self {
+        Self {
+            retention: Duration::days(7),
+            archive_keep: Duration::days(365),
+            provider_rate: 10,
+            concurrency: 4,
+            margin: std::time::Duration::from_secs(10),
+            orphan_min_age: Duration::hours(1),
+        }
+    }
+}
+
+impl CleanupSettings {
+    /// `CLEANUP_RETENTION_DAYS`, `ARCHIVE_RETENTION_DAYS`, `CLEANUP_PROVIDER_RATE`.
+    pub fn from_env() -> Result<Self, String> {
+        let mut s = Self::default();
+        let num = |name: &str| -> Result<Option<i64>, String> {
+            match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => v
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(Some)
+                    .ok_or_else(|| format!("{name} must be a positive whole number")),
+                _ => Ok(None),
+            }
+        };
+        if let Some(d) = num("CLEANUP_RETENTION_DAYS")? {
+            s.retention = Duration::days(d);
+        }
+        if let Some(d) = num("ARCHIVE_RETENTION_DAYS")? {
+            s.archive_keep = Duration::days(d);
+        }
+        if let Some(r) = num("CLEANUP_PROVIDER_RATE")? {
+            s.provider_rate = u32::try_from(r).map_err(|_| "CLEANUP_PROVIDER_RATE is too large")?;
+        }
+        Ok(s)
+    }
+}
+
+/// The run's counts.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub examined: AtomicU64,
+    pub provider_deleted: AtomicU64,
+    pub archived: AtomicU64,
+    pub orphans_deleted: AtomicU64,
+    pub skipped: AtomicU64,
+    pub failed: AtomicU64,
+    pub dry_run: bool,
+}
+
+/// The summary's counts by their report names (also the metric names, `Cleanup…`).
+const COUNTS: [(&str, &str); 6] = [
+    ("examined", "CleanupExamined"),
+    ("providerDeleted", "CleanupProviderDeleted"),
+    ("archived", "CleanupArchived"),
+    ("orphansDeleted", "CleanupOrphansDeleted"),
+    ("skipped", "CleanupSkipped"),
+    ("failed", "CleanupFailed"),
+];
+
+impl Summary {
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn counts(&self) -> [u64; 6] {
+        [
+            &self.examined,
+            &self.provider_deleted,
+            &self.archived,
+            &self.orphans_deleted,
+            &self.skipped,
+            &self.failed,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// The report the run returns: `{"examined",…,"dryRun","complete"}`.
+    pub fn to_json(&self, complete: bool) -> Value {
+        let mut report: serde_json::Map<String, Value> = COUNTS
+            .iter()
+            .zip(self.counts())
+            .map(|((name, _), n)| ((*name).to_owned(), json!(n)))
+            .collect();
+        report.insert("dryRun".into(), json!(self.dry_run));
+        report.insert("complete".into(), json!(complete));
+        Value::Object(report)
+    }
+
+    /// One log line with a field per count (the template's metric filters and alarms read
+    /// them) and one metric per count.
+    fn log(&self, now: DateTime<Utc>, complete: bool, started: Instant) {
+        let [
+            examined,
+            provider_deleted,
+            archived,
+            orphans_deleted,
+            skipped,
+            failed,
+        ] = self.counts();
+        tracing::info!(
+            examined,
+            provider_deleted,
+            archived,
+            orphans_deleted,
+            skipped,
+            failed,
+            complete,
+            dry_run = self.dry_run,
+            now = %crate::domain::rfc3339(now),
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "cleanup summary"
+        );
+        for ((_, metric), n) in COUNTS.iter().zip(self.counts()) {
+            crate::metrics::emit(metric, n as f64, crate::metrics::Unit::Count, &[]);
+        }
+    }
+}
+
+struct Run<'a> {
+    app: &'a App,
+    clock: &'a dyn Clock,
+    settings: &'a CleanupSettings,
+    now: DateTime<Utc>,
+    deadline: Instant,
+    summary: Summary,
+    pacer: Pacer,
+}
+
+impl Run<'_> {
+    fn time_left(&self) -> bool {
+        self.clock.instant() + self.settings.margin < self.deadline
+    }
+
+    /// One meeting, start to end (never half of it): delete at the provider, then archive.
+    async fn meeting(&self, m: Meeting) {
+        Summary::add(&self.summary.examined);
+        if m.status == MeetingStatus::Archived {
+            return;
+        }
+        // A cancelled meeting was deleted at the provider when it was cancelled.
+        if m.status != MeetingStatus::Cancelled && !self.delete_at_provider(&m).await {
+            return;
+        }
+        if self.summary.dry_run {
+            Summary::add(&self.summary.archived);
+            return;
+        }
+        let mut archived = m.clone();
+        archived.status = MeetingStatus::Archived;
+        let archived = archived.next_version(&m, self.now);
+        let keep_until = self.now + self.settings.archive_keep;
+        match self
+            .app
+            .service
+            .stores
+            .due
+            .archive(&m, &archived, keep_until)
+            .await
+        {
+            Ok(true) => Summary::add(&self.summary.archived),
+            Ok(false) => Summary::add(&self.summary.skipped),
+            Err(e) => {
+                tracing::error!(meetingId = %m.id, cause = %cause(&e), "cleanup: archive failed");
+                Summary::add(&self.summary.failed);
+            }
+        }
+    }
+
+    /// The provider delete of a finished meeting, paced; whether the meeting may be archived.
+    async fn delete_at_provider(&self, m: &Meeting) -> bool {
+        let Some(provider) = self.app.service.providers.get(m.provider) else {
+            tracing::error!(meetingId = %m.id, provider = %m.provider, "cleanup: provider not configured");
+            Summary::add(&self.summary.failed);
+            return false;
+        };
+        if self.summary.dry_run {
+            Summary::add(&self.summary.provider_deleted);
+            return true;
+        }
+        self.pacer.wait(self.clock).await;
+        match provider.delete(&m.provider_meeting_id, self.deadline).await {
+            Ok(Deletion::Deleted) => Summary::add(&self.summary.provider_deleted),
+            Ok(Deletion::AlreadyGone) => {
+                tracing::info!(meetingId = %m.id, "cleanup: provider meeting already gone");
+            }
+            Ok(Deletion::InProgress) => {
+                // Running now: left for the next run.
+                Summary::add(&self.summary.skipped);
+                return false;
+            }
+            Err(e) => {
+                tracing::warn!(meetingId = %m.id, cause = %cause(&e), "cleanup: provider delete failed; retried next run");
+                Summary::add(&self.summary.failed);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A claim whose lease ran out (or released after an ambiguous failure) never became a
+    /// meeting; whatever it left at the provider is removed by the orphan pass.
+    async fn claim(&self, key: String, claim: Claim) {
+        Summary::add(&self.summary.examined);
+        if !claim.is_takeable(self.now) {
+            Summary::add(&self.summary.skipped);
+            return;
+        }
+        if self.summary.dry_run {
+            return;
+        }
+        if let Err(e) = self
+            .app
+            .service
+            .stores
+            .due
+            .drop_claim(&key, &claim.token)
+            .await
+        {
+            tracing::error!(cause = %cause(&e), "cleanup: dropping a stale claim failed");
+            Summary::add(&self.summary.failed);
+        }
+    }
+
+    /// Every due item of every shard, a page at a time. `false`: stopped for the deadline.
+    async fn due_pass(&self) -> bool {
+        let cutoff = self.now - self.settings.retention;
+        for shard in 0..DUE_SHARDS {
+            let mut cursor = None;
+            loop {
+                if !self.time_left() {
+                    return false;
+                }
+                let page = self
+                    .app
+                    .service
+                    .stores
+                    .due
+                    .due(shard, cutoff, cursor, DUE_PAGE)
+                    .await;
+                let (items, next) = match page {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(cause = %cause(&e), "cleanup: reading the due index failed");
+                        Summary::add(&self.summary.failed);
+                        return false;
+                    }
+                };
+                if !self.due_page(items).await {
+                    return false;
+                }
+                match next {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+        }
+        true
+    }
+
+    /// One page of due items, a few at a time. `false`: stopped for the deadline (no new
+    /// item inside the margin; one begun is finished).
+    async fn due_page(&self, items: Vec<DueItem>) -> bool {
+        let stopped = AtomicBool::new(false);
+        futures_util::stream::iter(items)
+            .for_each_concurrent(self.settings.concurrency.max(1), |item| {
+                let stopped = &stopped;
+                async move {
+                    if !self.time_left() {
+                        stopped.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    match item {
+                        DueItem::Meeting(m) => self.meeting(*m).await,
+                        DueItem::Claim { key, claim } => self.claim(key, claim).await,
+                    }
+                }
+            })
+            .await;
+        !stopped.load(Ordering::Relaxed)
+    }
+
+    /// Provider meetings carrying our marker with no live record of ours behind them.
+    async fn orphan_pass(&self) -> bool {
+        for provider in self.app.service.providers.all() {
+            if !self.time_left() {
+                return false;
+            }
+            let marked = match provider.marked_meetings(self.deadline).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(provider = %provider.kind(), cause = %cause(&e), "cleanup: listing provider meetings failed");
+                    Summary::add(&self.summary.failed);
+                    continue;
+                }
+            };
+            for m in marked {
+                if !self.time_left() {
+                    return false;
+                }
+                self.orphan(provider.as_ref(), m).await;
+            }
+        }
+        true
+    }
+
+    /// One marked provider meeting: deleted if it is old enough and nothing live of ours
+    /// stands behind it.
+    async fn orphan(&self, provider: &dyn MeetingProvider, m: Marked) {
+        if m.created_at
+            .is_some_and(|t| self.now - t < self.settings.orphan_min_age)
+        {
+            return;
+        }
+        let record = match MeetingId::parse(&m.meeting_id, "marker") {
+            Ok(id) => self.app.service.stores.meetings.get_meeting(&id).await,
+            Err(_) => Ok(None),
+        };
+        let Ok(record) = record else {
+            Summary::add(&self.summary.failed);
+            return;
+        };
+        let live = record.is_some_and(|r| {
+            r.provider == provider.kind()
+                && r.provider_meeting_id == m.provider_meeting_id
+                && r.status != MeetingStatus::Archived
+        });
+        if live {
+            return;
+        }
+        if self.summary.dry_run {
+            Summary::add(&self.summary.orphans_deleted);
+            return;
+        }
+        self.pacer.wait(self.clock).await;
+        match provider.delete(&m.provider_meeting_id, self.deadline).await {
+            Ok(Deletion::Deleted | Deletion::AlreadyGone) => {
+                tracing::info!(provider = %provider.kind(), "cleanup: orphan deleted");
+                Summary::add(&self.summary.orphans_deleted);
+            }
+            Ok(Deletion::InProgress) => Summary::add(&self.summary.skipped),
+            Err(e) => {
+                tracing::warn!(cause = %cause(&e), "cleanup: orphan delete failed; retried next run");
+                Summary::add(&self.summary.failed);
+            }
+        }
+    }
+}
+
+/// The Lambda's deadline on `clock` (30 s from now without one).
+pub fn deadline_of(context: &lambda_runtime::Context, clock: &dyn Clock) -> Instant {
+    let now_ms = clock.now().timestamp_millis().max(0).unsigned_abs();
+    let left = if context.deadline > 0 {
+        context.deadline.saturating_sub(now_ms)
+    } else {
+        30_000
+    };
+    clock.instant() + std::time::Duration::from_millis(left)
+}
+
+/// Runs a cleanup for the scheduled event `event` (`time`, optional `detail.dryRun`),
+/// finishing before `deadline`.
+pub async fn run(
+    app: &App,
+    settings: &CleanupSettings,
+    event: &Value,
+    deadline: Instant,
+) -> Result<Value, Invalid> {
+    let now = event["time"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or(Invalid::new(
+            "time",
+            "must be the scheduled event's RFC 3339 time",
+        ))?;
+    let run = Run {
+        app,
+        clock: app.service.clock.as_ref(),
+        settings,
+        now,
+        deadline,
+        summary: Summary {
+            dry_run: event["detail"]["dryRun"].as_bool().unwrap_or(false),
+            ..Summary::default()
+        },
+        pacer: Pacer::new(settings.provider_rate),
+    };
+    // Real time, for the log: how long the run took, not a deadline.
+    let started = Instant::now();
+    let complete = run.due_pass().await && run.orphan_pass().await;
+    run.summary.log(now, complete, started);
+    Ok(run.summary.to_json(complete))
+}

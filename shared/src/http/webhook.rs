@@ -1,0 +1,120 @@
+//! The Zoom webhook (guarantee 3): the public, unauthenticated door of the service. It takes
+//! the raw API Gateway event (not a `lambda_http::Request`), so it decodes base64 bodies
+//! itself, verifies the signature on the exact bytes (`crate::providers::zoom::webhook`)
+//! and never panics on bad input. Any failure to verify answers one uniform 401 and writes
+//! nothing; a verified event goes to the service, parsed by the Zoom adapter.
+
+use super::MAX_BODY_BYTES;
+use super::envelope::{Reply, enveloped, record_route};
+use super::error::{ApiError, ErrorCode};
+use super::router::{Function, Route};
+use crate::App;
+use crate::domain::Invalid;
+use crate::providers::zoom::events::{self, Delivery};
+use crate::providers::zoom::webhook::{Refusal, verify};
+use crate::service::EventOutcome;
+use base64::Engine;
+use lambda_http::Context;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use serde_json::{Value, json};
+
+/// The webhook's path.
+pub const PATH: &str = "/webhooks/zoom";
+
+/// The `zoom-webhook` function's handler (and the local gateway's for its path).
+pub async fn handle(
+    app: &App,
+    event: ApiGatewayV2httpRequest,
+    context: Context,
+) -> ApiGatewayV2httpResponse {
+    let request_id = event
+        .request_context
+        .request_id
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(context.request_id);
+    let clock = app.service.clock.as_ref();
+    enveloped(
+        clock,
+        Function::ZoomWebhook.name(),
+        &request_id,
+        receive(app, &event),
+    )
+    .await
+}
+
+fn refused(reason: Refusal) -> ApiError {
+    tracing::warn!(reason = ?reason, "webhook delivery refused");
+    crate::metrics::count("WebhookRejected", &[]);
+    ApiError::new(
+        ErrorCode::Unauthenticated,
+        "Webhook signature verification failed",
+    )
+}
+
+/// The exact bytes received: a base64 body decoded (bad base64 is refused), either form
+/// over the limit 413.
+fn raw_body(event: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiError> {
+    let raw = event.body.as_deref().unwrap_or_default();
+    // A base64 body is at most 4/3 of the decoded size.
+    if raw.len() > MAX_BODY_BYTES * 4 / 3 + 4
+        || (!event.is_base64_encoded && raw.len() > MAX_BODY_BYTES)
+    {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    let body = if event.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|_| refused(Refusal::BadEncoding))?
+    } else {
+        raw.as_bytes().to_vec()
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(refused(Refusal::EmptyBody));
+    }
+    Ok(body)
+}
+
+async fn receive(
+    app: &App,
+    event: &ApiGatewayV2httpRequest,
+) -> Result<ApiGatewayV2httpResponse, ApiError> {
+    record_route(Route::ZoomWebhook.template());
+    if event.raw_path.as_deref() != Some(PATH) {
+        return Err(ApiError::not_found("Route"));
+    }
+    if event.request_context.http.method != http::Method::POST {
+        return Err(ApiError::method_not_allowed(&["POST"]));
+    }
+    let body = raw_body(event)?;
+    let secrets = app
+        .webhook
+        .as_ref()
+        .ok_or_else(|| ApiError::misconfigured("ZOOM_WEBHOOK_SECRET_ID is not configured"))?
+        .get()
+        .await?;
+    verify(&secrets, &event.headers, &body, app.service.clock.now()).map_err(refused)?;
+    let delivery: Value =
+        serde_json::from_slice(&body).map_err(|_| Invalid::new("body", "is not valid JSON"))?;
+    if delivery["event"] == "endpoint.url_validation" {
+        let plain = delivery["payload"]["plainToken"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or(Invalid::new("payload.plainToken", "is required"))?;
+        let answer =
+            json!({ "plainToken": plain, "encryptedToken": secrets.validation_token(plain) });
+        return Ok(ApiGatewayV2httpResponse::json(200, &answer));
+    }
+    let outcome = match events::parse(&delivery) {
+        Delivery::Event(e) => app.service.provider_event(&e).await?,
+        Delivery::Ignored => EventOutcome::Ignored,
+        Delivery::NoMeeting => EventOutcome::NotOurs,
+    };
+    Ok(ApiGatewayV2httpResponse::json(
+        200,
+        &json!({ "status": outcome.as_str() }),
+    ))
+}

@@ -1,0 +1,151 @@
+//! The due index (guarantee 8): the sparse GSI `due-index` (`duePk` = `DUE#{0..3}`,
+//! `dueAt` epoch seconds, keys only) holds what may become due, so the cleanup's reads
+//! follow the due set, never the table. Archiving takes a meeting out of it.
+
+use super::items::{self, ClaimItem, Item, KeyItem, MeetingItem, n, s};
+use super::{DUE_INDEX, DynamoStore, build_error, call_error, written};
+use crate::domain::{ClaimState, Meeting};
+use crate::store::{DueIndex, DueItem, StoreError, StoreResult, keys};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// The index cursor as text: the last key's attributes (all strings or numbers).
+fn encode_cursor(key: &Item) -> String {
+    let plain: HashMap<&str, &str> = key
+        .iter()
+        .filter_map(|(name, v)| match v {
+            AttributeValue::S(x) | AttributeValue::N(x) => Some((name.as_str(), x.as_str())),
+            _ => None,
+        })
+        .collect();
+    serde_json::to_string(&plain).unwrap_or_default()
+}
+
+fn decode_cursor(cursor: &str) -> StoreResult<Item> {
+    let plain: HashMap<String, String> =
+        serde_json::from_str(cursor).map_err(|e| StoreError::malformed("due cursor", e))?;
+    Ok(plain
+        .into_iter()
+        .map(|(k, v)| {
+            let value = if k == "dueAt" { n(v) } else { s(v) };
+            (k, value)
+        })
+        .collect())
+}
+
+/// A due item, by its sort key: a meeting or a claim.
+fn due_item(item: Item) -> StoreResult<Option<DueItem>> {
+    let sk = item
+        .get("sk")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str);
+    Ok(match sk {
+        Some(keys::MEETING_SK) => Some(DueItem::Meeting(Box::new(
+            items::read::<MeetingItem>("meeting", item)?.into_meeting(),
+        ))),
+        Some(keys::CLAIM_SK) => {
+            let claim: ClaimItem = items::read("claim", item)?;
+            let key = claim.pk().to_owned();
+            Some(DueItem::Claim {
+                key,
+                claim: claim.into_claim()?,
+            })
+        }
+        _ => None,
+    })
+}
+
+impl DynamoStore {
+    /// A transaction's delete of the meeting's claim, unless the claim names another meeting.
+    fn delete_own_claim(&self, m: &Meeting) -> StoreResult<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::key(&keys::claim(&m.org, &m.subject))))
+            .condition_expression("attribute_not_exists(pk) OR meetingId = :id")
+            .expression_attribute_values(":id", s(m.id.as_str()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+}
+
+#[async_trait]
+impl DueIndex for DynamoStore {
+    async fn due(
+        &self,
+        shard: u32,
+        cutoff: DateTime<Utc>,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<(Vec<DueItem>, Option<String>)> {
+        let start = cursor.as_deref().map(decode_cursor).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("duePk = :shard AND dueAt <= :cutoff")
+            .expression_attribute_values(":shard", s(keys::due_partition(shard)))
+            .expression_attribute_values(":cutoff", n(cutoff.timestamp()))
+            .limit(i32::try_from(limit).unwrap_or(100))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| call_error("Query", e))?;
+        let next = out.last_evaluated_key().map(encode_cursor);
+        let mut wanted = Vec::new();
+        for key in out.items.unwrap_or_default() {
+            let k: KeyItem = items::read("index key", key)?;
+            wanted.push(items::key(&keys::Key { pk: k.pk, sk: k.sk }));
+        }
+        let mut due = Vec::with_capacity(wanted.len());
+        for item in self.batch_get(wanted).await? {
+            due.extend(due_item(item)?);
+        }
+        Ok((due, next))
+    }
+
+    async fn archive(
+        &self,
+        before: &Meeting,
+        archived: &Meeting,
+        keep_until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut writes = vec![
+            self.put_versioned(archived, before.version, Some(keep_until))?,
+            self.delete_own_claim(before)?,
+            self.delete(&keys::provider_id(
+                before.provider,
+                &before.provider_meeting_id,
+            ))?,
+        ];
+        for (user, _) in before.members() {
+            writes.push(self.delete(&keys::membership(
+                &before.org,
+                user,
+                before.start_time,
+                &before.id,
+            ))?);
+        }
+        writes.extend(self.count(archived, Some(before))?);
+        self.transact(writes).await
+    }
+
+    async fn drop_claim(&self, claim_pk: &str, token: &str) -> StoreResult<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(&keys::claim_of(claim_pk))))
+            .condition_expression("claimToken = :token AND #state <> :ready")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":ready", s(ClaimState::Ready.as_str()))
+            .send()
+            .await;
+        // Lost: the claim moved on (a new holder, or it became a meeting).
+        written("DeleteItem", result).map(drop)
+    }
+}

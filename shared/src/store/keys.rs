@@ -1,0 +1,188 @@
+//! Every key of the table, built here and nowhere else (the design is at the crate root).
+//! Pure strings: the DynamoDB adapter and the in-memory one use the same keys.
+
+use crate::domain::{ProviderKind, Subject, rfc3339};
+use crate::ids::{MeetingId, OrgId, UserId};
+use chrono::{DateTime, Utc};
+
+/// A table key: partition `pk`, sort `sk`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn new(pk: String, sk: &str) -> Self {
+        Self {
+            pk,
+            sk: sk.to_owned(),
+        }
+    }
+}
+
+/// The table's TTL attribute (a Number, epoch seconds): template.yaml enables TTL on it.
+pub const TTL_ATTRIBUTE: &str = "ttl";
+/// The sparse index of what may become due for cleanup (`duePk`, `dueAt`).
+pub const DUE_INDEX: &str = "due-index";
+/// Shards of the due index's partition key: spread the write load of busy hours.
+pub const DUE_SHARDS: u32 = 4;
+/// Stats counters are spread over this many items per org (by meetingId hash), so
+/// concurrent transitions seldom touch the same one; reading stats queries all of them.
+pub const STATS_SHARDS: u32 = 8;
+
+pub const MEETING_SK: &str = "MEETING";
+pub const CLAIM_SK: &str = "CLAIM";
+
+fn id_hash(id: &MeetingId) -> u32 {
+    id.as_str()
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
+}
+
+pub fn meeting(id: &MeetingId) -> Key {
+    Key::new(format!("MTG#{id}"), MEETING_SK)
+}
+
+pub fn claim(org: &OrgId, subject: &Subject) -> Key {
+    Key::new(claim_pk(org, subject), CLAIM_SK)
+}
+
+/// A claim's partition key alone (how the cleanup names a claim to drop).
+pub fn claim_pk(org: &OrgId, subject: &Subject) -> String {
+    format!("SUBJ#{org}#{}#{}", subject.kind, subject.id)
+}
+
+pub fn claim_of(pk: &str) -> Key {
+    Key::new(pk.to_owned(), CLAIM_SK)
+}
+
+pub fn provider_id(provider: ProviderKind, provider_meeting_id: &str) -> Key {
+    Key::new(format!("PMID#{provider}#{provider_meeting_id}"), "PMID")
+}
+
+/// The partition of a user's memberships.
+pub fn members_of(org: &OrgId, user: &UserId) -> String {
+    format!("USER#{org}#{user}")
+}
+
+/// One membership: sorted by start time (to the second), then meeting.
+pub fn membership(org: &OrgId, user: &UserId, start: DateTime<Utc>, id: &MeetingId) -> Key {
+    Key {
+        pk: members_of(org, user),
+        sk: format!("AT#{}#{id}", rfc3339(start)),
+    }
+}
+
+/// The sort-key range of a user's memberships between two start times (inclusive).
+pub fn membership_range(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> (String, String) {
+    let lo = from.map_or_else(|| "AT#".to_owned(), |f| format!("AT#{}", rfc3339(f)));
+    // '~' sorts after every id character, so the whole second of `to` is included.
+    let hi = to.map_or_else(|| "AT#~".to_owned(), |t| format!("AT#{}#~", rfc3339(t)));
+    (lo, hi)
+}
+
+pub fn event_mark(event_key: &str) -> Key {
+    Key::new(format!("WHK#{event_key}"), "WHK")
+}
+
+/// The partition of an org's counters.
+pub fn stats_of(org: &OrgId) -> String {
+    format!("STATS#{org}")
+}
+
+/// The counter shard a meeting's changes go to.
+pub fn stats_shard(org: &OrgId, id: &MeetingId) -> Key {
+    Key::new(
+        stats_of(org),
+        &format!("SHARD#{}", id_hash(id) % STATS_SHARDS),
+    )
+}
+
+pub fn token(record_key: &str) -> Key {
+    Key::new(format!("TOKEN#{record_key}"), "TOKEN")
+}
+
+/// The due-index partition a meeting or claim is in.
+pub fn due_shard(id: &MeetingId) -> String {
+    due_partition(id_hash(id) % DUE_SHARDS)
+}
+
+pub fn due_partition(shard: u32) -> String {
+    format!("DUE#{shard}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SubjectKind;
+    use crate::ids::SubjectId;
+
+    #[test]
+    fn keys_follow_the_documented_table_design() {
+        let org = OrgId::parse("clinic-1", "t").expect("id");
+        let id = MeetingId::parse("mtg_abc", "t").expect("id");
+        let user = UserId::parse("dr-7", "t").expect("id");
+        let subject = Subject {
+            kind: SubjectKind::Appointment,
+            id: SubjectId::parse("appt-1", "t").expect("id"),
+        };
+        let start = DateTime::parse_from_rfc3339("2026-11-21T10:00:00.250Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let cases = [
+            (meeting(&id), "MTG#mtg_abc", "MEETING"),
+            (
+                claim(&org, &subject),
+                "SUBJ#clinic-1#appointment#appt-1",
+                "CLAIM",
+            ),
+            (
+                provider_id(ProviderKind::Zoom, "857"),
+                "PMID#zoom#857",
+                "PMID",
+            ),
+            (
+                membership(&org, &user, start, &id),
+                "USER#clinic-1#dr-7",
+                "AT#2026-11-21T10:00:00Z#mtg_abc",
+            ),
+            (event_mark("ab12"), "WHK#ab12", "WHK"),
+            (token("zoho#f00"), "TOKEN#zoho#f00", "TOKEN"),
+        ];
+        for (key, pk, sk) in cases {
+            assert_eq!((key.pk.as_str(), key.sk.as_str()), (pk, sk));
+        }
+        assert!(stats_shard(&org, &id).sk.starts_with("SHARD#"));
+        assert!((0..DUE_SHARDS).any(|s| due_shard(&id) == due_partition(s)));
+    }
+
+    #[test]
+    fn a_membership_range_holds_whole_seconds_at_both_ends() {
+        let t = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .expect("time")
+                .with_timezone(&Utc)
+        };
+        let (lo, hi) = membership_range(
+            Some(t("2026-11-21T10:00:00Z")),
+            Some(t("2026-11-21T11:00:00Z")),
+        );
+        let org = OrgId::parse("o", "t").expect("id");
+        let user = UserId::parse("u", "t").expect("id");
+        let id = MeetingId::parse("mtg_zzzz", "t").expect("id");
+        for inside in ["2026-11-21T10:00:00Z", "2026-11-21T11:00:00Z"] {
+            let sk = membership(&org, &user, t(inside), &id).sk;
+            assert!(lo <= sk && sk <= hi, "{inside}");
+        }
+        let after = membership(&org, &user, t("2026-11-21T11:00:01Z"), &id).sk;
+        assert!(after > hi);
+        assert_eq!(
+            membership_range(None, None),
+            ("AT#".to_owned(), "AT#~".to_owned())
+        );
+    }
+}

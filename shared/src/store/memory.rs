@@ -1,0 +1,407 @@
+//! The in-memory adapter of every store port: the same keys ([`super::keys`]) and the same
+//! rules (takeover table, versions, marks that expire, due times from the domain) as the
+//! DynamoDB adapter, for service tests that run without moto. One lock makes each call
+//! atomic, as a conditional write or a transaction is.
+
+use super::keys::{self, Key};
+use super::{
+    ClaimStore, DueIndex, DueItem, EventMark, MarkStore, MeetingStore, MemberIndex,
+    SharedTokenRecord, StatsStore, StoreResult, TokenStore, UserMeetingsQuery,
+};
+use crate::domain::claim::released_due_at;
+use crate::domain::stats::deltas;
+use crate::domain::{Claim, ClaimState, Meeting, ProviderKind, Stats, Subject};
+use crate::ids::{MeetingId, OrgId};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Default)]
+struct Tables {
+    /// By claim key; the due time a released claim got.
+    claims: HashMap<Key, (Claim, Option<DateTime<Utc>>)>,
+    meetings: HashMap<MeetingId, Meeting>,
+    provider_ids: HashMap<Key, MeetingId>,
+    /// Membership keys, sorted (partition, then start time).
+    members: BTreeMap<Key, MeetingId>,
+    /// Mark key → expiry.
+    marks: HashMap<Key, DateTime<Utc>>,
+    stats: HashMap<OrgId, Stats>,
+    tokens: HashMap<String, SharedTokenRecord>,
+}
+
+/// Every port in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Tables {
+    fn count(&mut self, after: &Meeting, before: Option<&Meeting>) {
+        let stats = self.stats.entry(after.org.clone()).or_default();
+        for (counter, delta) in deltas(before, after) {
+            stats.add(counter, delta);
+        }
+    }
+
+    fn add_members(&mut self, m: &Meeting) {
+        for (user, _) in m.members() {
+            self.members.insert(
+                keys::membership(&m.org, user, m.start_time, &m.id),
+                m.id.clone(),
+            );
+        }
+    }
+
+    fn remove_members(&mut self, m: &Meeting) {
+        for (user, _) in m.members() {
+            self.members
+                .remove(&keys::membership(&m.org, user, m.start_time, &m.id));
+        }
+    }
+}
+
+#[async_trait]
+impl ClaimStore for MemoryStore {
+    async fn get_claim(&self, org: &OrgId, subject: &Subject) -> StoreResult<Option<Claim>> {
+        Ok(self
+            .tables()
+            .claims
+            .get(&keys::claim(org, subject))
+            .map(|(c, _)| c.clone()))
+    }
+
+    async fn try_claim(
+        &self,
+        org: &OrgId,
+        subject: &Subject,
+        previous: Option<&Claim>,
+        claim: &Claim,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut t = self.tables();
+        let key = keys::claim(org, subject);
+        let allowed = match (t.claims.get(&key), previous) {
+            (None, None) => true,
+            (Some((stored, _)), Some(prev)) => {
+                stored.token == prev.token && stored.is_takeable(now)
+            }
+            _ => false,
+        };
+        if allowed {
+            t.claims.insert(key, (claim.clone(), None));
+        }
+        Ok(allowed)
+    }
+
+    async fn release_claim(
+        &self,
+        org: &OrgId,
+        subject: &Subject,
+        token: &str,
+        reconcile: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut t = self.tables();
+        if let Some((c, due)) = t.claims.get_mut(&keys::claim(org, subject))
+            && c.token == token
+            && c.state == ClaimState::Pending
+        {
+            c.state = ClaimState::Released;
+            c.reconcile = reconcile;
+            c.lease_until = None;
+            *due = released_due_at(reconcile, now);
+        }
+        Ok(())
+    }
+
+    async fn finalize(&self, token: &str, m: &Meeting) -> StoreResult<bool> {
+        let mut t = self.tables();
+        let key = keys::claim(&m.org, &m.subject);
+        let holds = t
+            .claims
+            .get(&key)
+            .is_some_and(|(c, _)| c.token == token && c.state == ClaimState::Pending);
+        if !holds || t.meetings.contains_key(&m.id) {
+            return Ok(false);
+        }
+        if let Some((c, due)) = t.claims.get_mut(&key) {
+            c.state = ClaimState::Ready;
+            c.lease_until = None;
+            c.reconcile = false;
+            c.window_ends_at = m.expires_at.or(c.window_ends_at);
+            *due = None;
+        }
+        t.meetings.insert(m.id.clone(), m.clone());
+        t.provider_ids.insert(
+            keys::provider_id(m.provider, &m.provider_meeting_id),
+            m.id.clone(),
+        );
+        t.add_members(m);
+        t.count(m, None);
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl MeetingStore for MemoryStore {
+    async fn get_meeting(&self, id: &MeetingId) -> StoreResult<Option<Meeting>> {
+        Ok(self.tables().meetings.get(id).cloned())
+    }
+
+    async fn get_meetings(&self, ids: &[MeetingId]) -> StoreResult<Vec<Meeting>> {
+        let t = self.tables();
+        Ok(ids
+            .iter()
+            .filter_map(|id| t.meetings.get(id).cloned())
+            .collect())
+    }
+
+    async fn save(
+        &self,
+        before: &Meeting,
+        after: &Meeting,
+        event: Option<&EventMark>,
+    ) -> StoreResult<bool> {
+        let mut t = self.tables();
+        let current = t.meetings.get(&before.id).map(|m| m.version);
+        let marked = event.is_some_and(|e| {
+            t.marks
+                .get(&keys::event_mark(&e.key))
+                .is_some_and(|exp| *exp > e.now)
+        });
+        if current != Some(before.version) || marked {
+            return Ok(false);
+        }
+        t.remove_members(before);
+        t.add_members(after);
+        t.count(after, Some(before));
+        if let Some(e) = event {
+            t.marks.insert(keys::event_mark(&e.key), e.expires_at);
+        }
+        t.meetings.insert(after.id.clone(), after.clone());
+        Ok(true)
+    }
+
+    async fn update_host_link(
+        &self,
+        id: &MeetingId,
+        host_url: &str,
+        fetched_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        if let Some(m) = self.tables().meetings.get_mut(id) {
+            m.links.host_url = host_url.to_owned();
+            m.links.host_url_fetched_at = Some(fetched_at);
+        }
+        Ok(())
+    }
+
+    async fn meeting_for_provider_id(
+        &self,
+        provider: ProviderKind,
+        id: &str,
+    ) -> StoreResult<Option<MeetingId>> {
+        Ok(self
+            .tables()
+            .provider_ids
+            .get(&keys::provider_id(provider, id))
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl MarkStore for MemoryStore {
+    async fn event_seen(&self, key: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        Ok(self
+            .tables()
+            .marks
+            .get(&keys::event_mark(key))
+            .is_some_and(|exp| *exp > now))
+    }
+}
+
+#[async_trait]
+impl MemberIndex for MemoryStore {
+    async fn user_meetings(
+        &self,
+        q: &UserMeetingsQuery,
+    ) -> StoreResult<(Vec<MeetingId>, Option<String>)> {
+        let t = self.tables();
+        let pk = keys::members_of(&q.org, &q.user);
+        let (lo, hi) = keys::membership_range(q.from, q.to);
+        let page: Vec<(&Key, &MeetingId)> = t
+            .members
+            .iter()
+            .filter(|(k, _)| k.pk == pk && k.sk >= lo && k.sk <= hi)
+            .filter(|(k, _)| q.cursor.as_ref().is_none_or(|c| k.sk > *c))
+            .take(q.limit.saturating_add(1))
+            .collect();
+        let more = page.len() > q.limit;
+        let page = &page[..page.len().min(q.limit)];
+        let next = more
+            .then(|| page.last().map(|(k, _)| k.sk.clone()))
+            .flatten();
+        Ok((page.iter().map(|(_, id)| (*id).clone()).collect(), next))
+    }
+}
+
+#[async_trait]
+impl StatsStore for MemoryStore {
+    async fn stats(&self, org: &OrgId) -> StoreResult<Stats> {
+        Ok(self.tables().stats.get(org).cloned().unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl DueIndex for MemoryStore {
+    async fn due(
+        &self,
+        shard: u32,
+        cutoff: DateTime<Utc>,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<(Vec<DueItem>, Option<String>)> {
+        let t = self.tables();
+        let partition = keys::due_partition(shard);
+        let meetings = t.meetings.values().filter_map(|m| {
+            let at = m.due_at()?;
+            (keys::due_shard(&m.id) == partition && at <= cutoff)
+                .then(|| (keys::meeting(&m.id), DueItem::Meeting(Box::new(m.clone()))))
+        });
+        let claims = t.claims.iter().filter_map(|(key, (c, released))| {
+            let at = c.due_at().or(*released)?;
+            (keys::due_shard(&c.meeting_id) == partition && at <= cutoff).then(|| {
+                let item = DueItem::Claim {
+                    key: key.pk.clone(),
+                    claim: c.clone(),
+                };
+                (key.clone(), item)
+            })
+        });
+        let mut all: Vec<(Key, DueItem)> = meetings.chain(claims).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let after: Vec<(Key, DueItem)> = all
+            .into_iter()
+            .filter(|(k, _)| cursor.as_ref().is_none_or(|c| k.pk > *c))
+            .take(limit.saturating_add(1))
+            .collect();
+        let more = after.len() > limit;
+        let page: Vec<(Key, DueItem)> = after.into_iter().take(limit).collect();
+        let next = more
+            .then(|| page.last().map(|(k, _)| k.pk.clone()))
+            .flatten();
+        Ok((page.into_iter().map(|(_, item)| item).collect(), next))
+    }
+
+    async fn archive(
+        &self,
+        before: &Meeting,
+        archived: &Meeting,
+        _keep_until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut t = self.tables();
+        if t.meetings.get(&before.id).map(|m| m.version) != Some(before.version) {
+            return Ok(false);
+        }
+        let claim = keys::claim(&before.org, &before.subject);
+        if t.claims
+            .get(&claim)
+            .is_some_and(|(c, _)| c.meeting_id == before.id)
+        {
+            t.claims.remove(&claim);
+        }
+        t.provider_ids.remove(&keys::provider_id(
+            before.provider,
+            &before.provider_meeting_id,
+        ));
+        t.remove_members(before);
+        t.count(archived, Some(before));
+        t.meetings.insert(archived.id.clone(), archived.clone());
+        Ok(true)
+    }
+
+    async fn drop_claim(&self, claim_pk: &str, token: &str) -> StoreResult<()> {
+        let mut t = self.tables();
+        let key = keys::claim_of(claim_pk);
+        if t.claims
+            .get(&key)
+            .is_some_and(|(c, _)| c.token == token && c.state != ClaimState::Ready)
+        {
+            t.claims.remove(&key);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn read_token(&self, key: &str) -> StoreResult<SharedTokenRecord> {
+        Ok(self.tables().tokens.get(key).cloned().unwrap_or_default())
+    }
+
+    async fn lock_token(
+        &self,
+        key: &str,
+        seen_version: i64,
+        locked_until: DateTime<Utc>,
+        window_start: DateTime<Utc>,
+        refreshes: u32,
+    ) -> StoreResult<bool> {
+        let mut t = self.tables();
+        let record = t.tokens.entry(key.to_owned()).or_default();
+        if record.version != seen_version {
+            return Ok(false);
+        }
+        record.locked_until = Some(locked_until);
+        record.window_start = Some(window_start);
+        record.refreshes = refreshes;
+        record.version = seen_version + 1;
+        Ok(true)
+    }
+
+    async fn store_token(
+        &self,
+        key: &str,
+        locked_version: i64,
+        sealed: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut t = self.tables();
+        let Some(record) = t
+            .tokens
+            .get_mut(key)
+            .filter(|r| r.version == locked_version)
+        else {
+            return Ok(false);
+        };
+        record.sealed = Some(sealed.to_owned());
+        record.expires_at = Some(expires_at);
+        record.locked_until = None;
+        record.version = locked_version + 1;
+        Ok(true)
+    }
+
+    async fn unlock_token(&self, key: &str, locked_version: i64) -> StoreResult<()> {
+        if let Some(record) = self
+            .tables()
+            .tokens
+            .get_mut(key)
+            .filter(|r| r.version == locked_version)
+        {
+            record.locked_until = None;
+            record.version = locked_version + 1;
+        }
+        Ok(())
+    }
+}
