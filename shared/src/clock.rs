@@ -179,10 +179,12 @@ impl ManualClock {
         self.state().elapsed
     }
 
+    /// Fires the timers time has reached (and forgets those nobody waits on any more).
     fn fire(&self, state: &mut State) {
         let now = self.base + state.elapsed;
         let (due, pending) = std::mem::take(&mut state.timers)
             .into_iter()
+            .filter(|(_, waiter)| !waiter.is_closed())
             .partition::<Vec<_>, _>(|(at, _)| *at <= now);
         state.timers = pending;
         for (_, fired) in due {

@@ -633,3 +633,52 @@ async fn an_expired_conversation_meeting_is_deleted_and_archived() {
     assert_eq!(after.body["status"], "archived");
     stack.finish(0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_conversation_meeting_is_archived_while_a_newer_one_holds_its_subject() {
+    let stack = in_process_stack().await;
+    let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    let clock = Arc::new(telemeet::clock::ManualClock::new(month_ago));
+    let app = stack
+        .app(clock.clone(), Settings::default())
+        .await
+        .expect("app");
+    let staff = day_token(&stack, "staff-1", "staff", "clinic-1");
+    let body = json!({ "hostUserId": "staff-1", "participantUserIds": ["pat-9"] });
+    let put = || {
+        let req = lambda_request(
+            "PUT",
+            "/conversations/conv-again/meeting",
+            Some(&staff),
+            Some(&body),
+        );
+        call(&app, telemeet::http::router::Function::CreateMeeting, req)
+    };
+    let old = put().await;
+    assert_eq!(old.status, 201, "{:?}", old.body);
+    // A month on, the window is long over: the next call makes a new meeting, whose claim
+    // the subject now holds.
+    let now = chrono::Utc::now();
+    clock.set(now);
+    let new = put().await;
+    assert_eq!(new.status, 201, "{:?}", new.body);
+    assert_ne!(new.body["meetingId"], old.body["meetingId"]);
+    let summary = telemeet::cleanup::run(
+        &app,
+        &CleanupSettings::default(),
+        &scheduled(now, false),
+        clock.instant() + Duration::from_secs(30),
+    )
+    .await
+    .expect("a summary");
+    assert_eq!(
+        (summary["archived"].as_u64(), summary["skipped"].as_u64()),
+        (Some(1), Some(0)),
+        "the old one archived, not skipped for ever: {summary}"
+    );
+    // The newer meeting keeps its subject: the next call inside its window reuses it.
+    let again = put().await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    assert_eq!(again.body["meetingId"], new.body["meetingId"]);
+    stack.finish(0).await;
+}

@@ -29,6 +29,9 @@ pub trait Dialect: Send + Sync + 'static {
     const CREDENTIALS_HINT: &'static str;
     /// Seconds to wait after a token grant refused for quota without `Retry-After`.
     const GRANT_QUOTA_WAIT: Option<u64>;
+    /// Sends per exchange while the token is refused: the cached one, then (where tokens
+    /// are shared between containers) another container's, then a new one.
+    const TOKEN_TRIES: usize;
 
     /// The `Authorization` header for an access token.
     fn authorization(token: &str) -> String;
@@ -85,6 +88,14 @@ pub async fn grant<D: Dialect>(
             in_flight: false,
             cause: format!("{} token grant answered {}", D::NAME, a.status),
         });
+    }
+    if a.status != StatusCode::TOO_MANY_REQUESTS && a.body.is_null() {
+        // Not the provider's JSON (a proxy's page, a cut answer): a transport matter.
+        return Err(ProviderError::unavailable(format!(
+            "{} token grant answered {} without JSON",
+            D::NAME,
+            a.status
+        )));
     }
     if a.status == StatusCode::TOO_MANY_REQUESTS || D::grant_quota_spent(a.status, &a.body) {
         tracing::warn!(
@@ -187,9 +198,6 @@ pub fn deletion(answer: Result<Answer, ProviderError>) -> Result<super::Deletion
     }
 }
 
-/// Token attempts per exchange: the cached token, another container's, a new one.
-const TOKEN_TRIES: usize = 3;
-
 impl<D: Dialect> OAuthApi<D> {
     pub fn new(client: reqwest::Client, clock: Arc<dyn Clock>, policy: RetryPolicy) -> Self {
         Self {
@@ -215,13 +223,13 @@ impl<D: Dialect> OAuthApi<D> {
     ) -> Result<Answer, ProviderError> {
         let (mut token, _) = tokens.token(None, deadline).await?;
         let mut granted = false;
-        for attempt in 1..=TOKEN_TRIES {
+        for attempt in 1..=D::TOKEN_TRIES {
             let auth = D::authorization(&token);
             let a = self
                 .http
                 .send(req.op, &req.method, &req.url, &auth, req.body, timeout)
                 .await?;
-            if !D::token_refused(&a) || granted || attempt == TOKEN_TRIES {
+            if !D::token_refused(&a) || granted || attempt == D::TOKEN_TRIES {
                 return self.classify(a, req.method == Method::POST);
             }
             (token, granted) = tokens.token(Some(&token), deadline).await?;

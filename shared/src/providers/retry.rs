@@ -171,8 +171,16 @@ where
         .await
 }
 
-/// `Retry-After` in seconds, as an HTTP date or as an ISO (RFC 3339) date.
+/// The longest `Retry-After` taken as it is: a provider's hint beyond a day is a day (and no
+/// header can overflow a deadline).
+const MAX_RETRY_AFTER: u64 = 86_400;
+
+/// `Retry-After` in seconds, as an HTTP date or as an ISO (RFC 3339) date, at most a day.
 pub fn retry_after_seconds(headers: &HeaderMap, now: DateTime<Utc>) -> Option<u64> {
+    retry_after(headers, now).map(|s| s.min(MAX_RETRY_AFTER))
+}
+
+fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<u64> {
     let v = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
@@ -234,6 +242,15 @@ mod tests {
             HeaderValue::from_static("2026-11-21T10:01:00Z"),
         );
         assert_eq!(retry_after_seconds(&h, now), Some(60));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("18446744073709551615"),
+        );
+        assert_eq!(
+            retry_after_seconds(&h, now),
+            Some(86_400),
+            "capped, never an overflow"
+        );
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after_seconds(&h, now), None);
     }

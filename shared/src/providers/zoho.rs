@@ -173,6 +173,8 @@ impl Dialect for Zoho {
     const CREDENTIALS_HINT: &'static str = "Zoho refused the OAuth credentials: check clientId, clientSecret, refreshToken and dataCenter in the ZOHO_SECRET_ID secret";
     // Zoho locks a refresh token that keeps asking: wait a minute.
     const GRANT_QUOTA_WAIT: Option<u64> = Some(60);
+    // The container's token, the table's (another container renewed it), a new one.
+    const TOKEN_TRIES: usize = 3;
 
     fn authorization(token: &str) -> String {
         format!("Zoho-oauthtoken {token}")

@@ -200,8 +200,9 @@ pub trait DueIndex: Send + Sync {
     ) -> StoreResult<(Vec<DueItem>, Option<String>)>;
 
     /// Archives a finished meeting in one write: status `archived` with a TTL of
-    /// `keep_until`, out of the due index; its subject claim (so a later PUT may create a
-    /// fresh meeting), provider-id entry and memberships removed; counters moved.
+    /// `keep_until`, out of the due index; its subject claim, if it still names this meeting
+    /// (so a later PUT may create a fresh one), its provider-id entry and memberships
+    /// removed; counters moved.
     /// `Ok(false)`: it changed meanwhile.
     async fn archive(
         &self,

@@ -86,6 +86,8 @@ impl Dialect for Zoom {
     const NAME: &'static str = "zoom";
     const CREDENTIALS_HINT: &'static str = "Zoom refused the OAuth credentials: check accountId, clientId and clientSecret in the ZOOM_SECRET_ID secret and that the Server-to-Server app is activated";
     const GRANT_QUOTA_WAIT: Option<u64> = None;
+    // The container's token, then a new one: renewed once.
+    const TOKEN_TRIES: usize = 2;
 
     fn authorization(token: &str) -> String {
         format!("Bearer {token}")

@@ -4,7 +4,7 @@
 
 use super::items::{self, ClaimItem, Item, KeyItem, MeetingItem, n, s};
 use super::{DUE_INDEX, DynamoStore, build_error, call_error, written};
-use crate::domain::{ClaimState, Meeting};
+use crate::domain::{ClaimState, Meeting, SubjectKind};
 use crate::store::{DueIndex, DueItem, StoreError, StoreResult, keys};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
@@ -58,6 +58,21 @@ fn due_item(item: Item) -> StoreResult<Option<DueItem>> {
 }
 
 impl DynamoStore {
+    /// Whether the meeting's subject claim still names it. An appointment's always does (its
+    /// claim only goes with its archive); a conversation's may name a newer meeting (its
+    /// window closed and someone called again): that claim stays, and a delete conditioned
+    /// on it would cancel the whole archive, week after week.
+    async fn claim_is_its_own(&self, m: &Meeting) -> StoreResult<bool> {
+        if m.subject.kind == SubjectKind::Appointment {
+            return Ok(true);
+        }
+        let Some(item) = self.get(&keys::claim(&m.org, &m.subject)).await? else {
+            return Ok(false);
+        };
+        let claim: ClaimItem = items::read("claim", item)?;
+        Ok(claim.into_claim()?.meeting_id == m.id)
+    }
+
     /// A transaction's delete of the meeting's claim, unless the claim names another meeting.
     fn delete_own_claim(&self, m: &Meeting) -> StoreResult<TransactWriteItem> {
         let delete = Delete::builder()
@@ -115,12 +130,14 @@ impl DueIndex for DynamoStore {
     ) -> StoreResult<bool> {
         let mut writes = vec![
             self.put_versioned(archived, before.version, Some(keep_until))?,
-            self.delete_own_claim(before)?,
             self.delete(&keys::provider_id(
                 before.provider,
                 &before.provider_meeting_id,
             ))?,
         ];
+        if self.claim_is_its_own(before).await? {
+            writes.push(self.delete_own_claim(before)?);
+        }
         for (user, _) in before.members() {
             writes.push(self.delete(&keys::membership(
                 &before.org,

@@ -3,14 +3,14 @@
 //! ([`items`]), keys from [`super::keys`]. This module holds what they share: the client,
 //! conditional-failure detection, transactions with conflict retries, batched reads.
 
-mod claims;
-mod due;
+pub mod claims;
+pub mod due;
 pub mod items;
-mod marks;
-mod meetings;
-mod members;
-mod stats;
-mod tokens;
+pub mod marks;
+pub mod meetings;
+pub mod members;
+pub mod stats;
+pub mod tokens;
 
 use super::{StoreError, StoreResult, keys::Key};
 use crate::clock::{Clock, Wait};
