@@ -789,6 +789,7 @@ impl Stack {
             .kill_on_drop(true);
         // Dropping the stack kills its children; this also stops them when the owner dies
         // without dropping it (a killed test, Ctrl-C on a hung run).
+        #[allow(unsafe_code, reason = "the workspace's one unsafe block")]
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {
             cmd.pre_exec(|| {
