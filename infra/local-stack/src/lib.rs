@@ -135,8 +135,8 @@ fn python(root: &Path) -> Result<PathBuf, String> {
     }
 }
 
-/// A binary of this workspace next to the running executable (target/<profile>/ or, for
-/// tests, its deps/ subfolder).
+/// A binary of this workspace next to the running executable (`target/<profile>/` or, for
+/// tests, its `deps/` subfolder).
 pub fn sibling_binary(name: &str) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     exe.ancestors()

@@ -1,4 +1,4 @@
-//! DynamoDB adapter of [`MeetingStore`](super::MeetingStore).
+//! DynamoDB adapter of [`MeetingStore`].
 
 use super::{Claim, ClaimState, DueItem, EventMark, MeetingStore, Stats, UserMeetingsQuery};
 
