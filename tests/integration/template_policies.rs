@@ -445,8 +445,8 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
         );
     }
     // A secret the stack creates may be read only by the functions whose policy reads it.
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(local_gateway::template::TEMPLATE).expect("yaml");
+    let doc: yaml_serde::Value =
+        yaml_serde::from_str(local_gateway::template::TEMPLATE).expect("yaml");
     let role_of = |function: &str| {
         let logical = doc["Resources"]
             .as_mapping()
@@ -460,14 +460,14 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
     for name in ["Auth", "Zoom", "ZoomWebhook", "Jitsi", "Zoho"] {
         let allowed = &doc["Resources"][format!("{name}SecretPolicy").as_str()]["Properties"]["ResourcePolicy"]
             ["Statement"][0]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"];
-        let listed: Vec<&serde_yaml::Value> = match allowed {
-            serde_yaml::Value::Sequence(list) => list.iter().collect(),
+        let listed: Vec<&yaml_serde::Value> = match allowed {
+            yaml_serde::Value::Sequence(list) => list.iter().collect(),
             one => vec![one],
         };
         let mut roles: Vec<String> = listed
             .into_iter()
             .filter_map(|v| match v {
-                serde_yaml::Value::Tagged(t) => t.value.as_str().map(str::to_owned),
+                yaml_serde::Value::Tagged(t) => t.value.as_str().map(str::to_owned),
                 _ => None,
             })
             .collect();
@@ -491,24 +491,24 @@ fn the_template_enables_ttl_on_the_attribute_the_code_writes_and_pitr() {
         def.ttl_attribute.as_deref(),
         Some(telemeet::store::dynamo::TTL_ATTRIBUTE)
     );
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(local_gateway::template::TEMPLATE).expect("yaml");
+    let doc: yaml_serde::Value =
+        yaml_serde::from_str(local_gateway::template::TEMPLATE).expect("yaml");
     let props = &doc["Resources"]["MeetingsTable"]["Properties"];
     assert_eq!(
         props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
-        serde_yaml::Value::Bool(true)
+        yaml_serde::Value::Bool(true)
     );
     assert_eq!(
         props["DeletionProtectionEnabled"],
-        serde_yaml::Value::Bool(true)
+        yaml_serde::Value::Bool(true)
     );
     assert_eq!(
         props["BillingMode"],
-        serde_yaml::Value::String("PAY_PER_REQUEST".into())
+        yaml_serde::Value::String("PAY_PER_REQUEST".into())
     );
     assert_eq!(
         doc["Resources"]["MeetingsTable"]["DeletionPolicy"],
-        serde_yaml::Value::String("Retain".into())
+        yaml_serde::Value::String("Retain".into())
     );
 }
 

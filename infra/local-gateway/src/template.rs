@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
-use serde_yaml::Value;
+use yaml_serde::Value;
 
 /// The SAM template, compiled in so the gateway needs no path to find it.
 pub const TEMPLATE: &str = include_str!("../../../template.yaml");
@@ -51,7 +51,7 @@ fn key_schema(v: &Value) -> Result<Vec<KeySchemaElement>, String> {
 
 /// The `AWS::DynamoDB::Table` resource of the template (there is exactly one).
 pub fn table_definition(template: &str) -> Result<TableDefinition, String> {
-    let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
+    let doc: Value = yaml_serde::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
     let resources = get(&doc, "Resources")?
         .as_mapping()
         .ok_or("template.yaml: Resources is not a mapping")?;
@@ -137,7 +137,7 @@ fn tagged_text<'a>(v: &'a Value, tag: &str) -> Option<&'a str> {
 /// `AWS::ApiGatewayV2::Route` (route key `METHOD /path`, or `$default` as `ANY $default`),
 /// followed through its integration to the function and that function's binary.
 pub fn http_routes(template: &str) -> Result<Vec<(String, String, String)>, String> {
-    let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
+    let doc: Value = yaml_serde::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
     let resources = get(&doc, "Resources")?
         .as_mapping()
         .ok_or("template.yaml: Resources is not a mapping")?;
@@ -205,7 +205,7 @@ fn actions(statement: &Value) -> Vec<String> {
 pub fn function_policies(
     template: &str,
 ) -> Result<std::collections::BTreeMap<String, FunctionPolicy>, String> {
-    let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
+    let doc: Value = yaml_serde::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
     let resources = get(&doc, "Resources")?
         .as_mapping()
         .ok_or("template.yaml: Resources is not a mapping")?;

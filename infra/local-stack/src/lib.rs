@@ -134,8 +134,8 @@ fn python(root: &Path) -> Result<PathBuf, String> {
     }
 }
 
-/// A binary of this workspace next to the running executable (target/<profile>/ or, for
-/// tests, its deps/ subfolder).
+/// A binary of this workspace next to the running executable (`target/<profile>/` or, for
+/// tests, its `deps/` subfolder).
 pub fn sibling_binary(name: &str) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     exe.ancestors()
@@ -778,6 +778,7 @@ impl Stack {
             .kill_on_drop(true);
         // Dropping the stack kills its children; this also stops them when the owner dies
         // without dropping it (a killed test, Ctrl-C on a hung run).
+        #[allow(unsafe_code, reason = "the workspace's one unsafe block")]
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {
             cmd.pre_exec(|| {
