@@ -293,6 +293,26 @@ fn cost_per_million(p50_ms: f64, c: &Counts, http_api: bool) -> f64 {
         + c.calls_of("SecretsManager.") as f64 * SECRETS_MANAGER_CALLS
 }
 
+/// Spawns `program` and waits for its first poll (its init ended): the init in ms, and the
+/// process, polled and idle.
+async fn spawn_polled(
+    ctx: &Ctx,
+    program: &Path,
+    args: &[&str],
+    extra: &[(&str, &str)],
+) -> Option<(f64, Running)> {
+    let mut run = Running::start(program, args, &ctx.env, extra).await?;
+    let polled = tokio::select! {
+        t = run.emulator.wait_first_poll(Duration::from_secs(60)) => t,
+        _ = run.child.wait() => None,
+    };
+    let Some(polled) = polled else {
+        never_polled(program, &run);
+        return None;
+    };
+    Some((ms(polled - run.spawned), run))
+}
+
 fn never_polled(program: &Path, run: &Running) {
     eprintln!(
         "{} never polled (init error: {:?})",
@@ -302,7 +322,8 @@ fn never_polled(program: &Path, run: &Running) {
 }
 
 /// Cold starts of `program`: spawn → first poll (init) and spawn → first answer, `runs`
-/// times; the last process is returned warm.
+/// times; the last process is returned warm. The first exec of each program is a warm-up
+/// that is not counted: a freshly built binary's first exec also reads it from disk.
 async fn cold_starts(
     ctx: &Ctx,
     program: &Path,
@@ -310,6 +331,7 @@ async fn cold_starts(
     extra: &[(&str, &str)],
     first_event: &dyn Fn(usize) -> Value,
 ) -> Option<(Vec<f64>, Vec<f64>, Running)> {
+    spawn_polled(ctx, program, args, extra).await?;
     let (mut init, mut first) = (Vec::new(), Vec::new());
     let mut last = None;
     for i in 0..ctx.mode.cold_runs {
@@ -326,6 +348,17 @@ async fn cold_starts(
         last = Some(run);
     }
     Some((init, first, last?))
+}
+
+/// Inits of `program` (spawn → first poll, no event), `runs` times after the same uncounted
+/// warm-up exec as [`cold_starts`].
+async fn cold_inits(ctx: &Ctx, program: &Path, extra: &[(&str, &str)]) -> Option<Vec<f64>> {
+    spawn_polled(ctx, program, &[], extra).await?;
+    let mut init = Vec::new();
+    for _ in 0..ctx.mode.cold_runs {
+        init.push(spawn_polled(ctx, program, &[], extra).await?.0);
+    }
+    Some(init)
 }
 
 struct Binary {
@@ -813,9 +846,14 @@ impl NodePeer {
     }
 }
 
-/// cleanup: one run on `cleanup_meetings` due meetings.
+/// cleanup: its init from cold starts like the others' (no event: spawn → first poll), then
+/// one run on `cleanup_meetings` due meetings in a new process.
 async fn cleanup(ctx: &Ctx, bin: &Binary) -> Result<Value, String> {
     let extra = [("CLEANUP_PROVIDER_RATE", "100")];
+    eprintln!("cleanup cold starts ...");
+    let init = cold_inits(ctx, &bin.path, &extra)
+        .await
+        .ok_or("cleanup cold starts failed")?;
     let n = ctx.mode.cleanup_meetings;
     eprintln!("cleanup on {n} due meetings (seeding) ...");
     seed_due(ctx, n).await?;
@@ -827,17 +865,12 @@ async fn cleanup(ctx: &Ctx, bin: &Binary) -> Result<Value, String> {
     let sent = Instant::now();
     let (summary_v, at) = run.call(&scheduled).await.ok_or("cleanup run failed")?;
     let elapsed = at - sent;
-    let init = run
-        .emulator
-        .first_poll()
-        .map(|t| ms(t - run.spawned))
-        .unwrap_or(f64::NAN);
     let cleanup_calls = ctx.proxy.counts().since(&before);
     let rss = peak_rss(run.child.id().unwrap_or(0));
     drop(run);
     let archived = summary_v["archived"].as_u64().unwrap_or(0);
     Ok(json!({
-        "init_ms": { "n": 1, "p50": init },
+        "init_ms": summary(init),
         "due_meetings": n, "summary": summary_v,
         "elapsed_s": elapsed.as_secs_f64(),
         "archived_per_s": archived as f64 / elapsed.as_secs_f64(),
