@@ -32,7 +32,7 @@ bench:
 	bash infra/bench.sh $(if $(QUICK),--quick,)
 
 build:
-	rustup target add aarch64-unknown-linux-gnu
+	bash infra/warm-zig.sh
 	$(SAM_ENV) PATH="$(TOOLS)/bin:$$PATH" sam build --config-env $(ENV)
 
 deploy-guided: build

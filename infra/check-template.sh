@@ -12,8 +12,9 @@
 #   4. cfn-lint template.yaml              exit code != 0 on any error or warning
 #   5. MeetingsTable stays plain data      infra/local-gateway creates the local table from it
 #   6. samconfig.toml parses               dev and prod environments (sam reads it on every command)
-#   7. sam build                           the five arm64 release binaries with cargo-lambda + zig
-#                                          (SKIP_SAM_BUILD=1 skips it, and says so)
+#   7. sam build                           infra/warm-zig.sh (arm64 target, zig wrappers written
+#                                          once), then the five arm64 release binaries with
+#                                          cargo-lambda + zig (SKIP_SAM_BUILD=1 skips it, and says so)
 # Steps 3-7 always all run; the script exits 1 at the end if any of them found a problem.
 set -euo pipefail
 
@@ -171,7 +172,9 @@ say "sam build (arm64 release binaries, cargo-lambda + zig)"
 if [[ "${SKIP_SAM_BUILD:-}" == "1" ]]; then
   echo "sam build NOT RUN: SKIP_SAM_BUILD=1"
 else
-  run rustup target add aarch64-unknown-linux-gnu || problems+=("rustup could not add the arm64 target")
+  # The arm64 target, and cargo-lambda's zig wrappers written once before the parallel build
+  # (on a new machine, parallel first runs race to write them; see infra/warm-zig.sh).
+  run bash infra/warm-zig.sh || problems+=("infra/warm-zig.sh could not prepare the arm64 build (see above)")
   BUILD_DIR="$ROOT/.aws-sam/build"
   if run sam build --config-env dev --build-dir "$BUILD_DIR"; then
     for fn in CreateMeetingFunction GetMeetingLinkFunction ManageMeetingFunction ZoomWebhookFunction CleanupFunction; do

@@ -156,9 +156,11 @@ impl Emulator {
     }
 }
 
+type Queue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>;
+
 async fn route(
     req: Request<Incoming>,
-    rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
+    rx: Queue,
     state: Arc<Mutex<State>>,
     polled: Arc<Notify>,
 ) -> Response<Full<Bytes>> {
@@ -167,41 +169,7 @@ async fn route(
         return reply(StatusCode::NOT_FOUND, "not a runtime API path");
     };
     match (req.method().as_str(), rest) {
-        ("GET", "/invocation/next") => {
-            {
-                let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-                s.first_poll.get_or_insert_with(Instant::now);
-            }
-            polled.notify_waiters();
-            let Some(next) = rx.lock().await.recv().await else {
-                return reply(StatusCode::GONE, "emulator stopped");
-            };
-            let id = format!("{:032x}", rand::random::<u128>());
-            state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .waiting
-                .insert(id.clone(), next.done);
-            let mut r = reply(StatusCode::OK, next.event);
-            let h = r.headers_mut();
-            let mut set = |k: &'static str, v: String| {
-                if let Ok(v) = http::HeaderValue::from_str(&v) {
-                    h.insert(k, v);
-                }
-            };
-            set("lambda-runtime-aws-request-id", id);
-            set("lambda-runtime-deadline-ms", next.deadline_ms.to_string());
-            set(
-                "lambda-runtime-invoked-function-arn",
-                "arn:aws:lambda:us-east-1:000000000000:function:telemeet-bench".into(),
-            );
-            set(
-                "lambda-runtime-trace-id",
-                "Root=1-00000000-000000000000000000000000;Sampled=0".into(),
-            );
-            set("content-type", "application/json".into());
-            r
-        }
+        ("GET", "/invocation/next") => next_invocation(rx, &state, &polled).await,
         ("POST", "/init/error") => {
             let body = req.into_body().collect().await.map(|b| b.to_bytes());
             state.lock().unwrap_or_else(|e| e.into_inner()).init_error = Some(
@@ -210,40 +178,91 @@ async fn route(
             );
             reply(StatusCode::ACCEPTED, "{}")
         }
-        ("POST", other) => {
-            let Some((id, kind)) = other
-                .strip_prefix("/invocation/")
-                .and_then(|r| r.split_once('/'))
-            else {
-                return reply(StatusCode::NOT_FOUND, "unknown runtime path");
-            };
-            let (id, kind) = (id.to_owned(), kind.to_owned());
-            let at = Instant::now();
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let outcome = match kind.as_str() {
-                "response" => Outcome::Response(value),
-                "error" => Outcome::Error(value),
-                _ => return reply(StatusCode::NOT_FOUND, "unknown runtime path"),
-            };
-            let waiter = state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .waiting
-                .remove(&id);
-            match waiter {
-                Some(w) => {
-                    let _ = w.send((outcome, at));
-                    reply(StatusCode::ACCEPTED, "{}")
-                }
-                None => reply(StatusCode::BAD_REQUEST, "unknown request id"),
+        ("POST", other) => match other
+            .strip_prefix("/invocation/")
+            .and_then(|r| r.split_once('/'))
+        {
+            Some((id, kind)) => {
+                let (id, kind) = (id.to_owned(), kind.to_owned());
+                invocation_outcome(req, &id, &kind, &state).await
             }
-        }
+            None => reply(StatusCode::NOT_FOUND, "unknown runtime path"),
+        },
         _ => reply(StatusCode::NOT_FOUND, "unknown runtime path"),
+    }
+}
+
+/// `GET invocation/next`: records the first poll, then hands out the next queued event.
+async fn next_invocation(
+    rx: Queue,
+    state: &Mutex<State>,
+    polled: &Notify,
+) -> Response<Full<Bytes>> {
+    {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        s.first_poll.get_or_insert_with(Instant::now);
+    }
+    polled.notify_waiters();
+    let Some(next) = rx.lock().await.recv().await else {
+        return reply(StatusCode::GONE, "emulator stopped");
+    };
+    let id = format!("{:032x}", rand::random::<u128>());
+    state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .waiting
+        .insert(id.clone(), next.done);
+    let mut r = reply(StatusCode::OK, next.event);
+    let h = r.headers_mut();
+    let mut set = |k: &'static str, v: String| {
+        if let Ok(v) = http::HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    };
+    set("lambda-runtime-aws-request-id", id);
+    set("lambda-runtime-deadline-ms", next.deadline_ms.to_string());
+    set(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:000000000000:function:telemeet-bench".into(),
+    );
+    set(
+        "lambda-runtime-trace-id",
+        "Root=1-00000000-000000000000000000000000;Sampled=0".into(),
+    );
+    set("content-type", "application/json".into());
+    r
+}
+
+/// `POST invocation/{id}/response` or `/error`: the outcome goes to the waiting invoke.
+async fn invocation_outcome(
+    req: Request<Incoming>,
+    id: &str,
+    kind: &str,
+    state: &Mutex<State>,
+) -> Response<Full<Bytes>> {
+    let at = Instant::now();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let outcome = match kind {
+        "response" => Outcome::Response(value),
+        "error" => Outcome::Error(value),
+        _ => return reply(StatusCode::NOT_FOUND, "unknown runtime path"),
+    };
+    let waiter = state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .waiting
+        .remove(id);
+    match waiter {
+        Some(w) => {
+            let _ = w.send((outcome, at));
+            reply(StatusCode::ACCEPTED, "{}")
+        }
+        None => reply(StatusCode::BAD_REQUEST, "unknown request id"),
     }
 }

@@ -7,7 +7,7 @@
 //! (init ≤ 30 ms, peak RSS ≤ 48 MB, zip ≤ 6 MB per function).
 
 use local_stack::{Options, Stack};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -37,6 +37,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
+}
+
+/// The median of unsorted `samples`.
+fn p50(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    percentile(&sorted, 50.0)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -286,8 +293,37 @@ fn cost_per_million(p50_ms: f64, c: &Counts, http_api: bool) -> f64 {
         + c.calls_of("SecretsManager.") as f64 * SECRETS_MANAGER_CALLS
 }
 
+/// Spawns `program` and waits for its first poll (its init ended): the init in ms, and the
+/// process, polled and idle.
+async fn spawn_polled(
+    ctx: &Ctx,
+    program: &Path,
+    args: &[&str],
+    extra: &[(&str, &str)],
+) -> Option<(f64, Running)> {
+    let mut run = Running::start(program, args, &ctx.env, extra).await?;
+    let polled = tokio::select! {
+        t = run.emulator.wait_first_poll(Duration::from_secs(60)) => t,
+        _ = run.child.wait() => None,
+    };
+    let Some(polled) = polled else {
+        never_polled(program, &run);
+        return None;
+    };
+    Some((ms(polled - run.spawned), run))
+}
+
+fn never_polled(program: &Path, run: &Running) {
+    eprintln!(
+        "{} never polled (init error: {:?})",
+        program.display(),
+        run.emulator.init_error()
+    );
+}
+
 /// Cold starts of `program`: spawn → first poll (init) and spawn → first answer, `runs`
-/// times; the last process is returned warm.
+/// times; the last process is returned warm. The first exec of each program is a warm-up
+/// that is not counted: a freshly built binary's first exec also reads it from disk.
 async fn cold_starts(
     ctx: &Ctx,
     program: &Path,
@@ -295,6 +331,7 @@ async fn cold_starts(
     extra: &[(&str, &str)],
     first_event: &dyn Fn(usize) -> Value,
 ) -> Option<(Vec<f64>, Vec<f64>, Running)> {
+    spawn_polled(ctx, program, args, extra).await?;
     let (mut init, mut first) = (Vec::new(), Vec::new());
     let mut last = None;
     for i in 0..ctx.mode.cold_runs {
@@ -302,11 +339,7 @@ async fn cold_starts(
         let event = first_event(i);
         let answered = run.call(&event).await;
         let Some(polled) = run.emulator.first_poll() else {
-            eprintln!(
-                "{} never polled (init error: {:?})",
-                program.display(),
-                run.emulator.init_error()
-            );
+            never_polled(program, &run);
             return None;
         };
         let (_, at) = answered?;
@@ -317,9 +350,51 @@ async fn cold_starts(
     Some((init, first, last?))
 }
 
+/// Inits of `program` (spawn → first poll, no event), `runs` times after the same uncounted
+/// warm-up exec as [`cold_starts`].
+async fn cold_inits(ctx: &Ctx, program: &Path, extra: &[(&str, &str)]) -> Option<Vec<f64>> {
+    spawn_polled(ctx, program, &[], extra).await?;
+    let mut init = Vec::new();
+    for _ in 0..ctx.mode.cold_runs {
+        init.push(spawn_polled(ctx, program, &[], extra).await?.0);
+    }
+    Some(init)
+}
+
 struct Binary {
     path: PathBuf,
     arm64: Option<PathBuf>,
+}
+
+/// The five functions (package and binary name, template resource), in the order of
+/// [`binaries`].
+const FUNCTIONS: [(&str, &str); 5] = [
+    ("create-meeting", "CreateMeetingFunction"),
+    ("get-meeting-link", "GetMeetingLinkFunction"),
+    ("manage-meeting", "ManageMeetingFunction"),
+    ("zoom-webhook", "ZoomWebhookFunction"),
+    ("cleanup", "CleanupFunction"),
+];
+
+/// The release bootstraps in `bin_dir`, with the arm64 ones of `sam build` where present.
+fn binaries(root: &Path, bin_dir: &Path) -> Result<Vec<Binary>, String> {
+    FUNCTIONS
+        .iter()
+        .map(|(function, resource)| {
+            let path = bin_dir.join(function);
+            if !path.is_file() {
+                return Err(format!(
+                    "{} missing: build with `cargo build --release --bins` (infra/bench.sh does)",
+                    path.display()
+                ));
+            }
+            let arm64 = root.join(".aws-sam/build").join(resource).join("bootstrap");
+            Ok(Binary {
+                path,
+                arm64: Some(arm64).filter(|p| p.is_file()),
+            })
+        })
+        .collect()
 }
 
 fn sizes(ctx: &Ctx, b: &Binary) -> Value {
@@ -348,277 +423,342 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The command line: `[--quick] [--out FILE] [--bin-dir DIR]`.
+struct Args {
+    quick: bool,
+    out: PathBuf,
+    /// Bootstraps built with another profile (e.g. an opt-level experiment).
+    bin_dir: PathBuf,
+}
+
+impl Args {
+    fn parse(root: &Path) -> Self {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let value = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1))
+                .map(PathBuf::from)
+        };
+        Self {
+            quick: args.iter().any(|a| a == "--quick"),
+            out: value("--out").unwrap_or_else(|| root.join("target/bench/results.json")),
+            bin_dir: value("--bin-dir").unwrap_or_else(|| root.join("target/release")),
+        }
+    }
+}
+
+impl Mode {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Mode {
+                quick,
+                cold_runs: 5,
+                warm_rounds: 200,
+                cleanup_meetings: 1_000,
+            }
+        } else {
+            Mode {
+                quick,
+                cold_runs: 20,
+                warm_rounds: 2_000,
+                cleanup_meetings: 10_000,
+            }
+        }
+    }
+}
+
 async fn run() -> Result<Vec<String>, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
     let root = local_stack::repo_root();
-    let out = args
-        .iter()
-        .position(|a| a == "--out")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/bench/results.json"));
-    let mode = if quick {
-        Mode {
-            quick,
-            cold_runs: 5,
-            warm_rounds: 200,
-            cleanup_meetings: 1_000,
-        }
-    } else {
-        Mode {
-            quick,
-            cold_runs: 20,
-            warm_rounds: 2_000,
-            cleanup_meetings: 10_000,
-        }
-    };
-    // --bin-dir: bootstraps built with another profile (e.g. an opt-level experiment).
-    let release = args
-        .iter()
-        .position(|a| a == "--bin-dir")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/release"));
-    let functions = [
+    let args = Args::parse(&root);
+    let binaries = binaries(&root, &args.bin_dir)?;
+    let ctx = Ctx::start(Mode::new(args.quick)).await?;
+    let mut events = Events::new(&ctx);
+    let mut rust = BTreeMap::new();
+    rust.insert(
         "create-meeting",
+        create_meeting(&ctx, &binaries[0], &mut events).await?,
+    );
+    rust.insert(
         "get-meeting-link",
-        "manage-meeting",
+        get_meeting_link(&ctx, &binaries[1], &events).await?,
+    );
+    rust.insert(
         "zoom-webhook",
-        "cleanup",
-    ];
-    let sam_name = |f: &str| match f {
-        "create-meeting" => "CreateMeetingFunction",
-        "get-meeting-link" => "GetMeetingLinkFunction",
-        "manage-meeting" => "ManageMeetingFunction",
-        "zoom-webhook" => "ZoomWebhookFunction",
-        _ => "CleanupFunction",
-    };
-    let binaries: Vec<Binary> = functions
-        .iter()
-        .map(|f| Binary {
-            path: release.join(f),
-            arm64: Some(
-                root.join(".aws-sam/build")
-                    .join(sam_name(f))
-                    .join("bootstrap"),
-            )
-            .filter(|p| p.is_file()),
+        zoom_webhook(&ctx, &binaries[3], &events).await?,
+    );
+    rust.insert(
+        "manage-meeting",
+        manage_meeting(&ctx, &binaries[2], &events).await?,
+    );
+    let verify = verify_throughput(if ctx.mode.quick { 200_000 } else { 2_000_000 });
+    let node = node_peer(&ctx, &root, &events).await?;
+    // Last: it archives what is due.
+    rust.insert("cleanup", cleanup(&ctx, &binaries[4]).await?);
+    let failed = report(&ctx, &args.out, &rust, &node, &verify)?;
+    ctx.stack.finish(0).await;
+    Ok(failed)
+}
+
+impl Ctx {
+    /// The local stack, the counting proxy in front of moto, and the functions' environment.
+    async fn start(mode: Mode) -> Result<Self, String> {
+        eprintln!("starting the local stack (moto, Zoom and Zoho sandboxes) ...");
+        let stack = Stack::start(Options {
+            gateways: 0,
+            ..Default::default()
         })
-        .collect();
-    for b in &binaries {
-        if !b.path.is_file() {
-            return Err(format!(
-                "{} missing: build with `cargo build --release --bins` (infra/bench.sh does)",
-                b.path.display()
-            ));
+        .await?;
+        let proxy = Proxy::start(stack.moto_url.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut vars: Vec<(String, String)> = stack
+            .env()
+            .into_iter()
+            .filter(|(k, _)| k != "AWS_ENDPOINT_URL" && k != "RUST_LOG")
+            .collect();
+        vars.extend(
+            [
+                ("AWS_ENDPOINT_URL", proxy.url.as_str()),
+                ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+                ("AWS_LAMBDA_FUNCTION_NAME", "telemeet-bench"),
+                ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/telemeet-bench"),
+                ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+                ("AWS_DEFAULT_REGION", "us-east-1"),
+                ("TZ", ":UTC"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let python = stack.root.join(".venv/bin/python");
+        Ok(Self {
+            env: Env { vars },
+            stack,
+            proxy,
+            python,
+            mode,
+        })
+    }
+}
+
+/// The events of the operations measured: tokens minted once, and the meeting that
+/// create-meeting makes for the link and webhook operations.
+struct Events {
+    service: String,
+    host: String,
+    patient: String,
+    start: String,
+    secret: String,
+    meeting_id: String,
+    zoom_id: i64,
+}
+
+impl Events {
+    fn new(ctx: &Ctx) -> Self {
+        Self {
+            service: ctx.stack.token("svc-bench", "service", "clinic-1"),
+            host: ctx.stack.token("dr-7", "practitioner", "clinic-1"),
+            patient: ctx.stack.token("pat-9", "patient", "clinic-1"),
+            start: (chrono::Utc::now() + chrono::Duration::days(1))
+                .format("%Y-%m-%dT10:00:00Z")
+                .to_string(),
+            secret: ctx.stack.webhook_secret.clone(),
+            meeting_id: String::new(),
+            zoom_id: 0,
         }
     }
 
-    eprintln!("starting the local stack (moto, Zoom and Zoho sandboxes) ...");
-    let stack = Stack::start(Options {
-        gateways: 0,
-        ..Default::default()
-    })
-    .await?;
-    let proxy = Proxy::start(stack.moto_url.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut vars: Vec<(String, String)> = stack
-        .env()
-        .into_iter()
-        .filter(|(k, _)| k != "AWS_ENDPOINT_URL" && k != "RUST_LOG")
-        .collect();
-    vars.extend(
-        [
-            ("AWS_ENDPOINT_URL", proxy.url.as_str()),
-            ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-            ("AWS_LAMBDA_FUNCTION_NAME", "telemeet-bench"),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/telemeet-bench"),
-            ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
-            ("AWS_DEFAULT_REGION", "us-east-1"),
-            ("TZ", ":UTC"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned())),
-    );
-    let python = stack.root.join(".venv/bin/python");
-    let ctx = Ctx {
-        env: Env { vars },
-        stack,
-        proxy,
-        python,
-        mode,
-    };
-    let service = ctx.stack.token("svc-bench", "service", "clinic-1");
-    let host = ctx.stack.token("dr-7", "practitioner", "clinic-1");
-    let patient = ctx.stack.token("pat-9", "patient", "clinic-1");
-    let bearer = |t: &str| format!("Bearer {t}");
-    let start = (chrono::Utc::now() + chrono::Duration::days(1))
-        .format("%Y-%m-%dT10:00:00Z")
-        .to_string();
-    let appointment = |id: String| {
+    fn appointment(&self, id: &str) -> Value {
         api_event(
             "PUT",
             &format!("/appointments/{id}/meeting"),
-            &[("authorization", &bearer(&service))],
+            &[("authorization", &format!("Bearer {}", self.service))],
             Some(
-                &json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"], "startTime": start, "durationMinutes": 30, "timezone": "Europe/Berlin" }),
+                &json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"], "startTime": self.start, "durationMinutes": 30, "timezone": "Europe/Berlin" }),
             ),
         )
-    };
-    let mut results = BTreeMap::new();
-    let mut failed = Vec::new();
+    }
 
-    // ---------------------------------------------------------------- create-meeting
-    let bin = &binaries[0];
+    fn link(&self, token: &str, role: &str) -> Value {
+        api_event(
+            "GET",
+            &format!("/meetings/{}/link?role={role}", self.meeting_id),
+            &[("authorization", &format!("Bearer {token}"))],
+            None,
+        )
+    }
+
+    fn participant_link(&self) -> Value {
+        self.link(&self.patient, "participant")
+    }
+
+    fn host_link(&self) -> Value {
+        self.link(&self.host, "host")
+    }
+
+    /// A signed delivery for the meeting: participant `n` joins.
+    fn webhook(&self, n: usize) -> Value {
+        webhook_event(&self.secret, self.zoom_id, n)
+    }
+
+    fn stats(&self) -> Value {
+        api_event(
+            "GET",
+            "/stats",
+            &[("authorization", &format!("Bearer {}", self.service))],
+            None,
+        )
+    }
+}
+
+/// What every function reports (init and first answer from its cold starts, peak RSS,
+/// sizes), with its `own` figures (warm latencies, calls, costs) added.
+fn figures(
+    ctx: &Ctx,
+    bin: &Binary,
+    (init, first): (Vec<f64>, Vec<f64>),
+    rss: Option<u64>,
+    own: Value,
+) -> Value {
+    let mut v = json!({
+        "init_ms": summary(init), "first_response_ms": summary(first),
+        "peak_rss": rss, "size": sizes(ctx, bin),
+    });
+    if let (Some(v), Value::Object(own)) = (v.as_object_mut(), own) {
+        v.extend(own);
+    }
+    v
+}
+
+/// A warm operation: its name, latencies, the calls of one more invocation (AWS, provider),
+/// and whether the report prices it.
+type Operation<'a> = (&'a str, &'a [f64], &'a (Counts, u64), bool);
+
+/// `warm_ms`, `calls` (AWS and provider calls of one more invocation) and, where priced,
+/// `cost_per_million_usd` of a function's operations, by name.
+fn operations(ops: &[Operation]) -> Value {
+    let (mut warm, mut calls, mut cost) = (Map::new(), Map::new(), Map::new());
+    for &(name, samples, (counts, provider), priced) in ops {
+        warm.insert(name.into(), summary(samples.to_vec()));
+        calls.insert(name.into(), counts_json(counts, *provider));
+        if priced {
+            cost.insert(
+                name.into(),
+                json!(cost_per_million(p50(samples), counts, true)),
+            );
+        }
+    }
+    json!({ "warm_ms": warm, "calls": calls, "cost_per_million_usd": cost })
+}
+
+/// create-meeting: new appointments, then one appointment again (reuse). Records the meeting
+/// made last in `events`, for the link and webhook operations.
+async fn create_meeting(ctx: &Ctx, bin: &Binary, events: &mut Events) -> Result<Value, String> {
     eprintln!("create-meeting ...");
-    let (init, first, mut run) = cold_starts(&ctx, &bin.path, &[], &[], &|i| {
-        appointment(format!("cold-{i}"))
+    let ev = &*events;
+    let (init, first, mut run) = cold_starts(ctx, &bin.path, &[], &[], &|i| {
+        ev.appointment(&format!("cold-{i}"))
     })
     .await
     .ok_or("create-meeting cold starts failed")?;
-    let (cold_calls, cold_provider) = ctx
-        .calls_of(&mut run, &appointment("counted-cold-shape".into()))
+    ctx.calls_of(&mut run, &ev.appointment("counted-cold-shape"))
         .await
         .ok_or("create-meeting call")?;
-    let _ = (cold_calls, cold_provider);
     let warm = warm_series(&mut run, ctx.mode.warm_rounds, |i| {
-        appointment(format!("warm-{i}"))
+        ev.appointment(&format!("warm-{i}"))
     })
     .await
     .ok_or("create-meeting warm series failed")?;
-    let (calls, provider) = ctx
-        .calls_of(&mut run, &appointment("counted".into()))
+    let calls = ctx
+        .calls_of(&mut run, &ev.appointment("counted"))
         .await
         .ok_or("create-meeting call")?;
     let reuse = warm_series(&mut run, ctx.mode.warm_rounds.min(500), |_| {
-        appointment("counted".into())
+        ev.appointment("counted")
     })
     .await
     .ok_or("create-meeting reuse series failed")?;
-    let (reuse_calls, reuse_provider) = ctx
-        .calls_of(&mut run, &appointment("counted".into()))
+    let reuse_calls = ctx
+        .calls_of(&mut run, &ev.appointment("counted"))
         .await
         .ok_or("reuse call")?;
     let rss = peak_rss(run.child.id().unwrap_or(0));
     let created = run
-        .call(&appointment("for-links".into()))
+        .call(&ev.appointment("for-links"))
         .await
         .ok_or("create for links")?
         .0;
     drop(run);
     let meeting: Value =
         serde_json::from_str(created["body"].as_str().unwrap_or("{}")).unwrap_or_default();
-    let meeting_id = meeting["meetingId"].as_str().unwrap_or("").to_owned();
-    let zoom_id: i64 = meeting["providerMeetingId"]
+    events.meeting_id = meeting["meetingId"].as_str().unwrap_or("").to_owned();
+    events.zoom_id = meeting["providerMeetingId"]
         .as_str()
         .and_then(|z| z.parse().ok())
         .ok_or("no Zoom meeting id")?;
-    let warm_p50 = summary(warm.clone())["p50"].as_f64().unwrap_or(0.0);
-    results.insert(
-        "create-meeting",
-        json!({
-            "init_ms": summary(init), "first_response_ms": summary(first),
-            "warm_ms": { "create": summary(warm), "reuse": summary(reuse) },
-            "peak_rss": rss, "size": sizes(&ctx, bin),
-            "calls": { "create": counts_json(&calls, provider), "reuse": counts_json(&reuse_calls, reuse_provider) },
-            "cost_per_million_usd": { "create": cost_per_million(warm_p50, &calls, true) },
-        }),
-    );
+    let own = operations(&[
+        ("create", &warm, &calls, true),
+        ("reuse", &reuse, &reuse_calls, false),
+    ]);
+    Ok(figures(ctx, bin, (init, first), rss, own))
+}
 
-    // ---------------------------------------------------------------- get-meeting-link
-    let bin = &binaries[1];
+/// get-meeting-link: participant links, then host links (Zoom start URL still fresh).
+async fn get_meeting_link(ctx: &Ctx, bin: &Binary, ev: &Events) -> Result<Value, String> {
     eprintln!("get-meeting-link ...");
-    let link = |token: &str, role: &str| {
-        api_event(
-            "GET",
-            &format!("/meetings/{meeting_id}/link?role={role}"),
-            &[("authorization", &bearer(token))],
-            None,
-        )
-    };
-    let (init, first, mut run) = cold_starts(&ctx, &bin.path, &[], &[], &|_| {
-        link(&patient, "participant")
-    })
-    .await
-    .ok_or("get-meeting-link cold starts failed")?;
-    let participant = warm_series(&mut run, ctx.mode.warm_rounds, |_| {
-        link(&patient, "participant")
-    })
-    .await
-    .ok_or("participant series")?;
-    let host_series = warm_series(&mut run, ctx.mode.warm_rounds, |_| link(&host, "host"))
+    let (init, first, mut run) = cold_starts(ctx, &bin.path, &[], &[], &|_| ev.participant_link())
+        .await
+        .ok_or("get-meeting-link cold starts failed")?;
+    let participant = warm_series(&mut run, ctx.mode.warm_rounds, |_| ev.participant_link())
+        .await
+        .ok_or("participant series")?;
+    let host = warm_series(&mut run, ctx.mode.warm_rounds, |_| ev.host_link())
         .await
         .ok_or("host series")?;
-    let (pcalls, pprov) = ctx
-        .calls_of(&mut run, &link(&patient, "participant"))
+    let participant_calls = ctx
+        .calls_of(&mut run, &ev.participant_link())
         .await
         .ok_or("participant call")?;
-    let (hcalls, hprov) = ctx
-        .calls_of(&mut run, &link(&host, "host"))
+    let host_calls = ctx
+        .calls_of(&mut run, &ev.host_link())
         .await
         .ok_or("host call")?;
     let rss = peak_rss(run.child.id().unwrap_or(0));
     drop(run);
-    let participant_p50 = summary(participant.clone())["p50"].as_f64().unwrap_or(0.0);
-    let link_init = summary(init.clone());
-    results.insert(
-        "get-meeting-link",
-        json!({
-            "init_ms": link_init.clone(), "first_response_ms": summary(first),
-            "warm_ms": { "participant": summary(participant), "host": summary(host_series) },
-            "peak_rss": rss, "size": sizes(&ctx, bin),
-            "calls": { "participant": counts_json(&pcalls, pprov), "host": counts_json(&hcalls, hprov) },
-            "cost_per_million_usd": { "participant": cost_per_million(participant_p50, &pcalls, true) },
-        }),
-    );
+    let own = operations(&[
+        ("participant", &participant, &participant_calls, true),
+        ("host", &host, &host_calls, false),
+    ]);
+    Ok(figures(ctx, bin, (init, first), rss, own))
+}
 
-    // ---------------------------------------------------------------- zoom-webhook
-    let bin = &binaries[3];
+/// zoom-webhook: signed `participant_joined` deliveries for the meeting.
+async fn zoom_webhook(ctx: &Ctx, bin: &Binary, ev: &Events) -> Result<Value, String> {
     eprintln!("zoom-webhook ...");
-    let secret = ctx.stack.webhook_secret.clone();
-    let (init, first, mut run) = cold_starts(&ctx, &bin.path, &[], &[], &|i| {
-        webhook_event(&secret, zoom_id, 1_000_000 + i)
-    })
-    .await
-    .ok_or("zoom-webhook cold starts failed")?;
-    let hook = warm_series(&mut run, ctx.mode.warm_rounds, |i| {
-        webhook_event(&secret, zoom_id, i)
-    })
-    .await
-    .ok_or("webhook series")?;
-    let (wcalls, wprov) = ctx
-        .calls_of(&mut run, &webhook_event(&secret, zoom_id, 9_999_999))
+    let (init, first, mut run) =
+        cold_starts(ctx, &bin.path, &[], &[], &|i| ev.webhook(1_000_000 + i))
+            .await
+            .ok_or("zoom-webhook cold starts failed")?;
+    let hook = warm_series(&mut run, ctx.mode.warm_rounds, |i| ev.webhook(i))
+        .await
+        .ok_or("webhook series")?;
+    let calls = ctx
+        .calls_of(&mut run, &ev.webhook(9_999_999))
         .await
         .ok_or("webhook call")?;
     let rss = peak_rss(run.child.id().unwrap_or(0));
     drop(run);
-    let hook_p50 = summary(hook.clone())["p50"].as_f64().unwrap_or(0.0);
-    let hook_init = summary(init.clone());
-    results.insert(
-        "zoom-webhook",
-        json!({
-            "init_ms": hook_init.clone(), "first_response_ms": summary(first),
-            "warm_ms": { "webhook": summary(hook) },
-            "peak_rss": rss, "size": sizes(&ctx, bin),
-            "calls": { "webhook": counts_json(&wcalls, wprov) },
-            "cost_per_million_usd": { "webhook": cost_per_million(hook_p50, &wcalls, true) },
-        }),
-    );
+    let own = operations(&[("webhook", &hook, &calls, true)]);
+    Ok(figures(ctx, bin, (init, first), rss, own))
+}
 
-    // ---------------------------------------------------------------- manage-meeting (init, RSS, size)
-    let bin = &binaries[2];
+/// manage-meeting: init, RSS and size, with `GET /stats` as its operation.
+async fn manage_meeting(ctx: &Ctx, bin: &Binary, ev: &Events) -> Result<Value, String> {
     eprintln!("manage-meeting ...");
-    let stats = api_event(
-        "GET",
-        "/stats",
-        &[("authorization", &bearer(&service))],
-        None,
-    );
-    let (init, first, mut run) = cold_starts(&ctx, &bin.path, &[], &[], &|_| stats.clone())
+    let stats = ev.stats();
+    let (init, first, mut run) = cold_starts(ctx, &bin.path, &[], &[], &|_| stats.clone())
         .await
         .ok_or("manage-meeting cold starts failed")?;
     let stats_series = warm_series(&mut run, ctx.mode.warm_rounds.min(500), |_| stats.clone())
@@ -626,23 +766,19 @@ async fn run() -> Result<Vec<String>, String> {
         .ok_or("stats series")?;
     let rss = peak_rss(run.child.id().unwrap_or(0));
     drop(run);
-    results.insert(
-        "manage-meeting",
-        json!({
-            "init_ms": summary(init), "first_response_ms": summary(first),
-            "warm_ms": { "stats": summary(stats_series) },
-            "peak_rss": rss, "size": sizes(&ctx, bin),
-        }),
-    );
+    let own = json!({ "warm_ms": { "stats": summary(stats_series) } });
+    Ok(figures(ctx, bin, (init, first), rss, own))
+}
 
-    // ---------------------------------------------------------------- webhook verifications
-    let verify = verify_throughput(if ctx.mode.quick { 200_000 } else { 2_000_000 });
-
-    // ---------------------------------------------------------------- Node.js peer
+/// The Node.js peer's link and webhook operations: under aws-lambda-ric where its native
+/// client built, else under the plain-Node loop (the report says which ran).
+async fn node_peer(
+    ctx: &Ctx,
+    root: &Path,
+    ev: &Events,
+) -> Result<BTreeMap<&'static str, Value>, String> {
     let peer_dir = root.join("infra/bench/node-peer");
     let ric = root.join("infra/bench/node-ric/node_modules/aws-lambda-ric");
-    // aws-lambda-ric where its native client built; else the plain-Node loop (and the report
-    // says which ran).
     let (runtime, entry) = if ric.join("dist/rapid-client.node").is_file() {
         ("aws-lambda-ric 3.3.0", ric.join("bin/index.mjs"))
     } else {
@@ -651,90 +787,107 @@ async fn run() -> Result<Vec<String>, String> {
             peer_dir.join("loop.mjs"),
         )
     };
-    let node = PathBuf::from("node");
-    let mut node_results = BTreeMap::new();
-    if peer_dir.join("node_modules").is_dir() {
-        eprintln!("Node.js peer under {runtime} ...");
-        let peer_root = peer_dir.to_string_lossy().into_owned();
-        let entry = entry.to_string_lossy().into_owned();
-        for (op, event) in [
-            (
-                "link",
-                &(|_: usize| link(&patient, "participant")) as &dyn Fn(usize) -> Value,
-            ),
-            ("webhook", &|i: usize| {
-                webhook_event(&secret, zoom_id, 2_000_000 + i)
-            }),
-        ] {
-            let handler = format!("handlers.{op}");
-            let extra = [
-                ("PEER_OPERATION", op),
-                ("LAMBDA_TASK_ROOT", peer_root.as_str()),
-                ("_HANDLER", handler.as_str()),
-                ("NODE_NO_WARNINGS", "1"),
-            ];
-            let (init, first, mut run) =
-                cold_starts(&ctx, &node, &[&entry, &handler], &extra, event)
-                    .await
-                    .ok_or("node peer cold starts failed")?;
-            let series = warm_series(&mut run, ctx.mode.warm_rounds, |i| event(3_000_000 + i))
-                .await
-                .ok_or("node warm series")?;
-            let (calls, _) = ctx
-                .calls_of(&mut run, &event(9_000_001))
-                .await
-                .ok_or("node call")?;
-            let rss = peak_rss(run.child.id().unwrap_or(0));
-            drop(run);
-            node_results.insert(
-                op,
-                json!({ "runtime": runtime, "init_ms": summary(init), "first_response_ms": summary(first), "warm_ms": summary(series), "peak_rss": rss, "calls": counts_json(&calls, 0) }),
-            );
-        }
-    } else {
+    let mut results = BTreeMap::new();
+    if !peer_dir.join("node_modules").is_dir() {
         eprintln!("Node peer NOT RUN: npm ci in infra/bench/node-peer first (infra/bench.sh does)");
+        return Ok(results);
     }
+    eprintln!("Node.js peer under {runtime} ...");
+    let peer = NodePeer {
+        root: peer_dir.to_string_lossy().into_owned(),
+        entry: entry.to_string_lossy().into_owned(),
+        runtime,
+    };
+    let link = |_: usize| ev.participant_link();
+    let webhook = |i: usize| ev.webhook(2_000_000 + i);
+    results.insert("link", peer.operation(ctx, "link", &link).await?);
+    results.insert("webhook", peer.operation(ctx, "webhook", &webhook).await?);
+    Ok(results)
+}
 
-    // ---------------------------------------------------------------- cleanup on N due meetings (last: it archives what is due)
-    let bin = &binaries[4];
+struct NodePeer {
+    root: String,
+    entry: String,
+    runtime: &'static str,
+}
+
+impl NodePeer {
+    /// One operation (`handlers.{op}`): cold starts, a warm series, the calls of one.
+    async fn operation(
+        &self,
+        ctx: &Ctx,
+        op: &str,
+        event: &dyn Fn(usize) -> Value,
+    ) -> Result<Value, String> {
+        let handler = format!("handlers.{op}");
+        let extra = [
+            ("PEER_OPERATION", op),
+            ("LAMBDA_TASK_ROOT", self.root.as_str()),
+            ("_HANDLER", handler.as_str()),
+            ("NODE_NO_WARNINGS", "1"),
+        ];
+        let node = Path::new("node");
+        let (init, first, mut run) =
+            cold_starts(ctx, node, &[&self.entry, &handler], &extra, event)
+                .await
+                .ok_or("node peer cold starts failed")?;
+        let series = warm_series(&mut run, ctx.mode.warm_rounds, |i| event(3_000_000 + i))
+            .await
+            .ok_or("node warm series")?;
+        let (calls, _) = ctx
+            .calls_of(&mut run, &event(9_000_001))
+            .await
+            .ok_or("node call")?;
+        let rss = peak_rss(run.child.id().unwrap_or(0));
+        drop(run);
+        Ok(
+            json!({ "runtime": self.runtime, "init_ms": summary(init), "first_response_ms": summary(first), "warm_ms": summary(series), "peak_rss": rss, "calls": counts_json(&calls, 0) }),
+        )
+    }
+}
+
+/// cleanup: its init from cold starts like the others' (no event: spawn → first poll), then
+/// one run on `cleanup_meetings` due meetings in a new process.
+async fn cleanup(ctx: &Ctx, bin: &Binary) -> Result<Value, String> {
+    let extra = [("CLEANUP_PROVIDER_RATE", "100")];
+    eprintln!("cleanup cold starts ...");
+    let init = cold_inits(ctx, &bin.path, &extra)
+        .await
+        .ok_or("cleanup cold starts failed")?;
     let n = ctx.mode.cleanup_meetings;
     eprintln!("cleanup on {n} due meetings (seeding) ...");
-    seed_due(&ctx, n).await?;
+    seed_due(ctx, n).await?;
     let scheduled = json!({ "version": "0", "id": "bench", "detail-type": "Scheduled Event", "source": "aws.events", "time": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(), "detail": {} });
-    let mut run = Running::start(
-        &bin.path,
-        &[],
-        &ctx.env,
-        &[("CLEANUP_PROVIDER_RATE", "100")],
-    )
-    .await
-    .ok_or("cleanup spawn")?;
+    let mut run = Running::start(&bin.path, &[], &ctx.env, &extra)
+        .await
+        .ok_or("cleanup spawn")?;
     let before = ctx.proxy.counts();
     let sent = Instant::now();
     let (summary_v, at) = run.call(&scheduled).await.ok_or("cleanup run failed")?;
     let elapsed = at - sent;
-    let init = run
-        .emulator
-        .first_poll()
-        .map(|t| ms(t - run.spawned))
-        .unwrap_or(f64::NAN);
     let cleanup_calls = ctx.proxy.counts().since(&before);
     let rss = peak_rss(run.child.id().unwrap_or(0));
     drop(run);
     let archived = summary_v["archived"].as_u64().unwrap_or(0);
-    results.insert(
-        "cleanup",
-        json!({
-            "init_ms": { "n": 1, "p50": init },
-            "due_meetings": n, "summary": summary_v,
-            "elapsed_s": elapsed.as_secs_f64(),
-            "archived_per_s": archived as f64 / elapsed.as_secs_f64(),
-            "calls": counts_json(&cleanup_calls, 0),
-            "peak_rss": rss, "size": sizes(&ctx, bin),
-        }),
-    );
+    Ok(json!({
+        "init_ms": summary(init),
+        "due_meetings": n, "summary": summary_v,
+        "elapsed_s": elapsed.as_secs_f64(),
+        "archived_per_s": archived as f64 / elapsed.as_secs_f64(),
+        "calls": counts_json(&cleanup_calls, 0),
+        "peak_rss": rss, "size": sizes(ctx, bin),
+    }))
+}
 
-    // ---------------------------------------------------------------- report
+/// Writes the report as JSON and prints its tables; returns the budgets exceeded.
+fn report(
+    ctx: &Ctx,
+    out: &Path,
+    rust: &BTreeMap<&str, Value>,
+    node: &BTreeMap<&str, Value>,
+    verify: &Value,
+) -> Result<Vec<String>, String> {
+    let quick = ctx.mode.quick;
     let report = json!({
         "mode": if quick { "quick" } else { "full" },
         "machine": machine(),
@@ -744,23 +897,21 @@ async fn run() -> Result<Vec<String>, String> {
             "dynamodb_write_units": DYNAMODB_WRITE_UNITS, "secrets_manager_calls": SECRETS_MANAGER_CALLS,
             "note": "public list prices, us-east-1, arm64; DynamoDB on-demand; transactional writes 2 WRU per item",
         },
-        "rust": results,
-        "node": node_results,
+        "rust": rust,
+        "node": node,
         "webhook_verifications_per_s": verify,
     });
     if let Some(dir) = out.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     std::fs::write(
-        &out,
+        out,
         serde_json::to_string_pretty(&report).unwrap_or_default(),
     )
     .map_err(|e| format!("{}: {e}", out.display()))?;
     print_table(&report);
     println!("\nJSON: {}", out.display());
-    failed.extend(check(&report, quick));
-    ctx.stack.finish(0).await;
-    Ok(failed)
+    Ok(check(&report, quick))
 }
 
 /// Writes `n` due Jitsi meetings (no provider call on delete) straight into the table.
@@ -871,6 +1022,28 @@ fn print_table(r: &Value) {
         m["memory_gib"],
         m["node"].as_str().unwrap_or("")
     );
+    print_functions(r);
+    print_operations(r);
+    print_node_peer(r);
+    let c = &r["rust"]["cleanup"];
+    println!(
+        "\ncleanup: {} due meetings archived in {:.1} s ({:.0}/s), DynamoDB calls {}",
+        c["summary"]["archived"],
+        c["elapsed_s"].as_f64().unwrap_or(0.0),
+        c["archived_per_s"].as_f64().unwrap_or(0.0),
+        c["calls"]["byOperation"]
+    );
+    println!(
+        "webhook verifications: {:.0}/s ({}-byte body, one core)",
+        r["webhook_verifications_per_s"]["per_s"]
+            .as_f64()
+            .unwrap_or(0.0),
+        r["webhook_verifications_per_s"]["body_bytes"]
+    );
+}
+
+/// Per function: init, first answer, peak RSS, sizes.
+fn print_functions(r: &Value) {
     println!(
         "\n| function | init p50 ms | first answer p50 ms | peak RSS MiB | binary MiB (x86_64 / arm64) | zip MiB (x86_64 / arm64) |"
     );
@@ -887,6 +1060,10 @@ fn print_table(r: &Value) {
             mib(&v["size"]["arm64"]["zip"]),
         );
     }
+}
+
+/// Per warm operation: latencies, calls, cost.
+fn print_operations(r: &Value) {
     println!(
         "\n| operation | warm p50 ms | p90 | p99 | DynamoDB calls (reads/writes) | Secrets Manager | provider | $ per million |"
     );
@@ -927,58 +1104,42 @@ fn print_table(r: &Value) {
                 .map_or("-".into(), |x| format!("{x:.2}")),
         );
     }
-    let node = &r["node"];
-    if node.as_object().is_some_and(|o| !o.is_empty()) {
-        println!(
-            "\n| Node.js peer vs Rust | init p50 ms | warm p50 ms | warm p99 ms | peak RSS MiB |"
-        );
-        println!("|---|---|---|---|---|");
-        for (op, func, warm) in [
-            ("link", "get-meeting-link", "participant"),
-            ("webhook", "zoom-webhook", "webhook"),
-        ] {
-            let n = &node[op];
-            let rs = &r["rust"][func];
-            let ratio = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.1}×", a / b),
-                _ => "-".into(),
-            };
-            println!(
-                "| {op}: Node / Rust | {} / {} ({}) | {} / {} ({}) | {} / {} ({}) | {} / {} ({}) |",
-                f(&n["init_ms"]["p50"]),
-                f(&rs["init_ms"]["p50"]),
-                ratio(&n["init_ms"]["p50"], &rs["init_ms"]["p50"]),
-                f(&n["warm_ms"]["p50"]),
-                f(&rs["warm_ms"][warm]["p50"]),
-                ratio(&n["warm_ms"]["p50"], &rs["warm_ms"][warm]["p50"]),
-                f(&n["warm_ms"]["p99"]),
-                f(&rs["warm_ms"][warm]["p99"]),
-                ratio(&n["warm_ms"]["p99"], &rs["warm_ms"][warm]["p99"]),
-                mib(&n["peak_rss"]),
-                mib(&rs["peak_rss"]),
-                ratio(&n["peak_rss"], &rs["peak_rss"]),
-            );
-        }
-    }
-    let c = &r["rust"]["cleanup"];
-    println!(
-        "\ncleanup: {} due meetings archived in {:.1} s ({:.0}/s), DynamoDB calls {}",
-        c["summary"]["archived"],
-        c["elapsed_s"].as_f64().unwrap_or(0.0),
-        c["archived_per_s"].as_f64().unwrap_or(0.0),
-        c["calls"]["byOperation"]
-    );
-    println!(
-        "webhook verifications: {:.0}/s ({}-byte body, one core)",
-        r["webhook_verifications_per_s"]["per_s"]
-            .as_f64()
-            .unwrap_or(0.0),
-        r["webhook_verifications_per_s"]["body_bytes"]
-    );
 }
 
-/// Quick mode: budgets that fail the run. Full mode: the targets, reported (never failing).
-fn check(r: &Value, quick: bool) -> Vec<String> {
+/// The Node.js peer beside Rust, where it ran.
+fn print_node_peer(r: &Value) {
+    let node = &r["node"];
+    if node.as_object().is_none_or(|o| o.is_empty()) {
+        return;
+    }
+    println!("\n| Node.js peer vs Rust | init p50 ms | warm p50 ms | warm p99 ms | peak RSS MiB |");
+    println!("|---|---|---|---|---|");
+    let ratio = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.1}×", a / b),
+        _ => "-".into(),
+    };
+    // "Node / Rust (ratio)" for one figure.
+    let pair = |n: &Value, rs: &Value, fmt: fn(&Value) -> String| {
+        format!("{} / {} ({})", fmt(n), fmt(rs), ratio(n, rs))
+    };
+    for (op, func, warm) in [
+        ("link", "get-meeting-link", "participant"),
+        ("webhook", "zoom-webhook", "webhook"),
+    ] {
+        let n = &node[op];
+        let rs = &r["rust"][func];
+        println!(
+            "| {op}: Node / Rust | {} | {} | {} | {} |",
+            pair(&n["init_ms"]["p50"], &rs["init_ms"]["p50"], f),
+            pair(&n["warm_ms"]["p50"], &rs["warm_ms"][warm]["p50"], f),
+            pair(&n["warm_ms"]["p99"], &rs["warm_ms"][warm]["p99"], f),
+            pair(&n["peak_rss"], &rs["peak_rss"], mib),
+        );
+    }
+}
+
+/// Each function's init median, peak RSS and zips against the mode's limits.
+fn check_functions(r: &Value, quick: bool) -> Vec<String> {
     let mut failed = Vec::new();
     let (init_max, rss_max, zip_max) = if quick {
         (30.0, 48.0, 6.0)
@@ -1005,6 +1166,12 @@ fn check(r: &Value, quick: bool) -> Vec<String> {
             }
         }
     }
+    failed
+}
+
+/// Quick mode: budgets that fail the run. Full mode: the targets, reported (never failing).
+fn check(r: &Value, quick: bool) -> Vec<String> {
+    let mut failed = check_functions(r, quick);
     let link = &r["rust"]["get-meeting-link"]["calls"]["participant"];
     if link["dynamodbReads"] != 1 || link["secretsManager"] != 0 {
         failed.push(format!(
