@@ -638,7 +638,7 @@ type Operation<'a> = (&'a str, &'a [f64], &'a (Counts, u64), bool);
 
 /// `warm_ms`, `calls` (AWS and provider calls of one more invocation) and, where priced,
 /// `cost_per_million_usd` of a function's operations, by name.
-fn operations(ops: &[Operation]) -> Value {
+fn operations(ops: &[Operation<'_>]) -> Value {
     let (mut warm, mut calls, mut cost) = (Map::new(), Map::new(), Map::new());
     for &(name, samples, (counts, provider), priced) in ops {
         warm.insert(name.into(), summary(samples.to_vec()));
