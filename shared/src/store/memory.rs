@@ -245,11 +245,10 @@ impl MemberIndex for MemoryStore {
             .iter()
             .filter(|(k, _)| k.pk == pk && k.sk >= lo && k.sk <= hi)
             .filter(|(k, _)| q.cursor.as_ref().is_none_or(|c| k.sk > *c))
-            .take(q.limit.saturating_add(1))
+            .take(q.limit)
             .collect();
-        let more = page.len() > q.limit;
-        let page = &page[..page.len().min(q.limit)];
-        let next = more
+        // As a DynamoDB Query with a Limit: a full page has a next position, even at the end.
+        let next = (page.len() == q.limit)
             .then(|| page.last().map(|(k, _)| k.sk.clone()))
             .flatten();
         Ok((page.iter().map(|(_, id)| (*id).clone()).collect(), next))
