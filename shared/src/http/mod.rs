@@ -77,7 +77,7 @@ async fn answer(app: &App, function: Function, req: &Request) -> Result<Response
     record_route(matched.route.template());
     // API Gateway never sends another function's route (and the webhook has its own entry
     // point, taking the raw event): refuse it like an unknown path.
-    if matched.route.owner() != function || matched.route == Route::ZoomWebhook {
+    if matched.route.owner() != function || matched.route.owner() == Function::ZoomWebhook {
         return Err(ApiError::not_found("Route"));
     }
     if body_bytes(req.body()).len() > MAX_BODY_BYTES {
@@ -112,7 +112,16 @@ async fn dispatch(ctx: &Ctx<'_>, route: Route) -> Result<Response<Body>, ApiErro
         Route::EndMeeting => meetings::end(ctx).await,
         Route::ListUserMeetings => users::meetings(ctx).await,
         Route::GetStats => stats::get(ctx).await,
-        Route::ZoomWebhook => Err(ApiError::not_found("Route")),
+        Route::ZoomWebhook | Route::OrgZoomWebhook => Err(ApiError::not_found("Route")),
+        Route::PutOrgProvider
+        | Route::DeleteOrgProvider
+        | Route::ListOrgProviders
+        | Route::PutOrgSettings
+        | Route::GetOrgSettings
+        | Route::PutOrgHost
+        | Route::GetOrgHost
+        | Route::DeleteOrgHost
+        | Route::ListOrgHosts => Err(ApiError::not_found("Route")),
     }
 }
 

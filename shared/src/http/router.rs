@@ -13,6 +13,8 @@ pub enum Function {
     GetMeetingLink,
     ManageMeeting,
     ZoomWebhook,
+    /// The org's own configuration: provider connections, settings, host directory.
+    OrgAdmin,
 }
 
 impl Function {
@@ -22,6 +24,7 @@ impl Function {
             Self::GetMeetingLink => "get-meeting-link",
             Self::ManageMeeting => "manage-meeting",
             Self::ZoomWebhook => "zoom-webhook",
+            Self::OrgAdmin => "org-admin",
         }
     }
 }
@@ -73,6 +76,16 @@ routes! {
     ListUserMeetings: "GET" "/users/{userId}/meetings" => ManageMeeting,
     GetStats: "GET" "/stats" => ManageMeeting,
     ZoomWebhook: "POST" "/webhooks/zoom" => ZoomWebhook,
+    OrgZoomWebhook: "POST" "/webhooks/zoom/{orgId}" => ZoomWebhook,
+    PutOrgProvider: "PUT" "/org/providers/{provider}" => OrgAdmin,
+    DeleteOrgProvider: "DELETE" "/org/providers/{provider}" => OrgAdmin,
+    ListOrgProviders: "GET" "/org/providers" => OrgAdmin,
+    PutOrgSettings: "PUT" "/org/settings" => OrgAdmin,
+    GetOrgSettings: "GET" "/org/settings" => OrgAdmin,
+    PutOrgHost: "PUT" "/org/hosts/{userId}" => OrgAdmin,
+    GetOrgHost: "GET" "/org/hosts/{userId}" => OrgAdmin,
+    DeleteOrgHost: "DELETE" "/org/hosts/{userId}" => OrgAdmin,
+    ListOrgHosts: "GET" "/org/hosts" => OrgAdmin,
 }
 
 /// A request's route and the id its path carries (empty when the template has none).
