@@ -9,8 +9,9 @@ use crate::providers::jitsi::JitsiProvider;
 use crate::providers::zoho::ZohoProvider;
 use crate::providers::zoom::ZoomProvider;
 use crate::providers::zoom::webhook::WebhookSecrets;
+use crate::providers::accounts::{OrgAccountParts, OrgAccounts};
 use crate::providers::{MeetingProvider, Providers};
-use crate::secrets::{FromSecret, SecretCache, SecretSource, SecretsManagerSource};
+use crate::secrets::{FromSecret, SecretCache, SecretSource, SecretWriter, SecretsManagerSource};
 use crate::service::{Service, Settings};
 use crate::store::{DynamoStore, Stores};
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct App {
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secrets: Arc<dyn SecretSource>,
+    /// Writes orgs' connection secrets (used by `/org/providers` only).
+    pub secret_writer: Arc<dyn SecretWriter>,
     pub http: reqwest::Client,
 }
 
@@ -39,11 +42,13 @@ impl Clients {
     /// stack) and the provider HTTP client. No network I/O happens here.
     pub async fn from_env() -> Result<Self, String> {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let secrets = Arc::new(SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(&aws),
+        ));
         Ok(Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&aws),
-            secrets: Arc::new(SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(&aws),
-            )),
+            secrets: secrets.clone(),
+            secret_writer: secrets,
             http: http_client()?,
         })
     }
@@ -141,6 +146,20 @@ impl App {
         settings.conversation_reuse = chrono::Duration::seconds(
             i64::try_from(config.conversation_reuse_seconds).unwrap_or(3600),
         );
+        settings.host_daily_budget = config.zoom_host_daily_budget;
+        settings.create_budgets = config.create_budgets;
+        let orgs = OrgAccounts::new(OrgAccountParts {
+            prefix: config.org_secrets_prefix.clone(),
+            http: clients.http.clone(),
+            zoom: config.zoom.clone(),
+            zoho: config.zoho.clone(),
+            secrets: clients.secrets.clone(),
+            writer: clients.secret_writer.clone(),
+            kms_key_id: config.org_secrets_kms_key_id.clone(),
+            tokens: stores.tokens.clone(),
+            clock: clock.clone(),
+            retry: settings.provider_retry.clone(),
+        });
         let parts = Parts {
             config,
             clients: &clients,
@@ -168,6 +187,7 @@ impl App {
             service: Service {
                 stores,
                 providers,
+                orgs,
                 clock,
                 ids,
                 settings,

@@ -2,6 +2,7 @@
 
 use crate::auth::AuthMode;
 use crate::domain::ProviderKind;
+use crate::domain::org::CreateBudgets;
 use crate::providers::zoho::ZohoConfig;
 use crate::providers::zoom::ZoomConfig;
 
@@ -28,6 +29,12 @@ pub struct Config {
     /// Local-stack host overrides; production hosts come from the secret's data centre.
     pub zoho: ZohoConfig,
     pub conversation_reuse_seconds: u64,
+    /// `ORG_SECRETS_PREFIX`: where orgs' provider connections live in Secrets Manager.
+    pub org_secrets_prefix: String,
+    /// `ORG_SECRETS_KMS_KEY_ID`: the key they are encrypted with (else the account's default).
+    pub org_secrets_kms_key_id: Option<String>,
+    pub zoom_host_daily_budget: u32,
+    pub create_budgets: CreateBudgets,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -86,6 +93,20 @@ impl Config {
                     .ok_or("CONVERSATION_REUSE_SECONDS must be a positive whole number")?,
                 None => 3600,
             },
+            org_secrets_prefix: org_secrets_prefix(get("ORG_SECRETS_PREFIX"))?,
+            org_secrets_kms_key_id: get("ORG_SECRETS_KMS_KEY_ID"),
+            zoom_host_daily_budget: match get("ZOOM_HOST_DAILY_BUDGET") {
+                Some(v) => v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or("ZOOM_HOST_DAILY_BUDGET must be a positive whole number")?,
+                None => 100,
+            },
+            create_budgets: get("CREATE_BUDGETS")
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or_default(),
         };
         config.check_providers()?;
         Ok(config)
@@ -113,6 +134,22 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// The prefix of orgs' secrets: Secrets Manager's name alphabet, ending in `/` so one
+/// deployment's names never run into another's.
+fn org_secrets_prefix(value: Option<String>) -> Result<String, String> {
+    let prefix = value.unwrap_or_else(|| "telemeet/orgs/".to_owned());
+    let ok = prefix.ends_with('/')
+        && prefix.len() <= 256
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+    if ok {
+        Ok(prefix)
+    } else {
+        Err("ORG_SECRETS_PREFIX must be letters, digits and /_+=.@- ending in /".into())
     }
 }
 

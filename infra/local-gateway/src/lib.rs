@@ -129,7 +129,10 @@ async fn invoke(
             }
         };
     }
-    if parts.uri.path() == telemeet::http::webhook::PATH {
+    let path = parts.uri.path();
+    if path == telemeet::http::webhook::PATH
+        || path.starts_with(telemeet::http::webhook::ORG_PATH_PREFIX)
+    {
         // The webhook function takes the raw event, like API Gateway hands it over.
         let Ok(raw) = serde_json::from_value(event) else {
             return plain(400, "Bad Request");

@@ -320,16 +320,18 @@ impl Stack {
                 .map(|(_, v)| v.clone())
         })?;
         let aws = self.aws_config().await;
+        let secrets = Arc::new(SecretsManagerSource::new(
+            self.secretsmanager
+                .clone()
+                .unwrap_or_else(|| aws_sdk_secretsmanager::Client::new(&aws)),
+        ));
         let clients = Clients {
             dynamodb: self
                 .dynamodb
                 .clone()
                 .unwrap_or_else(|| aws_sdk_dynamodb::Client::new(&aws)),
-            secrets: Arc::new(SecretsManagerSource::new(
-                self.secretsmanager
-                    .clone()
-                    .unwrap_or_else(|| aws_sdk_secretsmanager::Client::new(&aws)),
-            )),
+            secrets: secrets.clone(),
+            secret_writer: secrets,
             http: telemeet::app::http_client()?,
         };
         Ok(App::build(
@@ -935,5 +937,7 @@ pub fn sample_meeting(
         },
         version: 1,
         provider_event_ts: None,
+        account: telemeet::domain::Account::Deployment,
+        provider_user: None,
     })
 }

@@ -215,7 +215,8 @@ impl Run<'_> {
 
     /// The provider delete of a finished meeting, paced; whether the meeting may be archived.
     async fn delete_at_provider(&self, m: &Meeting) -> bool {
-        let Some(provider) = self.app.service.providers.get(m.provider) else {
+        // In the account it was made in: the deployment's, or its org's own.
+        let Ok(provider) = self.app.service.provider_of(m) else {
             tracing::error!(meetingId = %m.id, provider = %m.provider, "cleanup: provider not configured");
             Summary::add(&self.summary.failed);
             return false;

@@ -41,6 +41,15 @@ pub enum DomainError {
     /// Another request holds the subject's claim and is creating its meeting.
     #[error("the meeting is being created by another request")]
     Provisioning,
+    /// The host has no user at the provider (host directory, connection default).
+    #[error("the host has no {0} user")]
+    HostNotMapped(super::ProviderKind),
+    /// The caller's (or its org's) budget of new meetings is spent until the window ends.
+    #[error("the caller's budget of new meetings is spent")]
+    OverBudget { retry_after: u64 },
+    /// The provider user's daily budget of creates and updates is spent (until 00:00 UTC).
+    #[error("the host's daily provider budget is spent")]
+    HostBudgetSpent { retry_after: u64 },
     /// No links for a meeting people can no longer join.
     #[error("the meeting is {status}")]
     NotJoinable {

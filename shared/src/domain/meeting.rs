@@ -191,6 +191,10 @@ pub struct Meeting {
     pub version: u64,
     /// `event_ts` (ms) of the newest provider update applied, so a late older one is ignored.
     pub provider_event_ts: Option<i64>,
+    /// Whose provider account the meeting lives in (the org's own connection or the
+    /// deployment's), and the provider user hosting it there (`None`: the account's default).
+    pub account: super::Account,
+    pub provider_user: Option<String>,
 }
 
 /// When and what a meeting is scheduled as.

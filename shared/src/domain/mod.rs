@@ -7,6 +7,7 @@
 //! - [`meeting`]: the meeting, its status transitions, and when it is due for cleanup.
 //! - [`event`]: a provider's event applied to a meeting, never backwards.
 //! - [`stats`]: what a change does to an org's counters.
+//! - [`org`]: an org's settings, connections, host directory and budgets.
 //! - [`request`]: request bodies, validated field by field.
 
 pub mod caller;
@@ -14,6 +15,8 @@ pub mod claim;
 pub mod error;
 pub mod event;
 pub mod meeting;
+pub mod org;
+pub mod org_request;
 pub mod policy;
 pub mod request;
 pub mod stats;
@@ -26,6 +29,7 @@ pub use meeting::{
     Attendance, LinkRole, Meeting, MeetingStatus, ProviderKind, ProviderLinks, Schedule, Subject,
     SubjectKind,
 };
+pub use org::{Account, Connection, HostEntry, OrgProfile, OrgSettings};
 pub use stats::Stats;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -72,5 +76,7 @@ pub(crate) fn sample_meeting(start: DateTime<Utc>) -> Meeting {
         links: ProviderLinks::default(),
         version: 1,
         provider_event_ts: None,
+        account: Account::Deployment,
+        provider_user: None,
     }
 }

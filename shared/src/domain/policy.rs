@@ -38,6 +38,10 @@ pub fn may_provision_conversation(
     host: &UserId,
     participants: &[UserId],
 ) -> Result<(), DomainError> {
+    // A patient is never a host, whatever the body says.
+    if caller.role == Role::Patient && &caller.user_id == host {
+        return Err(DomainError::Forbidden);
+    }
     let listed = &caller.user_id == host || participants.contains(&caller.user_id);
     if matches!(caller.role, Role::Service | Role::Admin) || listed {
         Ok(())

@@ -38,18 +38,18 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
     }
 }
 
-fn required<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, Invalid> {
+pub(crate) fn required<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, Invalid> {
     match obj.get(field) {
         None | Some(Value::Null) => Err(Invalid::new(field, "is required")),
         Some(v) => Ok(v),
     }
 }
 
-fn optional<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Option<&'a Value> {
+pub(crate) fn optional<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Option<&'a Value> {
     obj.get(field).filter(|v| !v.is_null())
 }
 
-fn string<'a>(v: &'a Value, field: &'static str) -> Result<&'a str, Invalid> {
+pub(crate) fn string<'a>(v: &'a Value, field: &'static str) -> Result<&'a str, Invalid> {
     v.as_str()
         .ok_or_else(|| Invalid::new(field, "must be a string"))
 }
@@ -105,7 +105,7 @@ pub fn topic(v: &Value, field: &'static str) -> Result<String, Invalid> {
     Ok(s.to_owned())
 }
 
-fn provider(v: &Value, field: &'static str) -> Result<ProviderKind, Invalid> {
+pub(crate) fn provider(v: &Value, field: &'static str) -> Result<ProviderKind, Invalid> {
     string(v, field)?
         .parse()
         .map_err(|_| Invalid::new(field, "must be one of zoom, jitsi, zoho"))
@@ -170,6 +170,12 @@ impl AppointmentMeetingRequest {
                 .transpose()?,
             reuse_window: None,
         })
+    }
+
+    /// A conversation's reuse window (and so its duration), e.g. the org's own.
+    pub fn set_reuse_window(&mut self, window: chrono::Duration) {
+        self.duration_minutes = u32::try_from(window.num_minutes().clamp(1, 480)).unwrap_or(60);
+        self.reuse_window = Some(window);
     }
 
     /// `PUT /conversations/{conversationId}/meeting`: `hostUserId`, `participantUserIds`,

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     Conflict,
     MeetingNotJoinable,
     PayloadTooLarge,
+    HostNotMapped,
+    RateLimited,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
@@ -41,6 +43,8 @@ impl ErrorCode {
             Self::Conflict => "CONFLICT",
             Self::MeetingNotJoinable => "MEETING_NOT_JOINABLE",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::HostNotMapped => "HOST_NOT_MAPPED",
+            Self::RateLimited => "RATE_LIMITED",
             Self::ProviderRateLimited => "PROVIDER_RATE_LIMITED",
             Self::ProviderRejected => "PROVIDER_REJECTED",
             Self::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
@@ -57,7 +61,8 @@ impl ErrorCode {
             Self::ValidationFailed => 400,
             Self::Conflict | Self::MeetingNotJoinable => 409,
             Self::PayloadTooLarge => 413,
-            Self::ProviderRateLimited => 429,
+            Self::HostNotMapped => 422,
+            Self::RateLimited | Self::ProviderRateLimited => 429,
             Self::ProviderRejected => 502,
             Self::ProviderUnavailable => 503,
             Self::Internal => 500,
@@ -225,6 +230,22 @@ impl From<DomainError> for ApiError {
             )
             .with_details(json!({ "reason": "MEETING_PROVISIONING" }))
             .with_retry_after(1),
+            DomainError::HostNotMapped(provider) => Self::new(
+                ErrorCode::HostNotMapped,
+                format!("The host has no {provider} user: map it with PUT /org/hosts/{{userId}} or set the connection's default"),
+            )
+            .with_details(json!({ "provider": provider.as_str() })),
+            DomainError::OverBudget { retry_after } => Self::new(
+                ErrorCode::RateLimited,
+                "Too many new meetings; retry later",
+            )
+            .with_retry_after(retry_after),
+            DomainError::HostBudgetSpent { retry_after } => Self::new(
+                ErrorCode::ProviderRateLimited,
+                "The host's daily limit of provider meeting creates and updates is reached",
+            )
+            .with_details(json!({ "reason": "HOST_DAILY_LIMIT" }))
+            .with_retry_after(retry_after),
             DomainError::NotJoinable {
                 status,
                 links_expired: false,
@@ -276,6 +297,11 @@ impl From<ProviderError> for ApiError {
             ProviderError::Rejected { .. } | ProviderError::Secret(_) => {
                 rejected("The video provider rejected the request").with_cause(&e)
             }
+            ProviderError::UnknownHost => Self::new(
+                ErrorCode::HostNotMapped,
+                "The video provider does not know the host's user: check the host directory",
+            )
+            .with_cause(&e),
             ProviderError::NotFound => {
                 rejected("The meeting no longer exists at the video provider").with_cause(&e)
             }
@@ -309,7 +335,9 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Domain(d) => d.into(),
             ServiceError::Provider(p) => p.into(),
-            ServiceError::Store(_) | ServiceError::Inconsistent(_) => Self::internal(&e),
+            ServiceError::Store(_) | ServiceError::Secret(_) | ServiceError::Inconsistent(_) => {
+                Self::internal(&e)
+            }
         }
     }
 }

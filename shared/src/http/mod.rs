@@ -98,7 +98,7 @@ async fn answer(app: &App, function: Function, req: &Request) -> Result<Response
 /// Each route's handler.
 async fn dispatch(ctx: &Ctx<'_>, route: Route) -> Result<Response<Body>, ApiError> {
     use crate::domain::SubjectKind::{Appointment, Conversation};
-    use routes::{links, meetings, stats, subjects, users};
+    use routes::{links, meetings, org, stats, subjects, users};
     match route {
         Route::PutAppointmentMeeting => subjects::put(ctx, Appointment).await,
         Route::GetAppointmentMeeting => subjects::get(ctx, Appointment).await,
@@ -113,15 +113,15 @@ async fn dispatch(ctx: &Ctx<'_>, route: Route) -> Result<Response<Body>, ApiErro
         Route::ListUserMeetings => users::meetings(ctx).await,
         Route::GetStats => stats::get(ctx).await,
         Route::ZoomWebhook | Route::OrgZoomWebhook => Err(ApiError::not_found("Route")),
-        Route::PutOrgProvider
-        | Route::DeleteOrgProvider
-        | Route::ListOrgProviders
-        | Route::PutOrgSettings
-        | Route::GetOrgSettings
-        | Route::PutOrgHost
-        | Route::GetOrgHost
-        | Route::DeleteOrgHost
-        | Route::ListOrgHosts => Err(ApiError::not_found("Route")),
+        Route::PutOrgProvider => org::put_provider(ctx).await,
+        Route::DeleteOrgProvider => org::delete_provider(ctx).await,
+        Route::ListOrgProviders => org::list_providers(ctx).await,
+        Route::PutOrgSettings => org::put_settings(ctx).await,
+        Route::GetOrgSettings => org::get_settings(ctx).await,
+        Route::PutOrgHost => org::put_host(ctx).await,
+        Route::GetOrgHost => org::get_host(ctx).await,
+        Route::DeleteOrgHost => org::delete_host(ctx).await,
+        Route::ListOrgHosts => org::list_hosts(ctx).await,
     }
 }
 

@@ -185,10 +185,11 @@ mod tests {
                 Function::CreateMeeting,
                 Function::GetMeetingLink,
                 Function::ManageMeeting,
-                Function::ZoomWebhook
+                Function::ZoomWebhook,
+                Function::OrgAdmin,
             ]
             .map(owned),
-            [2, 4, 6, 1]
+            [2, 4, 6, 2, 9]
         );
     }
 }

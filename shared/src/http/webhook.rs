@@ -10,6 +10,10 @@ use super::error::{ApiError, ErrorCode};
 use super::router::{Function, Route};
 use crate::App;
 use crate::domain::Invalid;
+use crate::domain::org::EventScope;
+use crate::ids::OrgId;
+use crate::providers::zoom::webhook::WebhookSecrets;
+use std::sync::Arc;
 use crate::providers::zoom::events::{self, Delivery};
 use crate::providers::zoom::webhook::{Refusal, verify};
 use crate::service::EventOutcome;
@@ -18,8 +22,10 @@ use lambda_http::Context;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use serde_json::{Value, json};
 
-/// The webhook's path.
+/// The webhook's path (the deployment's Zoom app).
 pub const PATH: &str = "/webhooks/zoom";
+/// An org's own Zoom app posts to this prefix and its org id.
+pub const ORG_PATH_PREFIX: &str = "/webhooks/zoom/";
 
 /// The `zoom-webhook` function's handler (and the local gateway's for its path).
 pub async fn handle(
@@ -78,24 +84,53 @@ fn raw_body(event: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiError> {
     Ok(body)
 }
 
+/// Whose Zoom app the path names: the deployment's, or one org's own.
+fn scope(event: &ApiGatewayV2httpRequest) -> Result<EventScope, ApiError> {
+    let path = event.raw_path.as_deref().unwrap_or_default();
+    if path == PATH {
+        record_route(Route::ZoomWebhook.template());
+        return Ok(EventScope::Deployment);
+    }
+    record_route(Route::OrgZoomWebhook.template());
+    path.strip_prefix(ORG_PATH_PREFIX)
+        .and_then(|id| OrgId::parse(id, "orgId").ok())
+        .map(EventScope::Org)
+        .ok_or_else(|| ApiError::not_found("Route"))
+}
+
+/// The secret tokens that may sign deliveries for `scope`. An org without a Zoom
+/// connection (or whose secret cannot be read) has none: a uniform 401.
+async fn secrets(app: &App, scope: &EventScope) -> Result<Arc<WebhookSecrets>, ApiError> {
+    match scope {
+        EventScope::Deployment => Ok(app
+            .webhook
+            .as_ref()
+            .ok_or_else(|| ApiError::misconfigured("ZOOM_WEBHOOK_SECRET_ID is not configured"))?
+            .get()
+            .await?),
+        EventScope::Org(org) => app
+            .service
+            .orgs
+            .webhook_secrets(org)
+            .get()
+            .await
+            .map_err(|e| {
+                tracing::warn!(cause = %crate::telemetry::cause(&e), "no webhook secret for this org");
+                refused(Refusal::NoSecret)
+            }),
+    }
+}
+
 async fn receive(
     app: &App,
     event: &ApiGatewayV2httpRequest,
 ) -> Result<ApiGatewayV2httpResponse, ApiError> {
-    record_route(Route::ZoomWebhook.template());
-    if event.raw_path.as_deref() != Some(PATH) {
-        return Err(ApiError::not_found("Route"));
-    }
+    let scope = scope(event)?;
     if event.request_context.http.method != http::Method::POST {
         return Err(ApiError::method_not_allowed(&["POST"]));
     }
     let body = raw_body(event)?;
-    let secrets = app
-        .webhook
-        .as_ref()
-        .ok_or_else(|| ApiError::misconfigured("ZOOM_WEBHOOK_SECRET_ID is not configured"))?
-        .get()
-        .await?;
+    let secrets = secrets(app, &scope).await?;
     verify(&secrets, &event.headers, &body, app.service.clock.now()).map_err(refused)?;
     let delivery: Value =
         serde_json::from_slice(&body).map_err(|_| Invalid::new("body", "is not valid JSON"))?;
@@ -109,7 +144,7 @@ async fn receive(
         return Ok(ApiGatewayV2httpResponse::json(200, &answer));
     }
     let outcome = match events::parse(&delivery) {
-        Delivery::Event(e) => app.service.provider_event(&e).await?,
+        Delivery::Event(e) => app.service.provider_event(&e, &scope).await?,
         Delivery::Ignored => EventOutcome::Ignored,
         Delivery::NoMeeting => EventOutcome::NotOurs,
     };

@@ -293,23 +293,35 @@ impl<D: Dialect> OAuthApi<D> {
         let retry_after = || retry_after_seconds(&a.headers, self.clock.now());
         match a.status {
             s if s.is_success() => Ok(a),
-            StatusCode::TOO_MANY_REQUESTS => Err(ProviderError::RateLimited {
-                retry_after: retry_after(),
-                daily: D::daily_limit(&a),
-            }),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let daily = D::daily_limit(&a);
+                // A daily cap without a hint lasts until the provider's day ends (00:00 UTC).
+                let now = self.clock.now();
+                let until_midnight = || {
+                    let end = crate::domain::org::next_utc_midnight(now);
+                    u64::try_from((end - now).num_seconds()).unwrap_or(1).max(1)
+                };
+                Err(ProviderError::RateLimited {
+                    retry_after: retry_after().or_else(|| daily.then(until_midnight)),
+                    daily,
+                })
+            }
             s if s.is_server_error() => Err(ProviderError::Unavailable {
                 retry_after: retry_after(),
                 ambiguous,
                 in_flight: false,
                 cause: format!("{} answered {s}", D::NAME),
             }),
-            StatusCode::NOT_FOUND => Err(ProviderError::NotFound),
-            s => Err(D::refusal(&a, code, retry_after()).unwrap_or_else(|| {
-                ProviderError::Rejected {
+            // The provider's own code first: Zoom answers "user does not exist" (1001) with
+            // a 404 too, and that is no missing meeting.
+            s => Err(match D::refusal(&a, code, retry_after()) {
+                Some(e) => e,
+                None if s == StatusCode::NOT_FOUND => ProviderError::NotFound,
+                None => ProviderError::Rejected {
                     code,
                     cause: format!("{} answered {s} code {}", D::NAME, code.unwrap_or_default()),
-                }
-            })),
+                },
+            }),
         }
     }
 }
@@ -327,9 +339,11 @@ pub enum Scope {
 #[async_trait]
 pub trait Listing: Send + Sync {
     /// One page after `cursor` (`None`: the first), and the next page's cursor (`None`: the end).
+    /// `user`: whose meetings, where lists are per user (Zoom); `None` the account default.
     async fn page(
         &self,
         scope: Scope,
+        user: Option<&str>,
         cursor: Option<String>,
         deadline: Instant,
     ) -> Result<(Vec<Value>, Option<String>), ProviderError>;
@@ -343,12 +357,13 @@ pub trait Listing: Send + Sync {
 pub async fn find_marked(
     list: &dyn Listing,
     meeting_id: &MeetingId,
+    user: Option<&str>,
     max_pages: usize,
     deadline: Instant,
 ) -> Result<Option<String>, ProviderError> {
     let mut cursor = None;
     for _ in 0..max_pages {
-        let (items, next) = list.page(Scope::Search, cursor, deadline).await?;
+        let (items, next) = list.page(Scope::Search, user, cursor, deadline).await?;
         let found = items
             .iter()
             .filter_map(|i| list.marked(i))
@@ -374,7 +389,7 @@ pub async fn all_marked(
 ) -> Result<Vec<Marked>, ProviderError> {
     let (mut found, mut cursor) = (Vec::new(), None);
     loop {
-        let (items, next) = list.page(Scope::Orphans, cursor, deadline).await?;
+        let (items, next) = list.page(Scope::Orphans, None, cursor, deadline).await?;
         found.extend(items.iter().filter_map(|i| list.marked(i)));
         let Some(next) = next else { return Ok(found) };
         cursor = Some(next);

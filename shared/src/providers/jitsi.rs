@@ -163,9 +163,18 @@ impl MeetingProvider for JitsiProvider {
     }
 
     /// Nothing exists at Jitsi before someone joins: there is nothing to find.
+    /// No API to ask: the secret parses (an HS256 secret, or an RSA key in PEM).
+    async fn verify(&self, _deadline: Instant) -> Result<(), ProviderError> {
+        self.credentials.get().await.map(drop).map_err(|e| match e {
+            crate::secrets::SecretError::Invalid { problem, .. } => ProviderError::rejected(problem),
+            other => other.into(),
+        })
+    }
+
     async fn find_by_marker(
         &self,
         _id: &MeetingId,
+        _host_user: Option<&str>,
         _deadline: Instant,
     ) -> Result<Option<ProviderMeeting>, ProviderError> {
         Ok(None)

@@ -6,6 +6,7 @@
 //! under the one retry policy ([`retry`]) and HTTP exchange ([`http`]), keeping only what
 //! differs (URLs, bodies, error codes). [`jitsi`] makes no API call at all.
 
+pub mod accounts;
 pub mod api;
 pub mod http;
 pub mod jitsi;
@@ -51,6 +52,8 @@ pub struct CreateSpec {
     pub passcode: String,
     /// Conversation rooms let either side in first (both wait for each other in the room).
     pub kind: SubjectKind,
+    /// The provider user hosting it (host directory); `None`: the account's default user.
+    pub host_user: Option<String>,
 }
 
 /// What a provider tells us about a meeting it holds.
@@ -96,6 +99,9 @@ pub enum ProviderError {
     /// The meeting does not exist at the provider.
     #[error("the meeting does not exist at the provider")]
     NotFound,
+    /// The provider does not know the host user meetings are made for (Zoom's 1001).
+    #[error("the provider does not know the host user")]
+    UnknownHost,
     /// The provider's secret could not be read or parsed: a configuration matter.
     #[error("the provider's secret is unusable")]
     Secret(#[from] SecretError),
@@ -152,12 +158,24 @@ pub trait MeetingProvider: Send + Sync {
         deadline: Instant,
     ) -> Result<ProviderMeeting, ProviderError>;
 
-    /// A meeting created earlier for `meeting_id` (found by its marker), if any.
+    /// A meeting created earlier for `meeting_id` (found by its marker) under `host_user`
+    /// (`None`: the account's default user), if any.
     async fn find_by_marker(
         &self,
         meeting_id: &MeetingId,
+        host_user: Option<&str>,
         deadline: Instant,
     ) -> Result<Option<ProviderMeeting>, ProviderError>;
+
+    /// The account's default host user (Zoom's `userId`/`defaultUser`, Zoho's presenter), for
+    /// hosts the directory does not map. `None`: unmapped hosts cannot host here.
+    async fn default_host(&self, _deadline: Instant) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+
+    /// Checks the credentials with the provider (a token grant; Jitsi: their shape and key),
+    /// caching nothing. Refused credentials are [`ProviderError::Rejected`].
+    async fn verify(&self, deadline: Instant) -> Result<(), ProviderError>;
 
     /// How long a stored host link may be handed out after it was generated; `None` when
     /// it does not go stale.
@@ -244,6 +262,11 @@ impl Providers {
 
     pub fn primary(&self) -> ProviderKind {
         self.primary
+    }
+
+    /// The deployment's fallback provider (`FALLBACK_PROVIDER`), when it has one.
+    pub fn fallback_kind(&self) -> Option<ProviderKind> {
+        self.fallback.filter(|f| self.all.contains_key(f))
     }
 
     /// Where meetings go when the primary is unavailable (`FALLBACK_PROVIDER`).

@@ -98,6 +98,8 @@ impl DataCenter {
 
 /// `ZOHO_SECRET_ID`: `{"clientId","clientSecret","refreshToken","dataCenter","zsoid"}`,
 /// optionally `"presenter"` (the zuid meetings are created for; else the token's own user).
+/// An org connection's secret names its default as `defaultPresenter` (absent or null: none,
+/// so unmapped hosts are refused).
 pub struct ZohoCredentials {
     client_id: String,
     client_secret: String,
@@ -105,6 +107,8 @@ pub struct ZohoCredentials {
     data_center: DataCenter,
     zsoid: String,
     presenter: Option<String>,
+    /// Whether an unnamed presenter means the token's own user (the deployment's secret).
+    token_user_presents: bool,
 }
 
 impl fmt::Debug for ZohoCredentials {
@@ -134,7 +138,9 @@ impl FromSecret for ZohoCredentials {
                 .ok_or("dataCenter must be one of com, eu, in, com.au, jp, ca, sa, uk, com.cn")?,
             zsoid: need("zsoid")?,
             presenter: secret_opt_str(json, "presenter")
-                .or_else(|| text_or_number(json, "presenter")),
+                .or_else(|| text_or_number(json, "presenter"))
+                .or_else(|| text_or_number(json, "defaultPresenter")),
+            token_user_presents: !json.contains_key("defaultPresenter"),
         })
     }
 }
@@ -361,14 +367,19 @@ impl ZohoProvider {
         api::grant::<Zoho>(request, self.api.clock.as_ref())
     }
 
-    /// The zuid sessions are created for: the secret's `presenter`, else the token's user.
+    /// The zuid sessions are created for: `mapped` (the host directory's), else the
+    /// secret's default, else (the deployment's secret only) the token's own user.
     async fn presenter(
         &self,
         c: &ZohoCredentials,
+        mapped: Option<&str>,
         deadline: Instant,
     ) -> Result<String, ProviderError> {
-        if let Some(p) = &c.presenter {
-            return Ok(p.clone());
+        if let Some(p) = mapped.or(c.presenter.as_deref()) {
+            return Ok(p.to_owned());
+        }
+        if !c.token_user_presents {
+            return Err(ProviderError::UnknownHost);
         }
         self.presenter
             .get_or_try_init(|| async {
@@ -446,7 +457,8 @@ impl ZohoProvider {
         meeting_id: &MeetingId,
         deadline: Instant,
     ) -> Result<Option<ProviderMeeting>, ProviderError> {
-        let Some(key) = api::find_marked(self, meeting_id, MAX_LIST_PAGES, deadline).await? else {
+        let Some(key) = api::find_marked(self, meeting_id, None, MAX_LIST_PAGES, deadline).await?
+        else {
             return Ok(None);
         };
         let c = self.credentials().await?;
@@ -478,6 +490,7 @@ impl Listing for ZohoProvider {
     async fn page(
         &self,
         scope: Scope,
+        _user: Option<&str>,
         cursor: Option<String>,
         deadline: Instant,
     ) -> Result<(Vec<Value>, Option<String>), ProviderError> {
@@ -527,7 +540,9 @@ impl MeetingProvider for ZohoProvider {
         deadline: Instant,
     ) -> Result<ProviderMeeting, ProviderError> {
         let c = self.credentials().await?;
-        let presenter = self.presenter(&c, deadline).await?;
+        let presenter = self
+            .presenter(&c, spec.host_user.as_deref(), deadline)
+            .await?;
         let url = self.sessions_url(&c, None)?;
         let body = self.session_body(&presenter, &spec.meeting_id, &spec.schedule);
         let req = Request::with("create_session", Method::POST, url, &body);
@@ -539,12 +554,29 @@ impl MeetingProvider for ZohoProvider {
             .await
     }
 
+    /// Zoho lists the organisation's sessions, whoever presents them.
     async fn find_by_marker(
         &self,
         meeting_id: &MeetingId,
+        _host_user: Option<&str>,
         deadline: Instant,
     ) -> Result<Option<ProviderMeeting>, ProviderError> {
         self.search_marker(meeting_id, deadline).await
+    }
+
+    /// One refresh grant (it counts towards Zoho's 10 per 10 minutes, like any other).
+    async fn verify(&self, _deadline: Instant) -> Result<(), ProviderError> {
+        let c = self.credentials().await?;
+        self.fetch_token(c).await.map(drop)
+    }
+
+    async fn default_host(&self, deadline: Instant) -> Result<Option<String>, ProviderError> {
+        let c = self.credentials().await?;
+        match self.presenter(&c, None, deadline).await {
+            Ok(p) => Ok(Some(p)),
+            Err(ProviderError::UnknownHost) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Zoho's start link does not expire: it asks the presenter to sign in.
@@ -568,7 +600,9 @@ impl MeetingProvider for ZohoProvider {
         deadline: Instant,
     ) -> Result<(), ProviderError> {
         let c = self.credentials().await?;
-        let presenter = self.presenter(&c, deadline).await?;
+        let presenter = self
+            .presenter(&c, meeting.provider_user.as_deref(), deadline)
+            .await?;
         let url = self.sessions_url(&c, Some(&meeting.provider_meeting_id))?;
         let body = self.session_body(&presenter, &meeting.id, schedule);
         let req = Request::with("update_session", Method::PUT, url, &body);
@@ -691,6 +725,7 @@ mod tests {
             data_center: DataCenter::Us,
             zsoid: "1".into(),
             presenter: None,
+            token_user_presents: true,
         };
         let a = creds("1000.refresh.one").record_key();
         assert!(a.starts_with("zoho#") && !a.contains("refresh"));

@@ -5,6 +5,7 @@
 use super::{Service, ServiceError, ServiceResult};
 use crate::domain::ProviderEvent;
 use crate::domain::event::apply;
+use crate::domain::org::EventScope;
 use crate::store::{EventMark, StoreError};
 use chrono::Duration;
 
@@ -38,8 +39,13 @@ impl EventOutcome {
 }
 
 impl Service {
-    /// Applies one verified provider event.
-    pub async fn provider_event(&self, event: &ProviderEvent) -> ServiceResult<EventOutcome> {
+    /// Applies one verified provider event to a meeting `scope` speaks for (guarantee 9:
+    /// an event verified with one org's secret never touches another org's meeting).
+    pub async fn provider_event(
+        &self,
+        event: &ProviderEvent,
+        scope: &EventScope,
+    ) -> ServiceResult<EventOutcome> {
         let stores = &self.stores;
         let Some(id) = stores
             .meetings
@@ -58,7 +64,12 @@ impl Service {
             return Ok(EventOutcome::Duplicate);
         }
         for _ in 0..APPLY_ATTEMPTS {
-            let Some(before) = stores.meetings.get_meeting(&id).await? else {
+            let Some(before) = stores
+                .meetings
+                .get_meeting(&id)
+                .await?
+                .filter(|m| scope.admits(m))
+            else {
                 return Ok(EventOutcome::NotOurs);
             };
             let Some(after) = apply(&before, event, self.clock.now()) else {

@@ -4,7 +4,8 @@
 use super::{Service, ServiceResult};
 use crate::domain::meeting::Transition;
 use crate::domain::request::RescheduleRequest;
-use crate::domain::{Caller, DomainError, Meeting, MeetingStatus, policy};
+use crate::domain::org::{self, Spend};
+use crate::domain::{Account, Caller, DomainError, Meeting, MeetingStatus, ProviderKind, policy};
 use crate::ids::MeetingId;
 use crate::providers::{Deletion, MeetingProvider, ProviderError};
 use std::sync::Arc;
@@ -36,10 +37,55 @@ impl Service {
             return Err(DomainError::NotReschedulable(meeting.status).into());
         }
         let schedule = changes.applied_to(meeting.schedule());
-        provider.update(&meeting, &schedule, deadline).await?;
+        let budget = self.update_budget(&meeting, provider.as_ref(), deadline).await?;
+        if let Err(e) = provider.update(&meeting, &schedule, deadline).await {
+            if let (ProviderError::RateLimited { daily: true, .. }, Some(b)) = (&e, &budget)
+                && let Err(store) = self.stores.budgets.exhaust(b).await
+            {
+                tracing::warn!(cause = %crate::telemetry::cause(&store), "could not record a host's spent daily budget");
+            }
+            return Err(e.into());
+        }
         let saved = self.commit(&meeting, meeting.rescheduled(schedule)).await?;
         tracing::info!(meetingId = %saved.id, "meeting rescheduled");
         Ok(saved)
+    }
+
+    /// An update spends from the host user's daily budget as a create does (Zoom counts
+    /// both): past it, 429 and no provider call.
+    async fn update_budget(
+        &self,
+        meeting: &Meeting,
+        provider: &dyn MeetingProvider,
+        deadline: Instant,
+    ) -> ServiceResult<Option<Spend>> {
+        if meeting.provider != ProviderKind::Zoom {
+            return Ok(None);
+        }
+        let user = match &meeting.provider_user {
+            Some(u) => u.clone(),
+            None => provider.default_host(deadline).await?.unwrap_or_default(),
+        };
+        let limit = match meeting.account {
+            Account::Deployment => self.settings.host_daily_budget,
+            Account::Org => {
+                let (profile, _) = self.stores.orgs.org_view(&meeting.org, None).await?;
+                profile
+                    .connection(meeting.provider)
+                    .and_then(|c| c.host_daily_budget())
+                    .unwrap_or(self.settings.host_daily_budget)
+            }
+        };
+        let now = self.clock.now();
+        let spend = org::host_spend(meeting.provider, meeting.account, &meeting.org, &user, limit, now);
+        if self.stores.budgets.spend(std::slice::from_ref(&spend)).await?.is_some() {
+            tracing::warn!(meetingId = %meeting.id, "a host's daily provider budget is spent");
+            return Err(DomainError::HostBudgetSpent {
+                retry_after: spend.retry_after(now),
+            }
+            .into());
+        }
+        Ok(Some(spend))
     }
 
     /// `DELETE /meetings/{id}`: deleted at the provider (already gone counts), then

@@ -8,14 +8,17 @@ pub mod events;
 pub mod links;
 pub mod list;
 pub mod manage;
+pub mod org;
 pub mod provision;
 #[cfg(test)]
 mod tests;
 
 use crate::clock::Clock;
-use crate::domain::{Caller, ClaimState, DomainError, Meeting, Subject, policy};
+use crate::domain::org::CreateBudgets;
+use crate::domain::{Account, Caller, ClaimState, DomainError, Meeting, Subject, policy};
 use crate::ids::{IdGenerator, MeetingId};
 use crate::providers::retry::RetryPolicy;
+use crate::providers::accounts::OrgAccounts;
 use crate::providers::{MeetingProvider, ProviderError, Providers};
 use crate::store::{StoreError, Stores};
 use chrono::Duration;
@@ -36,6 +39,8 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error("the video provider failed")]
     Provider(#[from] ProviderError),
+    #[error("Secrets Manager failed")]
+    Secret(#[from] crate::secrets::SecretError),
     /// The stored state contradicts itself, or the deployment lacks what a record needs.
     #[error("{0}")]
     Inconsistent(String),
@@ -57,6 +62,10 @@ pub struct Settings {
     pub provider_retry: RetryPolicy,
     /// How long a conversation meeting is reused (`CONVERSATION_REUSE_SECONDS`).
     pub conversation_reuse: Duration,
+    /// Creates and updates sent per Zoom host user per UTC day (`ZOOM_HOST_DAILY_BUDGET`).
+    pub host_daily_budget: u32,
+    /// New meetings per caller and org (`CREATE_BUDGETS`).
+    pub create_budgets: CreateBudgets,
 }
 
 impl Default for Settings {
@@ -67,13 +76,18 @@ impl Default for Settings {
             claim_wait: std::time::Duration::from_secs(8),
             provider_retry: RetryPolicy::default(),
             conversation_reuse: Duration::seconds(3600),
+            host_daily_budget: 100,
+            create_budgets: CreateBudgets::default(),
         }
     }
 }
 
 pub struct Service {
     pub stores: Stores,
+    /// The deployment's own provider accounts.
     pub providers: Providers,
+    /// Orgs' own provider accounts.
+    pub orgs: OrgAccounts,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub settings: Settings,
@@ -106,8 +120,12 @@ impl Service {
         }
     }
 
-    /// The provider a meeting lives at (configured, or the record is not servable here).
-    fn provider_of(&self, meeting: &Meeting) -> ServiceResult<Arc<dyn MeetingProvider>> {
+    /// The provider a meeting lives at, in the account it was made in (configured, or the
+    /// record is not servable here).
+    pub fn provider_of(&self, meeting: &Meeting) -> ServiceResult<Arc<dyn MeetingProvider>> {
+        if meeting.account == Account::Org {
+            return Ok(self.orgs.adapter(&meeting.org, meeting.provider));
+        }
         self.providers
             .get(meeting.provider)
             .cloned()

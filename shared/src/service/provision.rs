@@ -6,9 +6,10 @@
 use super::{Service, ServiceError, ServiceResult};
 use crate::clock::{Wait, timeout_at};
 use crate::domain::request::AppointmentMeetingRequest;
+use crate::domain::org::{self, Spend};
 use crate::domain::{
-    Caller, Claim, ClaimState, ClaimStep, DomainError, Meeting, MeetingStatus, ProviderKind,
-    Subject, SubjectKind, claim, policy,
+    Account, Caller, Claim, ClaimState, ClaimStep, DomainError, HostEntry, Meeting,
+    MeetingStatus, OrgProfile, ProviderKind, Subject, SubjectKind, claim, policy,
 };
 use crate::providers::{CreateSpec, MeetingProvider, ProviderError, ProviderMeeting};
 use std::sync::Arc;
@@ -29,8 +30,17 @@ pub struct Provisioned {
 
 /// The provider to create with, and the fallback when it is unavailable.
 struct Target {
-    primary: Arc<dyn MeetingProvider>,
-    fallback: Option<Arc<dyn MeetingProvider>>,
+    primary: Placed,
+    fallback: Option<Placed>,
+}
+
+/// A provider as this org uses it: in whose account, under which host user, spending
+/// from which daily budget.
+struct Placed {
+    provider: Arc<dyn MeetingProvider>,
+    account: Account,
+    host_user: Option<String>,
+    budget: Option<Spend>,
 }
 
 /// What the provider side produced: the meeting, whether it was adopted (made by an
@@ -39,6 +49,8 @@ struct Made {
     meeting: ProviderMeeting,
     adopted: bool,
     at: ProviderKind,
+    account: Account,
+    provider_user: Option<String>,
 }
 
 impl Service {
@@ -57,7 +69,15 @@ impl Service {
                 policy::may_provision_conversation(caller, &req.host, &req.participants)?
             }
         }
-        let target = self.target(req)?;
+        let (profile, host) = self
+            .stores
+            .orgs
+            .org_view(&caller.org, Some(&req.host))
+            .await?;
+        let req = &self.with_org_window(req, &profile);
+        let target = self
+            .target(caller, req, &profile, host.as_ref(), deadline)
+            .await?;
         let give_up_at = deadline.min(self.clock.instant() + self.settings.claim_wait);
         let mut pause = FIRST_POLL;
         loop {
@@ -81,6 +101,11 @@ impl Service {
                     if !self.take(caller, subject, found.as_ref(), &ours).await? {
                         continue;
                     }
+                    // Only a new meeting spends from the caller's budget; a reuse never.
+                    if let Err(e) = self.spend_caller_budget(caller).await {
+                        self.release(caller, subject, &ours, ours.reconcile).await;
+                        return Err(e);
+                    }
                     if let Some(meeting) = self
                         .as_holder(caller, subject, req, &target, &ours, deadline)
                         .await?
@@ -102,23 +127,153 @@ impl Service {
         }
     }
 
+    /// A conversation's reuse window is the org's when it set one.
+    fn with_org_window(
+        &self,
+        req: &AppointmentMeetingRequest,
+        profile: &OrgProfile,
+    ) -> AppointmentMeetingRequest {
+        let mut req = req.clone();
+        if req.reuse_window.is_some()
+            && let Some(s) = profile.settings.conversation_reuse_seconds
+        {
+            req.set_reuse_window(chrono::Duration::seconds(i64::from(s)));
+        }
+        req
+    }
+
     /// The requested provider (no fallback from a provider the caller named), else the
-    /// deployment's primary with its fallback.
-    fn target(&self, req: &AppointmentMeetingRequest) -> ServiceResult<Target> {
-        let kind = req.provider.unwrap_or(self.providers.primary());
+    /// org's primary with its fallback, else the deployment's; each at the org's own
+    /// connection when it has one, under the host's provider user.
+    async fn target(
+        &self,
+        caller: &Caller,
+        req: &AppointmentMeetingRequest,
+        profile: &OrgProfile,
+        host: Option<&HostEntry>,
+        deadline: Instant,
+    ) -> ServiceResult<Target> {
+        let settings = &profile.settings;
+        let kind = req
+            .provider
+            .or(settings.provider)
+            .unwrap_or(self.providers.primary());
         let primary = self
-            .providers
-            .get(kind)
-            .cloned()
+            .place(caller, profile, host, kind, deadline)
+            .await?
             .ok_or(DomainError::Invalid(crate::domain::Invalid::new(
                 "provider",
                 "is not configured for this deployment",
             )))?;
-        let fallback = match req.provider {
+        let fallback_kind = match req.provider {
             Some(_) => None,
-            None => self.providers.fallback().cloned(),
+            None => settings.fallback.or(self.providers.fallback_kind()),
         };
+        let mut fallback = None;
+        if let Some(f) = fallback_kind.filter(|f| *f != kind) {
+            // A fallback this host cannot use is no fallback (the primary's answer stands).
+            match self.place(caller, profile, host, f, deadline).await {
+                Ok(placed) => fallback = placed,
+                Err(e) => {
+                    tracing::warn!(provider = %f, cause = %crate::telemetry::cause(&e), "the fallback provider cannot take this host");
+                }
+            }
+        }
         Ok(Target { primary, fallback })
+    }
+
+    /// `kind` as this org uses it: its own connection or the deployment's, and the host's
+    /// provider user (the directory's, else the account's default, else 422 before any
+    /// provider call). `None`: neither the org nor the deployment has `kind`.
+    async fn place(
+        &self,
+        caller: &Caller,
+        profile: &OrgProfile,
+        host: Option<&HostEntry>,
+        kind: ProviderKind,
+        deadline: Instant,
+    ) -> ServiceResult<Option<Placed>> {
+        let (provider, account) = if profile.connection(kind).is_some() {
+            (self.orgs.adapter(&caller.org, kind), Account::Org)
+        } else {
+            match self.providers.get(kind) {
+                Some(p) => (p.clone(), Account::Deployment),
+                None => return Ok(None),
+            }
+        };
+        if !org::has_host_users(kind) {
+            return Ok(Some(Placed {
+                provider,
+                account,
+                host_user: None,
+                budget: None,
+            }));
+        }
+        let mapped = host.and_then(|h| h.user_at(kind)).map(str::to_owned);
+        let host_user = match mapped {
+            Some(u) => u,
+            None => provider
+                .default_host(deadline)
+                .await?
+                .ok_or(DomainError::HostNotMapped(kind))?,
+        };
+        let budget = (kind == ProviderKind::Zoom).then(|| {
+            let limit = profile
+                .connection(kind)
+                .and_then(|c| c.host_daily_budget())
+                .unwrap_or(self.settings.host_daily_budget);
+            org::host_spend(kind, account, &caller.org, &host_user, limit, self.clock.now())
+        });
+        Ok(Some(Placed {
+            provider,
+            account,
+            host_user: Some(host_user),
+            budget,
+        }))
+    }
+
+    /// One new meeting from the calling user's budget and the org's (no provider call past
+    /// it): 429 `RATE_LIMITED` until the window ends.
+    async fn spend_caller_budget(&self, caller: &Caller) -> ServiceResult<()> {
+        let now = self.clock.now();
+        let spends = org::caller_spends(
+            &self.settings.create_budgets,
+            &caller.org,
+            &caller.user_id,
+            caller.role,
+            now,
+        );
+        match self.stores.budgets.spend(&spends).await? {
+            None => Ok(()),
+            Some(i) => {
+                let which = if i == 0 { "caller" } else { "org" };
+                tracing::warn!(budget = which, "a caller's budget of new meetings is spent");
+                crate::metrics::count("BudgetRefused", &[("budget", which)]);
+                Err(DomainError::OverBudget {
+                    retry_after: spends[i].retry_after(now),
+                }
+                .into())
+            }
+        }
+    }
+
+    /// One create from the host user's daily budget at this provider: `Ok(true)` spent (or
+    /// no budget applies), `Ok(false)` spent already today.
+    async fn spend_host_budget(&self, placed: &Placed) -> ServiceResult<bool> {
+        let Some(budget) = &placed.budget else {
+            return Ok(true);
+        };
+        let spent = self
+            .stores
+            .budgets
+            .spend(std::slice::from_ref(budget))
+            .await?
+            .is_none();
+        if !spent {
+            tracing::warn!(provider = %placed.provider.kind(), "a host's daily provider budget is spent");
+            crate::metrics::count("HostBudgetRefused", &[("provider", placed.provider.kind().as_str())]);
+        }
+        Ok(spent)
     }
 
     /// The ready claim's meeting, if the caller may have it.
@@ -201,21 +356,24 @@ impl Service {
                     ambiguous: true,
                     in_flight: true,
                     cause: "provider work outlasted the claim's budget".into(),
-                })
+                }
+                .into())
             });
         match outcome {
             Ok(made) => self.record(caller, subject, req, claim, made).await,
             Err(e) => {
-                self.release(caller, subject, claim, claim.reconcile || e.is_ambiguous())
+                let ambiguous = matches!(&e, ServiceError::Provider(p) if p.is_ambiguous());
+                self.release(caller, subject, claim, claim.reconcile || ambiguous)
                     .await;
-                Err(e.into())
+                Err(e)
             }
         }
     }
 
     /// Adopts what an earlier attempt made (when the claim says to look), else creates the
-    /// meeting: at the primary, or at the fallback while the primary is unavailable (a
-    /// primary meeting that landed anyway is an orphan for the cleanup).
+    /// meeting: at the primary, or at the fallback while the primary is unavailable or its
+    /// host's daily budget is spent (a primary meeting that landed anyway is an orphan for
+    /// the cleanup).
     async fn provider_side(
         &self,
         subject: &Subject,
@@ -223,43 +381,69 @@ impl Service {
         target: &Target,
         claim: &Claim,
         deadline: Instant,
-    ) -> Result<Made, ProviderError> {
-        let primary = target.primary.as_ref();
+    ) -> ServiceResult<Made> {
+        let primary = &target.primary;
         if claim.reconcile
-            && let Some(found) = primary.find_by_marker(&claim.meeting_id, deadline).await?
+            && let Some(found) = primary
+                .provider
+                .find_by_marker(&claim.meeting_id, primary.host_user.as_deref(), deadline)
+                .await?
         {
             tracing::info!(meetingId = %claim.meeting_id, "adopted the provider meeting of an earlier attempt");
-            return Ok(Made {
-                meeting: found,
-                adopted: true,
-                at: primary.kind(),
-            });
+            return Ok(made(found, primary, true));
         }
-        let spec = CreateSpec {
+        let passcode = self.ids.passcode(PASSCODE_LEN);
+        let spec = |placed: &Placed| CreateSpec {
             meeting_id: claim.meeting_id.clone(),
             schedule: req.schedule(),
-            passcode: self.ids.passcode(PASSCODE_LEN),
+            passcode: passcode.clone(),
             kind: subject.kind,
+            host_user: placed.host_user.clone(),
         };
-        let created = |meeting, at: &dyn MeetingProvider| Made {
-            meeting,
-            adopted: false,
-            at: at.kind(),
-        };
-        let error = match primary.create(&spec, deadline).await {
-            Ok(m) => return Ok(created(m, primary)),
+        let error = match self.create_at(primary, &spec(primary), deadline).await {
+            Ok(m) => return Ok(made(m, primary, false)),
             Err(e) => e,
         };
-        let Some(fallback) = target
-            .fallback
-            .as_deref()
-            .filter(|_| error.is_unavailable())
-        else {
+        let falls_back = match &error {
+            ServiceError::Provider(p) => p.is_unavailable(),
+            ServiceError::Domain(DomainError::HostBudgetSpent { .. }) => true,
+            _ => false,
+        };
+        let Some(fallback) = target.fallback.as_ref().filter(|_| falls_back) else {
             return Err(error);
         };
-        tracing::warn!(meetingId = %claim.meeting_id, from = %primary.kind(), to = %fallback.kind(), "primary provider unavailable, using the fallback");
-        let m = fallback.create(&spec, deadline).await?;
-        Ok(created(m, fallback))
+        tracing::warn!(meetingId = %claim.meeting_id, from = %primary.provider.kind(), to = %fallback.provider.kind(), "primary provider unavailable, using the fallback");
+        let m = self.create_at(fallback, &spec(fallback), deadline).await?;
+        Ok(made(m, fallback, false))
+    }
+
+    /// One create at `placed`, within its host's daily budget. The provider's own daily
+    /// refusal (Zoom's per-host cap) spends the budget to its end: no more calls today.
+    async fn create_at(
+        &self,
+        placed: &Placed,
+        spec: &CreateSpec,
+        deadline: Instant,
+    ) -> ServiceResult<ProviderMeeting> {
+        let now = self.clock.now();
+        if !self.spend_host_budget(placed).await? {
+            let retry_after = placed.budget.as_ref().map_or(1, |b| b.retry_after(now));
+            return Err(DomainError::HostBudgetSpent { retry_after }.into());
+        }
+        let error = match placed.provider.create(spec, deadline).await {
+            Ok(m) => return Ok(m),
+            Err(e) => e,
+        };
+        if let (ProviderError::RateLimited { daily: true, .. }, Some(budget)) =
+            (&error, &placed.budget)
+            && let Err(e) = self.stores.budgets.exhaust(budget).await
+        {
+            tracing::warn!(cause = %crate::telemetry::cause(&e), "could not record a host's spent daily budget");
+        }
+        Err(match error {
+            ProviderError::UnknownHost => DomainError::HostNotMapped(placed.provider.kind()).into(),
+            e => e.into(),
+        })
     }
 
     /// Commits the meeting with the claim. An adopted meeting was created for an earlier
@@ -303,6 +487,8 @@ impl Service {
             links: made.meeting.links,
             version: 1,
             provider_event_ts: None,
+            account: made.account,
+            provider_user: made.provider_user,
         };
         let committed = self.stores.claims.finalize(&claim.token, &meeting).await?;
         Ok(committed.then_some(meeting))
@@ -326,5 +512,15 @@ impl Service {
         if let Err(e) = released {
             tracing::error!(cause = %crate::telemetry::cause(&e), "could not release a claim");
         }
+    }
+}
+
+fn made(meeting: ProviderMeeting, at: &Placed, adopted: bool) -> Made {
+    Made {
+        meeting,
+        adopted,
+        at: at.provider.kind(),
+        account: at.account,
+        provider_user: at.host_user.clone(),
     }
 }

@@ -106,6 +106,27 @@ pub fn token(record_key: &str) -> Key {
     Key::new(format!("TOKEN#{record_key}"), "TOKEN")
 }
 
+/// The partition of an org's own items: its profile and host directory.
+pub fn org_of(org: &OrgId) -> String {
+    format!("ORG#{org}")
+}
+
+pub fn org_profile(org: &OrgId) -> Key {
+    Key::new(org_of(org), "PROFILE")
+}
+
+/// Host entries sort by user id after this prefix.
+pub const HOST_SK_PREFIX: &str = "HOST#";
+
+pub fn org_host(org: &OrgId, user: &UserId) -> Key {
+    Key::new(org_of(org), &format!("{HOST_SK_PREFIX}{user}"))
+}
+
+/// A budget counter (its key names its window: see `crate::domain::org`).
+pub fn budget(counter: &str) -> Key {
+    Key::new(format!("BUDGET#{counter}"), "BUDGET")
+}
+
 /// The due-index partition a meeting or claim is in.
 pub fn due_shard(id: &MeetingId) -> String {
     due_partition(id_hash(id) % DUE_SHARDS)
@@ -152,6 +173,9 @@ mod tests {
             ),
             (event_mark("ab12"), "WHK#ab12", "WHK"),
             (token("zoho#f00"), "TOKEN#zoho#f00", "TOKEN"),
+            (org_profile(&org), "ORG#clinic-1", "PROFILE"),
+            (org_host(&org, &user), "ORG#clinic-1", "HOST#dr-7"),
+            (budget("ORG#clinic-1#3600#0"), "BUDGET#ORG#clinic-1#3600#0", "BUDGET"),
         ];
         for (key, pk, sk) in cases {
             assert_eq!((key.pk.as_str(), key.sk.as_str()), (pk, sk));

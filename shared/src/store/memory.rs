@@ -5,13 +5,17 @@
 
 use super::keys::{self, Key};
 use super::{
-    ClaimStore, DueIndex, DueItem, EventMark, MarkStore, MeetingStore, MemberIndex,
+    BudgetStore, ClaimStore, OrgStore, DueIndex, DueItem, EventMark, MarkStore, MeetingStore, MemberIndex,
     SharedTokenRecord, StatsStore, StoreResult, TokenStore, UserMeetingsQuery,
 };
 use crate::domain::claim::released_due_at;
 use crate::domain::stats::deltas;
-use crate::domain::{Claim, ClaimState, Meeting, ProviderKind, Stats, Subject};
-use crate::ids::{MeetingId, OrgId};
+use crate::domain::org::Spend;
+use crate::domain::{
+    Claim, ClaimState, Connection, HostEntry, Meeting, OrgProfile, OrgSettings, ProviderKind,
+    Stats, Subject,
+};
+use crate::ids::{MeetingId, OrgId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +33,10 @@ struct Tables {
     marks: HashMap<Key, DateTime<Utc>>,
     stats: HashMap<OrgId, Stats>,
     tokens: HashMap<String, SharedTokenRecord>,
+    profiles: HashMap<OrgId, OrgProfile>,
+    /// Host entries by their key (sorted: one org's entries are adjacent, by user id).
+    hosts: BTreeMap<Key, HostEntry>,
+    budgets: HashMap<String, u32>,
 }
 
 /// Every port in memory.
@@ -401,6 +409,104 @@ impl TokenStore for MemoryStore {
             record.locked_until = None;
             record.version = locked_version + 1;
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OrgStore for MemoryStore {
+    async fn org_view(
+        &self,
+        org: &OrgId,
+        host: Option<&UserId>,
+    ) -> StoreResult<(OrgProfile, Option<HostEntry>)> {
+        let t = self.tables();
+        let profile = t.profiles.get(org).cloned().unwrap_or_default();
+        let entry = host.and_then(|h| t.hosts.get(&keys::org_host(org, h)).cloned());
+        Ok((profile, entry))
+    }
+
+    async fn put_settings(&self, org: &OrgId, settings: &OrgSettings) -> StoreResult<()> {
+        self.tables()
+            .profiles
+            .entry(org.clone())
+            .or_default()
+            .settings = settings.clone();
+        Ok(())
+    }
+
+    async fn put_connection(&self, org: &OrgId, connection: &Connection) -> StoreResult<()> {
+        self.tables()
+            .profiles
+            .entry(org.clone())
+            .or_default()
+            .connections
+            .insert(connection.provider.as_str(), connection.clone());
+        Ok(())
+    }
+
+    async fn delete_connection(&self, org: &OrgId, kind: ProviderKind) -> StoreResult<bool> {
+        Ok(self
+            .tables()
+            .profiles
+            .get_mut(org)
+            .and_then(|p| p.connections.remove(kind.as_str()))
+            .is_some())
+    }
+
+    async fn put_host(&self, org: &OrgId, host: &HostEntry) -> StoreResult<()> {
+        self.tables()
+            .hosts
+            .insert(keys::org_host(org, &host.user), host.clone());
+        Ok(())
+    }
+
+    async fn delete_host(&self, org: &OrgId, user: &UserId) -> StoreResult<Option<HostEntry>> {
+        Ok(self.tables().hosts.remove(&keys::org_host(org, user)))
+    }
+
+    async fn list_hosts(
+        &self,
+        org: &OrgId,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> StoreResult<(Vec<HostEntry>, Option<String>)> {
+        let pk = keys::org_of(org);
+        let t = self.tables();
+        let page: Vec<(&Key, &HostEntry)> = t
+            .hosts
+            .iter()
+            .filter(|(k, _)| k.pk == pk && cursor.as_ref().is_none_or(|c| &k.sk > c))
+            .take(limit)
+            .collect();
+        // As DynamoDB does: a full page has a next position, even when nothing follows.
+        let next = (page.len() == limit)
+            .then(|| page.last().map(|(k, _)| k.sk.clone()))
+            .flatten();
+        Ok((page.into_iter().map(|(_, h)| h.clone()).collect(), next))
+    }
+}
+
+#[async_trait]
+impl BudgetStore for MemoryStore {
+    async fn spend(&self, spends: &[Spend]) -> StoreResult<Option<usize>> {
+        let mut t = self.tables();
+        if let Some(i) = spends
+            .iter()
+            .position(|s| t.budgets.get(&s.key).copied().unwrap_or(0) >= s.limit)
+        {
+            return Ok(Some(i));
+        }
+        for s in spends {
+            *t.budgets.entry(s.key.clone()).or_default() += 1;
+        }
+        Ok(None)
+    }
+
+    async fn exhaust(&self, spend: &Spend) -> StoreResult<()> {
+        self.tables()
+            .budgets
+            .insert(spend.key.clone(), spend.limit);
         Ok(())
     }
 }

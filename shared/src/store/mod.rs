@@ -9,7 +9,10 @@ pub mod dynamo;
 pub mod keys;
 pub mod memory;
 
-use crate::domain::{Claim, Meeting, ProviderKind, Stats, Subject};
+use crate::domain::org::Spend;
+use crate::domain::{
+    Claim, Connection, HostEntry, Meeting, OrgProfile, OrgSettings, ProviderKind, Stats, Subject,
+};
 use crate::ids::{MeetingId, OrgId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -264,6 +267,51 @@ pub trait TokenStore: Send + Sync {
     async fn unlock_token(&self, key: &str, locked_version: i64) -> StoreResult<()>;
 }
 
+/// An org's profile (settings and the public half of its connections) and host directory.
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    /// The org's profile (empty when it has none) and, when asked, one host's entry: one
+    /// read, consistent.
+    async fn org_view(
+        &self,
+        org: &OrgId,
+        host: Option<&UserId>,
+    ) -> StoreResult<(OrgProfile, Option<HostEntry>)>;
+
+    async fn put_settings(&self, org: &OrgId, settings: &OrgSettings) -> StoreResult<()>;
+
+    async fn put_connection(&self, org: &OrgId, connection: &Connection) -> StoreResult<()>;
+
+    /// `Ok(false)`: the org had no such connection.
+    async fn delete_connection(&self, org: &OrgId, kind: ProviderKind) -> StoreResult<bool>;
+
+    async fn put_host(&self, org: &OrgId, host: &HostEntry) -> StoreResult<()>;
+
+    /// The removed entry, if there was one.
+    async fn delete_host(&self, org: &OrgId, user: &UserId) -> StoreResult<Option<HostEntry>>;
+
+    /// One page of the host directory by user id, and the cursor of the next page.
+    async fn list_hosts(
+        &self,
+        org: &OrgId,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> StoreResult<(Vec<HostEntry>, Option<String>)>;
+}
+
+/// Counters that bound what is created or sent (caller budgets, per-host daily budgets).
+/// A counter's key names its window, so a counter of a past window is simply never read
+/// again (guarantee 7: TTL only tidies up).
+#[async_trait]
+pub trait BudgetStore: Send + Sync {
+    /// Spends one from every counter, or from none: `Ok(None)` spent, `Ok(Some(i))`
+    /// counter `i` is at its limit (nothing is spent).
+    async fn spend(&self, spends: &[Spend]) -> StoreResult<Option<usize>>;
+
+    /// The counter is spent to its limit: the provider said so itself.
+    async fn exhaust(&self, spend: &Spend) -> StoreResult<()>;
+}
+
 /// One handle per port. An adapter implementing them all fills every one ([`Stores::of`]);
 /// a test may replace one port alone (say, a claim store that dies before its final write).
 #[derive(Clone)]
@@ -275,6 +323,8 @@ pub struct Stores {
     pub stats: Arc<dyn StatsStore>,
     pub due: Arc<dyn DueIndex>,
     pub tokens: Arc<dyn TokenStore>,
+    pub orgs: Arc<dyn OrgStore>,
+    pub budgets: Arc<dyn BudgetStore>,
 }
 
 impl Stores {
@@ -287,6 +337,8 @@ impl Stores {
             + StatsStore
             + DueIndex
             + TokenStore
+            + OrgStore
+            + BudgetStore
             + 'static,
     {
         Self {
@@ -296,7 +348,9 @@ impl Stores {
             members: store.clone(),
             stats: store.clone(),
             due: store.clone(),
-            tokens: store,
+            tokens: store.clone(),
+            orgs: store.clone(),
+            budgets: store,
         }
     }
 }

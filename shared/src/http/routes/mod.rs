@@ -3,6 +3,7 @@
 
 pub mod links;
 pub mod meetings;
+pub mod org;
 pub mod stats;
 pub mod subjects;
 pub mod users;

@@ -37,12 +37,14 @@ const TOKEN_MARGIN: Duration = Duration::seconds(60);
 /// Upper bound on list pages read while reconciling (300 meetings a page).
 const MAX_LIST_PAGES: usize = 10;
 
-/// `ZOOM_SECRET_ID`: `{"accountId","clientId","clientSecret","userId"?}`.
+/// `ZOOM_SECRET_ID`: `{"accountId","clientId","clientSecret","userId"?}` (default user
+/// `me`), or an org connection's secret, which names its default user as `defaultUser`
+/// (absent or null: none, so unmapped hosts are refused).
 pub struct ZoomCredentials {
-    account_id: String,
-    client_id: String,
-    client_secret: String,
-    user_id: String,
+    pub(crate) account_id: String,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    user_id: Option<String>,
 }
 
 impl fmt::Debug for ZoomCredentials {
@@ -57,7 +59,11 @@ impl FromSecret for ZoomCredentials {
             account_id: secret_str(json, "accountId")?,
             client_id: secret_str(json, "clientId")?,
             client_secret: secret_str(json, "clientSecret")?,
-            user_id: secret_opt_str(json, "userId").unwrap_or_else(|| "me".to_owned()),
+            user_id: if json.contains_key("defaultUser") {
+                secret_opt_str(json, "defaultUser")
+            } else {
+                Some(secret_opt_str(json, "userId").unwrap_or_else(|| "me".to_owned()))
+            },
         })
     }
 }
@@ -102,11 +108,18 @@ impl Dialect for Zoom {
             || Self::error_code(&a.body) == Some(TOKEN_EXPIRED)
     }
 
+    /// The account's daily cap says so in `X-RateLimit-Type`. A host user's own daily cap
+    /// of meeting creates and updates (100 a day) comes as a 429 with neither that header
+    /// nor `Retry-After`, its message naming the daily limit: no per-second limit either.
     fn daily_limit(a: &Answer) -> bool {
-        a.headers
-            .get("x-ratelimit-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("daily-limit"))
+        let header = |name: &str| a.headers.get(name).and_then(|v| v.to_str().ok());
+        let typed = header("x-ratelimit-type");
+        typed.is_some_and(|v| v.eq_ignore_ascii_case("daily-limit"))
+            || (typed.is_none()
+                && header("retry-after").is_none()
+                && a.body["message"]
+                    .as_str()
+                    .is_some_and(|m| m.to_ascii_lowercase().contains("daily")))
     }
 
     fn refusal(a: &Answer, code: Option<i64>, retry_after: Option<u64>) -> Option<ProviderError> {
@@ -115,12 +128,9 @@ impl Dialect for Zoom {
             USER_NOT_FOUND => {
                 tracing::error!(
                     provider = "zoom",
-                    "Zoom does not know the user meetings are created for: check userId in the ZOOM_SECRET_ID secret (an id or email of a licensed user of the account)"
+                    "Zoom does not know the user meetings are created for: check the host directory (PUT /org/hosts/{{userId}}) or the account's default user (an id or email of a licensed user of the account)"
                 );
-                Some(ProviderError::Rejected {
-                    code,
-                    cause: "zoom user does not exist (1001)".into(),
-                })
+                Some(ProviderError::UnknownHost)
             }
             LIMIT_REACHED
                 if a.body["message"]
@@ -296,17 +306,28 @@ impl ZoomProvider {
     async fn search_marker(
         &self,
         meeting_id: &MeetingId,
+        user: Option<&str>,
         deadline: Instant,
     ) -> Result<Option<ProviderMeeting>, ProviderError> {
-        match api::find_marked(self, meeting_id, MAX_LIST_PAGES, deadline).await? {
+        match api::find_marked(self, meeting_id, user, MAX_LIST_PAGES, deadline).await? {
             // The list lacks start_url: read the meeting itself.
             Some(id) => self.get_meeting(&id, deadline).await.map(Some),
             None => Ok(None),
         }
     }
 
-    async fn user_id(&self) -> Result<String, ProviderError> {
-        Ok(self.credentials.get().await?.user_id.clone())
+    /// `user`, else the account's default user; neither: the host is not mapped.
+    async fn user_id(&self, user: Option<&str>) -> Result<String, ProviderError> {
+        match user {
+            Some(u) => Ok(u.to_owned()),
+            None => self
+                .credentials
+                .get()
+                .await?
+                .user_id
+                .clone()
+                .ok_or(ProviderError::UnknownHost),
+        }
     }
 }
 
@@ -344,10 +365,11 @@ impl Listing for ZoomProvider {
     async fn page(
         &self,
         _scope: Scope,
+        user: Option<&str>,
         cursor: Option<String>,
         deadline: Instant,
     ) -> Result<(Vec<Value>, Option<String>), ProviderError> {
-        let user = self.user_id().await?;
+        let user = self.user_id(user).await?;
         let mut url = self.api_url(&["users", &user, "meetings"])?;
         url.query_pairs_mut()
             .append_pair("type", "scheduled")
@@ -412,11 +434,11 @@ impl MeetingProvider for ZoomProvider {
         spec: &CreateSpec,
         deadline: Instant,
     ) -> Result<ProviderMeeting, ProviderError> {
-        let user = self.user_id().await?;
+        let user = self.user_id(spec.host_user.as_deref()).await?;
         let url = self.api_url(&["users", &user, "meetings"])?;
         let body = create_body(spec);
         let req = Request::with("create_meeting", Method::POST, url, &body);
-        let search = || self.search_marker(&spec.meeting_id, deadline);
+        let search = || self.search_marker(&spec.meeting_id, Some(&user), deadline);
         self.api
             .create(self, req, deadline, search, |b| self.meeting_from(b))
             .await
@@ -425,9 +447,19 @@ impl MeetingProvider for ZoomProvider {
     async fn find_by_marker(
         &self,
         meeting_id: &MeetingId,
+        host_user: Option<&str>,
         deadline: Instant,
     ) -> Result<Option<ProviderMeeting>, ProviderError> {
-        self.search_marker(meeting_id, deadline).await
+        self.search_marker(meeting_id, host_user, deadline).await
+    }
+
+    async fn verify(&self, _deadline: Instant) -> Result<(), ProviderError> {
+        let c = self.credentials.get().await?;
+        self.fetch_token(c).await.map(drop)
+    }
+
+    async fn default_host(&self, _deadline: Instant) -> Result<Option<String>, ProviderError> {
+        Ok(self.credentials.get().await?.user_id.clone())
     }
 
     fn host_link_max_age(&self) -> Option<Duration> {

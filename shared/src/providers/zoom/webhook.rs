@@ -39,6 +39,8 @@ impl FromSecret for WebhookSecrets {
 /// Why a delivery was refused; logged (never the body), never sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    /// The path names an org whose Zoom app has no secret here.
+    NoSecret,
     /// Missing, repeated or not text.
     Header(&'static str),
     BadTimestamp,

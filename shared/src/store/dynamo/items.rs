@@ -5,7 +5,7 @@
 
 use super::super::keys::{self, Key, TTL_ATTRIBUTE};
 use crate::domain::{
-    Attendance, Claim, ClaimState, LinkRole, Meeting, MeetingStatus, ProviderKind, ProviderLinks,
+    Account, Attendance, Connection, HostEntry, OrgProfile, OrgSettings, Claim, ClaimState, LinkRole, Meeting, MeetingStatus, ProviderKind, ProviderLinks,
     Subject, SubjectKind,
 };
 use crate::ids::{MeetingId, OrgId, SubjectId, UserId};
@@ -147,6 +147,11 @@ pub struct MeetingItem {
     )]
     participant_joined_at: Option<DateTime<Utc>>,
     /// In the due index until archived.
+    /// `org` when made under the org's own connection; absent: the deployment's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provider_user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     due_pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,6 +199,8 @@ impl MeetingItem {
             expires_at: m.expires_at,
             host_joined_at: m.attendance.host_joined_at,
             participant_joined_at: m.attendance.participant_joined_at,
+            account: (m.account == Account::Org).then(|| "org".to_owned()),
+            provider_user: m.provider_user.clone(),
             due_pk: due_at.map(|_| keys::due_shard(&m.id)),
             due_at: due_at.map(|t| t.timestamp()),
             ttl: keep_until.map(|t| t.timestamp()),
@@ -238,6 +245,11 @@ impl MeetingItem {
             },
             version: self.version,
             provider_event_ts: self.provider_event_ts,
+            account: match self.account.as_deref() {
+                Some("org") => Account::Org,
+                _ => Account::Deployment,
+            },
+            provider_user: self.provider_user,
         }
     }
 }
@@ -403,6 +415,127 @@ impl From<TokenItem> for SharedTokenRecord {
             window_start: t.window_start,
             refreshes: t.refreshes,
             version: t.version,
+        }
+    }
+}
+
+/// An org's profile: settings and the public half of each provider connection, each in an
+/// attribute of its own so one can change without reading the others.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileItem {
+    #[serde(default)]
+    provider: Option<ProviderKind>,
+    #[serde(default)]
+    fallback_provider: Option<ProviderKind>,
+    #[serde(default)]
+    conversation_reuse_seconds: Option<u32>,
+    #[serde(default, with = "millis::option")]
+    settings_updated_at: Option<DateTime<Utc>>,
+    #[serde(default, rename = "connZoom")]
+    zoom: Option<ConnectionItem>,
+    #[serde(default, rename = "connJitsi")]
+    jitsi: Option<ConnectionItem>,
+    #[serde(default, rename = "connZoho")]
+    zoho: Option<ConnectionItem>,
+}
+
+/// The attribute holding a connection's public half.
+pub fn connection_attribute(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Zoom => "connZoom",
+        ProviderKind::Jitsi => "connJitsi",
+        ProviderKind::Zoho => "connZoho",
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionItem {
+    #[serde(with = "millis")]
+    verified_at: DateTime<Utc>,
+    #[serde(default)]
+    ids: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ConnectionItem {
+    pub fn of(c: &Connection) -> Self {
+        Self {
+            verified_at: c.verified_at,
+            ids: c.ids.clone(),
+        }
+    }
+
+    fn into_connection(self, provider: ProviderKind) -> Connection {
+        Connection {
+            provider,
+            verified_at: self.verified_at,
+            ids: self.ids,
+        }
+    }
+}
+
+impl ProfileItem {
+    pub fn into_profile(self) -> OrgProfile {
+        let mut connections = std::collections::BTreeMap::new();
+        for (kind, c) in [
+            (ProviderKind::Zoom, self.zoom),
+            (ProviderKind::Jitsi, self.jitsi),
+            (ProviderKind::Zoho, self.zoho),
+        ] {
+            if let Some(c) = c {
+                connections.insert(kind.as_str(), c.into_connection(kind));
+            }
+        }
+        OrgProfile {
+            settings: OrgSettings {
+                provider: self.provider,
+                fallback: self.fallback_provider,
+                conversation_reuse_seconds: self.conversation_reuse_seconds,
+                updated_at: self.settings_updated_at,
+            },
+            connections,
+        }
+    }
+}
+
+/// One host directory entry: `ORG#{org}` / `HOST#{userId}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostItem {
+    pk: String,
+    sk: String,
+    #[serde(rename = "type")]
+    item_type: String,
+    user_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    zoom_user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    zoho_presenter: Option<String>,
+    #[serde(with = "millis")]
+    updated_at: DateTime<Utc>,
+}
+
+impl HostItem {
+    pub fn of(org: &OrgId, h: &HostEntry) -> Self {
+        let key = keys::org_host(org, &h.user);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            item_type: "host".into(),
+            user_id: h.user.clone(),
+            zoom_user: h.zoom_user.clone(),
+            zoho_presenter: h.zoho_presenter.clone(),
+            updated_at: h.updated_at,
+        }
+    }
+
+    pub fn into_entry(self) -> HostEntry {
+        HostEntry {
+            user: self.user_id,
+            zoom_user: self.zoom_user,
+            zoho_presenter: self.zoho_presenter,
+            updated_at: self.updated_at,
         }
     }
 }

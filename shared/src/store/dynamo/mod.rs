@@ -3,11 +3,13 @@
 //! ([`items`]), keys from [`super::keys`]. This module holds what they share: the client,
 //! conditional-failure detection, transactions with conflict retries, batched reads.
 
+pub mod budgets;
 pub mod claims;
 pub mod due;
 pub mod items;
 pub mod marks;
 pub mod meetings;
+pub mod orgs;
 pub mod members;
 pub mod stats;
 pub mod tokens;

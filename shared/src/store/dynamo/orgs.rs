@@ -1,0 +1,177 @@
+//! An org's profile (`ORG#{org}` / `PROFILE`) and host directory (`ORG#{org}` /
+//! `HOST#{userId}`). Settings and each connection are separate attributes of the profile,
+//! so each write touches only its own.
+
+use super::items::{self, ConnectionItem, HostItem, ProfileItem, connection_attribute, n, s, time};
+use super::{DynamoStore, call_error};
+use crate::domain::{Connection, HostEntry, OrgProfile, OrgSettings, ProviderKind};
+use crate::ids::{OrgId, UserId};
+use crate::store::{OrgStore, StoreError, StoreResult, keys};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+
+#[async_trait]
+impl OrgStore for DynamoStore {
+    async fn org_view(
+        &self,
+        org: &OrgId,
+        host: Option<&UserId>,
+    ) -> StoreResult<(OrgProfile, Option<HostEntry>)> {
+        let profile_key = keys::org_profile(org);
+        let mut wanted = vec![items::key(&profile_key)];
+        wanted.extend(host.map(|h| items::key(&keys::org_host(org, h))));
+        let mut profile = OrgProfile::default();
+        let mut entry = None;
+        for item in self.batch_get(wanted).await? {
+            let is_profile = item.get("sk").and_then(|v| v.as_s().ok()) == Some(&profile_key.sk);
+            if is_profile {
+                profile = items::read::<ProfileItem>("org profile", item)?.into_profile();
+            } else {
+                entry = Some(items::read::<HostItem>("host entry", item)?.into_entry());
+            }
+        }
+        Ok((profile, entry))
+    }
+
+    async fn put_settings(&self, org: &OrgId, settings: &OrgSettings) -> StoreResult<()> {
+        let mut set = vec!["settingsUpdatedAt = :at"];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(&keys::org_profile(org))))
+            .expression_attribute_values(
+                ":at",
+                time(settings.updated_at.unwrap_or_else(|| self.clock.now())),
+            );
+        // A setting left out goes back to the deployment's default.
+        for (attribute, assignment, value) in [
+            (
+                "provider",
+                "provider = :provider",
+                settings.provider.map(|p| s(p.as_str())),
+            ),
+            (
+                "fallbackProvider",
+                "fallbackProvider = :fallbackProvider",
+                settings.fallback.map(|p| s(p.as_str())),
+            ),
+            (
+                "conversationReuseSeconds",
+                "conversationReuseSeconds = :conversationReuseSeconds",
+                settings.conversation_reuse_seconds.map(n),
+            ),
+        ] {
+            match value {
+                Some(v) => {
+                    set.push(assignment);
+                    request = request.expression_attribute_values(format!(":{attribute}"), v);
+                }
+                None => remove.push(attribute),
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        request
+            .update_expression(expression)
+            .send()
+            .await
+            .map_err(|e| call_error("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn put_connection(&self, org: &OrgId, connection: &Connection) -> StoreResult<()> {
+        let value = serde_dynamo::to_attribute_value(ConnectionItem::of(connection))
+            .map_err(|e| StoreError::Build(e.into()))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(&keys::org_profile(org))))
+            .update_expression("SET #c = :c")
+            .expression_attribute_names("#c", connection_attribute(connection.provider))
+            .expression_attribute_values(":c", value)
+            .send()
+            .await
+            .map_err(|e| call_error("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn delete_connection(&self, org: &OrgId, kind: ProviderKind) -> StoreResult<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(&keys::org_profile(org))))
+            .update_expression("REMOVE #c")
+            .condition_expression("attribute_exists(#c)")
+            .expression_attribute_names("#c", connection_attribute(kind))
+            .send()
+            .await;
+        super::written("UpdateItem", out)
+    }
+
+    async fn put_host(&self, org: &OrgId, host: &HostEntry) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::item(&HostItem::of(org, host))?))
+            .send()
+            .await
+            .map_err(|e| call_error("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn delete_host(&self, org: &OrgId, user: &UserId) -> StoreResult<Option<HostEntry>> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(&keys::org_host(org, user))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| call_error("DeleteItem", e))?;
+        out.attributes
+            .filter(|a| !a.is_empty())
+            .map(|a| items::read::<HostItem>("host entry", a).map(HostItem::into_entry))
+            .transpose()
+    }
+
+    async fn list_hosts(
+        &self,
+        org: &OrgId,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> StoreResult<(Vec<HostEntry>, Option<String>)> {
+        let pk = keys::org_of(org);
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :host)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":host", s(keys::HOST_SK_PREFIX))
+            .consistent_read(true)
+            .limit(i32::try_from(limit).unwrap_or(100));
+        if let Some(sk) = cursor {
+            let at = keys::Key { pk, sk };
+            request = request.set_exclusive_start_key(Some(items::key(&at)));
+        }
+        let out = request.send().await.map_err(|e| call_error("Query", e))?;
+        let next = out
+            .last_evaluated_key()
+            .and_then(|k| k.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        let hosts = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| items::read::<HostItem>("host entry", i).map(HostItem::into_entry))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((hosts, next))
+    }
+}
