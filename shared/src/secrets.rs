@@ -106,7 +106,12 @@ impl SecretWriter for SecretsManagerSource {
             .await;
         match created {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.as_service_error(), Some(CreateSecretError::ResourceExistsException(_))) => {
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(CreateSecretError::ResourceExistsException(_))
+                ) =>
+            {
                 self.client
                     .put_secret_value()
                     .secret_id(name)
@@ -131,7 +136,14 @@ impl SecretWriter for SecretsManagerSource {
             .await;
         match deleted {
             Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(DeleteSecretError::ResourceNotFoundException(_))) => Ok(false),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(DeleteSecretError::ResourceNotFoundException(_))
+                ) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(fetch_error(name, e)),
         }
     }
@@ -160,16 +172,24 @@ impl MemorySecrets {
 #[async_trait]
 impl SecretSource for MemorySecrets {
     async fn fetch(&self, id: &str) -> Result<String, SecretError> {
-        self.map().get(id).cloned().ok_or_else(|| SecretError::Invalid {
-            id: id.to_owned(),
-            problem: "no such secret".into(),
-        })
+        self.map()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SecretError::Invalid {
+                id: id.to_owned(),
+                problem: "no such secret".into(),
+            })
     }
 }
 
 #[async_trait]
 impl SecretWriter for MemorySecrets {
-    async fn put_secret(&self, name: &str, value: &str, _kms: Option<&str>) -> Result<(), SecretError> {
+    async fn put_secret(
+        &self,
+        name: &str,
+        value: &str,
+        _kms: Option<&str>,
+    ) -> Result<(), SecretError> {
         self.map().insert(name.to_owned(), value.to_owned());
         Ok(())
     }

@@ -16,6 +16,7 @@ mod guarantee_5_secrets;
 mod guarantee_6_no_phi_leaves_by_default;
 mod guarantee_7_expiry_is_the_apps_not_ttls;
 mod guarantee_8_cleanup_scales_with_what_is_due;
+mod guarantee_9_tenants_never_cross;
 mod jitsi_links;
 mod meeting_management;
 mod observability;

@@ -338,15 +338,25 @@ pub fn delivery(
     body: &str,
     base64: bool,
 ) -> lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest {
+    delivery_to("/webhooks/zoom", headers, body, base64)
+}
+
+/// A raw API Gateway v2 event for `POST {path}` (an org's own webhook path, say).
+pub fn delivery_to(
+    path: &str,
+    headers: &[(&str, String)],
+    body: &str,
+    base64: bool,
+) -> lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest {
     let mut h = serde_json::Map::new();
     for (k, v) in headers {
         h.insert((*k).to_owned(), Value::String(v.clone()));
     }
     h.insert("content-type".into(), json!("application/json"));
     serde_json::from_value(json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": "/webhooks/zoom", "rawQueryString": "",
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
         "headers": h,
-        "requestContext": { "requestId": format!("wh-{}", rand::random::<u32>()), "http": { "method": "POST", "path": "/webhooks/zoom" } },
+        "requestContext": { "requestId": format!("wh-{}", rand::random::<u32>()), "http": { "method": "POST", "path": path } },
         "body": body, "isBase64Encoded": base64,
     }))
     .expect("an API Gateway event")

@@ -26,6 +26,8 @@ pub const JITSI_SECRET_ID: &str = "telemeet/local/jitsi";
 pub const ZOHO_SECRET_ID: &str = "telemeet/local/zoho";
 /// The local Zoho organisation (the sandbox checks the path's zsoid against it).
 pub const ZOHO_ZSOID: &str = "70012345";
+/// Where orgs' own provider connections live in the local Secrets Manager.
+pub const ORG_SECRETS_PREFIX: &str = "telemeet/local/orgs/";
 pub const ZOOM_WEBHOOK_SECRET_ID: &str = "telemeet/local/zoom-webhook";
 /// The self-hosted Jitsi domain of the local stack (links point there; nothing serves it).
 pub const JITSI_DOMAIN: &str = "meet.telemeet.local";
@@ -257,6 +259,7 @@ impl Stack {
             ("ZOHO_API_BASE_URL", self.zoho_url.clone()),
             ("ZOOM_WEBHOOK_SECRET_ID", ZOOM_WEBHOOK_SECRET_ID.to_owned()),
             ("MEETING_PROVIDER", "zoom".to_owned()),
+            ("ORG_SECRETS_PREFIX", ORG_SECRETS_PREFIX.to_owned()),
             ("ZOOM_API_BASE_URL", format!("{}/v2", self.sandbox_url)),
             (
                 "ZOOM_OAUTH_TOKEN_URL",
@@ -432,6 +435,23 @@ impl Stack {
                 })?;
         }
         Ok(())
+    }
+
+    /// A `PUT /org/providers/zoom` body for the sandbox's own account, with a fresh webhook
+    /// secret token (remembered for the leak checks) and the given extra fields.
+    pub fn zoom_connection(&self, extra: &Value) -> Value {
+        let token = format!("whtok-{}", random(32));
+        self.remember(&token);
+        let mut body = json!({
+            "accountId": self.zoom_account_id,
+            "clientId": self.zoom_client_id,
+            "clientSecret": self.zoom_client_secret,
+            "webhookSecretToken": token,
+        });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        body
     }
 
     /// Replaces a secret's value (a rotation, or a misconfiguration in a test).

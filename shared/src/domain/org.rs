@@ -117,7 +117,10 @@ impl FromStr for Rate {
 
     fn from_str(s: &str) -> Result<Self, String> {
         let (limit, window) = s.split_once('/').ok_or("a rate is LIMIT/SECONDS")?;
-        let limit = limit.trim().parse().map_err(|_| "a rate's limit is a count")?;
+        let limit = limit
+            .trim()
+            .parse()
+            .map_err(|_| "a rate's limit is a count")?;
         let window_seconds = window
             .trim()
             .parse()
@@ -160,8 +163,12 @@ impl FromStr for CreateBudgets {
     fn from_str(s: &str) -> Result<Self, String> {
         let mut budgets = Self::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, rate) = part.split_once('=').ok_or("CREATE_BUDGETS is NAME=LIMIT/SECONDS,…")?;
-            let rate: Rate = rate.parse().map_err(|e| format!("CREATE_BUDGETS {name}: {e}"))?;
+            let (name, rate) = part
+                .split_once('=')
+                .ok_or("CREATE_BUDGETS is NAME=LIMIT/SECONDS,…")?;
+            let rate: Rate = rate
+                .parse()
+                .map_err(|e| format!("CREATE_BUDGETS {name}: {e}"))?;
             match name.trim() {
                 "patient" => budgets.patient = rate,
                 "user" => budgets.user = rate,
@@ -228,7 +235,11 @@ pub fn caller_spends(
 
 /// The next 00:00 UTC after `now`: when a provider's per-host daily count starts again.
 pub fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
-    let today = now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    let today = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
     today + Duration::days(1)
 }
 
@@ -278,7 +289,9 @@ mod tests {
     use super::*;
 
     fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -295,7 +308,11 @@ mod tests {
             match want {
                 Ok((p, u, o)) => {
                     let b = got.expect(text);
-                    assert_eq!((b.patient.limit, b.user.limit, b.org.limit), (p, u, o), "{text}");
+                    assert_eq!(
+                        (b.patient.limit, b.user.limit, b.org.limit),
+                        (p, u, o),
+                        "{text}"
+                    );
                 }
                 Err(part) => assert!(got.expect_err(text).contains(part), "{text}"),
             }
@@ -320,8 +337,14 @@ mod tests {
         assert_eq!(host.window_ends, t("2026-12-03T00:00:00Z"));
         assert_eq!(host.retry_after(now), 13 * 3600 + 30);
         assert!(host.key.contains("dr@x.org") && host.key.contains("2026-12-02"));
-        let deployment =
-            host_spend(ProviderKind::Zoom, Account::Deployment, &org, "dr@x.org", 100, now);
+        let deployment = host_spend(
+            ProviderKind::Zoom,
+            Account::Deployment,
+            &org,
+            "dr@x.org",
+            100,
+            now,
+        );
         assert_ne!(host.key, deployment.key);
     }
 }

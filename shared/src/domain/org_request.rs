@@ -19,7 +19,10 @@ pub struct ConnectionRequest {
 fn text(obj: &Map<String, Value>, field: &'static str, max: usize) -> Result<String, Invalid> {
     let s = string(required(obj, field)?, field)?.trim();
     if s.is_empty() || s.len() > max {
-        return Err(Invalid::new(field, "must be a non-empty string of bounded length"));
+        return Err(Invalid::new(
+            field,
+            "must be a non-empty string of bounded length",
+        ));
     }
     Ok(s.to_owned())
 }
@@ -45,19 +48,27 @@ fn host_name(obj: &Map<String, Value>, field: &'static str) -> Result<String, In
     let ok = s.split('.').all(|label| {
         !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-')
     });
     if ok && s.contains('.') {
         Ok(s)
     } else {
-        Err(Invalid::new(field, "must be a host name such as meet.example.org"))
+        Err(Invalid::new(
+            field,
+            "must be a host name such as meet.example.org",
+        ))
     }
 }
 
 /// `PUT /org/providers/{provider}`'s body (DESIGN.md, "Organisations").
-pub fn connection(kind: ProviderKind, obj: &Map<String, Value>) -> Result<ConnectionRequest, Invalid> {
+pub fn connection(
+    kind: ProviderKind,
+    obj: &Map<String, Value>,
+) -> Result<ConnectionRequest, Invalid> {
     let (secret, ids) = match kind {
         ProviderKind::Zoom => zoom(obj)?,
         ProviderKind::Zoho => zoho(obj)?,
@@ -85,14 +96,13 @@ fn zoom(obj: &Map<String, Value>) -> Result<(Value, Value), Invalid> {
     let default_user = optional(obj, "defaultUser")
         .map(|v| string(v, "defaultUser").and_then(|s| provider_user("defaultUser", s)))
         .transpose()?;
-    let budget = match optional(obj, "hostDailyBudget") {
-        None => None,
-        Some(v) => Some(
-            v.as_u64()
-                .filter(|n| (1..=100_000).contains(n))
-                .ok_or(Invalid::new("hostDailyBudget", "must be a whole number from 1 to 100000"))?,
-        ),
-    };
+    let budget =
+        match optional(obj, "hostDailyBudget") {
+            None => None,
+            Some(v) => Some(v.as_u64().filter(|n| (1..=100_000).contains(n)).ok_or(
+                Invalid::new("hostDailyBudget", "must be a whole number from 1 to 100000"),
+            )?),
+        };
     let mut secret = json!({
         "accountId": account_id, "clientId": client_id, "clientSecret": client_secret,
         // Present even when null: an org's connection has no implicit default user.
@@ -138,10 +148,16 @@ fn jitsi(obj: &Map<String, Value>) -> Result<(Value, Value), Invalid> {
     let (secret, key_id) = if optional(obj, "privateKeyPem").is_some() {
         let key_id = text(obj, "keyId", 256)?;
         let pem = text(obj, "privateKeyPem", 16 * 1024)?;
-        (json!({"domain": domain, "appId": app_id, "privateKeyPem": pem, "keyId": key_id}), Some(key_id))
+        (
+            json!({"domain": domain, "appId": app_id, "privateKeyPem": pem, "keyId": key_id}),
+            Some(key_id),
+        )
     } else {
         let app_secret = text(obj, "appSecret", 512)?;
-        (json!({"domain": domain, "appId": app_id, "appSecret": app_secret}), None)
+        (
+            json!({"domain": domain, "appId": app_id, "appSecret": app_secret}),
+            None,
+        )
     };
     let ids = json!({"domain": secret["domain"], "appId": secret["appId"], "keyId": key_id});
     Ok((secret, ids))
@@ -180,7 +196,10 @@ pub fn host(obj: &Map<String, Value>) -> Result<(Option<String>, Option<String>)
         .transpose()?;
     let zoho = digits(obj, "zohoPresenter")?;
     if zoom.is_none() && zoho.is_none() {
-        return Err(Invalid::new("zoomUser", "zoomUser or zohoPresenter is required"));
+        return Err(Invalid::new(
+            "zoomUser",
+            "zoomUser or zohoPresenter is required",
+        ));
     }
     Ok((zoom, zoho))
 }
@@ -198,15 +217,19 @@ mod tests {
 
     #[test]
     fn a_zoom_connection_keeps_its_secrets_out_of_the_public_ids() {
-        let body = obj(json!({"accountId":"A","clientId":"C","clientSecret":"S3CRET",
-            "webhookSecretToken":"WH00K","defaultUser":"dr@x.org","hostDailyBudget":3,"extra":1}));
+        let body = obj(
+            json!({"accountId":"A","clientId":"C","clientSecret":"S3CRET",
+            "webhookSecretToken":"WH00K","defaultUser":"dr@x.org","hostDailyBudget":3,"extra":1}),
+        );
         let c = connection(ProviderKind::Zoom, &body).expect("valid");
         let ids = serde_json::to_string(&c.ids).expect("json");
         assert!(!ids.contains("S3CRET") && !ids.contains("WH00K"));
         assert_eq!(c.ids["hostDailyBudget"], 3);
         assert_eq!(c.secret["secretToken"], "WH00K");
         assert_eq!(c.secret["defaultUser"], "dr@x.org");
-        let no_default = obj(json!({"accountId":"A","clientId":"C","clientSecret":"S","webhookSecretToken":"W"}));
+        let no_default = obj(
+            json!({"accountId":"A","clientId":"C","clientSecret":"S","webhookSecretToken":"W"}),
+        );
         let c = connection(ProviderKind::Zoom, &no_default).expect("valid");
         assert!(c.secret.contains_key("defaultUser") && c.secret["defaultUser"].is_null());
     }
@@ -214,32 +237,59 @@ mod tests {
     #[test]
     fn each_invalid_org_field_is_named() {
         let zoom = |extra: Value| {
-            let mut b = obj(json!({"accountId":"A","clientId":"C","clientSecret":"S","webhookSecretToken":"W"}));
+            let mut b = obj(
+                json!({"accountId":"A","clientId":"C","clientSecret":"S","webhookSecretToken":"W"}),
+            );
             b.extend(obj(extra));
-            connection(ProviderKind::Zoom, &b).map(drop).map_err(|e| e.field)
+            connection(ProviderKind::Zoom, &b)
+                .map(drop)
+                .map_err(|e| e.field)
         };
         assert_eq!(zoom(json!({"hostDailyBudget": 0})), Err("hostDailyBudget"));
         assert_eq!(zoom(json!({"defaultUser": "a/b"})), Err("defaultUser"));
         assert_eq!(zoom(json!({"clientSecret": ""})), Err("clientSecret"));
         let jitsi = |domain: &str| {
-            connection(ProviderKind::Jitsi, &obj(json!({"domain":domain,"appId":"a","appSecret":"s"})))
-                .map(drop)
-                .map_err(|e| e.field)
+            connection(
+                ProviderKind::Jitsi,
+                &obj(json!({"domain":domain,"appId":"a","appSecret":"s"})),
+            )
+            .map(drop)
+            .map_err(|e| e.field)
         };
         assert_eq!(jitsi("meet.example.org"), Ok(()));
-        for bad in ["https://meet.example.org", "meet.example.org/x", "localhost", "a..b"] {
+        for bad in [
+            "https://meet.example.org",
+            "meet.example.org/x",
+            "localhost",
+            "a..b",
+        ] {
             assert_eq!(jitsi(bad), Err("domain"), "{bad}");
         }
-        let zoho = connection(ProviderKind::Zoho, &obj(json!({"clientId":"c","clientSecret":"s",
-            "refreshToken":"r","dataCenter":"mars","zsoid":"1"})));
+        let zoho = connection(
+            ProviderKind::Zoho,
+            &obj(json!({"clientId":"c","clientSecret":"s",
+            "refreshToken":"r","dataCenter":"mars","zsoid":"1"})),
+        );
         assert_eq!(zoho.map_err(|e| e.field), Err("dataCenter"));
-        assert_eq!(settings(&obj(json!({"provider":"skype"}))).map_err(|e| e.field), Err("provider"));
         assert_eq!(
-            settings(&obj(json!({"provider":"zoom","conversationReuseSeconds":5}))).map_err(|e| e.field),
+            settings(&obj(json!({"provider":"skype"}))).map_err(|e| e.field),
+            Err("provider")
+        );
+        assert_eq!(
+            settings(&obj(
+                json!({"provider":"zoom","conversationReuseSeconds":5})
+            ))
+            .map_err(|e| e.field),
             Err("conversationReuseSeconds")
         );
         assert_eq!(host(&obj(json!({}))).map_err(|e| e.field), Err("zoomUser"));
-        assert_eq!(host(&obj(json!({"zohoPresenter":"12a"}))).map_err(|e| e.field), Err("zohoPresenter"));
-        assert_eq!(host(&obj(json!({"zoomUser":"Dr@X.org"}))), Ok((Some("Dr@X.org".into()), None)));
+        assert_eq!(
+            host(&obj(json!({"zohoPresenter":"12a"}))).map_err(|e| e.field),
+            Err("zohoPresenter")
+        );
+        assert_eq!(
+            host(&obj(json!({"zoomUser":"Dr@X.org"}))),
+            Ok((Some("Dr@X.org".into()), None))
+        );
     }
 }

@@ -38,7 +38,10 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
     }
 }
 
-pub(crate) fn required<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, Invalid> {
+pub(crate) fn required<'a>(
+    obj: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a Value, Invalid> {
     match obj.get(field) {
         None | Some(Value::Null) => Err(Invalid::new(field, "is required")),
         Some(v) => Ok(v),

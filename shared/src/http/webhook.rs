@@ -12,15 +12,15 @@ use crate::App;
 use crate::domain::Invalid;
 use crate::domain::org::EventScope;
 use crate::ids::OrgId;
-use crate::providers::zoom::webhook::WebhookSecrets;
-use std::sync::Arc;
 use crate::providers::zoom::events::{self, Delivery};
+use crate::providers::zoom::webhook::WebhookSecrets;
 use crate::providers::zoom::webhook::{Refusal, verify};
 use crate::service::EventOutcome;
 use base64::Engine;
 use lambda_http::Context;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// The webhook's path (the deployment's Zoom app).
 pub const PATH: &str = "/webhooks/zoom";

@@ -4,12 +4,12 @@
 //! its own secret cache (300 s) and token cache (until 60 s before expiry), so a container
 //! serving many orgs never mixes their tokens nor grows without limit (guarantee 9).
 
+use super::MeetingProvider;
 use super::jitsi::JitsiProvider;
 use super::retry::RetryPolicy;
 use super::zoho::{ZohoConfig, ZohoProvider};
 use super::zoom::webhook::WebhookSecrets;
 use super::zoom::{ZoomConfig, ZoomProvider};
-use super::MeetingProvider;
 use crate::clock::Clock;
 use crate::domain::ProviderKind;
 use crate::ids::OrgId;
@@ -44,7 +44,9 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
             return v.clone();
         }
         while self.map.len() >= self.capacity {
-            let Some(oldest) = self.order.pop_front() else { break };
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
             self.map.remove(&oldest);
         }
         let v = make();
@@ -141,9 +143,17 @@ impl OrgAccounts {
         }
     }
 
-    fn secret<T: crate::secrets::FromSecret>(&self, org: &OrgId, kind: ProviderKind) -> SecretCache<T> {
+    fn secret<T: crate::secrets::FromSecret>(
+        &self,
+        org: &OrgId,
+        kind: ProviderKind,
+    ) -> SecretCache<T> {
         let p = &self.parts;
-        SecretCache::new(self.secret_name(org, kind), p.secrets.clone(), p.clock.clone())
+        SecretCache::new(
+            self.secret_name(org, kind),
+            p.secrets.clone(),
+            p.clock.clone(),
+        )
     }
 
     fn build(&self, org: &OrgId, kind: ProviderKind) -> Arc<dyn MeetingProvider> {
@@ -164,10 +174,9 @@ impl OrgAccounts {
                 p.clock.clone(),
                 p.retry.clone(),
             )),
-            ProviderKind::Jitsi => Arc::new(JitsiProvider::new(
-                self.secret(org, kind),
-                p.clock.clone(),
-            )),
+            ProviderKind::Jitsi => {
+                Arc::new(JitsiProvider::new(self.secret(org, kind), p.clock.clone()))
+            }
         }
     }
 }
@@ -196,8 +205,9 @@ mod tests {
         let org = OrgId::parse("clinic:1.a", "t").expect("id");
         let name = secret_name("stack/orgs/", &org, ProviderKind::Zoom);
         assert_eq!(name, "stack/orgs/clinic@1.a/zoom");
-        assert!(name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)));
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+        );
     }
 }

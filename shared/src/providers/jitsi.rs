@@ -166,7 +166,9 @@ impl MeetingProvider for JitsiProvider {
     /// No API to ask: the secret parses (an HS256 secret, or an RSA key in PEM).
     async fn verify(&self, _deadline: Instant) -> Result<(), ProviderError> {
         self.credentials.get().await.map(drop).map_err(|e| match e {
-            crate::secrets::SecretError::Invalid { problem, .. } => ProviderError::rejected(problem),
+            crate::secrets::SecretError::Invalid { problem, .. } => {
+                ProviderError::rejected(problem)
+            }
             other => other.into(),
         })
     }

@@ -3,8 +3,8 @@
 
 use super::{Service, ServiceResult};
 use crate::domain::meeting::Transition;
-use crate::domain::request::RescheduleRequest;
 use crate::domain::org::{self, Spend};
+use crate::domain::request::RescheduleRequest;
 use crate::domain::{Account, Caller, DomainError, Meeting, MeetingStatus, ProviderKind, policy};
 use crate::ids::MeetingId;
 use crate::providers::{Deletion, MeetingProvider, ProviderError};
@@ -37,7 +37,9 @@ impl Service {
             return Err(DomainError::NotReschedulable(meeting.status).into());
         }
         let schedule = changes.applied_to(meeting.schedule());
-        let budget = self.update_budget(&meeting, provider.as_ref(), deadline).await?;
+        let budget = self
+            .update_budget(&meeting, provider.as_ref(), deadline)
+            .await?;
         if let Err(e) = provider.update(&meeting, &schedule, deadline).await {
             if let (ProviderError::RateLimited { daily: true, .. }, Some(b)) = (&e, &budget)
                 && let Err(store) = self.stores.budgets.exhaust(b).await
@@ -77,8 +79,21 @@ impl Service {
             }
         };
         let now = self.clock.now();
-        let spend = org::host_spend(meeting.provider, meeting.account, &meeting.org, &user, limit, now);
-        if self.stores.budgets.spend(std::slice::from_ref(&spend)).await?.is_some() {
+        let spend = org::host_spend(
+            meeting.provider,
+            meeting.account,
+            &meeting.org,
+            &user,
+            limit,
+            now,
+        );
+        if self
+            .stores
+            .budgets
+            .spend(std::slice::from_ref(&spend))
+            .await?
+            .is_some()
+        {
             tracing::warn!(meetingId = %meeting.id, "a host's daily provider budget is spent");
             return Err(DomainError::HostBudgetSpent {
                 retry_after: spend.retry_after(now),

@@ -42,7 +42,9 @@ impl Service {
     ) -> ServiceResult<Connection> {
         may_configure(caller)?;
         let secret = serde_json::Value::Object(request.secret).to_string();
-        self.candidate(request.kind, &secret).verify(deadline).await?;
+        self.candidate(request.kind, &secret)
+            .verify(deadline)
+            .await?;
         let parts = self.orgs.parts();
         let name = self.orgs.secret_name(&caller.org, request.kind);
         parts
@@ -102,9 +104,18 @@ impl Service {
 
     /// Removes the connection: new meetings go to the deployment's account again; the
     /// org's existing meetings at that provider can no longer be managed.
-    pub async fn delete_connection(&self, caller: &Caller, kind: ProviderKind) -> ServiceResult<()> {
+    pub async fn delete_connection(
+        &self,
+        caller: &Caller,
+        kind: ProviderKind,
+    ) -> ServiceResult<()> {
         may_configure(caller)?;
-        if !self.stores.orgs.delete_connection(&caller.org, kind).await? {
+        if !self
+            .stores
+            .orgs
+            .delete_connection(&caller.org, kind)
+            .await?
+        {
             return Err(DomainError::NotFound("Provider connection").into());
         }
         let name = self.orgs.secret_name(&caller.org, kind);
@@ -129,10 +140,12 @@ impl Service {
     ) -> ServiceResult<EffectiveSettings> {
         may_configure(caller)?;
         let (profile, _) = self.stores.orgs.org_view(&caller.org, None).await?;
-        let usable = |k: ProviderKind| {
-            self.providers.get(k).is_some() || profile.connection(k).is_some()
-        };
-        for (field, kind) in [("provider", settings.provider), ("fallbackProvider", settings.fallback)] {
+        let usable =
+            |k: ProviderKind| self.providers.get(k).is_some() || profile.connection(k).is_some();
+        for (field, kind) in [
+            ("provider", settings.provider),
+            ("fallbackProvider", settings.fallback),
+        ] {
             if kind.is_some_and(|k| !usable(k)) {
                 return Err(DomainError::Invalid(crate::domain::Invalid::new(
                     field,
@@ -142,7 +155,10 @@ impl Service {
             }
         }
         settings.updated_at = Some(self.clock.now());
-        self.stores.orgs.put_settings(&caller.org, &settings).await?;
+        self.stores
+            .orgs
+            .put_settings(&caller.org, &settings)
+            .await?;
         Ok(self.effective(&settings))
     }
 
@@ -193,6 +209,10 @@ impl Service {
         cursor: Option<String>,
     ) -> ServiceResult<(Vec<HostEntry>, Option<String>)> {
         may_configure(caller)?;
-        Ok(self.stores.orgs.list_hosts(&caller.org, limit, cursor).await?)
+        Ok(self
+            .stores
+            .orgs
+            .list_hosts(&caller.org, limit, cursor)
+            .await?)
     }
 }

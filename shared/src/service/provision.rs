@@ -5,11 +5,11 @@
 
 use super::{Service, ServiceError, ServiceResult};
 use crate::clock::{Wait, timeout_at};
-use crate::domain::request::AppointmentMeetingRequest;
 use crate::domain::org::{self, Spend};
+use crate::domain::request::AppointmentMeetingRequest;
 use crate::domain::{
-    Account, Caller, Claim, ClaimState, ClaimStep, DomainError, HostEntry, Meeting,
-    MeetingStatus, OrgProfile, ProviderKind, Subject, SubjectKind, claim, policy,
+    Account, Caller, Claim, ClaimState, ClaimStep, DomainError, HostEntry, Meeting, MeetingStatus,
+    OrgProfile, ProviderKind, Subject, SubjectKind, claim, policy,
 };
 use crate::providers::{CreateSpec, MeetingProvider, ProviderError, ProviderMeeting};
 use std::sync::Arc;
@@ -222,7 +222,14 @@ impl Service {
                 .connection(kind)
                 .and_then(|c| c.host_daily_budget())
                 .unwrap_or(self.settings.host_daily_budget);
-            org::host_spend(kind, account, &caller.org, &host_user, limit, self.clock.now())
+            org::host_spend(
+                kind,
+                account,
+                &caller.org,
+                &host_user,
+                limit,
+                self.clock.now(),
+            )
         });
         Ok(Some(Placed {
             provider,
@@ -271,7 +278,10 @@ impl Service {
             .is_none();
         if !spent {
             tracing::warn!(provider = %placed.provider.kind(), "a host's daily provider budget is spent");
-            crate::metrics::count("HostBudgetRefused", &[("provider", placed.provider.kind().as_str())]);
+            crate::metrics::count(
+                "HostBudgetRefused",
+                &[("provider", placed.provider.kind().as_str())],
+            );
         }
         Ok(spent)
     }

@@ -2,10 +2,10 @@
 //! rules (provisioning exactly once, links, transitions, events) without moto. The
 //! black-box suite (tests/integration) proves the same against the real adapters.
 
-use crate::domain::org::EventScope;
 use super::{Service, ServiceError, Settings};
 use crate::clock::{ManualClock, manual};
 use crate::domain::event::{EventKind, ProviderEvent};
+use crate::domain::org::EventScope;
 use crate::domain::request::AppointmentMeetingRequest;
 use crate::domain::{
     Caller, DomainError, LinkRole, Meeting, MeetingStatus, ProviderKind, ProviderLinks, Role,
@@ -182,24 +182,25 @@ fn world(fallback: bool) -> World {
     let providers: Vec<Arc<dyn MeetingProvider>> = vec![zoom.clone(), jitsi.clone()];
     let stores = Stores::of(Arc::new(MemoryStore::new()));
     let secrets = Arc::new(crate::secrets::MemorySecrets::default());
-    let orgs = crate::providers::accounts::OrgAccounts::new(crate::providers::accounts::OrgAccountParts {
-        prefix: "test/orgs/".into(),
-        http: reqwest::Client::new(),
-        zoom: crate::providers::zoom::ZoomConfig {
-            api_base_url: "http://127.0.0.1:9/v2".into(),
-            oauth_token_url: "http://127.0.0.1:9/oauth/token".into(),
-        },
-        zoho: crate::providers::zoho::ZohoConfig {
-            accounts_url: None,
-            api_base_url: None,
-        },
-        secrets: secrets.clone(),
-        writer: secrets,
-        kms_key_id: None,
-        tokens: stores.tokens.clone(),
-        clock: clock.clone(),
-        retry: Settings::default().provider_retry,
-    });
+    let orgs =
+        crate::providers::accounts::OrgAccounts::new(crate::providers::accounts::OrgAccountParts {
+            prefix: "test/orgs/".into(),
+            http: reqwest::Client::new(),
+            zoom: crate::providers::zoom::ZoomConfig {
+                api_base_url: "http://127.0.0.1:9/v2".into(),
+                oauth_token_url: "http://127.0.0.1:9/oauth/token".into(),
+            },
+            zoho: crate::providers::zoho::ZohoConfig {
+                accounts_url: None,
+                api_base_url: None,
+            },
+            secrets: secrets.clone(),
+            writer: secrets,
+            kms_key_id: None,
+            tokens: stores.tokens.clone(),
+            clock: clock.clone(),
+            retry: Settings::default().provider_retry,
+        });
     let service = Service {
         stores,
         orgs,
@@ -478,17 +479,26 @@ async fn guarantee_7_a_provider_event_applies_once_until_its_mark_expires() {
         },
     };
     assert_eq!(
-        w.service.provider_event(&joined, &EventScope::Deployment).await.unwrap(),
+        w.service
+            .provider_event(&joined, &EventScope::Deployment)
+            .await
+            .unwrap(),
         EventOutcome::Applied
     );
     assert_eq!(
-        w.service.provider_event(&joined, &EventScope::Deployment).await.unwrap(),
+        w.service
+            .provider_event(&joined, &EventScope::Deployment)
+            .await
+            .unwrap(),
         EventOutcome::Duplicate
     );
     // Three days on the mark has expired: expiry is the code's, whatever TTL has removed.
     w.clock.advance(Duration::days(3) + Duration::seconds(1));
     assert_eq!(
-        w.service.provider_event(&joined, &EventScope::Deployment).await.unwrap(),
+        w.service
+            .provider_event(&joined, &EventScope::Deployment)
+            .await
+            .unwrap(),
         EventOutcome::Applied
     );
     let after = w.service.meeting(&svc, &m.id).await.unwrap();
@@ -498,7 +508,10 @@ async fn guarantee_7_a_provider_event_applies_once_until_its_mark_expires() {
         ..joined
     };
     assert_eq!(
-        w.service.provider_event(&stranger, &EventScope::Deployment).await.unwrap(),
+        w.service
+            .provider_event(&stranger, &EventScope::Deployment)
+            .await
+            .unwrap(),
         EventOutcome::NotOurs
     );
 }

@@ -175,7 +175,11 @@ mod tests {
             (token("zoho#f00"), "TOKEN#zoho#f00", "TOKEN"),
             (org_profile(&org), "ORG#clinic-1", "PROFILE"),
             (org_host(&org, &user), "ORG#clinic-1", "HOST#dr-7"),
-            (budget("ORG#clinic-1#3600#0"), "BUDGET#ORG#clinic-1#3600#0", "BUDGET"),
+            (
+                budget("ORG#clinic-1#3600#0"),
+                "BUDGET#ORG#clinic-1#3600#0",
+                "BUDGET",
+            ),
         ];
         for (key, pk, sk) in cases {
             assert_eq!((key.pk.as_str(), key.sk.as_str()), (pk, sk));

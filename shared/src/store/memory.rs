@@ -5,12 +5,12 @@
 
 use super::keys::{self, Key};
 use super::{
-    BudgetStore, ClaimStore, OrgStore, DueIndex, DueItem, EventMark, MarkStore, MeetingStore, MemberIndex,
-    SharedTokenRecord, StatsStore, StoreResult, TokenStore, UserMeetingsQuery,
+    BudgetStore, ClaimStore, DueIndex, DueItem, EventMark, MarkStore, MeetingStore, MemberIndex,
+    OrgStore, SharedTokenRecord, StatsStore, StoreResult, TokenStore, UserMeetingsQuery,
 };
 use crate::domain::claim::released_due_at;
-use crate::domain::stats::deltas;
 use crate::domain::org::Spend;
+use crate::domain::stats::deltas;
 use crate::domain::{
     Claim, ClaimState, Connection, HostEntry, Meeting, OrgProfile, OrgSettings, ProviderKind,
     Stats, Subject,
@@ -504,9 +504,7 @@ impl BudgetStore for MemoryStore {
     }
 
     async fn exhaust(&self, spend: &Spend) -> StoreResult<()> {
-        self.tables()
-            .budgets
-            .insert(spend.key.clone(), spend.limit);
+        self.tables().budgets.insert(spend.key.clone(), spend.limit);
         Ok(())
     }
 }

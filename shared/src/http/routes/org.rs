@@ -72,7 +72,10 @@ pub async fn list_providers(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
 pub async fn delete_provider(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let kind = provider(ctx.id)?;
     ctx.app.service.delete_connection(&ctx.caller, kind).await?;
-    Ok(json(200, &json!({ "provider": kind.as_str(), "configured": false })))
+    Ok(json(
+        200,
+        &json!({ "provider": kind.as_str(), "configured": false }),
+    ))
 }
 
 pub async fn get_settings(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
@@ -123,7 +126,10 @@ pub async fn list_hosts(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or(Invalid::new("limit", "must be a whole number from 1 to 1000"))?,
+            .ok_or(Invalid::new(
+                "limit",
+                "must be a whole number from 1 to 1000",
+            ))?,
     };
     let cursor = ctx
         .query("cursor")

@@ -67,10 +67,7 @@ impl BudgetStore for DynamoStore {
             .update_expression("SET spent = :limit, #ttl = :ttl")
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":limit", n(spend.limit))
-            .expression_attribute_values(
-                ":ttl",
-                n((spend.window_ends + COUNTER_KEEP).timestamp()),
-            )
+            .expression_attribute_values(":ttl", n((spend.window_ends + COUNTER_KEEP).timestamp()))
             .send()
             .await
             .map_err(|e| call_error("UpdateItem", e))?;

@@ -5,8 +5,8 @@
 
 use super::super::keys::{self, Key, TTL_ATTRIBUTE};
 use crate::domain::{
-    Account, Attendance, Connection, HostEntry, OrgProfile, OrgSettings, Claim, ClaimState, LinkRole, Meeting, MeetingStatus, ProviderKind, ProviderLinks,
-    Subject, SubjectKind,
+    Account, Attendance, Claim, ClaimState, Connection, HostEntry, LinkRole, Meeting,
+    MeetingStatus, OrgProfile, OrgSettings, ProviderKind, ProviderLinks, Subject, SubjectKind,
 };
 use crate::ids::{MeetingId, OrgId, SubjectId, UserId};
 use crate::store::{SharedTokenRecord, StoreError};

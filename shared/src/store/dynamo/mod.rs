@@ -9,8 +9,8 @@ pub mod due;
 pub mod items;
 pub mod marks;
 pub mod meetings;
-pub mod orgs;
 pub mod members;
+pub mod orgs;
 pub mod stats;
 pub mod tokens;
 

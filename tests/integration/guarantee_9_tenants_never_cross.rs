@@ -1,0 +1,388 @@
+//! Guarantee 9, tenants never cross: an org's provider connection, secrets, host directory
+//! and webhook serve that org alone; connections are checked with the provider before they
+//! are stored, and their secrets never reach the table, an answer or a log line.
+
+use serde_json::{Value, json};
+use telemeet::App;
+use telemeet::http::router::Function;
+use telemeet::service::Settings;
+use telemeet_local::*;
+
+async fn org_call(app: &App, method: &str, path: &str, token: &str, body: Option<&Value>) -> Reply {
+    call(
+        app,
+        Function::OrgAdmin,
+        lambda_request(method, path, Some(token), body),
+    )
+    .await
+}
+
+async fn put(app: &App, token: &str, appointment: &str, body: &Value) -> Reply {
+    let req = lambda_request(
+        "PUT",
+        &format!("/appointments/{appointment}/meeting"),
+        Some(token),
+        Some(body),
+    );
+    call(app, Function::CreateMeeting, req).await
+}
+
+fn body_for(host: &str) -> Value {
+    let mut b = appointment_body();
+    b["hostUserId"] = json!(host);
+    b
+}
+
+/// Every item of the table, as text (moto's table is small: a Scan in a test is fine).
+async fn table_text(stack: &Stack) -> String {
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.aws_config().await);
+    let out = ddb
+        .scan()
+        .table_name(local_stack::TABLE_NAME)
+        .send()
+        .await
+        .expect("scan");
+    format!("{:?}", out.items())
+}
+
+async fn secret_exists(stack: &Stack, name: &str) -> bool {
+    let sm = aws_sdk_secretsmanager::Client::new(&stack.aws_config().await);
+    sm.get_secret_value().secret_id(name).send().await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarantee_9_a_connection_is_verified_before_it_is_stored_and_never_echoes_a_secret() {
+    let stack = in_process_stack().await;
+    let app = stack
+        .app(manual_clock(), Settings::default())
+        .await
+        .expect("app");
+    let admin = stack.token("adm-2", "admin", "clinic-2");
+    let staff = stack.token("st-2", "staff", "clinic-2");
+    let secret_name = format!("{}clinic-2/zoom", local_stack::ORG_SECRETS_PREFIX);
+    let good = stack.zoom_connection(&json!({ "defaultUser": "me", "hostDailyBudget": 50 }));
+    let token = good["webhookSecretToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let r = org_call(&app, "PUT", "/org/providers/zoom", &staff, Some(&good)).await;
+    assert_error(&r, 403, "FORBIDDEN");
+
+    let mut wrong = good.clone();
+    wrong["clientSecret"] = json!("not-the-client-secret");
+    let grants = stack.sandbox_count(TOKEN_OP).await;
+    let r = org_call(&app, "PUT", "/org/providers/zoom", &admin, Some(&wrong)).await;
+    assert_error(&r, 502, "PROVIDER_REJECTED");
+    assert_eq!(
+        stack.sandbox_count(TOKEN_OP).await,
+        grants + 1,
+        "one grant checks them"
+    );
+    assert!(
+        !secret_exists(&stack, &secret_name).await,
+        "refused: nothing stored"
+    );
+    let listed = org_call(&app, "GET", "/org/providers", &admin, None).await;
+    assert_eq!(listed.body, json!({ "providers": [] }));
+
+    let r = org_call(&app, "PUT", "/org/providers/zoom", &admin, Some(&good)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["provider"], "zoom");
+    assert_eq!(r.body["configured"], true);
+    assert_eq!(r.body["accountId"], good["accountId"]);
+    assert_eq!(r.body["hostDailyBudget"], 50);
+    assert!(r.body["verifiedAt"].is_string());
+    assert!(secret_exists(&stack, &secret_name).await);
+    let listed = org_call(&app, "GET", "/org/providers", &admin, None).await;
+    assert_eq!(listed.body["providers"][0], r.body);
+    let client_secret = good["clientSecret"].as_str().expect("secret");
+    for (what, text) in [
+        ("the answer", r.body.to_string()),
+        ("the list", listed.body.to_string()),
+        ("the table", table_text(&stack).await),
+    ] {
+        assert!(
+            !text.contains(client_secret),
+            "{what} holds the client secret"
+        );
+        assert!(
+            !text.contains(&token),
+            "{what} holds the webhook secret token"
+        );
+    }
+    // Another org sees none of it.
+    let other = stack.token("adm-3", "admin", "clinic-3");
+    let theirs = org_call(&app, "GET", "/org/providers", &other, None).await;
+    assert_eq!(theirs.body, json!({ "providers": [] }));
+
+    let gone = org_call(&app, "DELETE", "/org/providers/zoom", &admin, None).await;
+    assert_eq!(
+        gone.body,
+        json!({ "provider": "zoom", "configured": false })
+    );
+    assert!(!secret_exists(&stack, &secret_name).await);
+    let again = org_call(&app, "DELETE", "/org/providers/zoom", &admin, None).await;
+    assert_error(&again, 404, "NOT_FOUND");
+    let bad = org_call(&app, "PUT", "/org/providers/skype", &admin, Some(&good)).await;
+    assert_error(&bad, 400, "VALIDATION_FAILED");
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarantee_9_meetings_run_under_the_hosts_own_provider_user_and_unmapped_hosts_are_422() {
+    let stack = in_process_stack().await;
+    let app = stack
+        .app(manual_clock(), Settings::default())
+        .await
+        .expect("app");
+    let admin = stack.token("adm-2", "admin", "clinic-2");
+    let service = stack.token("svc-2", "service", "clinic-2");
+    // An org connection without a default user: every host must be mapped.
+    let r = org_call(
+        &app,
+        "PUT",
+        "/org/providers/zoom",
+        &admin,
+        Some(&stack.zoom_connection(&json!({}))),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    let (grants, creates) = (
+        stack.sandbox_count(TOKEN_OP).await,
+        stack.sandbox_count(CREATE_OP).await,
+    );
+    let unmapped = put(&app, &service, "appt-unmapped", &body_for("dr-7")).await;
+    assert_error(&unmapped, 422, "HOST_NOT_MAPPED");
+    assert_eq!(unmapped.body["error"]["details"]["provider"], "zoom");
+    assert_eq!(
+        (
+            stack.sandbox_count(TOKEN_OP).await,
+            stack.sandbox_count(CREATE_OP).await
+        ),
+        (grants, creates),
+        "422 before any provider call"
+    );
+
+    let mapping = json!({ "zoomUser": "dr7@clinic2.example" });
+    let r = org_call(&app, "PUT", "/org/hosts/dr-7", &admin, Some(&mapping)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["zoomUser"], "dr7@clinic2.example");
+    let read = org_call(&app, "GET", "/org/hosts/dr-7", &admin, None).await;
+    assert_eq!(read.body, r.body);
+    let list = org_call(&app, "GET", "/org/hosts", &admin, None).await;
+    assert_eq!(list.body["hosts"], json!([r.body]));
+    let staff = stack.token("st-2", "staff", "clinic-2");
+    assert_error(
+        &org_call(&app, "GET", "/org/hosts", &staff, None).await,
+        403,
+        "FORBIDDEN",
+    );
+    let elsewhere = stack.token("adm-3", "admin", "clinic-3");
+    let none = org_call(&app, "GET", "/org/hosts/dr-7", &elsewhere, None).await;
+    assert_error(&none, 404, "NOT_FOUND");
+
+    let mapped = put(&app, &service, "appt-mapped", &body_for("dr-7")).await;
+    assert_eq!(mapped.status, 201, "{:?}", mapped.body);
+    let received = stack
+        .sandbox(reqwest::Method::GET, "/__sandbox/received", None)
+        .await;
+    let created_at: Vec<&str> = received["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["operation"] == CREATE_OP)
+        .filter_map(|r| r["target"].as_str())
+        .collect();
+    assert_eq!(created_at.len(), 1);
+    assert!(
+        created_at[0].starts_with("/v2/users/dr7@clinic2.example/meetings")
+            || created_at[0].starts_with("/v2/users/dr7%40clinic2.example/meetings"),
+        "created under the host's own Zoom user: {created_at:?}"
+    );
+
+    // A patient is never a host, whatever the body says.
+    let patient = stack.token("pat-9", "patient", "clinic-2");
+    let req = lambda_request(
+        "PUT",
+        "/conversations/conv-self/meeting",
+        Some(&patient),
+        Some(&json!({ "hostUserId": "pat-9", "participantUserIds": ["dr-7"] })),
+    );
+    assert_error(
+        &call(&app, Function::CreateMeeting, req).await,
+        403,
+        "FORBIDDEN",
+    );
+
+    let removed = org_call(&app, "DELETE", "/org/hosts/dr-7", &admin, None).await;
+    assert_eq!(removed.body["userId"], "dr-7");
+    let after = put(&app, &service, "appt-unmapped-again", &body_for("dr-7")).await;
+    assert_error(&after, 422, "HOST_NOT_MAPPED");
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarantee_9_org_settings_override_the_deployments_defaults_for_that_org_only() {
+    let stack = in_process_stack().await;
+    let app = stack
+        .app(manual_clock(), Settings::default())
+        .await
+        .expect("app");
+    let admin = stack.token("adm-2", "admin", "clinic-2");
+    let defaults = org_call(&app, "GET", "/org/settings", &admin, None).await;
+    assert_eq!(
+        defaults.body,
+        json!({ "orgId": "clinic-2", "provider": "zoom", "fallbackProvider": null,
+                "conversationReuseSeconds": 3600, "updatedAt": null })
+    );
+    let wanted =
+        json!({ "provider": "jitsi", "fallbackProvider": "zoom", "conversationReuseSeconds": 600 });
+    let set = org_call(&app, "PUT", "/org/settings", &admin, Some(&wanted)).await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+    assert_eq!(set.body["provider"], "jitsi");
+    assert_eq!(set.body["conversationReuseSeconds"], 600);
+    assert_eq!(
+        org_call(&app, "GET", "/org/settings", &admin, None)
+            .await
+            .body,
+        set.body
+    );
+
+    let service = stack.token("svc-2", "service", "clinic-2");
+    let made = put(&app, &service, "appt-jitsi", &appointment_body()).await;
+    assert_eq!(made.body["provider"], "jitsi", "{:?}", made.body);
+    let conversation = json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"] });
+    let req = lambda_request(
+        "PUT",
+        "/conversations/conv-org/meeting",
+        Some(&service),
+        Some(&conversation),
+    );
+    let room = call(&app, Function::CreateMeeting, req).await;
+    assert_eq!(room.status, 201, "{:?}", room.body);
+    let (created, expires) = (&room.body["createdAt"], &room.body["expiresAt"]);
+    let seconds = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().expect("time"))
+            .expect("time")
+            .timestamp()
+    };
+    assert_eq!(
+        seconds(expires) - seconds(created),
+        600,
+        "the org's reuse window"
+    );
+
+    // Another org keeps the deployment's defaults.
+    let other = stack.token("svc-3", "service", "clinic-3");
+    let theirs = put(&app, &other, "appt-zoom", &appointment_body()).await;
+    assert_eq!(theirs.body["provider"], "zoom");
+    let bad = org_call(
+        &app,
+        "PUT",
+        "/org/settings",
+        &admin,
+        Some(&json!({ "provider": "zoom", "conversationReuseSeconds": 5 })),
+    )
+    .await;
+    assert_error(&bad, 400, "VALIDATION_FAILED");
+    stack.finish(0).await;
+}
+
+/// Connects `org` to the sandbox's Zoom account with its own webhook secret token, default
+/// user `me`; answers the token.
+async fn connect_zoom(stack: &Stack, app: &App, org: &str) -> String {
+    let admin = stack.token("adm", "admin", org);
+    let body = stack.zoom_connection(&json!({ "defaultUser": "me" }));
+    let r = org_call(app, "PUT", "/org/providers/zoom", &admin, Some(&body)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    body["webhookSecretToken"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+fn started(zoom_id: &str, ts_ms: i64) -> String {
+    json!({
+        "event": "meeting.started", "event_ts": ts_ms,
+        "payload": { "account_id": "acc", "object": { "id": zoom_id.parse::<i64>().unwrap_or(0),
+            "uuid": "u-1", "host_id": "h", "topic": "Video consultation", "type": 2,
+            "start_time": "2026-12-02T10:00:00Z", "duration": 30, "timezone": "UTC" } }
+    })
+    .to_string()
+}
+
+async fn deliver_signed(app: &App, path: &str, secret: &str, body: &str) -> (u16, Value) {
+    let ts = chrono::Utc::now().timestamp();
+    let headers = [
+        ("x-zm-request-timestamp", ts.to_string()),
+        ("x-zm-signature", sign(secret, ts, body.as_bytes())),
+    ];
+    deliver(app, delivery_to(path, &headers, body, false)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarantee_9_an_orgs_webhook_is_verified_with_its_own_token_and_changes_only_its_meetings()
+{
+    let stack = in_process_stack().await;
+    let app = stack
+        .app(manual_clock(), Settings::default())
+        .await
+        .expect("app");
+    let token_a = connect_zoom(&stack, &app, "clinic-a").await;
+    let token_b = connect_zoom(&stack, &app, "clinic-b").await;
+    let service_b = stack.token("svc-b", "service", "clinic-b");
+    let m = put(&app, &service_b, "appt-b", &appointment_body()).await;
+    assert_eq!(m.status, 201, "{:?}", m.body);
+    let zoom_id = m.body["providerMeetingId"].as_str().expect("id").to_owned();
+    let id = m.body["meetingId"].as_str().expect("id").to_owned();
+    let status = || async {
+        let req = lambda_request("GET", &format!("/meetings/{id}"), Some(&service_b), None);
+        call(&app, Function::GetMeetingLink, req).await.body["status"].clone()
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+
+    // B's token at A's door, the deployment's token at B's door, B's at the deployment's.
+    for (path, secret) in [
+        ("/webhooks/zoom/clinic-a", token_b.as_str()),
+        ("/webhooks/zoom/clinic-b", stack.webhook_secret.as_str()),
+        ("/webhooks/zoom", token_b.as_str()),
+        ("/webhooks/zoom/clinic-none", token_b.as_str()),
+    ] {
+        let (code, _) = deliver_signed(&app, path, secret, &started(&zoom_id, now_ms)).await;
+        assert_eq!(code, 401, "{path}");
+    }
+    assert_eq!(status().await, "scheduled", "nothing written");
+
+    // A correctly signed event of org A naming B's meeting: acknowledged, ignored.
+    let (code, body) = deliver_signed(
+        &app,
+        "/webhooks/zoom/clinic-a",
+        &token_a,
+        &started(&zoom_id, now_ms),
+    )
+    .await;
+    assert_eq!((code, body["status"].clone()), (200, json!("not-ours")));
+    // The deployment's own app speaks for the deployment's account only.
+    let (code, body) = deliver_signed(
+        &app,
+        "/webhooks/zoom",
+        &stack.webhook_secret,
+        &started(&zoom_id, now_ms + 1),
+    )
+    .await;
+    assert_eq!((code, body["status"].clone()), (200, json!("not-ours")));
+    assert_eq!(status().await, "scheduled");
+
+    let (code, body) = deliver_signed(
+        &app,
+        "/webhooks/zoom/clinic-b",
+        &token_b,
+        &started(&zoom_id, now_ms + 2),
+    )
+    .await;
+    assert_eq!((code, body["status"].clone()), (200, json!("applied")));
+    assert_eq!(status().await, "started");
+    stack.finish(0).await;
+}
