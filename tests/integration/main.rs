@@ -3,6 +3,7 @@
 //! CI disk and cost twenty links.)
 
 mod authentication;
+mod budgets;
 mod conversations;
 mod demo_page;
 mod deployed_smoke;

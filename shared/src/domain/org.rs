@@ -189,12 +189,17 @@ pub struct Spend {
 }
 
 impl Spend {
-    /// Seconds until the window ends (at least 1): the answer's `Retry-After`.
+    /// Whole seconds until the window ends, rounded up (a caller waiting that long finds
+    /// it over), at least 1: the answer's `Retry-After`.
     pub fn retry_after(&self, now: DateTime<Utc>) -> u64 {
-        u64::try_from((self.window_ends - now).num_seconds())
-            .unwrap_or(0)
-            .max(1)
+        seconds_until(self.window_ends, now)
     }
+}
+
+/// Whole seconds from `now` until `end`, rounded up, at least 1 (a `Retry-After`).
+pub fn seconds_until(end: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    let ms = u64::try_from((end - now).num_milliseconds()).unwrap_or(0);
+    ms.div_ceil(1000).max(1)
 }
 
 /// The fixed window of `rate` that `now` is in, and its end.
@@ -330,6 +335,8 @@ mod tests {
         assert_eq!(org_wide.limit, 5000);
         assert_eq!(mine.window_ends, t("2026-12-02T11:00:00Z"));
         assert_eq!(mine.retry_after(now), 30);
+        let just_before = t("2026-12-02T10:59:59.400Z");
+        assert_eq!(mine.retry_after(just_before), 1, "rounded up, never 0");
         assert_ne!(mine.key, org_wide.key);
         let staff = caller_spends(&CreateBudgets::default(), &org, &user, Role::Staff, now);
         assert_eq!(staff[0].limit, 1000);

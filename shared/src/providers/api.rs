@@ -299,7 +299,7 @@ impl<D: Dialect> OAuthApi<D> {
                 let now = self.clock.now();
                 let until_midnight = || {
                     let end = crate::domain::org::next_utc_midnight(now);
-                    u64::try_from((end - now).num_seconds()).unwrap_or(1).max(1)
+                    crate::domain::org::seconds_until(end, now)
                 };
                 Err(ProviderError::RateLimited {
                     retry_after: retry_after().or_else(|| daily.then(until_midnight)),
