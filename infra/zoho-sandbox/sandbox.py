@@ -404,7 +404,7 @@ class Sandbox(BaseSandbox):
 
     # -- control API beyond the common part
 
-    def more_control(self, key, payload):
+    def more_control(self, key, payload, params):
         with self.lock:
             if key == "POST /__sandbox/revoke":
                 self.tokens.clear()

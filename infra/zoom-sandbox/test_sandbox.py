@@ -219,13 +219,17 @@ class MeetingsTest(SandboxTestCase):
         self.assertEqual(self.stored_meetings()["meetings"], [body])
         last = self.calls()["requests"][-1]
         self.assertIsInstance(last.pop("at"), float)  # answered at (epoch seconds)
-        self.assertEqual(last, {"operation": CREATE, "status": 201, "valid": True, "errors": [], "fault": None})
+        self.assertEqual(last, {"operation": CREATE, "status": 201, "valid": True, "errors": [], "fault": None,
+                                "accountId": ACCOUNT_ID, "userId": body["host_id"]})
 
     def test_create_accepts_every_documented_user_id_form(self):
-        for user_id in ("me", "dr.host@example.com", "30R7kT7bTIKSNUFEuH_Qlg"):
+        host = self.control("GET", "accounts")[2]["accounts"][0]["users"][0]
+        self.assertEqual(host["email"], "host@sandbox.invalid")
+        for user_id in ("me", "HOST@sandbox.invalid", host["email"], host["id"]):
             with self.subTest(user_id=user_id):
                 status, _, body = self.api("POST", f"/users/{urllib.parse.quote(user_id)}/meetings", meeting_body())
                 self.assertEqual(status, 201, body)
+                self.assertEqual((body["host_id"], body["host_email"]), (host["id"], host["email"]))
 
     def test_create_generates_a_password_when_none_is_given(self):
         body = meeting_body()
