@@ -185,8 +185,14 @@ class BaseSandbox:
     def stored_meeting(self, meeting):
         return copy.deepcopy(meeting)
 
-    def more_control(self, key, payload):
+    def more_control(self, key, payload, params):
+        """A control route of extra_control; params are its decoded path parameters."""
         raise NotImplementedError
+
+    def request_context(self, call):
+        """Extra fields for this request's entries in /__sandbox/received and /__sandbox/calls
+        (whose token, which user), computed once the request was answered; side-effect free."""
+        return {}
 
     # -- bookkeeping (callers hold no lock)
 
@@ -194,14 +200,14 @@ class BaseSandbox:
         with self.lock:
             self.counts[key] += 1
 
-    def record(self, key, status, errors, valid, fault):
+    def record(self, key, status, errors, valid, fault, context=None):
         with self.lock:
             if 200 <= status < 300 and fault != "drop_after":
                 self.succeeded[key] += 1
             self.requests.append(
                 {"operation": key, "status": status, "valid": valid, "errors": errors, "fault": fault,
                  # when it was answered (epoch seconds), so tests can measure request rates
-                 "at": time.time()}
+                 "at": time.time(), **(context or {})}
             )
 
     def take_fault(self, key):
@@ -222,7 +228,7 @@ class BaseSandbox:
 
     # -- control API (/__sandbox/...)
 
-    def control(self, key, body):
+    def control(self, key, body, params=None):
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
@@ -266,7 +272,7 @@ class BaseSandbox:
                 released, self.release_event = self.release_event, threading.Event()
             released.set()
             return Reply(204)
-        return self.more_control(key, payload)
+        return self.more_control(key, payload, params or {})
 
     def add_fault(self, rule):
         def bad(message):
@@ -328,7 +334,7 @@ class Handler(BaseHTTPRequestHandler):
                 if route in sandbox.pages:
                     reply = sandbox.page(route, params, dict(parse_qsl(query)))
                 else:
-                    reply = sandbox.control(route, body)
+                    reply = sandbox.control(route, body, {k: unquote(v) for k, v in params.items()})
             except Exception as exc:  # noqa: BLE001 - answer like the provider, log without values
                 log.error("%s %s failed: %s\n%s", self.command, template, type(exc).__name__,
                           "".join(traceback.format_tb(exc.__traceback__)).rstrip())
@@ -347,11 +353,10 @@ class Handler(BaseHTTPRequestHandler):
     def operation(self, key, raw_params, query, body):
         sandbox = self.server.sandbox
         sandbox.count(key)
+        # Verbatim, so tests can prove what never reaches a provider (names, emails).
+        received = {"operation": key, "target": self.path, "body": body.decode("utf-8", "replace")}
         with sandbox.lock:
-            # Verbatim, so tests can prove what never reaches a provider (names, emails).
-            sandbox.received.append(
-                {"operation": key, "target": self.path, "body": body.decode("utf-8", "replace")}
-            )
+            sandbox.received.append(received)
         call = Call(key, sandbox.path_params(raw_params), query, self.headers, body)
         # Validation is side-effect free, so it is recorded even when a fault answers instead.
         errors, valid = sandbox.validate(call)
@@ -368,7 +373,10 @@ class Handler(BaseHTTPRequestHandler):
             reply = sandbox.fault_reply(fault)
         else:
             reply = sandbox.answer(call, errors)
-        sandbox.record(key, reply.status, errors, valid, kind)
+        context = sandbox.request_context(call)
+        with sandbox.lock:
+            received.update(context)
+        sandbox.record(key, reply.status, errors, valid, kind, context)
         if kind == "drop_after":  # the work is done, but the answer is lost
             self.close_connection = True
             log.info("%s %s (dropped, fault=drop_after)", key, reply.status)

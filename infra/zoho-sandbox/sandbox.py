@@ -96,7 +96,7 @@ def bad_field(field, problem):
     return {"field": field, "message": problem}
 
 
-def session_errors(session, zuid):
+def session_errors(session, presenters):
     """Validation errors of a create/update "session" object, unknown keys first (client typos)."""
     errors = [bad_field(f"session.{key}", "Unknown field.") for key in sorted(set(session) - set(SESSION_FIELDS))]
     for name in ("topic", "presenter", "startTime", "duration", "timezone"):
@@ -107,9 +107,9 @@ def session_errors(session, zuid):
         errors.append(bad_field("session.topic", "Must be a string of 1 to 200 characters."))
     if not (isinstance(session.get("agenda", ""), str) and len(session.get("agenda", "")) <= 2000):
         errors.append(bad_field("session.agenda", "Must be a string of at most 2000 characters."))
-    presenter = session.get("presenter", zuid)
-    if not ((is_int(presenter) or isinstance(presenter, str)) and str(presenter) == str(zuid)):
-        errors.append(bad_field("session.presenter", "Must be the zuid of the organization's user."))
+    presenter = session.get("presenter", presenters[0] if presenters else 0)
+    if not ((is_int(presenter) or isinstance(presenter, str)) and str(presenter) in map(str, presenters)):
+        errors.append(bad_field("session.presenter", "Must be the zuid of a user of the organization."))
     if "startTime" in session and parse_start(session["startTime"]) is None:
         errors.append(bad_field("session.startTime", f"Must be formatted like {START_FORMAT}."))
     duration = session.get("duration", 60000)
@@ -134,7 +134,7 @@ def session_errors(session, zuid):
     return unique
 
 
-def body_errors(call, zuid):
+def body_errors(call, presenters):
     """Errors of a create/update request: Content-Type, JSON body, then the session's fields."""
     content_type = (call.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
@@ -147,7 +147,7 @@ def body_errors(call, zuid):
         return [bad_field("body", "Must be a JSON object.")]
     if not isinstance(body, dict) or not isinstance(body.get("session"), dict):
         return [bad_field("session", "Must be an object.")]
-    return session_errors(body["session"], zuid)
+    return session_errors(body["session"], presenters)
 
 
 def list_params(query):
@@ -187,6 +187,49 @@ class TokenLimit:
         return True
 
 
+def positive_id(value):
+    """A zsoid/zuid given as a JSON number or its exact digit string, else None."""
+    if is_int(value) and value > 0:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[1-9][0-9]{0,17}", value):
+        return int(value)
+    return None
+
+
+def presenter_email(org, zuid):
+    """The CLI organization's first user is host@sandbox.invalid; every other presenter gets its own."""
+    return HOST_EMAIL if zuid == org.presenters[0] and org.cli else f"presenter-{zuid}@sandbox.invalid"
+
+
+class Org:
+    """One Zoho organization (zsoid): the OAuth client and refresh token it authorized, its users
+    (presenters, zuids; the first answers user.json) and its refresh token's throttle."""
+
+    def __init__(self, zsoid, client_id, client_secret, refresh_token, presenters, limit, cli=False):
+        self.zsoid, self.client_id, self.client_secret = zsoid, client_id, client_secret
+        self.refresh_token, self.presenters, self.limit, self.cli = refresh_token, presenters, limit, cli
+
+    def public(self):
+        return {"zsoid": self.zsoid, "clientId": self.client_id, "presenters": list(self.presenters)}
+
+
+def parse_org(payload):
+    """(zsoid, clientId, clientSecret, refreshToken, presenters) from POST /__sandbox/orgs, or an error."""
+    if not isinstance(payload, dict):
+        return None, "body must be a JSON object"
+    zsoid = positive_id(payload.get("zsoid"))
+    if zsoid is None:
+        return None, "zsoid must be a positive integer"
+    for name in ("clientId", "clientSecret", "refreshToken"):
+        if not (isinstance(payload.get(name), str) and payload[name]):
+            return None, f"{name} must be a non-empty string"
+    presenters = payload.get("presenters")
+    zuids = [positive_id(z) for z in presenters] if isinstance(presenters, list) else []
+    if not zuids or None in zuids or len(set(zuids)) != len(zuids):
+        return None, "presenters must be a non-empty list of distinct zuids (positive integers)"
+    return (zsoid, payload["clientId"], payload["clientSecret"], payload["refreshToken"], zuids), None
+
+
 class Sandbox(BaseSandbox):
     name = "zoho-sandbox"
     title = "Zoho sandbox"
@@ -194,7 +237,8 @@ class Sandbox(BaseSandbox):
     token_operation = TOKEN
     fault_kinds = FAULT_KINDS
     pages = {"GET /meeting/start": "start", "GET /meeting/join": "join"}
-    extra_control = ["GET /__sandbox/tokens", "POST /__sandbox/revoke"]
+    extra_control = ["GET /__sandbox/tokens", "POST /__sandbox/revoke", "GET /__sandbox/orgs",
+                     "POST /__sandbox/orgs", "POST /__sandbox/orgs/{zsoid}/presenters"]
 
     def __init__(self, args):
         super().__init__()
@@ -214,8 +258,11 @@ class Sandbox(BaseSandbox):
 
     def reset(self):
         with self.lock:
-            self.tokens = {}  # access token -> expiry (monotonic seconds); revoked ones removed
-            self.limit = TokenLimit(self.token_limit, self.token_window)
+            self.limit = TokenLimit(self.token_limit, self.token_window)  # the CLI org's refresh token's
+            cli = Org(self.zsoid, self.client_id, self.client_secret, self.refresh_token, [self.zuid], self.limit,
+                      cli=True)
+            self.orgs = {self.zsoid: cli}  # zsoid -> Org; added ones are forgotten
+            self.tokens = {}  # access token -> (expiry (monotonic seconds), zsoid); revoked ones removed
             self.meetings = {}  # meetingKey -> stored meeting (see create_session)
             self.deleted = {}  # meetingKey -> stored meeting
             self.reset_bookkeeping()
@@ -227,7 +274,10 @@ class Sandbox(BaseSandbox):
 
     def validate(self, call):
         if call.key in (CREATE, UPDATE):
-            errors = body_errors(call, self.zuid)
+            with self.lock:  # the path's organization; when it is not one, the token's (answered 403 anyway)
+                org = self.orgs.get(as_key(call.params["zsoid"])) or self._token_org(call.headers) or self.orgs[self.zsoid]
+                presenters = list(org.presenters)
+            errors = body_errors(call, presenters)
         elif call.key == LIST:
             errors = list_params(call.query)[0]
         else:
@@ -235,14 +285,36 @@ class Sandbox(BaseSandbox):
         return errors, not errors
 
     def authenticate(self, headers):
-        scheme, _, token = (headers.get("Authorization") or "").strip().partition(" ")
         with self.lock:
-            expiry = self.tokens.get(token.strip()) if scheme.lower() == "zoho-oauthtoken" else None
+            expiry = self._token(headers)[0]
         if expiry is None or time.monotonic() >= expiry:
             return Reply(401, INVALID_TOKEN)
         return None
 
+    def request_context(self, call):
+        """zsoid: the organization of the access token (for the grant: of the refresh token granted)."""
+        with self.lock:
+            org = self._granted_org(call) if call.key == TOKEN else self._token_org(call.headers)
+        return {"zsoid": org.zsoid if org else None}
+
     # -- helpers (called with self.lock held)
+
+    def _token(self, headers):
+        """(expiry, zsoid) of the request's access token, (None, None) for none we issued."""
+        scheme, _, token = (headers.get("Authorization") or "").strip().partition(" ")
+        return self.tokens.get(token.strip(), (None, None)) if scheme.lower() == "zoho-oauthtoken" else (None, None)
+
+    def _token_org(self, headers):
+        return self.orgs.get(self._token(headers)[1])
+
+    def _granted_org(self, call):
+        """The organization whose client and refresh token the grant carries, else None."""
+        params = form_params(call)
+        for org in self.orgs.values():
+            if (params.get("client_id"), params.get("client_secret"), params.get("refresh_token")) == (
+                    org.client_id, org.client_secret, org.refresh_token):
+                return org
+        return None
 
     def _new_key(self):
         while True:  # 10 digits
@@ -264,8 +336,8 @@ class Sandbox(BaseSandbox):
             "sysId": meeting["sysId"],
             "topic": meeting["topic"],
             "agenda": meeting["agenda"],
-            "presenter": self.zuid,
-            "presenterEmail": HOST_EMAIL,
+            "presenter": meeting["presenter"],
+            "presenterEmail": presenter_email(self.orgs[meeting["zsoid"]], meeting["presenter"]),
             "startTime": start.astimezone(zone).strftime(SHOWN_FORMAT),
             "endTime": end.astimezone(zone).strftime(SHOWN_FORMAT),
             "startTimeMillisec": str(epoch_ms(start)),
@@ -291,6 +363,7 @@ class Sandbox(BaseSandbox):
             start=local.astimezone(timezone.utc),
             duration=session["duration"],
             timezone=session["timezone"],
+            presenter=positive_id(session["presenter"]),
             participants=[dict(p) for p in session.get("participants", [])],
         )
         return Reply(200, {"session": self._view(meeting)})
@@ -299,21 +372,26 @@ class Sandbox(BaseSandbox):
 
     def api_answer(self, call, errors):
         """Normal processing once authenticated: organization, validation, then the operation."""
+        with self.lock:
+            org = self._token_org(call.headers)
+        if org is None:  # forgotten by a reset meanwhile
+            return Reply(401, INVALID_TOKEN)
         if call.key == USER:
-            return Reply(200, {"userDetails": {"zuid": self.zuid, "zsoid": self.zsoid,
-                                               "primaryEmail": HOST_EMAIL, "displayName": "Sandbox Host"}})
-        if call.params["zsoid"] != str(self.zsoid):
+            zuid = org.presenters[0]
+            return Reply(200, {"userDetails": {"zuid": zuid, "zsoid": org.zsoid,
+                                               "primaryEmail": presenter_email(org, zuid), "displayName": "Sandbox Host"}})
+        if call.params["zsoid"] != str(org.zsoid):  # only the token's own organization
             return zoho_error(403, 7005, "Organization not found")
         if errors:
             return zoho_error(400, 7001, f"Invalid input: {errors[0]['field']}")
         if call.key == CREATE:
-            return self.create_session(call)
+            return self.create_session(call, org)
         if call.key == LIST:
-            return self.list_sessions(call)
+            return self.list_sessions(call, org)
         key = as_key(call.params["meetingKey"])
         with self.lock:
             meeting = self.meetings.get(key)
-            if meeting is None:
+            if meeting is None or meeting["zsoid"] != org.zsoid:
                 return meeting_not_found()
             if call.key == GET:
                 return Reply(200, {"session": self._view(meeting)})
@@ -328,23 +406,26 @@ class Sandbox(BaseSandbox):
         params = form_params(call)
         if params.get("grant_type") != "refresh_token":
             return Reply(200, {"error": "unsupported_grant_type"})
-        if params.get("client_id") != self.client_id or params.get("client_secret") != self.client_secret:
-            return Reply(200, {"error": "invalid_client"})
-        if params.get("refresh_token") != self.refresh_token:
-            return Reply(200, {"error": "invalid_code"})
+        client = (params.get("client_id"), params.get("client_secret"))
         with self.lock:
-            if not self.limit.try_issue():
+            if not any(client == (o.client_id, o.client_secret) for o in self.orgs.values()):
+                return Reply(200, {"error": "invalid_client"})
+            org = self._granted_org(call)
+            if org is None:  # no such refresh token for this client
+                return Reply(200, {"error": "invalid_code"})
+            if not org.limit.try_issue():
                 return Reply(400, TOO_MANY)
             token = self._issue("accessTokens", f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}")
-            self.tokens[token] = time.monotonic() + self.token_ttl
+            self.tokens[token] = (time.monotonic() + self.token_ttl, org.zsoid)
         return Reply(200, {"access_token": token, "api_domain": API_DOMAIN, "token_type": "Bearer",
                            "expires_in": self.token_ttl})
 
-    def create_session(self, call):
+    def create_session(self, call, org):
         with self.lock:
             key = self._new_key()
             meeting = {
                 "meetingKey": key,
+                "zsoid": org.zsoid,
                 "sysId": random_digits(18),
                 "token": self._issue("linkTokens", secrets.token_urlsafe(24)),
                 "pwd": self._issue("linkTokens", secrets.token_urlsafe(12)),
@@ -355,10 +436,10 @@ class Sandbox(BaseSandbox):
             self.meetings[key] = meeting
             return reply
 
-    def list_sessions(self, call):
+    def list_sessions(self, call, org):
         listtype, index, count = list_params(call.query)[1]
         with self.lock:
-            views = [self._view(m) for m in self.meetings.values()]
+            views = [self._view(m) for m in self.meetings.values() if m["zsoid"] == org.zsoid]
         views.sort(key=lambda v: (int(v["startTimeMillisec"]), v["meetingKey"]))
         if listtype != "all":
             views = [v for v in views if (v["status"] != "completed") == (listtype == "upcoming")]
@@ -404,8 +485,14 @@ class Sandbox(BaseSandbox):
 
     # -- control API beyond the common part
 
-    def more_control(self, key, payload):
+    def more_control(self, key, payload, params):
+        if key == "POST /__sandbox/orgs":
+            return self.add_org(payload)
+        if key == "POST /__sandbox/orgs/{zsoid}/presenters":
+            return self.add_presenter(params["zsoid"], payload)
         with self.lock:
+            if key == "GET /__sandbox/orgs":
+                return Reply(200, {"orgs": [o.public() for o in self.orgs.values()]})
             if key == "POST /__sandbox/revoke":
                 self.tokens.clear()
                 return Reply(204)
@@ -417,8 +504,49 @@ class Sandbox(BaseSandbox):
                 "maxInWindow": self.limit.max_in_window,
                 "limit": self.limit.limit,
                 "windowSeconds": self.limit.window,
-                "live": sum(1 for expiry in self.tokens.values() if expiry > now),
+                "live": sum(1 for expiry, zsoid in self.tokens.values() if expiry > now and zsoid == self.zsoid),
             })
+
+    def _zuid_taken(self, zuids):
+        """A message if a zuid already belongs to an organization (the caller holds the lock)."""
+        if any(z in o.presenters for o in self.orgs.values() for z in zuids):
+            return "a zuid belongs to one organization only"
+        return None
+
+    def add_org(self, payload):
+        fields, problem = parse_org(payload)
+        if problem:
+            return Reply(400, {"error": problem})
+        zsoid, client_id, client_secret, refresh_token, zuids = fields
+        with self.lock:
+            if zsoid in self.orgs:
+                return Reply(409, {"error": "an organization with this zsoid exists"})
+            if any(o.refresh_token == refresh_token for o in self.orgs.values()):
+                return Reply(409, {"error": "this refresh token belongs to another organization"})
+            taken = self._zuid_taken(zuids)
+            if taken:
+                return Reply(409, {"error": taken})
+            org = Org(zsoid, client_id, client_secret, refresh_token, zuids,
+                      TokenLimit(self.token_limit, self.token_window))
+            self.orgs[zsoid] = org
+            for kind, secret in (("refreshTokens", refresh_token), ("clientSecrets", client_secret)):
+                if secret not in self.issued[kind]:
+                    self._issue(kind, secret)
+            return Reply(201, org.public())
+
+    def add_presenter(self, zsoid, payload):
+        zuid = positive_id(payload.get("zuid")) if isinstance(payload, dict) else None
+        if zuid is None:
+            return Reply(400, {"error": "zuid must be a positive integer"})
+        with self.lock:
+            org = self.orgs.get(as_key(zsoid))
+            if org is None:
+                return Reply(404, {"error": "no such organization"})
+            taken = self._zuid_taken([zuid])
+            if taken:
+                return Reply(409, {"error": taken})
+            org.presenters.append(zuid)
+            return Reply(201, org.public())
 
 
 def positive_int(text):

@@ -299,7 +299,8 @@ class SessionsTest(SandboxTestCase):
         self.assertIn(session["joinLink"].split("pwd=")[1], issued)
         last = self.calls()["requests"][-1]
         self.assertIsInstance(last.pop("at"), float)
-        self.assertEqual(last, {"operation": CREATE, "status": 200, "valid": True, "errors": [], "fault": None})
+        self.assertEqual(last, {"operation": CREATE, "status": 200, "valid": True, "errors": [], "fault": None,
+                                "zsoid": ZSOID})
 
     def test_time_formatting(self):
         cases = [
@@ -699,6 +700,138 @@ class LogHygieneTest(SandboxTestCase):
             self.assertIn(line, log)
         for secret in secrets:
             self.assertNotIn(secret, log)
+
+
+CLINIC_B = {"zsoid": 55550001, "clientId": "1000.CLIENT-B", "clientSecret": "csecret-B_99",
+            "refreshToken": "1000.refresh-B_99", "presenters": [66660001, 66660002]}
+ORG_B = f"/{CLINIC_B['zsoid']}"
+
+
+class OrgsTest(SandboxTestCase):
+    """Several organizations: their own client and refresh token, users (presenters) and sessions."""
+
+    def add_clinic_b(self):
+        status, _, body = self.control("POST", "orgs", CLINIC_B)
+        self.assertEqual(status, 201, body)
+        return body
+
+    def token_b(self):
+        status, _, body = self.grant(client_id="1000.CLIENT-B", client_secret="csecret-B_99",
+                                     refresh_token="1000.refresh-B_99")
+        self.assertEqual(status, 200, body)
+        return body["access_token"]
+
+    def create_b(self, token, **overrides):
+        status, _, body = self.api("POST", f"{ORG_B}/sessions.json",
+                                   session_body(**{"presenter": CLINIC_B["presenters"][0], **overrides}), token=token)
+        self.assertEqual(status, 200, body)
+        return body["session"]
+
+    def test_add_and_list_orgs_without_secrets(self):
+        self.assertEqual(self.add_clinic_b(), {"zsoid": 55550001, "clientId": "1000.CLIENT-B",
+                                               "presenters": [66660001, 66660002]})
+        status, _, body = self.control("POST", f"orgs/{ZSOID}/presenters", {"zuid": 87654322})
+        self.assertEqual((status, body["presenters"]), (201, [ZUID, 87654322]))
+        orgs = self.control("GET", "orgs")[2]["orgs"]
+        self.assertEqual([o["zsoid"] for o in orgs], [ZSOID, 55550001])
+        for secret in (CLIENT_SECRET, REFRESH_TOKEN, "csecret-B_99", "1000.refresh-B_99"):
+            self.assertNotIn(secret, json.dumps(orgs))
+        issued = self.control("GET", "issued")[2]
+        self.assertEqual(issued["refreshTokens"], [REFRESH_TOKEN, "1000.refresh-B_99"])
+        self.assertEqual(issued["clientSecrets"], [CLIENT_SECRET, "csecret-B_99"])
+
+    def test_org_control_errors(self):
+        self.add_clinic_b()
+        self.assertEqual(self.control("POST", "orgs", CLINIC_B)[0], 409)
+        self.assertEqual(self.control("POST", "orgs", {**CLINIC_B, "zsoid": 55550002})[0], 409)  # refresh token
+        self.assertEqual(self.control("POST", "orgs", {**CLINIC_B, "zsoid": 55550002, "refreshToken": "r",
+                                                       "presenters": [ZUID]})[0], 409)  # zuid of another org
+        self.assertEqual(self.control("POST", "orgs", {**CLINIC_B, "presenters": []})[0], 400)
+        self.assertEqual(self.control("POST", "orgs", {**CLINIC_B, "zsoid": "x"})[0], 400)
+        self.assertEqual(self.control("POST", "orgs/999/presenters", {"zuid": 1})[0], 404)
+        self.assertEqual(self.control("POST", f"orgs/{ZSOID}/presenters", {"zuid": 66660001})[0], 409)
+        self.assertEqual(self.control("POST", f"orgs/{ZSOID}/presenters", {"zuid": "abc"})[0], 400)
+
+    def test_each_org_has_its_own_client_and_refresh_token(self):
+        self.add_clinic_b()
+        self.token_b()
+        cases = [
+            ({"client_id": "1000.CLIENT-B", "client_secret": "csecret-B_99"}, "invalid_code"),  # A's refresh token
+            ({"refresh_token": "1000.refresh-B_99"}, "invalid_code"),  # A's client, B's refresh token
+            ({"client_id": "1000.CLIENT-B", "refresh_token": "1000.refresh-B_99"}, "invalid_client"),
+        ]
+        for overrides, error in cases:
+            with self.subTest(overrides=overrides):
+                self.assertEqual(self.grant(**overrides)[::2], (200, {"error": error}))
+
+    def test_tokens_work_only_for_their_own_org(self):
+        self.add_clinic_b()
+        token_b = self.token_b()
+        a, b = self.create(), self.create_b(token_b)
+        self.assertEqual((b["presenter"], b["presenterEmail"]), (66660001, "presenter-66660001@sandbox.invalid"))
+        self.assertEqual((a["presenter"], a["presenterEmail"]), (ZUID, "host@sandbox.invalid"))
+        user = self.api("GET", "/user.json", token=token_b)[2]["userDetails"]
+        self.assertEqual((user["zuid"], user["zsoid"]), (66660001, 55550001))
+        for token, org, key in ((self.token, ORG_B, b["meetingKey"]), (token_b, ORG, a["meetingKey"])):
+            for method, path, body in (("POST", "/sessions.json", session_body()), ("GET", "/sessions.json", None),
+                                       ("GET", f"/sessions/{key}.json", None), ("DELETE", f"/sessions/{key}.json", None),
+                                       ("PUT", f"/sessions/{key}.json", session_body())):
+                with self.subTest(org=org, method=method, path=path):
+                    self.assertZohoError(self.api(method, f"{org}{path}", body, token=token), 403, 7005,
+                                         "Organization not found")
+        # Under its own zsoid, another org's meetingKey does not exist.
+        self.assertZohoError(self.api("GET", f"{ORG_B}/sessions/{a['meetingKey']}.json", token=token_b), 404, 7004)
+        self.assertEqual(self.api("GET", f"{ORG_B}/sessions.json", token=token_b)[2], {"session": [b]})
+        self.assertEqual(self.api("GET", f"{ORG}/sessions.json")[2], {"session": [a]})
+        self.assertEqual(len(self.stored()["meetings"]), 2)
+
+    def test_presenter_must_be_a_user_of_the_org(self):
+        self.add_clinic_b()
+        token_b = self.token_b()
+        invalid = (400, 7001, "Invalid input: session.presenter")
+        self.assertZohoError(self.api("POST", f"{ORG_B}/sessions.json", session_body(), token=token_b), *invalid)
+        self.assertZohoError(self.api("POST", f"{ORG}/sessions.json", session_body(presenter=66660001)), *invalid)
+        self.assertEqual(self.calls()["requests"][-1]["valid"], False)
+        second = self.create_b(token_b, presenter=66660002)
+        self.assertEqual(second["presenter"], 66660002)
+        path = f"{ORG_B}/sessions/{second['meetingKey']}.json"
+        self.assertZohoError(self.api("PUT", path, session_body(presenter=ZUID), token=token_b), *invalid)
+        status, _, moved = self.api("PUT", path, session_body(presenter="66660001"), token=token_b)
+        self.assertEqual((status, moved["session"]["presenter"]), (200, 66660001))
+        # The CLI org gains presenters through the control API.
+        self.assertZohoError(self.api("POST", f"{ORG}/sessions.json", session_body(presenter=87654322)), *invalid)
+        self.control("POST", f"orgs/{ZSOID}/presenters", {"zuid": 87654322})
+        self.assertEqual(self.create(presenter=87654322)["presenterEmail"], "presenter-87654322@sandbox.invalid")
+
+    def test_received_and_calls_name_the_org(self):
+        self.add_clinic_b()
+        token_b = self.token_b()
+        self.create_b(token_b)
+        self.api("GET", f"{ORG}/sessions.json", token=token_b)
+        self.api("GET", f"{ORG}/sessions.json", token="1000.forged")
+        self.grant(refresh_token="wrong")
+        expected = [(TOKEN, ZSOID), (TOKEN, 55550001), (CREATE, 55550001), (LIST, 55550001), (LIST, None),
+                    (TOKEN, None)]
+        for entries in (self.control("GET", "received")[2]["requests"], self.calls()["requests"]):
+            self.assertEqual([(r["operation"], r["zsoid"]) for r in entries], expected)
+
+    def test_reset_forgets_added_orgs_and_presenters(self):
+        self.add_clinic_b()
+        self.control("POST", f"orgs/{ZSOID}/presenters", {"zuid": 87654322})
+        self.assertEqual(self.control("POST", "reset")[0], 204)
+        self.assertEqual(self.control("GET", "orgs")[2]["orgs"],
+                         [{"zsoid": ZSOID, "clientId": CLIENT_ID, "presenters": [ZUID]}])
+        self.assertEqual(self.grant(client_id="1000.CLIENT-B", client_secret="csecret-B_99",
+                                    refresh_token="1000.refresh-B_99")[2], {"error": "invalid_client"})
+        self.assertIn("1000.refresh-B_99", self.control("GET", "issued")[2]["refreshTokens"])  # kept
+
+    def test_each_refresh_token_has_its_own_limit(self):
+        self.add_clinic_b()
+        for _ in range(9):  # with setUp's grant: the CLI org's ten
+            self.get_token()
+        self.assertEqual(self.grant()[0], 400)
+        self.token_b()
+        self.assertEqual(self.token_stats()["issued"], 10)  # the CLI org's refresh token
 
 
 class ProcessTest(unittest.TestCase):

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from jsonschema_path import SchemaPath
 from openapi_core import V30RequestValidator
@@ -72,7 +72,8 @@ WEBHOOK_UPDATED_FIELDS = ["id", "uuid", "start_time", "duration", "topic", "time
 PARTICIPANT_EVENTS = {"meeting.participant_joined": "join_time", "meeting.participant_left": "leave_time"}
 WEBHOOK_SKEW = 301  # seconds: just outside the usual 5-minute replay window
 WEBHOOK_TIMEOUT = 10  # seconds
-HOST_EMAIL = "host@sandbox.invalid"
+HOST_EMAIL = "host@sandbox.invalid"  # the CLI account's one host user (its id is made up at start)
+DAILY_CAP = 100  # meeting creates + updates per host user per UTC day (README: "Accounts and users")
 ZAK_TTL = timedelta(hours=2)  # Zoom's start_url expires 2 h after it was generated
 PAGE_TOKEN_TTL = 15 * 60  # seconds, as documented for next_page_token
 LIST_FIELDS = ["uuid", "id", "host_id", "topic", "type", "start_time", "duration", "timezone", "created_at", "join_url"]
@@ -181,6 +182,79 @@ def zoom_error(status, code, message):
 
 def meeting_not_found(meeting_id):
     return zoom_error(404, 3001, f"Meeting does not exist: {meeting_id}.")
+
+
+def user_not_found(user_ref):
+    return zoom_error(404, 1001, f"User does not exist: {user_ref}.")
+
+
+def daily_cap_reached(cap):
+    """Zoom's per-host refusal: no Retry-After, no X-RateLimit-Type (README: "Daily cap")."""
+    return zoom_error(429, 429, f"You have exceeded the daily rate limit ({cap}) of Meeting Create/Update API "
+                      "requests permitted for this particular user. You may resume these requests at GMT 00:00:00.")
+
+
+def is_text(value):
+    return isinstance(value, str) and bool(value)
+
+
+@dataclass
+class Account:
+    """One Zoom account: its Server-to-Server OAuth app's credentials, webhook secret token and users."""
+
+    account_id: str
+    client_id: str
+    client_secret: str
+    webhook_secret: str | None
+    users: list  # [{"id", "email"}]; the first is the owner (`me`)
+
+    def find_user(self, ref):
+        """`me` (the owner), a user id or an email (case-insensitive) of this account, else None."""
+        if ref == "me":
+            return self.users[0] if self.users else None
+        for user in self.users:
+            if user["id"] == ref or user["email"].lower() == ref.lower():
+                return user
+        return None
+
+    def public(self):
+        return {"accountId": self.account_id, "clientId": self.client_id, "users": [dict(u) for u in self.users]}
+
+
+def parse_user(entry):
+    """A {"id","email"} user from a control request (id made up Zoom-style when absent), or an error."""
+    if not isinstance(entry, dict) or not is_text(entry.get("email")):
+        return None, "a user needs an email (a non-empty string)"
+    if "id" in entry and not is_text(entry["id"]):
+        return None, "a user id must be a non-empty string"
+    return {"id": entry.get("id") or random_user_id(), "email": entry["email"]}, None
+
+
+def parse_account(payload):
+    """An Account from POST /__sandbox/accounts, or an error message."""
+    if not isinstance(payload, dict):
+        return None, "body must be a JSON object"
+    for name in ("accountId", "clientId", "clientSecret"):
+        if not is_text(payload.get(name)):
+            return None, f"{name} must be a non-empty string"
+    if payload.get("webhookSecret") is not None and not is_text(payload["webhookSecret"]):
+        return None, "webhookSecret must be a non-empty string"
+    entries = payload.get("users", [])
+    if not isinstance(entries, list):
+        return None, "users must be a list"
+    users = []
+    for entry in entries:
+        user, problem = parse_user(entry)
+        if problem:
+            return None, problem
+        users.append(user)
+    account = Account(payload["accountId"], payload["clientId"], payload["clientSecret"],
+                      payload.get("webhookSecret"), [])
+    for user in users:
+        if account.find_user(user["email"]) or account.find_user(user["id"]):
+            return None, "users must have distinct ids and emails"
+        account.users.append(user)
+    return account, None
 
 
 # ---------------------------------------------------------------- spec validation
@@ -292,31 +366,43 @@ class Sandbox(BaseSandbox):
     token_operation = OAUTH_TOKEN
     fault_kinds = FAULT_KINDS
     pages = {"GET /s/{meetingId}": "start", "GET /j/{meetingId}": "join"}
-    extra_control = ["POST /__sandbox/uuid-mode", "POST /__sandbox/webhooks/send", "GET /__sandbox/webhooks"]
+    extra_control = [
+        "POST /__sandbox/uuid-mode", "POST /__sandbox/webhooks/send", "GET /__sandbox/webhooks",
+        "GET /__sandbox/accounts", "POST /__sandbox/accounts", "POST /__sandbox/accounts/{accountId}/users",
+        "POST /__sandbox/daily-cap", "POST /__sandbox/whose-link",
+    ]
 
     def __init__(self, args, validator):
         super().__init__()
-        self.account_id = args.account_id
+        self.account_id = args.account_id  # the CLI (default) account
         self.client_id = args.client_id
         self.client_secret = args.client_secret
         self.token_ttl = args.token_ttl
         self.validator = validator
         self.webhook_secret = args.webhook_secret
         self.webhook_target = args.webhook_target
-        self.host_id = random_user_id()
+        self.daily_cap = args.daily_cap
+        self.host_id = random_user_id()  # the CLI account's host: stable for the process, across resets
         # Every secret handed out or used, kept across resets so log-leak checks stay complete.
-        self.issued = {"accessTokens": [], "zakTokens": [], "passwords": [], "webhookSecrets": []}
+        self.issued = {"accessTokens": [], "zakTokens": [], "passwords": [], "webhookSecrets": [],
+                       "clientSecrets": [self.client_secret]}
         if self.webhook_secret:
             self.issued["webhookSecrets"].append(self.webhook_secret)
         self.reset()
 
     def reset(self):
         with self.lock:
-            self.tokens = {}  # access token -> expiry (monotonic seconds)
+            default = Account(self.account_id, self.client_id, self.client_secret, self.webhook_secret,
+                              [{"id": self.host_id, "email": HOST_EMAIL}])
+            self.accounts = {self.account_id: default}  # accountId -> Account; added ones are forgotten
+            self.tokens = {}  # access token -> (expiry (monotonic seconds), accountId)
             self.meetings = {}  # id -> meeting object, as Zoom shows it
             self.deleted = {}  # id -> meeting object (recoverable)
-            self.zaks = {}  # zak -> (meeting id, expiry datetime)
-            self.page_tokens = {}  # next_page_token -> (list type, offset, expiry monotonic)
+            self.owners = {}  # meeting id -> accountId (live and deleted meetings)
+            self.zaks = {}  # zak -> (meeting id, expiry datetime, accountId, user id)
+            self.page_tokens = {}  # next_page_token -> ((list type, accountId, user id), offset, expiry monotonic)
+            self.caps = {}  # None (everyone), accountId or (accountId, user id) -> daily cap
+            self.usage = {}  # (accountId, user id) -> (UTC date, creates + updates that day)
             self.reset_bookkeeping()
             self.webhooks = []  # deliveries: {"event", "tamper", "status"}
             self.uuid_mode = "normal"
@@ -354,20 +440,73 @@ class Sandbox(BaseSandbox):
         return str(meeting["id"]) if meeting else once
 
     def authenticate(self, headers):
-        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
         with self.lock:
-            expiry = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+            expiry, _ = self._bearer(headers)
         if expiry is None:
             return Reply(401, INVALID_TOKEN)
         if time.monotonic() >= expiry:
             return Reply(401, EXPIRED_TOKEN)
         return None
 
+    def request_context(self, call):
+        """accountId: the bearer token's account (for the OAuth call: the account_id asked for, when
+        the credentials are that account's); userId: the host user the request acted for."""
+        with self.lock:
+            if call.key == OAUTH_TOKEN:
+                account = self._granted_account(call)
+                return {"accountId": account.account_id if account else None, "userId": None}
+            account = self.accounts.get(self._bearer(call.headers)[1])
+            user_id = None
+            if account and "userId" in call.params:
+                user = account.find_user(call.params["userId"])
+                user_id = user["id"] if user else None
+            elif account and call.params.get("meetingId", "").isdigit():
+                meeting = self._owned(int(call.params["meetingId"]), account, deleted_too=True)
+                user_id = meeting["host_id"] if meeting else None
+            return {"accountId": account.account_id if account else None, "userId": user_id}
+
     # -- helpers (called with self.lock held)
 
-    def _new_zak(self, meeting_id):
+    def _bearer(self, headers):
+        """(expiry, accountId) of the request's bearer token, (None, None) when it has none we issued."""
+        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        return self.tokens.get(token.strip(), (None, None)) if scheme.lower() == "bearer" else (None, None)
+
+    def _granted_account(self, call):
+        """The account named by the grant's account_id, if the Basic credentials are its own."""
+        account = self.accounts.get(form_params(call).get("account_id"))
+        if account and basic_credentials(call.headers) == (account.client_id, account.client_secret):
+            return account
+        return None
+
+    def _owned(self, meeting_id, account, deleted_too=False):
+        """The meeting if it belongs to the account (a meeting of another account does not exist)."""
+        meeting = self.meetings.get(meeting_id)
+        if meeting is None and deleted_too:
+            meeting = self.deleted.get(meeting_id)
+        return meeting if meeting is not None and self.owners.get(meeting_id) == account.account_id else None
+
+    def _cap(self, account_id, user_id):
+        for scope in ((account_id, user_id), account_id, None):
+            if scope in self.caps:
+                return self.caps[scope]
+        return self.daily_cap
+
+    def _spend(self, account_id, user_id):
+        """Count one create/update for the host user today (UTC); its cap if that is spent instead."""
+        today = datetime.now(timezone.utc).date()
+        day, used = self.usage.get((account_id, user_id), (today, 0))
+        used = used if day == today else 0
+        cap = self._cap(account_id, user_id)
+        if used >= cap:
+            return cap
+        self.usage[(account_id, user_id)] = (today, used + 1)
+        return None
+
+    def _new_zak(self, meeting_id, account_id, host_id):
+        """A start URL whose zak names the host user (and, stricter than Zoom, the meeting)."""
         zak = self._issue("zakTokens", secrets.token_urlsafe(32))
-        self.zaks[zak] = (meeting_id, datetime.now(timezone.utc) + ZAK_TTL)
+        self.zaks[zak] = (meeting_id, datetime.now(timezone.utc) + ZAK_TTL, account_id, host_id)
         return f"{self.base_url}/s/{meeting_id}?zak={zak}"
 
     def _new_meeting_id(self):
@@ -403,20 +542,32 @@ class Sandbox(BaseSandbox):
             DELETE: self.delete_meeting,
             STATUS: self.update_status,
         }[call.key]
-        return handler(call)
+        with self.lock:  # the token was checked by authenticate(); users resolve within its account
+            account = self.accounts.get(self._bearer(call.headers)[1])
+        if account is None:  # forgotten by a reset meanwhile
+            return Reply(401, INVALID_TOKEN)
+        return handler(call, account)
 
     def grant(self, call):
-        """Server-to-Server OAuth: grant_type/account_id in the query or a form body."""
+        """Server-to-Server OAuth: grant_type/account_id in the query or a form body. The Basic
+        credentials must be some account's app; account_id must then be that very account."""
         params = form_params(call)
-        if basic_credentials(call.headers) != (self.client_id, self.client_secret):
-            return Reply(400, {"reason": "Invalid client_id or client_secret", "error": "invalid_client"})
+        invalid_client = Reply(400, {"reason": "Invalid client_id or client_secret", "error": "invalid_client"})
+        credentials = basic_credentials(call.headers)
+        with self.lock:
+            known = any(credentials == (a.client_id, a.client_secret) for a in self.accounts.values())
+            asked = self.accounts.get(params.get("account_id"))
+        if not known:
+            return invalid_client
         if params.get("grant_type") != "account_credentials":
             return Reply(400, {"reason": "unsupported grant type", "error": "unsupported_grant_type"})
-        if params.get("account_id") != self.account_id:
+        if asked is None:
             return Reply(400, {"reason": "Invalid account_id", "error": "invalid_request"})
+        if credentials != (asked.client_id, asked.client_secret):  # another account's app
+            return invalid_client
         with self.lock:
             token = self._issue("accessTokens", secrets.token_urlsafe(48))
-            self.tokens[token] = time.monotonic() + self.token_ttl
+            self.tokens[token] = (time.monotonic() + self.token_ttl, asked.account_id)
         return Reply(
             200,
             {
@@ -428,10 +579,16 @@ class Sandbox(BaseSandbox):
             },
         )
 
-    def create_meeting(self, call):
+    def create_meeting(self, call, account):
         req = call.json()
         now = datetime.now(timezone.utc)
         with self.lock:
+            host = account.find_user(call.params["userId"])
+            if host is None:
+                return user_not_found(call.params["userId"])
+            cap = self._spend(account.account_id, host["id"])
+            if cap is not None:
+                return daily_cap_reached(cap)
             meeting_id = self._new_meeting_id()
             password = req["password"] if "password" in req else random_alnum(10)
             numeric = password if password.isdigit() else random_digits(10)
@@ -441,8 +598,8 @@ class Sandbox(BaseSandbox):
             meeting = {
                 "uuid": self._new_uuid(),
                 "id": meeting_id,
-                "host_id": self.host_id,
-                "host_email": HOST_EMAIL,
+                "host_id": host["id"],
+                "host_email": host["email"],
                 "topic": req.get("topic", "Zoom Meeting"),
                 "type": req.get("type", 2),
                 "status": "waiting",
@@ -451,7 +608,7 @@ class Sandbox(BaseSandbox):
                 "timezone": req.get("timezone", "UTC"),
                 "agenda": req.get("agenda", ""),
                 "created_at": utc_iso(now),
-                "start_url": self._new_zak(meeting_id),
+                "start_url": self._new_zak(meeting_id, account.account_id, host["id"]),
                 "join_url": f"{self.base_url}/j/{meeting_id}?pwd={encrypted}",
                 "password": password,
                 "h323_password": numeric,
@@ -461,19 +618,24 @@ class Sandbox(BaseSandbox):
                 "pre_schedule": False,
             }
             self.meetings[meeting_id] = meeting
+            self.owners[meeting_id] = account.account_id
             return Reply(201, copy.deepcopy(meeting))
 
-    def list_meetings(self, call):
+    def list_meetings(self, call, account):
         list_type = call.query.get("type", "scheduled")
         page_size = int(call.query.get("page_size", 30))  # the spec caps it at 300
         page_size = page_size if page_size > 0 else 30
         now = datetime.now(timezone.utc)
         with self.lock:
+            host = account.find_user(call.params["userId"])
+            if host is None:
+                return user_not_found(call.params["userId"])
+            scope = (list_type, account.account_id, host["id"])
             offset = 0
             token = call.query.get("next_page_token")
             if token:
                 saved = self.page_tokens.get(token)
-                if saved is None or saved[0] != list_type or time.monotonic() >= saved[2]:
+                if saved is None or saved[0] != scope or time.monotonic() >= saved[2]:
                     return zoom_error(400, 300, "The next page token is invalid or expired.")
                 offset = saved[1]
 
@@ -488,36 +650,39 @@ class Sandbox(BaseSandbox):
                 "upcoming_meetings": upcoming,
                 "previous_meetings": lambda m: not upcoming(m),
             }[list_type]
-            found = sorted(
-                (m for m in self.meetings.values() if selected(m)), key=lambda m: (m["start_time"], m["id"])
-            )
+            hosted = (m for m in self.meetings.values() if m["host_id"] == host["id"] and self._owned(m["id"], account))
+            found = sorted((m for m in hosted if selected(m)), key=lambda m: (m["start_time"], m["id"]))
             page = found[offset : offset + page_size]
             next_token = ""
             if offset + page_size < len(found):
                 next_token = secrets.token_urlsafe(24)
-                self.page_tokens[next_token] = (list_type, offset + page_size, time.monotonic() + PAGE_TOKEN_TTL)
+                self.page_tokens[next_token] = (scope, offset + page_size, time.monotonic() + PAGE_TOKEN_TTL)
             meetings = [{**{k: m[k] for k in LIST_FIELDS}, "agenda": m["agenda"][:250]} for m in page]
         return Reply(
             200,
             {"page_size": page_size, "total_records": len(found), "next_page_token": next_token, "meetings": meetings},
         )
 
-    def get_meeting(self, call):
+    def get_meeting(self, call, account):
         meeting_id = int(call.params["meetingId"])
         with self.lock:
-            meeting = self.meetings.get(meeting_id)
+            meeting = self._owned(meeting_id, account)
             if meeting is None:
                 return meeting_not_found(meeting_id)
-            meeting["start_url"] = self._new_zak(meeting_id)  # a fresh start link on every read
+            # a fresh start link on every read
+            meeting["start_url"] = self._new_zak(meeting_id, account.account_id, meeting["host_id"])
             return Reply(200, copy.deepcopy(meeting))
 
-    def update_meeting(self, call):
+    def update_meeting(self, call, account):
         meeting_id = int(call.params["meetingId"])
         req = call.json()
         with self.lock:
-            meeting = self.meetings.get(meeting_id)
+            meeting = self._owned(meeting_id, account)
             if meeting is None:
                 return meeting_not_found(meeting_id)
+            cap = self._spend(account.account_id, meeting["host_id"])  # counted against the meeting's host
+            if cap is not None:
+                return daily_cap_reached(cap)
             for key in ("topic", "duration", "timezone", "agenda"):
                 if key in req:
                     meeting[key] = req[key]
@@ -527,10 +692,10 @@ class Sandbox(BaseSandbox):
                 meeting["settings"] = deep_merge(meeting["settings"], req["settings"])
         return Reply(204)
 
-    def delete_meeting(self, call):
+    def delete_meeting(self, call, account):
         meeting_id = int(call.params["meetingId"])
         with self.lock:
-            meeting = self.meetings.get(meeting_id)
+            meeting = self._owned(meeting_id, account)
             if meeting is None:
                 return meeting_not_found(meeting_id)
             if meeting["status"] == "started":
@@ -538,14 +703,14 @@ class Sandbox(BaseSandbox):
             self.deleted[meeting_id] = self.meetings.pop(meeting_id)
         return Reply(204)
 
-    def update_status(self, call):
+    def update_status(self, call, account):
         meeting_id = int(call.params["meetingId"])
         action = call.json()["action"]
         with self.lock:
-            if action == "recover" and meeting_id in self.deleted:
+            if action == "recover" and meeting_id in self.deleted and self._owned(meeting_id, account, True):
                 self.meetings[meeting_id] = self.deleted.pop(meeting_id)
                 self.meetings[meeting_id]["status"] = "waiting"
-            meeting = self.meetings.get(meeting_id)
+            meeting = self._owned(meeting_id, account)
             if meeting is None:
                 return meeting_not_found(meeting_id)
             if action == "end":
@@ -563,7 +728,7 @@ class Sandbox(BaseSandbox):
             if meeting is None:
                 return Reply(404, f"Zoom sandbox: meeting {raw_id[:20]} does not exist")
             if role == "start":
-                owner, expiry = self.zaks.get(query.get("zak", ""), (None, None))
+                owner, expiry = self.zaks.get(query.get("zak", ""), (None, None))[:2]
                 if owner != meeting_id or datetime.now(timezone.utc) >= expiry:
                     return Reply(403, "Zoom sandbox: this start link is invalid or has expired")
                 meeting["status"] = "started"
@@ -623,9 +788,16 @@ class Sandbox(BaseSandbox):
             return bad("no target: pass target or start the sandbox with --webhook-target")
         if not isinstance(target, str) or not is_http_url(target):
             return bad("target must be an http(s) URL")
-        secret = req.get("secret") or self.webhook_secret
+        account, meeting = self.webhook_source(req)
+        if account is None:
+            return bad("accountId: the sandbox holds no such account", 404)
+        if meeting is None:
+            return bad("meetingId: the sandbox holds no such meeting", 404)
+        secret = req.get("secret") or account.webhook_secret
         if not secret:
-            return bad("no secret: pass secret or start the sandbox with --webhook-secret")
+            if account.account_id == self.account_id:
+                return bad("no secret: pass secret or start the sandbox with --webhook-secret")
+            return bad("no secret: pass secret or give the account a webhookSecret")
         if not isinstance(secret, str):
             return bad("secret must be a string")
         if tamper is not None and tamper not in WEBHOOK_TAMPERS:
@@ -636,20 +808,12 @@ class Sandbox(BaseSandbox):
         for name in ("object", "participant", "oldObject"):
             if not isinstance(req.get(name, {}), dict):
                 return bad(f"{name} must be a JSON object")
-        meeting = {}
-        if "meetingId" in req:
-            meeting_id = req["meetingId"]
-            meeting_id = int(meeting_id) if isinstance(meeting_id, str) and meeting_id.isdigit() else meeting_id
-            with self.lock:  # a deleted meeting still counts: meeting.deleted is sent after the delete
-                found = (self.meetings.get(meeting_id) or self.deleted.get(meeting_id)) if is_int(meeting_id) else None
-                meeting = {k: found[k] for k in WEBHOOK_OBJECT_FIELDS} if found else None
-            if meeting is None:
-                return bad("meetingId: the sandbox holds no such meeting", 404)
 
         now = time.time()
         event_ts = req.get("eventTs", int(now * 1000))
         timestamp = req.get("timestamp", int(now))
-        envelope = {"event": event, "event_ts": event_ts, "payload": self.webhook_payload(event, meeting, req, event_ts)}
+        payload = self.webhook_payload(event, meeting, req, event_ts, account)
+        envelope = {"event": event, "event_ts": event_ts, "payload": payload}
         self.note_webhook_secret(secret)
         headers, body, timestamp = self.signed_delivery(envelope, secret, timestamp, tamper)
 
@@ -666,6 +830,23 @@ class Sandbox(BaseSandbox):
         if event == "endpoint.url_validation":
             sent["plainToken"] = envelope["payload"]["plainToken"]
         return Reply(200, {"status": status, "body": answer, "sent": sent})
+
+    def webhook_source(self, req):
+        """(account, meeting fields) a delivery speaks for: the account named by accountId, else the
+        held meeting's account, else the CLI account; meeting fields {} without meetingId. None for
+        an unknown account or meeting."""
+        meeting, owner = {}, self.account_id
+        with self.lock:
+            if "meetingId" in req:
+                meeting_id = req["meetingId"]
+                meeting_id = int(meeting_id) if isinstance(meeting_id, str) and meeting_id.isdigit() else meeting_id
+                # a deleted meeting still counts: meeting.deleted is sent after the delete
+                found = (self.meetings.get(meeting_id) or self.deleted.get(meeting_id)) if is_int(meeting_id) else None
+                meeting = {k: found[k] for k in WEBHOOK_OBJECT_FIELDS} if found else None
+                owner = self.owners.get(meeting_id, owner) if found else owner
+            named = req.get("accountId")
+            account = self.accounts.get(owner if named is None else named) if isinstance(named, (str, type(None))) else None
+        return account, meeting
 
     def signed_delivery(self, envelope, secret, timestamp, tamper):
         """(headers, body, timestamp as sent): signed as Zoom signs, then with exactly one thing
@@ -704,7 +885,7 @@ class Sandbox(BaseSandbox):
             headers.append(("x-zm-signature", f"v0={webhook_digest(other, timestamp, body)}"))
         return headers, body, timestamp
 
-    def webhook_payload(self, event, meeting, req, event_ts):
+    def webhook_payload(self, event, meeting, req, event_ts, account):
         """payload for one event: built from a held meeting (if any), then req["object"] merged over it."""
         if event == "endpoint.url_validation":
             return {"plainToken": secrets.token_urlsafe(16)}
@@ -722,13 +903,14 @@ class Sandbox(BaseSandbox):
             obj["participant"] = {
                 "user_id": str(16777216 + secrets.randbelow(10**7)),
                 "user_name": "Participant",
-                "id": raw.get("host_id", meeting.get("host_id", self.host_id)) if host else random_user_id(),
+                "id": raw.get("host_id", meeting.get("host_id", account.users[0]["id"] if account.users else ""))
+                if host else random_user_id(),
                 "participant_uuid": random_user_id(),
                 PARTICIPANT_EVENTS[event]: now,
                 **wanted,
             }
         obj = deep_merge(obj, raw)
-        payload = {"account_id": self.account_id, "object": obj}
+        payload = {"account_id": account.account_id, "object": obj}
         if event == "meeting.updated":  # the sandbox keeps no history: old_object defaults to object
             payload["old_object"] = deep_merge(obj, req.get("oldObject", {}))
             payload["time_stamp"] = event_ts
@@ -742,12 +924,24 @@ class Sandbox(BaseSandbox):
 
     # -- control API (/__sandbox/...)
 
-    def more_control(self, key, payload):
+    def more_control(self, key, payload, params):
         if key == "POST /__sandbox/webhooks/send":
             return self.send_webhook(payload)
         if key == "GET /__sandbox/webhooks":
             with self.lock:
                 return Reply(200, copy.deepcopy(self.webhooks))
+        if key == "GET /__sandbox/accounts":
+            with self.lock:
+                return Reply(200, {"accounts": [a.public() for a in self.accounts.values()]})
+        handler = {
+            "POST /__sandbox/accounts": self.add_account,
+            "POST /__sandbox/daily-cap": self.set_daily_cap,
+            "POST /__sandbox/whose-link": self.whose_link,
+        }.get(key)
+        if handler:
+            return handler(payload)
+        if key == "POST /__sandbox/accounts/{accountId}/users":
+            return self.add_user(params["accountId"], payload)
         # POST /__sandbox/uuid-mode
         mode = payload.get("mode") if isinstance(payload, dict) else None
         if mode not in UUID_MODES:
@@ -755,6 +949,87 @@ class Sandbox(BaseSandbox):
         with self.lock:
             self.uuid_mode = mode
         return Reply(200, {"mode": mode})
+
+    # -- accounts, users, caps and links (control API)
+
+    def _user_taken(self, user):
+        """A message if the user's id is taken in any account, else None (the caller holds the lock)."""
+        if any(u["id"] == user["id"] for a in self.accounts.values() for u in a.users):
+            return "a user with this id exists"
+        return None
+
+    def add_account(self, payload):
+        account, problem = parse_account(payload)
+        if problem:
+            return Reply(400, {"error": problem})
+        with self.lock:
+            if account.account_id in self.accounts:
+                return Reply(409, {"error": "an account with this accountId exists"})
+            taken = next(filter(None, map(self._user_taken, account.users)), None)
+            if taken:
+                return Reply(409, {"error": taken})
+            self.accounts[account.account_id] = account
+            self._issue("clientSecrets", account.client_secret)
+            if account.webhook_secret and account.webhook_secret not in self.issued["webhookSecrets"]:
+                self._issue("webhookSecrets", account.webhook_secret)
+            return Reply(201, {"accountId": account.account_id, "users": [dict(u) for u in account.users]})
+
+    def add_user(self, account_id, payload):
+        user, problem = parse_user(payload)
+        if problem:
+            return Reply(400, {"error": problem})
+        with self.lock:
+            account = self.accounts.get(account_id)
+            if account is None:
+                return Reply(404, {"error": "no such account"})
+            taken = self._user_taken(user) or (account.find_user(user["email"]) and "a user with this email exists")
+            if taken:
+                return Reply(409, {"error": taken})
+            account.users.append(user)
+            return Reply(201, dict(user))
+
+    def set_daily_cap(self, payload):
+        """{"cap", "accountId"?, "userId"?}: one user's cap, an account's users', or everyone's."""
+        cap = payload.get("cap") if isinstance(payload, dict) else None
+        if not is_int(cap) or cap < 0:
+            return Reply(400, {"error": "cap must be a non-negative integer"})
+        account_id, user_ref = payload.get("accountId"), payload.get("userId")
+        with self.lock:
+            account = self.accounts.get(account_id if account_id is not None else self.account_id)
+            if account is None or not isinstance(account_id, (str, type(None))):
+                return Reply(404, {"error": "no such account"})
+            user = account.find_user(user_ref) if isinstance(user_ref, str) else None
+            if user_ref is not None and user is None:
+                return Reply(404, {"error": "no such user in the account"})
+            if user:
+                scope = (account.account_id, user["id"])
+            elif account_id is not None:
+                scope = account.account_id
+                self.caps = {k: v for k, v in self.caps.items() if not (isinstance(k, tuple) and k[0] == scope)}
+            else:
+                scope, self.caps = None, {}
+            self.caps[scope] = cap
+        return Reply(200, {"cap": cap, "accountId": account_id if user is None else account.account_id,
+                           "userId": user["id"] if user else None})
+
+    def whose_link(self, payload):
+        """{"url": a start_url} -> the host user its zak names."""
+        url = payload.get("url") if isinstance(payload, dict) else None
+        if not isinstance(url, str):
+            return Reply(400, {"error": "url must be a string"})
+        try:
+            zak = dict(parse_qsl(urlsplit(url).query)).get("zak", "")
+        except ValueError:
+            zak = ""
+        with self.lock:
+            found = self.zaks.get(zak)
+            account = self.accounts.get(found[2]) if found else None
+            user = account.find_user(found[3]) if account else None
+        if user is None:
+            return Reply(404, {"error": "no start link with this zak"})
+        return Reply(200, {"accountId": account.account_id, "userId": user["id"], "email": user["email"],
+                           "expired": datetime.now(timezone.utc) >= found[1]})
+
 
 def parse_args(argv):
     parser = argument_parser("Zoom OAuth + Meetings API sandbox (loopback only).")
@@ -765,6 +1040,8 @@ def parse_args(argv):
     parser.add_argument("--spec", default=str(DEFAULT_SPEC), help="vendored OpenAPI subset")
     parser.add_argument("--webhook-secret", help="default secret token for signing webhooks (never logged)")
     parser.add_argument("--webhook-target", help="default subscriber URL for /__sandbox/webhooks/send")
+    parser.add_argument("--daily-cap", type=int, default=DAILY_CAP,
+                        help="meeting creates + updates per host user per UTC day (Zoom: 100); reset restores it")
     return check_loopback(parser, parser.parse_args(argv))
 
 

@@ -219,13 +219,17 @@ class MeetingsTest(SandboxTestCase):
         self.assertEqual(self.stored_meetings()["meetings"], [body])
         last = self.calls()["requests"][-1]
         self.assertIsInstance(last.pop("at"), float)  # answered at (epoch seconds)
-        self.assertEqual(last, {"operation": CREATE, "status": 201, "valid": True, "errors": [], "fault": None})
+        self.assertEqual(last, {"operation": CREATE, "status": 201, "valid": True, "errors": [], "fault": None,
+                                "accountId": ACCOUNT_ID, "userId": body["host_id"]})
 
     def test_create_accepts_every_documented_user_id_form(self):
-        for user_id in ("me", "dr.host@example.com", "30R7kT7bTIKSNUFEuH_Qlg"):
+        host = self.control("GET", "accounts")[2]["accounts"][0]["users"][0]
+        self.assertEqual(host["email"], "host@sandbox.invalid")
+        for user_id in ("me", "HOST@sandbox.invalid", host["email"], host["id"]):
             with self.subTest(user_id=user_id):
                 status, _, body = self.api("POST", f"/users/{urllib.parse.quote(user_id)}/meetings", meeting_body())
                 self.assertEqual(status, 201, body)
+                self.assertEqual((body["host_id"], body["host_email"]), (host["id"], host["email"]))
 
     def test_create_generates_a_password_when_none_is_given(self):
         body = meeting_body()
@@ -933,6 +937,228 @@ class WebhookDefaultsTest(WebhookTestCase):
         self.assertValidlySigned(request, "only-per-request")
         self.assertEqual(self.control("GET", "issued")[2]["webhookSecrets"], ["only-per-request"])
         self.assertNotIn("only-per-request", self.sandbox.logs())
+
+
+CLINIC_B = {"accountId": "ACC-B", "clientId": "CID-B", "clientSecret": "CSECRET-B", "webhookSecret": "Wh-secret-B",
+            "users": [{"email": "Dr.B@clinic-b.invalid", "id": "drB_user_id_0000000001"}, {"email": "nurse@clinic-b.invalid"}]}
+DAILY_CAP_MESSAGE = ("You have exceeded the daily rate limit ({}) of Meeting Create/Update API requests permitted for "
+                     "this particular user. You may resume these requests at GMT 00:00:00.")
+
+
+class AccountsTest(WebhookTestCase):
+    """Several accounts (clinics): their own apps, users, meetings, tokens and webhook secrets."""
+
+    def add_clinic_b(self):
+        status, _, body = self.control("POST", "accounts", CLINIC_B)
+        self.assertEqual(status, 201, body)
+        return body
+
+    def token_b(self):
+        query = "grant_type=account_credentials&account_id=ACC-B"
+        status, _, body = http("POST", f"{self.url}/oauth/token?{query}", headers=basic("CID-B", "CSECRET-B"))
+        self.assertEqual(status, 200, body)
+        return body["access_token"]
+
+    def create_as(self, token, user="me", **overrides):
+        status, _, body = self.api("POST", f"/users/{urllib.parse.quote(user)}/meetings", meeting_body(**overrides),
+                                   token=token)
+        self.assertEqual(status, 201, body)
+        return body
+
+    def host(self):
+        return self.control("GET", "accounts")[2]["accounts"][0]["users"][0]
+
+    def test_add_and_list_accounts_without_secrets(self):
+        added = self.add_clinic_b()
+        self.assertEqual(added["accountId"], "ACC-B")
+        self.assertEqual(added["users"][0], {"id": "drB_user_id_0000000001", "email": "Dr.B@clinic-b.invalid"})
+        self.assertRegex(added["users"][1]["id"], r"^[A-Za-z0-9_-]{22}$")  # made up, Zoom-style
+        status, _, user = self.control("POST", "accounts/ACC-B/users", {"email": "locum@clinic-b.invalid"})
+        self.assertEqual((status, user["email"]), (201, "locum@clinic-b.invalid"))
+        listed = self.control("GET", "accounts")[2]["accounts"]
+        self.assertEqual([a["accountId"] for a in listed], [ACCOUNT_ID, "ACC-B"])
+        self.assertEqual(listed[1]["users"], [*added["users"], user])
+        self.assertEqual(listed[0]["users"], [self.host()])
+        for secret in ("CSECRET-B", "Wh-secret-B", CLIENT_SECRET, WEBHOOK_SECRET):
+            self.assertNotIn(secret, json.dumps(listed))
+        issued = self.control("GET", "issued")[2]
+        self.assertLessEqual({CLIENT_SECRET, "CSECRET-B"}, set(issued["clientSecrets"]))
+        self.assertLessEqual({WEBHOOK_SECRET, "Wh-secret-B"}, set(issued["webhookSecrets"]))
+
+    def test_account_control_errors(self):
+        self.add_clinic_b()
+        self.assertEqual(self.control("POST", "accounts", CLINIC_B)[0], 409)
+        self.assertEqual(self.control("POST", "accounts", {**CLINIC_B, "accountId": "ACC-C"})[0], 409)  # user id taken
+        self.assertEqual(self.control("POST", "accounts", {"accountId": "ACC-C", "clientId": "x"})[0], 400)
+        self.assertEqual(self.control("POST", "accounts/NOPE/users", {"email": "a@b.invalid"})[0], 404)
+        self.assertEqual(self.control("POST", "accounts/ACC-B/users", {"email": "DR.B@clinic-b.invalid"})[0], 409)
+        self.assertEqual(self.control("POST", "accounts/ACC-B/users", {"id": "x"})[0], 400)
+
+    def test_each_account_has_its_own_credentials(self):
+        self.add_clinic_b()
+        self.token_b()
+        for creds, account, error in [
+            (("CID-B", "CSECRET-B"), ACCOUNT_ID, "invalid_client"),  # B's app, A's account
+            ((CLIENT_ID, CLIENT_SECRET), "ACC-B", "invalid_client"),  # A's app, B's account
+            (("CID-B", CLIENT_SECRET), "ACC-B", "invalid_client"),
+            (("CID-B", "CSECRET-B"), "OTHER", "invalid_request"),  # as for the CLI account
+        ]:
+            with self.subTest(creds=creds, account=account):
+                query = f"grant_type=account_credentials&account_id={account}"
+                status, _, body = http("POST", f"{self.url}/oauth/token?{query}", headers=basic(*creds))
+                self.assertEqual((status, body["error"]), (400, error))
+
+    def test_meetings_users_and_tokens_are_per_account(self):
+        self.add_clinic_b()
+        token_b = self.token_b()
+        a = self.create()
+        b = self.create_as(token_b)
+        nurse = self.create_as(token_b, "NURSE@clinic-b.invalid")
+        self.assertEqual((b["host_id"], b["host_email"]), ("drB_user_id_0000000001", "Dr.B@clinic-b.invalid"))
+        self.assertEqual(nurse["host_email"], "nurse@clinic-b.invalid")
+        self.assertEqual((a["host_id"], a["host_email"]), (self.host()["id"], "host@sandbox.invalid"))
+        self.assertEqual([m["id"] for m in self.api("GET", "/users/me/meetings")[2]["meetings"]], [a["id"]])
+        self.assertEqual([m["id"] for m in self.api("GET", "/users/me/meetings", token=token_b)[2]["meetings"]],
+                         [b["id"]])
+        listed = self.api("GET", f"/users/{nurse['host_id']}/meetings", token=token_b)[2]["meetings"]
+        self.assertEqual([m["id"] for m in listed], [nurse["id"]])
+        # A meeting of account B does not exist for account A's token, and the other way round.
+        for token, meeting in ((self.token, b), (token_b, a)):
+            for method, path, body in (("GET", "", None), ("PATCH", "", {"topic": "x"}), ("DELETE", "", None),
+                                       ("PUT", "/status", {"action": "end"})):
+                with self.subTest(method=method, meeting=meeting["host_email"]):
+                    self.assertZoomError(self.api(method, f"/meetings/{meeting['id']}{path}", body, token=token),
+                                         404, 3001, f"Meeting does not exist: {meeting['id']}.")
+        self.assertEqual(self.api("GET", f"/meetings/{b['id']}", token=token_b)[0], 200)
+        # Users resolve within the token's account only.
+        self.assertZoomError(self.api("POST", "/users/host@sandbox.invalid/meetings", meeting_body(), token=token_b),
+                             404, 1001, "User does not exist: host@sandbox.invalid.")
+        self.assertZoomError(self.api("GET", "/users/drB_user_id_0000000001/meetings"),
+                             404, 1001, "User does not exist: drB_user_id_0000000001.")
+
+    def test_unknown_user_is_1001(self):
+        for user_id in ("dr.host@example.com", "30R7kT7bTIKSNUFEuH_Qlg"):
+            with self.subTest(user_id=user_id):
+                path = f"/users/{urllib.parse.quote(user_id)}/meetings"
+                self.assertZoomError(self.api("POST", path, meeting_body()), 404, 1001, f"User does not exist: {user_id}.")
+                self.assertZoomError(self.api("GET", path), 404, 1001, f"User does not exist: {user_id}.")
+        self.assertEqual(self.stored_meetings()["meetings"], [])
+
+    def test_received_and_calls_name_the_account_and_user(self):
+        self.add_clinic_b()
+        token_b = self.token_b()
+        b = self.create_as(token_b)
+        self.api("PATCH", f"/meetings/{b['id']}", {"topic": "t"}, token=token_b)
+        self.api("GET", f"/meetings/{b['id']}")  # A's token: not A's meeting
+        self.api("GET", "/users/me/meetings", token="forged")
+        self.api("POST", "/users/nobody@x.invalid/meetings", meeting_body(), token=token_b)
+        expected = [
+            (OAUTH, ACCOUNT_ID, None),  # setUp's grant
+            (OAUTH, "ACC-B", None),
+            (CREATE, "ACC-B", b["host_id"]),
+            (UPDATE, "ACC-B", b["host_id"]),
+            (GET, ACCOUNT_ID, None),
+            (LIST, None, None),
+            (CREATE, "ACC-B", None),
+        ]
+        received = self.control("GET", "received")[2]["requests"]
+        self.assertEqual([(r["operation"], r["accountId"], r["userId"]) for r in received], expected)
+        requests = self.calls()["requests"]
+        self.assertEqual([(r["operation"], r["accountId"], r["userId"]) for r in requests], expected)
+        http("POST", f"{self.url}/oauth/token?grant_type=account_credentials&account_id=ACC-B", headers=basic())
+        self.assertEqual(self.calls()["requests"][-1]["accountId"], None)  # A's app asking for B: refused
+
+    def test_daily_cap_per_host_user(self):
+        self.add_clinic_b()
+        token_b = self.token_b()
+        self.assertEqual(self.control("POST", "daily-cap", {"cap": 3})[2], {"cap": 3, "accountId": None, "userId": None})
+        created = [self.create(topic=f"t{i}") for i in range(2)]
+        self.assertEqual(self.api("PATCH", f"/meetings/{created[0]['id']}", {"topic": "moved"})[0], 204)  # 3rd
+        status, headers, body = self.api("POST", "/users/me/meetings", meeting_body())
+        self.assertEqual((status, body), (429, {"code": 429, "message": DAILY_CAP_MESSAGE.format(3)}))
+        self.assertIsNone(headers.get("Retry-After"))
+        self.assertIsNone(headers.get("X-RateLimit-Type"))
+        status, headers, body = self.api("PATCH", f"/meetings/{created[1]['id']}", {"topic": "refused"})
+        self.assertEqual((status, body["code"]), (429, 429))
+        self.assertIsNone(headers.get("Retry-After"))
+        meetings = {m["id"]: m for m in self.stored_meetings()["meetings"]}
+        self.assertEqual(len(meetings), 2)  # refused: no effect
+        self.assertEqual(meetings[created[1]["id"]]["topic"], "t1")
+        # Other users keep working, each with their own count.
+        for _ in range(3):
+            self.create_as(token_b)
+        self.assertEqual(self.api("POST", "/users/me/meetings", meeting_body(), token=token_b)[0], 429)
+        self.create_as(token_b, "nurse@clinic-b.invalid")
+        # Reads, deletes and status changes are not capped.
+        self.assertEqual(self.api("GET", f"/meetings/{created[0]['id']}")[0], 200)
+        self.assertEqual(self.api("DELETE", f"/meetings/{created[0]['id']}")[0], 204)
+
+    def test_daily_cap_for_one_user_or_one_account(self):
+        self.add_clinic_b()
+        token_b = self.token_b()
+        answer = self.control("POST", "daily-cap", {"cap": 1, "accountId": "ACC-B", "userId": "nurse@clinic-b.invalid"})
+        self.assertEqual(answer[0], 200)
+        self.assertEqual(answer[2]["userId"], self.control("GET", "accounts")[2]["accounts"][1]["users"][1]["id"])
+        self.create_as(token_b, "nurse@clinic-b.invalid")
+        self.assertZoomError(self.api("POST", "/users/nurse@clinic-b.invalid/meetings", meeting_body(), token=token_b),
+                             429, 429, DAILY_CAP_MESSAGE.format(1))
+        self.create_as(token_b)
+        self.create_as(token_b)
+        self.assertEqual(self.control("POST", "daily-cap", {"cap": 0, "accountId": "ACC-B"})[0], 200)
+        self.assertEqual(self.api("POST", "/users/me/meetings", meeting_body(), token=token_b)[0], 429)
+        self.create()  # the CLI account keeps its cap
+        self.assertEqual(self.control("POST", "daily-cap", {"cap": 1, "userId": "nobody"})[0], 404)
+        self.assertEqual(self.control("POST", "daily-cap", {"cap": 1, "accountId": "NOPE"})[0], 404)
+        self.assertEqual(self.control("POST", "daily-cap", {"cap": -1})[0], 400)
+
+    def test_reset_restores_the_cap_and_forgets_added_accounts(self):
+        self.add_clinic_b()
+        self.control("POST", "accounts/ACC/users", {"email": "extra@sandbox.invalid"})
+        self.control("POST", "daily-cap", {"cap": 0})
+        self.assertEqual(self.api("POST", "/users/me/meetings", meeting_body())[0], 429)
+        self.assertEqual(self.control("POST", "reset")[0], 204)
+        self.assertEqual(self.control("GET", "accounts")[2]["accounts"], [
+            {"accountId": ACCOUNT_ID, "clientId": CLIENT_ID, "users": [self.host()]}])
+        query = "grant_type=account_credentials&account_id=ACC-B"
+        self.assertEqual(http("POST", f"{self.url}/oauth/token?{query}", headers=basic("CID-B", "CSECRET-B"))[0], 400)
+        self.token = self.get_token()
+        for i in range(5):  # cap 100 again, counts cleared
+            self.create(topic=f"t{i}")
+        self.assertIn("CSECRET-B", self.control("GET", "issued")[2]["clientSecrets"])  # kept across resets
+
+    def test_whose_link(self):
+        self.add_clinic_b()
+        token_b = self.token_b()
+        a, b = self.create(), self.create_as(token_b, "nurse@clinic-b.invalid")
+        fresh = self.api("GET", f"/meetings/{b['id']}", token=token_b)[2]["start_url"]
+        for url in (b["start_url"], fresh):
+            status, _, owner = self.control("POST", "whose-link", {"url": url})
+            self.assertEqual((status, owner), (200, {"accountId": "ACC-B", "userId": b["host_id"],
+                                                     "email": "nurse@clinic-b.invalid", "expired": False}))
+        owner = self.control("POST", "whose-link", {"url": a["start_url"]})[2]
+        self.assertEqual((owner["accountId"], owner["userId"]), (ACCOUNT_ID, self.host()["id"]))
+        self.assertEqual(self.control("POST", "whose-link", {"url": f"{self.url}/s/{a['id']}?zak=forged"})[0], 404)
+        self.assertEqual(self.control("POST", "whose-link", {"url": a["join_url"]})[0], 404)
+        self.assertEqual(self.control("POST", "whose-link", {})[0], 400)
+        # A zak still opens only its own meeting's start page.
+        zak = b["start_url"].split("zak=")[1]
+        self.assertEqual(http("GET", f"{self.url}/s/{a['id']}?zak={zak}")[0], 403)
+        self.assertEqual(http("GET", b["start_url"])[0], 200)
+
+    def test_webhooks_speak_for_their_account(self):
+        self.add_clinic_b()
+        b = self.create_as(self.token_b())
+        answer, request = self.deliver("meeting.started", accountId="ACC-B", meetingId=b["id"])
+        self.assertValidlySigned(request, "Wh-secret-B")
+        self.assertEqual(json.loads(request["body"])["payload"]["account_id"], "ACC-B")
+        _, request = self.deliver("meeting.ended", meetingId=b["id"])  # the meeting's account by default
+        self.assertValidlySigned(request, "Wh-secret-B")
+        _, request = self.deliver("meeting.started", object={"id": 1})  # no account named: the CLI one
+        self.assertValidlySigned(request)
+        self.assertEqual(json.loads(request["body"])["payload"]["account_id"], ACCOUNT_ID)
+        status, _, body = self.control("POST", "webhooks/send", {"event": "meeting.started", "accountId": "NOPE"})
+        self.assertEqual(status, 404, body)
+        self.assertNotIn("Wh-secret-B", self.sandbox.logs())
 
 
 class ProcessTest(unittest.TestCase):

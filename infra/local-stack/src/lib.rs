@@ -194,7 +194,10 @@ impl Stack {
             .args(["--account-id", &stack.zoom_account_id])
             .args(["--client-id", &stack.zoom_client_id])
             .args(["--client-secret", &stack.zoom_client_secret])
-            .args(["--webhook-secret", &stack.webhook_secret]);
+            .args(["--webhook-secret", &stack.webhook_secret])
+            // Zoom's 100 creates/updates per host user per day would stop tests that set up more
+            // meetings than that through the one host; a test of the cap sets it (POST /__sandbox/daily-cap).
+            .args(["--daily-cap", "1000000"]);
         stack.sandbox_url = stack
             .spawn("zoom-sandbox", sandbox, Ready::Line, false)
             .await?;
