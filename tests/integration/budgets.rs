@@ -58,6 +58,9 @@ async fn a_hosts_daily_budget_stops_calls_for_that_host_only_and_zooms_own_refus
     let admin = day_token(&stack, "adm-3", "admin", "clinic-3");
     let service = day_token(&stack, "svc-3", "service", "clinic-3");
     let connection = stack.zoom_connection(&json!({ "hostDailyBudget": 3 }));
+    for email in ["dra@clinic3.example", "drb@clinic3.example"] {
+        stack.zoom_user(email).await;
+    }
     org_put(&app, &admin, "/org/providers/zoom", &connection).await;
     org_put(
         &app,

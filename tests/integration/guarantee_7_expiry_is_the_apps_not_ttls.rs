@@ -179,8 +179,8 @@ async fn every_ttl_the_code_writes_is_a_number_of_epoch_seconds() {
     }
     assert_eq!(
         kinds.into_iter().collect::<Vec<_>>(),
-        ["MTG", "SUBJ", "TOKEN", "WHK"],
-        "an archived meeting, a released claim, the shared token and a webhook mark"
+        ["BUDGET", "MTG", "SUBJ", "TOKEN", "WHK"],
+        "an archived meeting, a released claim, a budget counter, the shared token and a webhook mark"
     );
     stack.finish(0).await;
 }

@@ -165,6 +165,7 @@ async fn guarantee_9_meetings_run_under_the_hosts_own_provider_user_and_unmapped
         "422 before any provider call"
     );
 
+    stack.zoom_user("dr7@clinic2.example").await;
     let mapping = json!({ "zoomUser": "dr7@clinic2.example" });
     let r = org_call(&app, "PUT", "/org/hosts/dr-7", &admin, Some(&mapping)).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -384,5 +385,111 @@ async fn guarantee_9_an_orgs_webhook_is_verified_with_its_own_token_and_changes_
     .await;
     assert_eq!((code, body["status"].clone()), (200, json!("applied")));
     assert_eq!(status().await, "started");
+    stack.finish(0).await;
+}
+
+/// The Zoom login a host link is: the sandbox tells whose `zak` it carries.
+async fn whose(stack: &Stack, url: &Value) -> Value {
+    stack
+        .sandbox(
+            reqwest::Method::POST,
+            "/__sandbox/whose-link",
+            Some(json!({ "url": url })),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarantee_9_two_orgs_with_their_own_zoom_accounts_never_share_a_token_or_a_host_login() {
+    let stack = in_process_stack().await;
+    let clock = manual_clock();
+    let app = stack
+        .app(clock.clone(), Settings::default())
+        .await
+        .expect("app");
+    let mut accounts = Vec::new();
+    for (org, email) in [("clinic-x", "dr1@x.example"), ("clinic-y", "dr1@y.example")] {
+        let body = stack.zoom_account(&[email]).await;
+        let admin = day_token(&stack, "adm", "admin", org);
+        let r = org_call(&app, "PUT", "/org/providers/zoom", &admin, Some(&body)).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        // The same telemeet user id in both orgs, a different Zoom user in each.
+        let r = org_call(
+            &app,
+            "PUT",
+            "/org/hosts/dr-1",
+            &admin,
+            Some(&json!({ "zoomUser": email })),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        accounts.push((org, email, body["accountId"].clone()));
+    }
+    let mut meetings = Vec::new();
+    for (org, email, account) in &accounts {
+        let service = day_token(&stack, "svc", "service", org);
+        let m = put(&app, &service, "appt-same-id", &body_for("dr-1")).await;
+        assert_eq!(m.status, 201, "{org}: {:?}", m.body);
+        let host = day_token(&stack, "dr-1", "practitioner", org);
+        let id = m.body["meetingId"].as_str().expect("id").to_owned();
+        let link = |t: &str| {
+            lambda_request(
+                "GET",
+                &format!("/meetings/{id}/link?role=host"),
+                Some(t),
+                None,
+            )
+        };
+        let first = call(&app, Function::GetMeetingLink, link(&host)).await;
+        let login = whose(&stack, &first.body["url"]).await;
+        assert_eq!(
+            (&login["accountId"], login["email"].as_str()),
+            (account, Some(*email)),
+            "{org}"
+        );
+        meetings.push((org, id, host, account.clone()));
+    }
+    // Stale start URLs are refreshed from Zoom, each through its own org's account.
+    clock.advance(chrono::Duration::minutes(91));
+    for (org, id, host, account) in &meetings {
+        let req = lambda_request(
+            "GET",
+            &format!("/meetings/{id}/link?role=host"),
+            Some(host),
+            None,
+        );
+        let fresh = call(&app, Function::GetMeetingLink, req).await;
+        assert_eq!(fresh.status, 200, "{org}: {:?}", fresh.body);
+        assert_eq!(
+            &whose(&stack, &fresh.body["url"]).await["accountId"],
+            account,
+            "{org}"
+        );
+    }
+    // Every API request carried the token of the account it acted in: the sandbox answers
+    // another account's meeting with 3001, and none of those was seen.
+    let calls = stack
+        .sandbox(reqwest::Method::GET, "/__sandbox/calls", None)
+        .await;
+    let requests = calls["requests"].as_array().expect("requests");
+    for (_, _, _, account) in &meetings {
+        let of = |op: &str| {
+            requests
+                .iter()
+                .filter(|r| r["operation"] == op && &r["accountId"] == account)
+                .count()
+        };
+        assert_eq!(
+            (of(CREATE_OP), of(GET_OP)),
+            (1, 1),
+            "{account}: one create, one refresh"
+        );
+    }
+    assert!(
+        requests
+            .iter()
+            .all(|r| r["status"].as_u64().is_some_and(|s| s < 400)),
+        "no refusal: {requests:?}"
+    );
     stack.finish(0).await;
 }

@@ -263,6 +263,9 @@ impl Stack {
             ("ZOOM_WEBHOOK_SECRET_ID", ZOOM_WEBHOOK_SECRET_ID.to_owned()),
             ("MEETING_PROVIDER", "zoom".to_owned()),
             ("ORG_SECRETS_PREFIX", ORG_SECRETS_PREFIX.to_owned()),
+            // Like the sandbox's --daily-cap: tests put far more meetings through one host
+            // than Zoom's 100 a day; the budget tests set their own.
+            ("ZOOM_HOST_DAILY_BUDGET", "1000000".to_owned()),
             ("ZOOM_API_BASE_URL", format!("{}/v2", self.sandbox_url)),
             (
                 "ZOOM_OAUTH_TOKEN_URL",
@@ -454,6 +457,46 @@ impl Stack {
         for (k, v) in extra.as_object().into_iter().flatten() {
             body[k] = v.clone();
         }
+        body
+    }
+
+    /// Adds a user to the sandbox's own Zoom account (a practitioner's Zoom login).
+    pub async fn zoom_user(&self, email: &str) -> Value {
+        let path = format!("/__sandbox/accounts/{}/users", self.zoom_account_id);
+        self.sandbox(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({ "email": email })),
+        )
+        .await
+    }
+
+    /// A second Zoom account at the sandbox (a clinic's own), with these users; answers the
+    /// `PUT /org/providers/zoom` body for it (its secrets remembered for the leak checks).
+    pub async fn zoom_account(&self, emails: &[&str]) -> Value {
+        let (account, client, secret) = (
+            format!("acc{}", random(10)),
+            format!("cid{}", random(12)),
+            format!("csecret{}", random(24)),
+        );
+        self.remember(&secret);
+        let users: Vec<Value> = emails.iter().map(|e| json!({ "email": e })).collect();
+        let made = self
+            .sandbox(
+                reqwest::Method::POST,
+                "/__sandbox/accounts",
+                Some(json!({ "accountId": account, "clientId": client,
+                             "clientSecret": secret, "users": users })),
+            )
+            .await;
+        assert_eq!(
+            made["accountId"], account,
+            "the sandbox made the account: {made}"
+        );
+        let mut body = self.zoom_connection(&json!({}));
+        body["accountId"] = json!(account);
+        body["clientId"] = json!(client);
+        body["clientSecret"] = json!(secret);
         body
     }
 

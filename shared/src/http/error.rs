@@ -297,6 +297,12 @@ impl From<ProviderError> for ApiError {
             ProviderError::Rejected { .. } | ProviderError::Secret(_) => {
                 rejected("The video provider rejected the request").with_cause(&e)
             }
+            ProviderError::HostDailyLimit { retry_after } => Self::new(
+                ErrorCode::ProviderRateLimited,
+                "The host's daily limit of provider meeting creates and updates is reached",
+            )
+            .with_details(json!({ "reason": "HOST_DAILY_LIMIT" }))
+            .with_retry_after(*retry_after),
             ProviderError::UnknownHost => Self::new(
                 ErrorCode::HostNotMapped,
                 "The video provider does not know the host's user: check the host directory",

@@ -45,9 +45,15 @@ pub trait Dialect: Send + Sync + 'static {
     /// Whether a 429 is the daily cap (fails fast) rather than a short-term limit.
     fn daily_limit(a: &Answer) -> bool;
 
-    /// What a 4xx answer other than 404 and 429 means, when the provider's code says more
-    /// than "rejected" (not found, rate limited, …). `None`: rejected.
-    fn refusal(a: &Answer, code: Option<i64>, retry_after: Option<u64>) -> Option<ProviderError>;
+    /// Whether a 429 is one host user's own daily cap (the others keep working).
+    fn host_daily_limit(_a: &Answer) -> bool {
+        false
+    }
+
+    /// What a 4xx answer other than 429 means, when the provider's code says more than
+    /// "rejected" (not found, a daily cap, …); `None`: rejected (404: not found).
+    /// `retry_after`: the answer's `Retry-After`, else the seconds to 00:00 UTC.
+    fn refusal(a: &Answer, code: Option<i64>, retry_after: u64) -> Option<ProviderError>;
 
     /// Whether a token grant's answer says the grant quota is spent.
     fn grant_quota_spent(_status: StatusCode, _body: &Value) -> bool {
@@ -293,19 +299,15 @@ impl<D: Dialect> OAuthApi<D> {
         let retry_after = || retry_after_seconds(&a.headers, self.clock.now());
         match a.status {
             s if s.is_success() => Ok(a),
-            StatusCode::TOO_MANY_REQUESTS => {
-                let daily = D::daily_limit(&a);
-                // A daily cap without a hint lasts until the provider's day ends (00:00 UTC).
-                let now = self.clock.now();
-                let until_midnight = || {
-                    let end = crate::domain::org::next_utc_midnight(now);
-                    crate::domain::org::seconds_until(end, now)
-                };
-                Err(ProviderError::RateLimited {
-                    retry_after: retry_after().or_else(|| daily.then(until_midnight)),
-                    daily,
+            StatusCode::TOO_MANY_REQUESTS if D::host_daily_limit(&a) => {
+                Err(ProviderError::HostDailyLimit {
+                    retry_after: retry_after().unwrap_or_else(|| until_midnight(self.clock.now())),
                 })
             }
+            StatusCode::TOO_MANY_REQUESTS => Err(ProviderError::RateLimited {
+                retry_after: retry_after(),
+                daily: D::daily_limit(&a),
+            }),
             s if s.is_server_error() => Err(ProviderError::Unavailable {
                 retry_after: retry_after(),
                 ambiguous,
@@ -314,16 +316,32 @@ impl<D: Dialect> OAuthApi<D> {
             }),
             // The provider's own code first: Zoom answers "user does not exist" (1001) with
             // a 404 too, and that is no missing meeting.
-            s => Err(match D::refusal(&a, code, retry_after()) {
-                Some(e) => e,
-                None if s == StatusCode::NOT_FOUND => ProviderError::NotFound,
-                None => ProviderError::Rejected {
+            s => Err(
+                match D::refusal(
+                    &a,
                     code,
-                    cause: format!("{} answered {s} code {}", D::NAME, code.unwrap_or_default()),
+                    retry_after().unwrap_or_else(|| until_midnight(self.clock.now())),
+                ) {
+                    Some(e) => e,
+                    None if s == StatusCode::NOT_FOUND => ProviderError::NotFound,
+                    None => ProviderError::Rejected {
+                        code,
+                        cause: format!(
+                            "{} answered {s} code {}",
+                            D::NAME,
+                            code.unwrap_or_default()
+                        ),
+                    },
                 },
-            }),
+            ),
         }
     }
+}
+
+/// Seconds until the provider's day ends (00:00 UTC): how long a daily cap lasts.
+pub fn until_midnight(now: chrono::DateTime<chrono::Utc>) -> u64 {
+    let end = crate::domain::org::next_utc_midnight(now);
+    crate::domain::org::seconds_until(end, now)
 }
 
 /// Which of a provider's lists a [`Listing`] pages through.

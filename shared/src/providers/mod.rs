@@ -99,6 +99,10 @@ pub enum ProviderError {
     /// The meeting does not exist at the provider.
     #[error("the meeting does not exist at the provider")]
     NotFound,
+    /// The host user's own daily cap of meeting creates and updates (Zoom: 100 a day per
+    /// user) is spent until the provider's day ends: for that host only.
+    #[error("the host user's daily limit at the provider is reached")]
+    HostDailyLimit { retry_after: u64 },
     /// The provider does not know the host user meetings are made for (Zoom's 1001).
     #[error("the provider does not know the host user")]
     UnknownHost,
@@ -141,7 +145,10 @@ impl ProviderError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::Unavailable { .. } | Self::RateLimited { .. } | Self::TokenStore(_)
+            Self::Unavailable { .. }
+                | Self::RateLimited { .. }
+                | Self::HostDailyLimit { .. }
+                | Self::TokenStore(_)
         )
     }
 }

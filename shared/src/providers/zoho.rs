@@ -198,7 +198,7 @@ impl Dialect for Zoho {
         false
     }
 
-    fn refusal(a: &Answer, _code: Option<i64>, _retry_after: Option<u64>) -> Option<ProviderError> {
+    fn refusal(a: &Answer, _code: Option<i64>, _retry_after: u64) -> Option<ProviderError> {
         if a.status == StatusCode::FORBIDDEN {
             tracing::error!(
                 provider = "zoho",

@@ -41,7 +41,7 @@ impl Service {
             .update_budget(&meeting, provider.as_ref(), deadline)
             .await?;
         if let Err(e) = provider.update(&meeting, &schedule, deadline).await {
-            if let (ProviderError::RateLimited { daily: true, .. }, Some(b)) = (&e, &budget)
+            if let (ProviderError::HostDailyLimit { .. }, Some(b)) = (&e, &budget)
                 && let Err(store) = self.stores.budgets.exhaust(b).await
             {
                 tracing::warn!(cause = %crate::telemetry::cause(&store), "could not record a host's spent daily budget");

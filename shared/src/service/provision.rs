@@ -444,8 +444,7 @@ impl Service {
             Ok(m) => return Ok(m),
             Err(e) => e,
         };
-        if let (ProviderError::RateLimited { daily: true, .. }, Some(budget)) =
-            (&error, &placed.budget)
+        if let (ProviderError::HostDailyLimit { .. }, Some(budget)) = (&error, &placed.budget)
             && let Err(e) = self.stores.budgets.exhaust(budget).await
         {
             tracing::warn!(cause = %crate::telemetry::cause(&e), "could not record a host's spent daily budget");

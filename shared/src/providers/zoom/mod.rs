@@ -108,21 +108,27 @@ impl Dialect for Zoom {
             || Self::error_code(&a.body) == Some(TOKEN_EXPIRED)
     }
 
-    /// The account's daily cap says so in `X-RateLimit-Type`. A host user's own daily cap
-    /// of meeting creates and updates (100 a day) comes as a 429 with neither that header
-    /// nor `Retry-After`, its message naming the daily limit: no per-second limit either.
+    /// The account's daily cap says so in `X-RateLimit-Type`.
     fn daily_limit(a: &Answer) -> bool {
-        let header = |name: &str| a.headers.get(name).and_then(|v| v.to_str().ok());
-        let typed = header("x-ratelimit-type");
-        typed.is_some_and(|v| v.eq_ignore_ascii_case("daily-limit"))
-            || (typed.is_none()
-                && header("retry-after").is_none()
-                && a.body["message"]
-                    .as_str()
-                    .is_some_and(|m| m.to_ascii_lowercase().contains("daily")))
+        a.headers
+            .get("x-ratelimit-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("daily-limit"))
     }
 
-    fn refusal(a: &Answer, code: Option<i64>, retry_after: Option<u64>) -> Option<ProviderError> {
+    /// A host user's own daily cap of meeting creates and updates (100 a day) comes as a
+    /// 429 with neither `X-RateLimit-Type` nor `Retry-After`, its message naming the daily
+    /// limit: no per-second limit, and no reason to stop other hosts.
+    fn host_daily_limit(a: &Answer) -> bool {
+        let header = |name: &str| a.headers.get(name).is_some();
+        !header("x-ratelimit-type")
+            && !header("retry-after")
+            && a.body["message"]
+                .as_str()
+                .is_some_and(|m| m.to_ascii_lowercase().contains("daily"))
+    }
+
+    fn refusal(a: &Answer, code: Option<i64>, retry_after: u64) -> Option<ProviderError> {
         match code? {
             MEETING_NOT_FOUND => Some(ProviderError::NotFound),
             USER_NOT_FOUND => {
@@ -132,15 +138,14 @@ impl Dialect for Zoom {
                 );
                 Some(ProviderError::UnknownHost)
             }
+            // "A maximum of {n} meetings can be created/updated for a single user in one day."
             LIMIT_REACHED
-                if a.body["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("daily")) =>
+                if a.body["message"].as_str().is_some_and(|m| {
+                    let m = m.to_ascii_lowercase();
+                    m.contains("one day") || m.contains("daily")
+                }) =>
             {
-                Some(ProviderError::RateLimited {
-                    retry_after,
-                    daily: true,
-                })
+                Some(ProviderError::HostDailyLimit { retry_after })
             }
             _ => None,
         }
