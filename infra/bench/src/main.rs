@@ -366,8 +366,9 @@ struct Binary {
     arm64: Option<PathBuf>,
 }
 
-/// The five functions (package and binary name, template resource), in the order of
-/// [`binaries`].
+/// The five benchmarked functions (package and binary name, template resource), in the order
+/// of [`binaries`]; each has its scenario below, by position. org-admin (the org's own
+/// configuration, `/org/...`) is off the meeting path and has none.
 const FUNCTIONS: [(&str, &str); 5] = [
     ("create-meeting", "CreateMeetingFunction"),
     ("get-meeting-link", "GetMeetingLinkFunction"),
