@@ -91,7 +91,13 @@ impl Intercept for Recording {
         } else if let Some(g) = input.downcast_ref::<
             aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueInput,
         >() {
-            actions.push(format!("secret:{}", g.secret_id().unwrap_or("?")));
+            let id = g.secret_id().unwrap_or("?");
+            actions.push(match id.strip_prefix(local_stack::ORG_SECRETS_PREFIX) {
+                Some(_) => org_secret("GetSecretValue"),
+                None => format!("secret:{id}"),
+            });
+        } else if let Some(name) = org_secret_write(ctx) {
+            actions.push(name);
         } else {
             actions.push("unrecognised AWS call".to_owned());
         }
@@ -100,6 +106,33 @@ impl Intercept for Recording {
         }
         Ok(())
     }
+}
+
+/// An action on orgs' connection secrets (the template's `…/orgs/*` statements).
+fn org_secret(action: &str) -> String {
+    format!("orgsecret:secretsmanager:{action}")
+}
+
+/// A write of an org's connection secret, under the org prefix (else not one we know).
+fn org_secret_write(ctx: &BeforeSerializationInterceptorContextRef<'_>) -> Option<String> {
+    use aws_sdk_secretsmanager::operation as sm;
+    let input = ctx.input();
+    let (action, name) =
+        if let Some(c) = input.downcast_ref::<sm::create_secret::CreateSecretInput>() {
+            ("CreateSecret", c.name())
+        } else if let Some(p) = input.downcast_ref::<sm::put_secret_value::PutSecretValueInput>() {
+            ("PutSecretValue", p.secret_id())
+        } else if let Some(d) = input.downcast_ref::<sm::delete_secret::DeleteSecretInput>() {
+            ("DeleteSecret", d.secret_id())
+        } else {
+            return None;
+        };
+    Some(
+        match name.and_then(|n| n.strip_prefix(local_stack::ORG_SECRETS_PREFIX)) {
+            Some(_) => org_secret(action),
+            None => "unrecognised AWS call".to_owned(),
+        },
+    )
 }
 
 /// The template's secret statement names, by the stack's secret ids.
@@ -139,10 +172,21 @@ async fn recording_app(
 }
 
 /// What a recording says the function needs, in the template's terms.
-fn needs(recorded: &BTreeSet<String>) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
-    let (mut table, mut index, mut secrets) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+#[derive(Default)]
+struct Needs {
+    table: BTreeSet<String>,
+    index: BTreeSet<String>,
+    secrets: BTreeSet<String>,
+    org_secrets: BTreeSet<String>,
+}
+
+fn needs(recorded: &BTreeSet<String>) -> Needs {
+    let mut n = Needs::default();
+    let (table, index, secrets) = (&mut n.table, &mut n.index, &mut n.secrets);
     for r in recorded {
-        if let Some(id) = r.strip_prefix("secret:") {
+        if let Some(action) = r.strip_prefix("orgsecret:") {
+            n.org_secrets.insert(action.to_owned());
+        } else if let Some(id) = r.strip_prefix("secret:") {
             secrets.insert(secret_name(id).to_owned());
         } else if r.contains('@') {
             index.insert(r.clone());
@@ -150,7 +194,7 @@ fn needs(recorded: &BTreeSet<String>) -> (BTreeSet<String>, BTreeSet<String>, BT
             table.insert(r.clone());
         }
     }
-    (table, index, secrets)
+    n
 }
 
 fn start_at(hours_from_now: i64) -> String {
@@ -182,6 +226,94 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
     let patient = day_token(&stack, "pat-9", "patient", "clinic-1");
     let host = day_token(&stack, "dr-7", "practitioner", "clinic-1");
     let mut recorded: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    // clinic-9 brings its own Zoom account (the sandbox's, under its own connection).
+    let org_service = day_token(&stack, "svc-9", "service", "clinic-9");
+
+    // org-admin: connections made, replaced, listed and removed; settings; the host directory.
+    let (admin, rec) = recording_app(&mut stack, clock.clone()).await;
+    let org = |method: &str, path: &str, b: Option<&Value>| {
+        lambda_request(method, path, Some(&org_service), b)
+    };
+    let zoom = stack.zoom_connection(&json!({ "defaultUser": "me" }));
+    for what in ["connect", "replace"] {
+        ok(
+            &admin,
+            Function::OrgAdmin,
+            org("PUT", "/org/providers/zoom", Some(&zoom)),
+            what,
+        )
+        .await;
+    }
+    let jitsi = json!({ "domain": "meet.clinic9.example", "appId": "app9", "appSecret": "jitsi-app-secret-of-clinic-9" });
+    stack.remember("jitsi-app-secret-of-clinic-9");
+    ok(
+        &admin,
+        Function::OrgAdmin,
+        org("PUT", "/org/providers/jitsi", Some(&jitsi)),
+        "jitsi",
+    )
+    .await;
+    ok(
+        &admin,
+        Function::OrgAdmin,
+        org("DELETE", "/org/providers/jitsi", None),
+        "disconnect",
+    )
+    .await;
+    ok(
+        &admin,
+        Function::OrgAdmin,
+        org("GET", "/org/providers", None),
+        "connections",
+    )
+    .await;
+    let settings = json!({ "provider": "zoom", "conversationReuseSeconds": 900 });
+    ok(
+        &admin,
+        Function::OrgAdmin,
+        org("PUT", "/org/settings", Some(&settings)),
+        "settings",
+    )
+    .await;
+    ok(
+        &admin,
+        Function::OrgAdmin,
+        org("GET", "/org/settings", None),
+        "read settings",
+    )
+    .await;
+    for user in ["dr-9", "dr-10"] {
+        let mapping = json!({ "zoomUser": "me" });
+        ok(
+            &admin,
+            Function::OrgAdmin,
+            org("PUT", &format!("/org/hosts/{user}"), Some(&mapping)),
+            "map",
+        )
+        .await;
+    }
+    ok(
+        &admin,
+        Function::OrgAdmin,
+        org("GET", "/org/hosts/dr-9", None),
+        "host",
+    )
+    .await;
+    ok(
+        &admin,
+        Function::OrgAdmin,
+        org("GET", "/org/hosts?limit=1", None),
+        "hosts",
+    )
+    .await;
+    ok(
+        &admin,
+        Function::OrgAdmin,
+        org("DELETE", "/org/hosts/dr-10", None),
+        "unmap",
+    )
+    .await;
+    recorded.insert("org-admin", rec.take());
 
     // create-meeting: appointments on every provider (created, then reused), a conversation,
     // and a provider failure that releases the claim.
@@ -251,6 +383,30 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
     )
     .await;
     assert_eq!(refused.status, 502, "{:?}", refused.body);
+    let mut own = body("zoom", &start_at(24));
+    own["hostUserId"] = json!("dr-9");
+    let req = lambda_request(
+        "PUT",
+        "/appointments/own/meeting",
+        Some(&org_service),
+        Some(&own),
+    );
+    meetings.insert(
+        "own",
+        ok(&create, Function::CreateMeeting, req, "own account").await,
+    );
+    let mut own_past = body("zoom", &start_at(-3));
+    own_past["hostUserId"] = json!("dr-9");
+    let req = lambda_request(
+        "PUT",
+        "/appointments/own-past/meeting",
+        Some(&org_service),
+        Some(&own_past),
+    );
+    meetings.insert(
+        "own-past",
+        ok(&create, Function::CreateMeeting, req, "own account, past").await,
+    );
     recorded.insert("create-meeting", rec.take());
 
     // get-meeting-link: every read route, links for every provider and role, and a Zoom start
@@ -292,6 +448,15 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
             stack.remember(link["url"].as_str().unwrap_or_default());
         }
     }
+    let id = meetings["own"]["meetingId"].as_str().expect("id");
+    let link = ok(
+        &links,
+        Function::GetMeetingLink,
+        get(&org_service, &format!("/meetings/{id}/link?role=host")),
+        "own account's host link, refreshed",
+    )
+    .await;
+    stack.remember(link["url"].as_str().unwrap_or_default());
     recorded.insert("get-meeting-link", rec.take());
 
     // manage-meeting: reschedule, start, end and cancel on every provider, lists and stats.
@@ -328,6 +493,30 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
             )
             .await;
         }
+    }
+    let id = meetings["own"]["meetingId"].as_str().expect("id");
+    let change = json!({ "startTime": start_at(50) });
+    let org_send = |method: &str, path: &str, b: Option<&Value>| {
+        lambda_request(method, path, Some(&org_service), b)
+    };
+    for (method, b) in [("PATCH", Some(&change)), ("DELETE", None)] {
+        ok(
+            &manage,
+            Function::ManageMeeting,
+            org_send(method, &format!("/meetings/{id}"), b),
+            "own account",
+        )
+        .await;
+    }
+    let id = meetings["own-past"]["meetingId"].as_str().expect("id");
+    for action in ["start", "end"] {
+        ok(
+            &manage,
+            Function::ManageMeeting,
+            org_send("POST", &format!("/meetings/{id}/{action}"), None),
+            action,
+        )
+        .await;
     }
     ok(
         &manage,
@@ -392,6 +581,24 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
         .await;
         assert_eq!(status, 200, "{event}: {answer}");
     }
+    // clinic-9's own Zoom app, verified with its own secret token.
+    let body = json!({ "event": "endpoint.url_validation", "event_ts": now.timestamp_millis(), "payload": { "plainToken": "xyz" } }).to_string();
+    let ts = now.timestamp();
+    let secret = zoom["webhookSecretToken"].as_str().expect("token");
+    let (status, answer) = deliver(
+        &webhook,
+        delivery_to(
+            "/webhooks/zoom/clinic-9",
+            &[
+                ("x-zm-request-timestamp", ts.to_string()),
+                ("x-zm-signature", sign(secret, ts, body.as_bytes())),
+            ],
+            &body,
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "org webhook: {answer}");
     recorded.insert("zoom-webhook", rec.take());
 
     // cleanup: a week on, the ended and cancelled meetings are deleted at their providers
@@ -406,7 +613,7 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
     .await
     .expect("summary");
     assert!(
-        summary["archived"].as_u64().is_some_and(|n| n >= 6),
+        summary["archived"].as_u64().is_some_and(|n| n >= 8),
         "{summary}"
     );
     assert_eq!(summary["failed"], 0, "{summary}");
@@ -425,8 +632,17 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
             !calls.contains("unrecognised AWS call"),
             "{function}: an AWS call this test cannot map to an IAM action: {calls:?}"
         );
-        let (table, index, secrets) = needs(calls);
+        let Needs {
+            table,
+            index,
+            secrets,
+            org_secrets,
+        } = needs(calls);
         let p = &policies[*function];
+        assert_eq!(
+            p.org_secret_actions, org_secrets,
+            "{function}: actions on orgs' secrets in template.yaml vs used by the code"
+        );
         assert_eq!(
             p.table_actions, table,
             "{function}: table actions in template.yaml vs used by the code"

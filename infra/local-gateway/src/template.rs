@@ -184,6 +184,8 @@ pub struct FunctionPolicy {
     pub index_actions: std::collections::BTreeSet<String>,
     /// The secrets it may read, by the name in its `Read{Name}Secret` statement.
     pub secrets: std::collections::BTreeSet<String>,
+    /// Secrets Manager actions on orgs' connection secrets (`…:secret:${AWS::StackName}/orgs/*`).
+    pub org_secret_actions: std::collections::BTreeSet<String>,
     /// Every action of every statement, for global checks (no Scan anywhere).
     pub all_actions: Vec<String>,
 }
@@ -249,6 +251,11 @@ pub fn function_policies(
                 .and_then(|n| n.strip_suffix("Secret"))
             {
                 policy.secrets.insert(name.to_owned());
+            } else if resource
+                .and_then(|r| tagged_text(r, "Sub"))
+                .is_some_and(|r| r.ends_with("/orgs/*"))
+            {
+                policy.org_secret_actions.extend(acts);
             } else if let Some(index) = resource
                 .and_then(|r| tagged_text(r, "Sub"))
                 .and_then(|r| r.split_once("/index/").map(|(_, i)| i))

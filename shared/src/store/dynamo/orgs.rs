@@ -18,8 +18,15 @@ impl OrgStore for DynamoStore {
         host: Option<&UserId>,
     ) -> StoreResult<(OrgProfile, Option<HostEntry>)> {
         let profile_key = keys::org_profile(org);
+        let Some(host) = host else {
+            let profile = match self.get(&profile_key).await? {
+                Some(item) => items::read::<ProfileItem>("org profile", item)?.into_profile(),
+                None => OrgProfile::default(),
+            };
+            return Ok((profile, None));
+        };
         let mut wanted = vec![items::key(&profile_key)];
-        wanted.extend(host.map(|h| items::key(&keys::org_host(org, h))));
+        wanted.push(items::key(&keys::org_host(org, host)));
         let mut profile = OrgProfile::default();
         let mut entry = None;
         for item in self.batch_get(wanted).await? {
