@@ -49,6 +49,7 @@ fn schemathesis(gateway: &str, header: Option<&str>, extra: &[&str]) -> (bool, S
     cmd.current_dir(&root)
         .env("SCHEMATHESIS_HOOKS", "")
         .env("NO_COLOR", "1")
+        .args(["--config-file", "infra/schemathesis.toml"])
         .args(["run", "openapi.yaml", "--url", gateway])
         .args([
             "--checks",

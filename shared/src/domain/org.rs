@@ -301,7 +301,8 @@ mod tests {
 
     #[test]
     fn create_budgets_parse_with_defaults_for_what_is_left_out() {
-        let cases: [(&str, Result<(u32, u32, u32), &str>); 5] = [
+        type Limits = Result<(u32, u32, u32), &'static str>;
+        let cases: [(&str, Limits); 5] = [
             ("", Ok((10, 1000, 5000))),
             ("patient=2/60", Ok((2, 1000, 5000))),
             ("patient=1/1,user=3/10,org=4/100", Ok((1, 3, 4))),

@@ -176,7 +176,7 @@ pub struct Zoho;
 
 impl Dialect for Zoho {
     const NAME: &'static str = "zoho";
-    const CREDENTIALS_HINT: &'static str = "Zoho refused the OAuth credentials: check clientId, clientSecret, refreshToken and dataCenter in the ZOHO_SECRET_ID secret";
+    const CREDENTIALS_HINT: &'static str = "Zoho refused the OAuth credentials: check clientId, clientSecret, refreshToken and dataCenter (the ZOHO_SECRET_ID secret, or the org's PUT /org/providers/zoho)";
     // Zoho locks a refresh token that keeps asking: wait a minute.
     const GRANT_QUOTA_WAIT: Option<u64> = Some(60);
     // The container's token, the table's (another container renewed it), a new one.

@@ -90,7 +90,7 @@ pub const IN_PROGRESS: i64 = 3002;
 
 impl Dialect for Zoom {
     const NAME: &'static str = "zoom";
-    const CREDENTIALS_HINT: &'static str = "Zoom refused the OAuth credentials: check accountId, clientId and clientSecret in the ZOOM_SECRET_ID secret and that the Server-to-Server app is activated";
+    const CREDENTIALS_HINT: &'static str = "Zoom refused the OAuth credentials: check accountId, clientId and clientSecret (the ZOOM_SECRET_ID secret, or the org's PUT /org/providers/zoom) and that the Server-to-Server app is activated";
     const GRANT_QUOTA_WAIT: Option<u64> = None;
     // The container's token, then a new one: renewed once.
     const TOKEN_TRIES: usize = 2;
