@@ -1180,6 +1180,15 @@ fn check(r: &Value, quick: bool) -> Vec<String> {
             link["dynamodbReads"], link["secretsManager"]
         ));
     }
+    // Orgs (issue 14): a new meeting reads the org's settings and the host's mapping in
+    // one call, on top of the claim's one read.
+    let create = &r["rust"]["create-meeting"]["calls"]["create"];
+    if create["dynamodbReads"].as_u64().unwrap_or(u64::MAX) > 2 {
+        failed.push(format!(
+            "create: {} DynamoDB reads (want ≤ 2: the claim, the org and host together)",
+            create["dynamodbReads"]
+        ));
+    }
     let hook = &r["rust"]["zoom-webhook"]["calls"]["webhook"];
     if hook["dynamodbWrites"].as_u64().unwrap_or(u64::MAX) > 2 {
         failed.push(format!(
