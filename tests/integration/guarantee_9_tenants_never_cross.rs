@@ -493,3 +493,119 @@ async fn guarantee_9_two_orgs_with_their_own_zoom_accounts_never_share_a_token_o
     );
     stack.finish(0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarantee_9_zooms_unknown_user_is_422_never_meeting_not_found() {
+    let stack = in_process_stack().await;
+    let app = stack
+        .app(manual_clock(), Settings::default())
+        .await
+        .expect("app");
+    let admin = stack.token("adm-2", "admin", "clinic-2");
+    let service = stack.token("svc-2", "service", "clinic-2");
+    let r = org_call(
+        &app,
+        "PUT",
+        "/org/providers/zoom",
+        &admin,
+        Some(&stack.zoom_connection(&json!({}))),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // Mapped to a Zoom user the account does not have: Zoom answers 404 code 1001.
+    let mapping = json!({ "zoomUser": "left-the-clinic@clinic2.example" });
+    org_call(&app, "PUT", "/org/hosts/dr-7", &admin, Some(&mapping)).await;
+    let creates = stack.sandbox_count(CREATE_OP).await;
+    let r = put(&app, &service, "appt-gone-user", &body_for("dr-7")).await;
+    assert_error(&r, 422, "HOST_NOT_MAPPED");
+    assert_eq!(
+        stack.sandbox_count(CREATE_OP).await,
+        creates + 1,
+        "one call, no retry"
+    );
+    // Nothing half-made: once mapped right, the same PUT creates the meeting.
+    stack.zoom_user("dr7@clinic2.example").await;
+    org_call(
+        &app,
+        "PUT",
+        "/org/hosts/dr-7",
+        &admin,
+        Some(&json!({ "zoomUser": "dr7@clinic2.example" })),
+    )
+    .await;
+    let r = put(&app, &service, "appt-gone-user", &body_for("dr-7")).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarantee_9_an_orgs_own_zoho_organisation_hosts_its_sessions_under_the_mapped_presenter() {
+    let stack = in_process_stack().await;
+    let app = stack
+        .app(manual_clock(), Settings::default())
+        .await
+        .expect("app");
+    let (zsoid, client, secret, refresh) = (
+        "80055501",
+        "zoho-client-9",
+        "zoho-secret-of-clinic-9",
+        "1000.refresh.clinic9",
+    );
+    for s in [secret, refresh] {
+        stack.remember(s);
+    }
+    let org = json!({ "zsoid": zsoid, "clientId": client, "clientSecret": secret,
+                      "refreshToken": refresh, "presenters": ["9001", "9002"] });
+    let made = stack
+        .zoho(reqwest::Method::POST, "/__sandbox/orgs", Some(org))
+        .await;
+    assert_eq!(made["zsoid"].to_string().trim_matches('"'), zsoid, "{made}");
+    let admin = stack.token("adm-9", "admin", "clinic-9");
+    let mut body = json!({ "clientId": client, "clientSecret": secret, "refreshToken": "1000.wrong",
+                           "dataCenter": "com", "zsoid": zsoid });
+    let r = org_call(&app, "PUT", "/org/providers/zoho", &admin, Some(&body)).await;
+    assert_error(&r, 502, "PROVIDER_REJECTED");
+    body["refreshToken"] = json!(refresh);
+    let r = org_call(&app, "PUT", "/org/providers/zoho", &admin, Some(&body)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        (r.body["zsoid"].clone(), r.body["defaultPresenter"].clone()),
+        (json!(zsoid), Value::Null)
+    );
+    assert!(!r.body.to_string().contains(secret) && !r.body.to_string().contains(refresh));
+
+    let service = stack.token("svc-9", "service", "clinic-9");
+    let mut zoho = body_for("dr-9");
+    zoho["provider"] = json!("zoho");
+    let unmapped = put(&app, &service, "appt-zoho-unmapped", &zoho).await;
+    assert_error(&unmapped, 422, "HOST_NOT_MAPPED");
+    org_call(
+        &app,
+        "PUT",
+        "/org/hosts/dr-9",
+        &admin,
+        Some(&json!({ "zohoPresenter": "9002" })),
+    )
+    .await;
+    let m = put(&app, &service, "appt-zoho", &zoho).await;
+    assert_eq!(m.status, 201, "{:?}", m.body);
+    let sessions = stack
+        .zoho(reqwest::Method::GET, "/__sandbox/meetings", None)
+        .await;
+    let ours: Vec<&Value> = sessions["meetings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| {
+            s["meetingKey"].to_string().trim_matches('"')
+                == m.body["providerMeetingId"].as_str().unwrap_or("?")
+        })
+        .collect();
+    assert_eq!(ours.len(), 1, "{sessions}");
+    assert_eq!(
+        ours[0]["presenter"].to_string().trim_matches('"'),
+        "9002",
+        "the mapped presenter"
+    );
+    stack.finish(0).await;
+}
