@@ -116,6 +116,25 @@ impl Parts<'_> {
     }
 }
 
+impl Parts<'_> {
+    /// Orgs' own accounts, built from the same clients and settings.
+    fn org_accounts(&self, stores: &Stores) -> OrgAccounts {
+        let (c, clients) = (self.config, self.clients);
+        OrgAccounts::new(OrgAccountParts {
+            prefix: c.org_secrets_prefix.clone(),
+            http: clients.http.clone(),
+            zoom: c.zoom.clone(),
+            zoho: c.zoho.clone(),
+            secrets: clients.secrets.clone(),
+            writer: clients.secret_writer.clone(),
+            kms_key_id: c.org_secrets_kms_key_id.clone(),
+            tokens: stores.tokens.clone(),
+            clock: self.clock.clone(),
+            retry: self.settings.provider_retry.clone(),
+        })
+    }
+}
+
 impl App {
     /// What every function's `main` calls once.
     pub async fn from_env() -> Result<Self, String> {
@@ -148,24 +167,13 @@ impl App {
         );
         settings.host_daily_budget = config.zoom_host_daily_budget;
         settings.create_budgets = config.create_budgets;
-        let orgs = OrgAccounts::new(OrgAccountParts {
-            prefix: config.org_secrets_prefix.clone(),
-            http: clients.http.clone(),
-            zoom: config.zoom.clone(),
-            zoho: config.zoho.clone(),
-            secrets: clients.secrets.clone(),
-            writer: clients.secret_writer.clone(),
-            kms_key_id: config.org_secrets_kms_key_id.clone(),
-            tokens: stores.tokens.clone(),
-            clock: clock.clone(),
-            retry: settings.provider_retry.clone(),
-        });
         let parts = Parts {
             config,
             clients: &clients,
             clock: clock.clone(),
             settings: &settings,
         };
+        let orgs = parts.org_accounts(&stores);
         let providers = Providers::new(
             config.meeting_provider,
             config.fallback_provider,

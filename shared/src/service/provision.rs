@@ -101,30 +101,46 @@ impl Service {
                     if !self.take(caller, subject, found.as_ref(), &ours).await? {
                         continue;
                     }
-                    // Only a new meeting spends from the caller's budget; a reuse never.
-                    if let Err(e) = self.spend_caller_budget(caller).await {
-                        self.release(caller, subject, &ours, ours.reconcile).await;
-                        return Err(e);
-                    }
-                    if let Some(meeting) = self
-                        .as_holder(caller, subject, req, &target, &ours, deadline)
-                        .await?
-                    {
-                        tracing::info!(meetingId = %meeting.id, provider = %meeting.provider, "meeting created");
-                        crate::metrics::count(
-                            "MeetingsCreated",
-                            &[("provider", meeting.provider.as_str())],
-                        );
-                        return Ok(Provisioned {
-                            meeting,
-                            created: true,
-                        });
+                    let at = (&target, &ours, deadline);
+                    if let Some(made) = self.as_claimant(caller, subject, req, at).await? {
+                        return Ok(made);
                     }
                     // Our claim was taken over while we worked; the taker adopts our
                     // provider meeting by its marker. Answer whatever it commits.
                 }
             }
         }
+    }
+
+    /// Holding the claim: the caller's budget, then the meeting. `Ok(None)`: the claim was
+    /// taken over meanwhile.
+    async fn as_claimant(
+        &self,
+        caller: &Caller,
+        subject: &Subject,
+        req: &AppointmentMeetingRequest,
+        (target, ours, deadline): (&Target, &Claim, Instant),
+    ) -> ServiceResult<Option<Provisioned>> {
+        // Only a new meeting spends from the caller's budget; a reuse never.
+        if let Err(e) = self.spend_caller_budget(caller).await {
+            self.release(caller, subject, ours, ours.reconcile).await;
+            return Err(e);
+        }
+        let Some(meeting) = self
+            .as_holder(caller, subject, req, target, ours, deadline)
+            .await?
+        else {
+            return Ok(None);
+        };
+        tracing::info!(meetingId = %meeting.id, provider = %meeting.provider, "meeting created");
+        crate::metrics::count(
+            "MeetingsCreated",
+            &[("provider", meeting.provider.as_str())],
+        );
+        Ok(Some(Provisioned {
+            meeting,
+            created: true,
+        }))
     }
 
     /// A conversation's reuse window is the org's when it set one.
