@@ -15,3 +15,22 @@ use crate::ids::MeetingId;
 fn meeting_id(raw: &str) -> Result<MeetingId, ApiError> {
     Ok(MeetingId::parse(raw, "meetingId")?)
 }
+
+/// The `limit` query parameter: 1 to `max`, `default` when absent.
+fn limit(
+    ctx: &crate::http::Ctx<'_>,
+    default: usize,
+    max: usize,
+) -> Result<usize, crate::domain::Invalid> {
+    match ctx.query("limit") {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or(crate::domain::Invalid::new(
+                "limit",
+                "must be a whole number from 1 to the page's maximum",
+            )),
+    }
+}

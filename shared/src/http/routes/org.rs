@@ -120,17 +120,7 @@ pub async fn delete_host(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
 
 /// `GET /org/hosts?limit=&cursor=`: by user id; the cursor is the last user id answered.
 pub async fn list_hosts(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
-    let limit = match ctx.query("limit") {
-        None => DEFAULT_PAGE,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or(Invalid::new(
-                "limit",
-                "must be a whole number from 1 to 1000",
-            ))?,
-    };
+    let limit = super::limit(ctx, DEFAULT_PAGE, MAX_PAGE)?;
     let cursor = ctx
         .query("cursor")
         .map(|c| UserId::parse(c, "cursor").map(|u| format!("{HOST_SK_PREFIX}{u}")))

@@ -39,17 +39,7 @@ fn page_request(ctx: &Ctx<'_>) -> Result<PageRequest, Invalid> {
             .map(|v| parse_time(&serde_json::Value::String(v.to_owned()), k))
             .transpose()
     };
-    let limit = match ctx.query("limit") {
-        None => DEFAULT_PAGE,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or(Invalid::new(
-                "limit",
-                "must be a whole number from 1 to 100",
-            ))?,
-    };
+    let limit = super::limit(ctx, DEFAULT_PAGE, MAX_PAGE)?;
     let (from, to) = (time("from")?, time("to")?);
     if let (Some(f), Some(t)) = (from, to)
         && f > t

@@ -32,11 +32,7 @@ impl MemberIndex for DynamoStore {
             request = request.set_exclusive_start_key(Some(items::key(&at)));
         }
         let out = request.send().await.map_err(|e| call_error("Query", e))?;
-        let next = out
-            .last_evaluated_key()
-            .and_then(|k| k.get("sk"))
-            .and_then(|v| v.as_s().ok())
-            .cloned();
+        let next = super::next_sort_key(&out);
         let ids = out
             .items
             .unwrap_or_default()

@@ -79,6 +79,14 @@ fn lost<E: ProvideErrorMetadata>(
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
+/// The sort key a Query page ended at (`None`: the last page), as the next page's cursor.
+fn next_sort_key(out: &aws_sdk_dynamodb::operation::query::QueryOutput) -> Option<String> {
+    out.last_evaluated_key()
+        .and_then(|k| k.get("sk"))
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+}
+
 /// A conditional single-item write: `Ok(true)` written, `Ok(false)` its condition failed.
 fn written<T, E>(
     op: &'static str,
