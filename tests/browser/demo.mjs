@@ -47,6 +47,9 @@ try {
   const meetingId = await text("practitioner", "meetingId");
   assert.equal(await text("patient", "meetingId"), meetingId);
   checks.sameMeetingId = true;
+  // dr-7 of clinic-1 is not in the host directory: the account's default user hosts.
+  await waitText("practitioner", "providerHost", "Zoom: the account's default user");
+  checks.providerHost = true;
 
   // Each side asks for its own link: different URLs for the same meeting.
   await page.click('#practitioner [data-action="link"]');
