@@ -480,20 +480,22 @@ impl Stack {
             format!("csecret{}", random(24)),
         );
         self.remember(&secret);
+        let mut body = self.zoom_connection(&json!({}));
+        // The account's Zoom app signs its webhooks with the connection's secret token.
         let users: Vec<Value> = emails.iter().map(|e| json!({ "email": e })).collect();
         let made = self
             .sandbox(
                 reqwest::Method::POST,
                 "/__sandbox/accounts",
                 Some(json!({ "accountId": account, "clientId": client,
-                             "clientSecret": secret, "users": users })),
+                             "clientSecret": secret, "users": users,
+                             "webhookSecret": body["webhookSecretToken"] })),
             )
             .await;
         assert_eq!(
             made["accountId"], account,
             "the sandbox made the account: {made}"
         );
-        let mut body = self.zoom_connection(&json!({}));
         body["accountId"] = json!(account);
         body["clientId"] = json!(client);
         body["clientSecret"] = json!(secret);
