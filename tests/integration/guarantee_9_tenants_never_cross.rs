@@ -609,3 +609,67 @@ async fn guarantee_9_an_orgs_own_zoho_organisation_hosts_its_sessions_under_the_
     );
     stack.finish(0).await;
 }
+
+#[tokio::test]
+async fn guarantee_9_an_orgs_own_zoom_app_posts_signed_events_to_its_own_path_through_the_gateway()
+{
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let service = stack.token("svc-2", "service", "clinic-2");
+    let connection = stack.zoom_account(&["dr7@clinic2.example"]).await;
+    let r = api
+        .send(
+            "PUT",
+            "/org/providers/zoom",
+            Some(&service),
+            Some(connection.to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let mapping = json!({ "zoomUser": "dr7@clinic2.example" });
+    let r = api
+        .send(
+            "PUT",
+            "/org/hosts/dr-7",
+            Some(&service),
+            Some(mapping.to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let m = api
+        .put_appointment(&service, "appt-own-app", &appointment_body())
+        .await;
+    assert_eq!(m.status, 201, "{:?}", m.body);
+    let send = |path: &str| {
+        json!({ "event": "meeting.started", "meetingId": m.body["providerMeetingId"],
+                "accountId": connection["accountId"],
+                "target": format!("{}{path}", stack.gateway()) })
+    };
+    // At the deployment's door the org's app signs with a token that is not the deployment's.
+    let wrong = stack
+        .sandbox(
+            reqwest::Method::POST,
+            "/__sandbox/webhooks/send",
+            Some(send("/webhooks/zoom")),
+        )
+        .await;
+    assert_eq!(wrong["status"], 401, "{wrong}");
+    let right = stack
+        .sandbox(
+            reqwest::Method::POST,
+            "/__sandbox/webhooks/send",
+            Some(send("/webhooks/zoom/clinic-2")),
+        )
+        .await;
+    assert_eq!(
+        (right["status"].clone(), right["body"]["status"].clone()),
+        (json!(200), json!("applied")),
+        "{right}"
+    );
+    let id = m.body["meetingId"].as_str().expect("id");
+    assert_eq!(
+        api.get(&service, &format!("/meetings/{id}")).await.body["status"],
+        "started"
+    );
+    stack.finish(0).await;
+}
