@@ -221,6 +221,10 @@ async fn guarantee_9_meetings_run_under_the_hosts_own_provider_user_and_unmapped
     assert_eq!(removed.body["userId"], "dr-7");
     let after = put(&app, &service, "appt-unmapped-again", &body_for("dr-7")).await;
     assert_error(&after, 422, "HOST_NOT_MAPPED");
+    // A reuse never depends on today's mapping: the existing meeting is answered.
+    let reused = put(&app, &service, "appt-mapped", &body_for("dr-7")).await;
+    assert_eq!(reused.status, 200, "{:?}", reused.body);
+    assert_eq!(reused.body["meetingId"], mapped.body["meetingId"]);
     stack.finish(0).await;
 }
 
@@ -671,5 +675,55 @@ async fn guarantee_9_an_orgs_own_zoom_app_posts_signed_events_to_its_own_path_th
         api.get(&service, &format!("/meetings/{id}")).await.body["status"],
         "started"
     );
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarantee_9_in_the_deployments_shared_account_no_org_can_host_as_a_user_it_names() {
+    let stack = in_process_stack().await;
+    let app = stack
+        .app(manual_clock(), Settings::default())
+        .await
+        .expect("app");
+    // clinic-5 has no connection of its own: it runs in the deployment's account, where a
+    // user of another clinic exists. Its mapping must not make its host that user.
+    stack.zoom_user("dr.other@clinic6.example").await;
+    let admin = stack.token("adm-5", "admin", "clinic-5");
+    let mapping = json!({ "zoomUser": "dr.other@clinic6.example" });
+    assert_eq!(
+        org_call(&app, "PUT", "/org/hosts/dr-7", &admin, Some(&mapping))
+            .await
+            .status,
+        200
+    );
+    let service = stack.token("svc-5", "service", "clinic-5");
+    let m = put(&app, &service, "appt-shared", &body_for("dr-7")).await;
+    assert_eq!(m.status, 201, "{:?}", m.body);
+    let received = stack
+        .sandbox(reqwest::Method::GET, "/__sandbox/received", None)
+        .await;
+    let targets: Vec<&str> = received["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["operation"] == CREATE_OP)
+        .filter_map(|r| r["target"].as_str())
+        .collect();
+    assert_eq!(targets.len(), 1);
+    assert!(
+        targets[0].starts_with("/v2/users/me/meetings"),
+        "the account's default user: {targets:?}"
+    );
+    let host = stack.token("dr-7", "practitioner", "clinic-5");
+    let id = m.body["meetingId"].as_str().expect("id");
+    let req = lambda_request(
+        "GET",
+        &format!("/meetings/{id}/link?role=host"),
+        Some(&host),
+        None,
+    );
+    let link = call(&app, Function::GetMeetingLink, req).await;
+    let login = whose(&stack, &link.body["url"]).await;
+    assert_ne!(login["email"], "dr.other@clinic6.example", "{login}");
     stack.finish(0).await;
 }

@@ -262,8 +262,12 @@ pub fn host_spend(
         Account::Deployment => "deployment".to_owned(),
         Account::Org => format!("org:{org}"),
     };
-    // Provider users are case-insensitive emails or ids: one counter for every spelling.
-    let user = provider_user.to_ascii_lowercase();
+    // An email is case-insensitive (one counter for every spelling); a Zoom user id is not.
+    let user = if provider_user.contains('@') {
+        provider_user.to_ascii_lowercase()
+    } else {
+        provider_user.to_owned()
+    };
     Spend {
         key: format!("HOST#{kind}#{scope}#{user}#{}", now.date_naive()),
         limit,
@@ -274,8 +278,10 @@ pub fn host_spend(
 /// A provider user as the host directory accepts it: an email or a provider id, 1–128
 /// printable characters without spaces or path characters.
 pub fn provider_user(field: &'static str, value: &str) -> Result<String, Invalid> {
+    // "." and ".." would vanish from the request path (`/users/../meetings`).
     let ok = !value.is_empty()
         && value.len() <= 128
+        && value.chars().any(|c| c != '.')
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "@._+-".contains(c));

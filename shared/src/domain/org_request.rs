@@ -8,11 +8,21 @@ use super::{Invalid, ProviderKind};
 use serde_json::{Map, Value, json};
 
 /// A provider connection as asked for: the secret to store and the public ids.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct ConnectionRequest {
     pub kind: ProviderKind,
     pub secret: Map<String, Value>,
     pub ids: Map<String, Value>,
+}
+
+/// Never shows the secret half.
+impl std::fmt::Debug for ConnectionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionRequest")
+            .field("kind", &self.kind)
+            .field("ids", &self.ids)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A required non-empty string of at most `max` characters.
@@ -247,6 +257,16 @@ mod tests {
         };
         assert_eq!(zoom(json!({"hostDailyBudget": 0})), Err("hostDailyBudget"));
         assert_eq!(zoom(json!({"defaultUser": "a/b"})), Err("defaultUser"));
+        assert_eq!(zoom(json!({"defaultUser": ".."})), Err("defaultUser"));
+        let c = connection(
+            ProviderKind::Zoom,
+            &obj(json!({"accountId":"A","clientId":"C",
+            "clientSecret":"S3CRET","webhookSecretToken":"W"})),
+        );
+        assert!(
+            !format!("{c:?}").contains("S3CRET"),
+            "Debug shows no secret"
+        );
         assert_eq!(zoom(json!({"clientSecret": ""})), Err("clientSecret"));
         let jitsi = |domain: &str| {
             connection(

@@ -99,8 +99,19 @@ fn scope(event: &ApiGatewayV2httpRequest) -> Result<EventScope, ApiError> {
 }
 
 /// The secret tokens that may sign deliveries for `scope`. An org without a Zoom
-/// connection (or whose secret cannot be read) has none: a uniform 401.
+/// connection (or whose secret cannot be read) has none: a uniform 401. The table says
+/// first whether the org has one, so a flood of made-up org ids costs one cheap read each,
+/// never a Secrets Manager call, and a removed connection stops verifying at once.
 async fn secrets(app: &App, scope: &EventScope) -> Result<Arc<WebhookSecrets>, ApiError> {
+    if let EventScope::Org(org) = scope {
+        let (profile, _) = app.service.stores.orgs.org_view(org, None).await?;
+        if profile
+            .connection(crate::domain::ProviderKind::Zoom)
+            .is_none()
+        {
+            return Err(refused(Refusal::NoSecret));
+        }
+    }
     match scope {
         EventScope::Deployment => Ok(app
             .webhook

@@ -75,9 +75,9 @@ impl Service {
             .org_view(&caller.org, Some(&req.host))
             .await?;
         let req = &self.with_org_window(req, &profile);
-        let target = self
-            .target(caller, req, &profile, host.as_ref(), deadline)
-            .await?;
+        // Where a new meeting would go is worked out only when one is made: a reuse never
+        // depends on today's host mapping or the provider's secret.
+        let mut target = None;
         let give_up_at = deadline.min(self.clock.instant() + self.settings.claim_wait);
         let mut pause = FIRST_POLL;
         loop {
@@ -97,11 +97,18 @@ impl Service {
                     continues,
                     reconcile,
                 } => {
+                    if target.is_none() {
+                        let placed = self.target(caller, req, &profile, host.as_ref(), deadline);
+                        target = Some(placed.await?);
+                    }
+                    let Some(target) = target.as_ref() else {
+                        continue;
+                    };
                     let ours = self.new_claim(continues, reconcile);
                     if !self.take(caller, subject, found.as_ref(), &ours).await? {
                         continue;
                     }
-                    let at = (&target, &ours, deadline);
+                    let at = (target, &ours, deadline);
                     if let Some(made) = self.as_claimant(caller, subject, req, at).await? {
                         return Ok(made);
                     }
@@ -225,7 +232,13 @@ impl Service {
                 budget: None,
             }));
         }
-        let mapped = host.and_then(|h| h.user_at(kind)).map(str::to_owned);
+        // The directory maps hosts within the org's own account only: in the deployment's
+        // shared account an org could otherwise name another org's user (and get a start_url
+        // that logs in as them). There, hosts are the account's default user.
+        let mapped = host
+            .filter(|_| account == Account::Org)
+            .and_then(|h| h.user_at(kind))
+            .map(str::to_owned);
         let host_user = match mapped {
             Some(u) => u,
             None => provider
