@@ -174,6 +174,10 @@ struct World {
 }
 
 fn world(fallback: bool) -> World {
+    world_with(fallback, Settings::default())
+}
+
+fn world_with(fallback: bool, settings: Settings) -> World {
     let clock = manual();
     let (zoom, jitsi) = (
         Scripted::new(ProviderKind::Zoom, &clock),
@@ -211,7 +215,7 @@ fn world(fallback: bool) -> World {
         ),
         clock: clock.clone(),
         ids: Arc::new(RandomIds),
-        settings: Settings::default(),
+        settings,
     };
     World {
         service: Arc::new(service),
@@ -269,18 +273,35 @@ impl World {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn guarantee_1_concurrent_provisions_of_one_subject_create_one_meeting() {
-    let w = Arc::new(world(false));
+    // Every waiting loser moves the one manual clock by its whole pause, on four threads at
+    // once, so 19 of them age the winner's lease and deadline (and each other's wait) far
+    // faster than real time would. Budgets long enough for that keep the test about
+    // exactly-once, not about how the threads happen to be scheduled.
+    let settings = Settings {
+        claim_wait: std::time::Duration::from_secs(3600),
+        claim_lease: Duration::hours(2),
+        ..Settings::default()
+    };
+    let w = Arc::new(world_with(false, settings));
     let svc = caller("svc-1", Role::Service);
+    let deadline = {
+        use crate::clock::Clock;
+        w.clock.instant() + std::time::Duration::from_secs(7200)
+    };
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (w, svc) = (w.clone(), svc.clone());
-            tokio::spawn(async move { w.provision(&svc, "appt-1").await })
+            tokio::spawn(async move {
+                w.service
+                    .provision(&svc, &appointment("appt-1"), &body(), deadline)
+                    .await
+            })
         })
         .collect();
     let mut created = 0;
     let mut ids = std::collections::HashSet::new();
     for t in tasks {
-        let p = t.await.unwrap().unwrap();
+        let p = t.await.unwrap().map_err(|e| format!("{e:?}")).unwrap();
         created += usize::from(p.created);
         ids.insert(p.meeting.id);
     }
