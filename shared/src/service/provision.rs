@@ -129,15 +129,23 @@ impl Service {
         (target, ours, deadline): (&Target, &Claim, Instant),
     ) -> ServiceResult<Option<Provisioned>> {
         // Only a new meeting spends from the caller's budget; a reuse never.
-        if let Err(e) = self.spend_caller_budget(caller).await {
-            self.release(caller, subject, ours, ours.reconcile).await;
-            return Err(e);
-        }
-        let Some(meeting) = self
+        let spent = match self.spend_caller_budget(caller).await {
+            Ok(spent) => spent,
+            Err(e) => {
+                self.release(caller, subject, ours, ours.reconcile).await;
+                return Err(e);
+            }
+        };
+        let made = self
             .as_holder(caller, subject, req, target, ours, deadline)
-            .await?
-        else {
-            return Ok(None);
+            .await;
+        let meeting = match made {
+            Ok(Some(m)) => m,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                self.refund_if_nothing_made(&e, &spent).await;
+                return Err(e);
+            }
         };
         tracing::info!(meetingId = %meeting.id, provider = %meeting.provider, "meeting created");
         crate::metrics::count(
@@ -270,7 +278,7 @@ impl Service {
 
     /// One new meeting from the calling user's budget and the org's (no provider call past
     /// it): 429 `RATE_LIMITED` until the window ends.
-    async fn spend_caller_budget(&self, caller: &Caller) -> ServiceResult<()> {
+    async fn spend_caller_budget(&self, caller: &Caller) -> ServiceResult<[Spend; 2]> {
         let now = self.clock.now();
         let spends = org::caller_spends(
             &self.settings.create_budgets,
@@ -280,7 +288,7 @@ impl Service {
             now,
         );
         match self.stores.budgets.spend(&spends).await? {
-            None => Ok(()),
+            None => Ok(spends),
             Some(i) => {
                 let which = if i == 0 { "caller" } else { "org" };
                 tracing::warn!(budget = which, "a caller's budget of new meetings is spent");
@@ -290,6 +298,17 @@ impl Service {
                 }
                 .into())
             }
+        }
+    }
+
+    /// A create that surely made nothing (refused, not ambiguous) costs the caller nothing:
+    /// a patient retrying while a host's budget is spent keeps their own. Best effort.
+    async fn refund_if_nothing_made(&self, e: &ServiceError, spent: &[Spend; 2]) {
+        if matches!(e, ServiceError::Provider(p) if p.is_ambiguous()) {
+            return;
+        }
+        if let Err(e) = self.stores.budgets.give_back(spent).await {
+            tracing::warn!(cause = %crate::telemetry::cause(&e), "could not give a caller's budget back");
         }
     }
 

@@ -536,3 +536,51 @@ async fn guarantee_7_a_provider_event_applies_once_until_its_mark_expires() {
         EventOutcome::NotOurs
     );
 }
+
+#[tokio::test]
+async fn a_create_that_surely_made_nothing_costs_the_caller_no_budget() {
+    let settings = Settings {
+        create_budgets: "patient=1/3600".parse().unwrap(),
+        ..Settings::default()
+    };
+    let w = world_with(false, settings);
+    let patient = caller("pat-9", Role::Patient);
+    let room = |id: &str| {
+        let req = AppointmentMeetingRequest::parse_conversation(
+            br#"{"hostUserId":"dr-7","participantUserIds":["pat-9"]}"#,
+            crate::clock::Clock::now(w.clock.as_ref()),
+            Duration::hours(1),
+        )
+        .unwrap();
+        let subject = Subject {
+            kind: SubjectKind::Conversation,
+            id: SubjectId::parse(id, "t").unwrap(),
+        };
+        (subject, req)
+    };
+    w.zoom.then(Script::Down);
+    let (subject, req) = room("conv-1");
+    let down = w
+        .service
+        .provision(&patient, &subject, &req, w.deadline())
+        .await;
+    assert!(matches!(down, Err(ServiceError::Provider(_))), "{down:?}");
+    // The provider refused before making anything: the one allowed meeting is still there.
+    let made = w
+        .service
+        .provision(&patient, &subject, &req, w.deadline())
+        .await;
+    assert!(made.is_ok_and(|p| p.created));
+    let (other, req) = room("conv-2");
+    let over = w
+        .service
+        .provision(&patient, &other, &req, w.deadline())
+        .await;
+    assert!(
+        matches!(
+            over,
+            Err(ServiceError::Domain(DomainError::OverBudget { .. }))
+        ),
+        "{over:?}"
+    );
+}

@@ -491,16 +491,29 @@ impl OrgStore for MemoryStore {
 impl BudgetStore for MemoryStore {
     async fn spend(&self, spends: &[Spend]) -> StoreResult<Option<usize>> {
         let mut t = self.tables();
-        if let Some(i) = spends
+        let refused = spends
             .iter()
-            .position(|s| t.budgets.get(&s.key).copied().unwrap_or(0) >= s.limit)
-        {
-            return Ok(Some(i));
+            .enumerate()
+            .filter(|(_, s)| t.budgets.get(&s.key).copied().unwrap_or(0) >= s.limit)
+            .max_by_key(|(_, s)| s.window_ends)
+            .map(|(i, _)| i);
+        if refused.is_some() {
+            return Ok(refused);
         }
         for s in spends {
             *t.budgets.entry(s.key.clone()).or_default() += 1;
         }
         Ok(None)
+    }
+
+    async fn give_back(&self, spends: &[Spend]) -> StoreResult<()> {
+        let mut t = self.tables();
+        for s in spends {
+            if let Some(n) = t.budgets.get_mut(&s.key) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        Ok(())
     }
 
     async fn exhaust(&self, spend: &Spend) -> StoreResult<()> {

@@ -305,8 +305,12 @@ pub trait OrgStore: Send + Sync {
 #[async_trait]
 pub trait BudgetStore: Send + Sync {
     /// Spends one from every counter, or from none: `Ok(None)` spent, `Ok(Some(i))`
-    /// counter `i` is at its limit (nothing is spent).
+    /// counter `i` is at its limit (nothing is spent; of several, the one whose window ends
+    /// last, so a `Retry-After` from it is long enough for all).
     async fn spend(&self, spends: &[Spend]) -> StoreResult<Option<usize>>;
+
+    /// Gives back what a spend took, when what it paid for was surely not made.
+    async fn give_back(&self, spends: &[Spend]) -> StoreResult<()>;
 
     /// The counter is spent to its limit: the provider said so itself.
     async fn exhaust(&self, spend: &Spend) -> StoreResult<()>;

@@ -41,22 +41,35 @@ impl BudgetStore for DynamoStore {
         let results =
             futures_util::future::join_all(spends.iter().map(|s| self.add_to(s, 1, Some(s.limit))))
                 .await;
-        let mut refused = None;
+        let mut refused: Option<usize> = None;
         let mut taken = Vec::new();
         for (i, result) in results.into_iter().enumerate() {
             match result {
                 Ok(true) => taken.push(i),
-                Ok(false) => refused = refused.or(Some(i)),
+                Ok(false) => {
+                    let later =
+                        refused.is_none_or(|r| spends[i].window_ends > spends[r].window_ends);
+                    if later {
+                        refused = Some(i);
+                    }
+                }
                 Err(e) => {
-                    self.give_back(spends, &taken).await;
+                    self.return_taken(spends, &taken).await;
                     return Err(e);
                 }
             }
         }
         if refused.is_some() {
-            self.give_back(spends, &taken).await;
+            self.return_taken(spends, &taken).await;
         }
         Ok(refused)
+    }
+
+    async fn give_back(&self, spends: &[Spend]) -> StoreResult<()> {
+        for s in spends {
+            self.add_to(s, -1, None).await?;
+        }
+        Ok(())
     }
 
     async fn exhaust(&self, spend: &Spend) -> StoreResult<()> {
@@ -77,7 +90,7 @@ impl BudgetStore for DynamoStore {
 
 impl DynamoStore {
     /// Best effort: a counter left one too high only refuses one request too early.
-    async fn give_back(&self, spends: &[Spend], taken: &[usize]) {
+    async fn return_taken(&self, spends: &[Spend], taken: &[usize]) {
         for &i in taken {
             if let Err(e) = self.add_to(&spends[i], -1, None).await {
                 tracing::warn!(cause = %crate::telemetry::cause(&e), "could not give a budget back");
