@@ -4,11 +4,9 @@
 use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AuthConfig, Config};
+use crate::domain::ProviderKind;
 use crate::ids::{IdGenerator, RandomIds};
 use crate::providers::accounts::{OrgAccountParts, OrgAccounts};
-use crate::providers::jitsi::JitsiProvider;
-use crate::providers::zoho::ZohoProvider;
-use crate::providers::zoom::ZoomProvider;
 use crate::providers::zoom::webhook::WebhookSecrets;
 use crate::providers::{MeetingProvider, Providers};
 use crate::secrets::{FromSecret, SecretCache, SecretSource, SecretWriter, SecretsManagerSource};
@@ -76,43 +74,22 @@ impl Parts<'_> {
     }
 
     /// Every provider whose secret is configured (the configuration check made sure the
-    /// primary and fallback ones are among them): each can be named in a request.
-    fn providers(&self, stores: &Stores) -> Vec<Arc<dyn MeetingProvider>> {
-        let (c, http, retry) = (
-            self.config,
-            &self.clients.http,
-            &self.settings.provider_retry,
-        );
-        let mut all: Vec<Arc<dyn MeetingProvider>> = Vec::new();
-        if let Some(id) = &c.zoom_secret_id {
-            let zoom = ZoomProvider::new(
-                http.clone(),
-                c.zoom.clone(),
-                self.secret(id),
-                self.clock.clone(),
-                retry.clone(),
-            );
-            all.push(Arc::new(zoom));
-        }
-        if let Some(id) = &c.jitsi_secret_id {
-            all.push(Arc::new(JitsiProvider::new(
-                self.secret(id),
-                self.clock.clone(),
-            )));
-        }
-        if let Some(id) = &c.zoho_secret_id {
-            let tokens = stores.tokens.clone();
-            let zoho = ZohoProvider::new(
-                http.clone(),
-                c.zoho.clone(),
-                self.secret(id),
-                tokens,
-                self.clock.clone(),
-                retry.clone(),
-            );
-            all.push(Arc::new(zoho));
-        }
-        all
+    /// primary and fallback ones are among them): each can be named in a request. Built
+    /// like an org's, over the deployment's own secrets.
+    fn providers(&self, orgs: &OrgAccounts) -> Vec<Arc<dyn MeetingProvider>> {
+        let c = self.config;
+        [
+            (ProviderKind::Zoom, &c.zoom_secret_id),
+            (ProviderKind::Jitsi, &c.jitsi_secret_id),
+            (ProviderKind::Zoho, &c.zoho_secret_id),
+        ]
+        .into_iter()
+        .filter_map(|(kind, id)| {
+            let source = self.clients.secrets.clone();
+            id.as_deref()
+                .map(|id| orgs.parts().adapter(kind, id, source))
+        })
+        .collect()
     }
 }
 
@@ -177,7 +154,7 @@ impl App {
         let providers = Providers::new(
             config.meeting_provider,
             config.fallback_provider,
-            parts.providers(&stores),
+            parts.providers(&orgs),
         );
         let auth = match &config.auth {
             AuthConfig::Verify { secret_id } => {

@@ -45,6 +45,20 @@ async fn table_text(stack: &Stack) -> String {
     format!("{:?}", out.items())
 }
 
+/// The request targets of every meeting create the Zoom sandbox received.
+async fn create_targets(stack: &Stack) -> Vec<String> {
+    let received = stack
+        .sandbox(reqwest::Method::GET, "/__sandbox/received", None)
+        .await;
+    received["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["operation"] == CREATE_OP)
+        .filter_map(|r| r["target"].as_str().map(str::to_owned))
+        .collect()
+}
+
 async fn secret_exists(stack: &Stack, name: &str) -> bool {
     let sm = aws_sdk_secretsmanager::Client::new(&stack.aws_config().await);
     sm.get_secret_value().secret_id(name).send().await.is_ok()
@@ -186,16 +200,7 @@ async fn guarantee_9_meetings_run_under_the_hosts_own_provider_user_and_unmapped
 
     let mapped = put(&app, &service, "appt-mapped", &body_for("dr-7")).await;
     assert_eq!(mapped.status, 201, "{:?}", mapped.body);
-    let received = stack
-        .sandbox(reqwest::Method::GET, "/__sandbox/received", None)
-        .await;
-    let created_at: Vec<&str> = received["requests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["operation"] == CREATE_OP)
-        .filter_map(|r| r["target"].as_str())
-        .collect();
+    let created_at = create_targets(&stack).await;
     assert_eq!(created_at.len(), 1);
     assert!(
         created_at[0].starts_with("/v2/users/dr7@clinic2.example/meetings")
@@ -699,16 +704,7 @@ async fn guarantee_9_in_the_deployments_shared_account_no_org_can_host_as_a_user
     let service = stack.token("svc-5", "service", "clinic-5");
     let m = put(&app, &service, "appt-shared", &body_for("dr-7")).await;
     assert_eq!(m.status, 201, "{:?}", m.body);
-    let received = stack
-        .sandbox(reqwest::Method::GET, "/__sandbox/received", None)
-        .await;
-    let targets: Vec<&str> = received["requests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["operation"] == CREATE_OP)
-        .filter_map(|r| r["target"].as_str())
-        .collect();
+    let targets = create_targets(&stack).await;
     assert_eq!(targets.len(), 1);
     assert!(
         targets[0].starts_with("/v2/users/me/meetings"),

@@ -13,7 +13,7 @@ use super::zoom::{ZoomConfig, ZoomProvider};
 use crate::clock::Clock;
 use crate::domain::ProviderKind;
 use crate::ids::OrgId;
-use crate::secrets::{SecretCache, SecretSource, SecretWriter};
+use crate::secrets::{FromSecret, SecretCache, SecretSource, SecretWriter};
 use crate::store::TokenStore;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -158,25 +158,46 @@ impl OrgAccounts {
 
     fn build(&self, org: &OrgId, kind: ProviderKind) -> Arc<dyn MeetingProvider> {
         let p = &self.parts;
+        p.adapter(kind, &self.secret_name(org, kind), p.secrets.clone())
+    }
+}
+
+impl OrgAccountParts {
+    /// The adapter of `kind` over secret `id` of `source`: the deployment's, an org's, or a
+    /// candidate being checked. The one place adapters are built.
+    pub fn adapter(
+        &self,
+        kind: ProviderKind,
+        id: &str,
+        source: Arc<dyn SecretSource>,
+    ) -> Arc<dyn MeetingProvider> {
+        fn cache<T: FromSecret>(
+            id: &str,
+            s: &Arc<dyn SecretSource>,
+            p: &OrgAccountParts,
+        ) -> SecretCache<T> {
+            SecretCache::new(id, s.clone(), p.clock.clone())
+        }
         match kind {
             ProviderKind::Zoom => Arc::new(ZoomProvider::new(
-                p.http.clone(),
-                p.zoom.clone(),
-                self.secret(org, kind),
-                p.clock.clone(),
-                p.retry.clone(),
+                self.http.clone(),
+                self.zoom.clone(),
+                cache(id, &source, self),
+                self.clock.clone(),
+                self.retry.clone(),
             )),
             ProviderKind::Zoho => Arc::new(ZohoProvider::new(
-                p.http.clone(),
-                p.zoho.clone(),
-                self.secret(org, kind),
-                p.tokens.clone(),
-                p.clock.clone(),
-                p.retry.clone(),
+                self.http.clone(),
+                self.zoho.clone(),
+                cache(id, &source, self),
+                self.tokens.clone(),
+                self.clock.clone(),
+                self.retry.clone(),
             )),
-            ProviderKind::Jitsi => {
-                Arc::new(JitsiProvider::new(self.secret(org, kind), p.clock.clone()))
-            }
+            ProviderKind::Jitsi => Arc::new(JitsiProvider::new(
+                cache(id, &source, self),
+                self.clock.clone(),
+            )),
         }
     }
 }

@@ -7,11 +7,7 @@ use crate::domain::org_request::ConnectionRequest;
 use crate::domain::{Caller, Connection, DomainError, HostEntry, OrgSettings, ProviderKind, Role};
 use crate::ids::UserId;
 use crate::providers::MeetingProvider;
-use crate::providers::accounts::OrgAccountParts;
-use crate::providers::jitsi::JitsiProvider;
-use crate::providers::zoho::ZohoProvider;
-use crate::providers::zoom::ZoomProvider;
-use crate::secrets::{FromSecret, SecretCache, SecretSource, StaticSecret};
+use crate::secrets::{SecretSource, StaticSecret};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,14 +18,6 @@ pub struct EffectiveSettings {
     pub fallback: Option<ProviderKind>,
     pub conversation_reuse_seconds: i64,
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// A secret cache over one candidate value, of whichever credentials type is asked for.
-fn candidate_cache<T: FromSecret>(
-    source: &Arc<dyn SecretSource>,
-    p: &OrgAccountParts,
-) -> SecretCache<T> {
-    SecretCache::new("candidate", source.clone(), p.clock.clone())
 }
 
 /// `/org/...`: service and admin of the caller's own org.
@@ -76,29 +64,8 @@ impl Service {
 
     /// An adapter over a candidate secret, for [`MeetingProvider::verify`].
     fn candidate(&self, kind: ProviderKind, secret: &str) -> Arc<dyn MeetingProvider> {
-        let p = self.orgs.parts();
         let source: Arc<dyn SecretSource> = Arc::new(StaticSecret(secret.to_owned()));
-        match kind {
-            ProviderKind::Zoom => Arc::new(ZoomProvider::new(
-                p.http.clone(),
-                p.zoom.clone(),
-                candidate_cache(&source, p),
-                p.clock.clone(),
-                p.retry.clone(),
-            )),
-            ProviderKind::Zoho => Arc::new(ZohoProvider::new(
-                p.http.clone(),
-                p.zoho.clone(),
-                candidate_cache(&source, p),
-                p.tokens.clone(),
-                p.clock.clone(),
-                p.retry.clone(),
-            )),
-            ProviderKind::Jitsi => Arc::new(JitsiProvider::new(
-                candidate_cache(&source, p),
-                p.clock.clone(),
-            )),
-        }
+        self.orgs.parts().adapter(kind, "candidate", source)
     }
 
     pub async fn connections(&self, caller: &Caller) -> ServiceResult<Vec<Connection>> {

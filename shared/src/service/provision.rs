@@ -63,12 +63,7 @@ impl Service {
         req: &AppointmentMeetingRequest,
         deadline: Instant,
     ) -> ServiceResult<Provisioned> {
-        match subject.kind {
-            SubjectKind::Appointment => policy::may_provision_appointment(caller, &req.host)?,
-            SubjectKind::Conversation => {
-                policy::may_provision_conversation(caller, &req.host, &req.participants)?
-            }
-        }
+        may_provision(caller, subject, req)?;
         let (profile, host) = self
             .stores
             .orgs
@@ -579,5 +574,19 @@ fn made(meeting: ProviderMeeting, at: &Placed, adopted: bool) -> Made {
         at: at.provider.kind(),
         account: at.account,
         provider_user: at.host_user.clone(),
+    }
+}
+
+/// Who may create or reuse the subject's meeting (checked before anything is read).
+fn may_provision(
+    caller: &Caller,
+    subject: &Subject,
+    req: &AppointmentMeetingRequest,
+) -> Result<(), DomainError> {
+    match subject.kind {
+        SubjectKind::Appointment => policy::may_provision_appointment(caller, &req.host),
+        SubjectKind::Conversation => {
+            policy::may_provision_conversation(caller, &req.host, &req.participants)
+        }
     }
 }
