@@ -49,12 +49,16 @@
 //! | item | `pk` | `sk` | what it holds |
 //! |---|---|---|---|
 //! | meeting | `MTG#{meetingId}` | `MEETING` | the meeting, provider links, `version`; `duePk`/`dueAt` while not archived |
-//! | subject claim | `SUBJ#{org}#{appointment\|conversation}#{subjectId}` | `CLAIM` | `state` (`pending`/`ready`/`released`), `meetingId`, `claimToken`, `leaseUntil` (N, epoch ms), `reconcile` |
+//! | subject claim | `SUBJ#{org}#{appointment\|conversation}#{subjectId}` | `CLAIM` | `state` (`pending`/`ready`/`released`), `meetingId`, `claimToken`, `leaseUntil` (N, epoch ms), `reconcile`, `providerUser` (the host user the attempt creates under) |
 //! | provider id | `PMID#{provider}#{providerMeetingId}` | `PMID` | `meetingId`, `orgId` |
 //! | membership | `USER#{org}#{userId}` | `AT#{startTime}#{meetingId}` | `meetingId`, `role` |
 //! | webhook dedupe | `WHK#{sha256 of event key}` | `WHK` | `ttl` |
 //! | stats shard | `STATS#{org}` | `SHARD#{n}` | counters by status, provider and attendance |
 //! | provider token | `TOKEN#zoho#{digest of clientId + refresh token}` | `TOKEN` | the Zoho access token sealed (AES-256-GCM, key derived from the client secret), `expiresAt`, refresh lock `lockedUntil`, budget `windowStart`/`refreshes`, `version` |
+//! | org profile | `ORG#{org}` | `PROFILE` | settings; each connection's non-secret ids (`connZoom`, `connZoho`, `connJitsi`) |
+//! | host entry | `ORG#{org}` | `HOST#{userId}` | `zoomUser`, `zohoPresenter` |
+//! | connection entry | `CONNECTIONS` | `{provider}#{org}` | `org`, `provider`: written with the profile's connection, read only by the cleanup |
+//! | budget counter | `BUDGET#{counter and window}` | `BUDGET` | `spent`; `ttl` past its window |
 //!
 //! Access patterns:
 //! - **subject → meeting**: `GetItem` (consistent) on the claim, then on the meeting.
@@ -74,6 +78,9 @@
 //!   lock with an `UpdateItem` conditioned on the `version` it read (one container wins), and
 //!   stores the new token conditioned on still holding it. The budget (8 refreshes per 10
 //!   minutes, below Zoho's 10 per refresh token) is counted in the same item.
+//! - **org view** (every create): one `BatchGetItem` of the org profile and the host's entry.
+//! - **orgs' own accounts** (cleanup only): `Query` on `CONNECTIONS`, then on each org's
+//!   `ORG#{org}` for `HOST#…`: where orphans may be in the orgs' provider accounts.
 //! - **stats**: `Query` on `STATS#{org}` (a fixed number of shards), counters kept with `ADD`
 //!   in the transactions that change a meeting's status.
 //!

@@ -121,10 +121,12 @@ async fn twenty_appointments_with_ten_concurrent_puts_each_create_twenty_meeting
     stack.finish(0).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_winner_dying_after_the_provider_call_leaves_no_second_meeting() {
-    let stack = in_process_stack().await;
-    let clock = manual_clock();
+/// Two apps on one clock, with a 30 s lease: `doomed`, whose holder "dies" between its
+/// provider call and its final write (`reached` says it got there), and a healthy one.
+async fn crash_apps(
+    stack: &Stack,
+    clock: &Arc<telemeet::clock::ManualClock>,
+) -> (Arc<telemeet::App>, Arc<tokio::sync::Notify>, telemeet::App) {
     let settings = Settings {
         claim_lease: chrono::Duration::seconds(30),
         lease_margin: chrono::Duration::seconds(5),
@@ -141,6 +143,14 @@ async fn a_winner_dying_after_the_provider_call_leaves_no_second_meeting() {
         reached: reached.clone(),
     });
     let app = stack.app(clock.clone(), settings).await.expect("app");
+    (Arc::new(doomed), reached, app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_winner_dying_after_the_provider_call_leaves_no_second_meeting() {
+    let stack = in_process_stack().await;
+    let clock = manual_clock();
+    let (doomed, reached, app) = crash_apps(&stack, &clock).await;
     let token = stack.token("svc-1", "service", "clinic-1");
     let body = appointment_body();
     let put = || {
@@ -152,7 +162,6 @@ async fn a_winner_dying_after_the_provider_call_leaves_no_second_meeting() {
         )
     };
 
-    let doomed = Arc::new(doomed);
     let winner = {
         let (doomed, req) = (doomed.clone(), put());
         tokio::spawn(async move { call(&doomed, Function::CreateMeeting, req).await })
@@ -349,4 +358,80 @@ async fn create_arrives(stack: &Stack) -> bool {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     false
+}
+
+/// An org-admin route, in process.
+async fn org_call(
+    app: &telemeet::App,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> Reply {
+    let req = lambda_request(method, path, Some(token), Some(body));
+    call(app, Function::OrgAdmin, req).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_winner_dying_leaves_no_second_meeting_even_when_the_host_was_remapped_meanwhile() {
+    let stack = in_process_stack().await;
+    let clock = manual_clock();
+    let (doomed, reached, app) = crash_apps(&stack, &clock).await;
+    // A clinic on its own Zoom account, dr-1 mapped to their own Zoom user.
+    let (first, second) = ("dr1@remap.example", "dr1-new@remap.example");
+    let connection = stack.zoom_account(&[first, second]).await;
+    let admin = day_token(&stack, "adm", "admin", "clinic-r");
+    let r = org_call(&app, "PUT", "/org/providers/zoom", &admin, &connection).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let map = |user: &str| json!({ "zoomUser": user });
+    let r = org_call(&app, "PUT", "/org/hosts/dr-1", &admin, &map(first)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let token = day_token(&stack, "svc", "service", "clinic-r");
+    let mut body = appointment_body();
+    body["hostUserId"] = json!("dr-1");
+    let put = || {
+        let path = "/appointments/appt-remap/meeting";
+        lambda_request("PUT", path, Some(&token), Some(&body))
+    };
+
+    let winner = {
+        let (doomed, req) = (doomed.clone(), put());
+        tokio::spawn(async move { call(&doomed, Function::CreateMeeting, req).await })
+    };
+    reached.notified().await;
+    winner.abort(); // dies after Zoom made the meeting under `first`
+    assert!(winner.await.is_err());
+    assert_eq!(stack.sandbox_succeeded(CREATE_OP).await, 1);
+
+    // The practitioner gets a new Zoom login before anyone retries.
+    let r = org_call(&app, "PUT", "/org/hosts/dr-1", &admin, &map(second)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    clock.advance(chrono::Duration::seconds(31));
+    let taken = call(&app, Function::CreateMeeting, put()).await;
+    assert_eq!(taken.status, 201, "{:?}", taken.body);
+    assert_eq!(
+        stack.sandbox_count(CREATE_OP).await,
+        1,
+        "the meeting made under the earlier user is adopted, not made again under the new one"
+    );
+    // The adopted meeting is refreshed under the user it belongs to.
+    let id = taken.body["meetingId"].as_str().expect("id");
+    let host = day_token(&stack, "dr-1", "practitioner", "clinic-r");
+    let link = lambda_request(
+        "GET",
+        &format!("/meetings/{id}/link?role=host"),
+        Some(&host),
+        None,
+    );
+    let link = call(&app, Function::GetMeetingLink, link).await;
+    assert_eq!(link.status, 200, "{:?}", link.body);
+    let login = stack
+        .sandbox(
+            reqwest::Method::POST,
+            "/__sandbox/whose-link",
+            Some(json!({ "url": link.body["url"] })),
+        )
+        .await;
+    assert_eq!(login["email"], first, "{login}");
+    stack.finish(0).await;
 }

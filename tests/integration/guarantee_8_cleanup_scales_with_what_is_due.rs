@@ -34,6 +34,22 @@ async fn run_cleanup(stack: &Stack, event: &Value) -> Value {
     r.json().await.expect("a summary")
 }
 
+/// One in-process cleanup run at `now` with the default settings and 30 s to spare.
+async fn cleanup_now(
+    app: &telemeet::App,
+    clock: &ManualClock,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    telemeet::cleanup::run(
+        app,
+        &CleanupSettings::default(),
+        &scheduled(now, false),
+        clock.instant() + Duration::from_secs(30),
+    )
+    .await
+    .expect("a summary")
+}
+
 async fn zoom_ids(stack: &Stack) -> Vec<String> {
     let all = stack
         .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
@@ -606,14 +622,7 @@ async fn an_expired_conversation_meeting_is_deleted_and_archived() {
     assert_eq!(created.status, 201, "{:?}", created.body);
     let now = chrono::Utc::now();
     clock.set(now);
-    let summary = telemeet::cleanup::run(
-        &app,
-        &CleanupSettings::default(),
-        &scheduled(now, false),
-        clock.instant() + Duration::from_secs(30),
-    )
-    .await
-    .expect("a summary");
+    let summary = cleanup_now(&app, &clock, now).await;
     assert_eq!(
         (
             summary["providerDeleted"].as_u64(),
@@ -663,14 +672,7 @@ async fn an_old_conversation_meeting_is_archived_while_a_newer_one_holds_its_sub
     let new = put().await;
     assert_eq!(new.status, 201, "{:?}", new.body);
     assert_ne!(new.body["meetingId"], old.body["meetingId"]);
-    let summary = telemeet::cleanup::run(
-        &app,
-        &CleanupSettings::default(),
-        &scheduled(now, false),
-        clock.instant() + Duration::from_secs(30),
-    )
-    .await
-    .expect("a summary");
+    let summary = cleanup_now(&app, &clock, now).await;
     assert_eq!(
         (summary["archived"].as_u64(), summary["skipped"].as_u64()),
         (Some(1), Some(0)),
@@ -680,5 +682,116 @@ async fn an_old_conversation_meeting_is_archived_while_a_newer_one_holds_its_sub
     let again = put().await;
     assert_eq!(again.status, 200, "{:?}", again.body);
     assert_eq!(again.body["meetingId"], new.body["meetingId"]);
+    stack.finish(0).await;
+}
+
+/// The marked meetings' ids of `users` in the account `connection` names.
+async fn account_meetings(stack: &Stack, connection: &Value, users: &[&str]) -> Vec<String> {
+    let token = stack.zoom_access_token_for(connection).await;
+    let mut ids = Vec::new();
+    for user in users {
+        let list: Value = reqwest::Client::new()
+            .get(format!("{}/v2/users/{user}/meetings", stack.sandbox_url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        let meetings = list["meetings"].as_array().cloned().unwrap_or_default();
+        ids.extend(meetings.iter().map(|m| m["id"].to_string()));
+    }
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphans_in_an_orgs_own_zoom_account_are_deleted_under_its_default_user_and_every_mapped_host()
+ {
+    let (stack, clock, app) = in_process_app().await;
+    let (mapped, default) = ("dr1@own.example", "front-desk@own.example");
+    let mut connection = stack.zoom_account(&[mapped, default]).await;
+    connection["defaultUser"] = json!(default);
+    let admin = day_token(&stack, "adm", "admin", "clinic-own");
+    let org = |method: &'static str, path: &'static str, body: Value| {
+        let req = lambda_request(method, path, Some(&admin), Some(&body));
+        call(&app, telemeet::http::router::Function::OrgAdmin, req)
+    };
+    let r = org("PUT", "/org/providers/zoom", connection.clone()).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = org("PUT", "/org/hosts/dr-1", json!({ "zoomUser": mapped })).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // A live meeting of the org's, under the mapped host.
+    let service = day_token(&stack, "svc", "service", "clinic-own");
+    let mut body = appointment_body();
+    body["hostUserId"] = json!("dr-1");
+    let req = lambda_request(
+        "PUT",
+        "/appointments/appt-own/meeting",
+        Some(&service),
+        Some(&body),
+    );
+    let live = call(&app, telemeet::http::router::Function::CreateMeeting, req).await;
+    assert_eq!(live.status, 201, "{:?}", live.body);
+    // Orphans under both users, and a meeting that is not ours.
+    let token = stack.zoom_access_token_for(&connection).await;
+    let make = |user: &str, agenda: Option<&str>| {
+        let mut m = json!({ "topic": "Video consultation", "type": 2,
+                            "start_time": "2030-01-01T10:00:00Z", "duration": 30 });
+        if let Some(a) = agenda {
+            m["agenda"] = json!(a);
+        }
+        reqwest::Client::new()
+            .post(format!("{}/v2/users/{user}/meetings", stack.sandbox_url))
+            .bearer_auth(&token)
+            .json(&m)
+            .send()
+    };
+    let mut not_ours = String::new();
+    for (user, agenda) in [
+        (mapped, Some("telemeet:mtg_ghostown1000000000000")),
+        (default, Some("telemeet:mtg_ghostown2000000000000")),
+        (mapped, None),
+    ] {
+        let made: Value = make(user, agenda)
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
+        if agenda.is_none() {
+            not_ours = made["id"].to_string();
+        }
+    }
+    assert_eq!(
+        account_meetings(&stack, &connection, &[mapped, default])
+            .await
+            .len(),
+        4
+    );
+
+    // Two hours on, the orphans are old enough not to be creates in flight.
+    let now = chrono::Utc::now() + chrono::Duration::hours(2);
+    clock.set(now);
+    let summary = cleanup_now(&app, &clock, now).await;
+    assert_eq!(summary["orphansDeleted"], 2, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    let mut kept = vec![
+        live.body["providerMeetingId"]
+            .as_str()
+            .expect("id")
+            .to_owned(),
+        not_ours,
+    ];
+    kept.sort();
+    assert_eq!(
+        account_meetings(&stack, &connection, &[mapped, default]).await,
+        kept,
+        "the org's live meeting and the meeting that is not ours are kept"
+    );
+    // A second run finds nothing more to do.
+    let again = cleanup_now(&app, &clock, now).await;
+    assert_eq!(again["orphansDeleted"], 0, "{again}");
     stack.finish(0).await;
 }

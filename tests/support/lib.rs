@@ -269,6 +269,17 @@ pub fn manual_clock() -> Arc<telemeet::clock::ManualClock> {
     Arc::new(telemeet::clock::ManualClock::new(chrono::Utc::now()))
 }
 
+/// An in-process stack, a manual clock at the real now, and an app with default settings.
+pub async fn in_process_app() -> (Stack, Arc<telemeet::clock::ManualClock>, telemeet::App) {
+    let stack = in_process_stack().await;
+    let clock = manual_clock();
+    let app = stack
+        .app(clock.clone(), telemeet::service::Settings::default())
+        .await
+        .expect("app");
+    (stack, clock, app)
+}
+
 /// The real claim store with one fault: `finalize` signals `reached` and then never
 /// completes, so the holder "dies" between its provider call and its final write (the test
 /// aborts it).

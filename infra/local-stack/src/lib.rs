@@ -690,13 +690,21 @@ impl Stack {
 
     /// An access token from the sandbox's OAuth endpoint, with the stack's credentials.
     pub async fn zoom_access_token(&self) -> String {
+        let connection = self.zoom_connection(&json!({}));
+        self.zoom_access_token_for(&connection).await
+    }
+
+    /// An access token for the account of a `PUT /org/providers/zoom` body (`accountId`,
+    /// `clientId`, `clientSecret`), as that account's own app would get one.
+    pub async fn zoom_access_token_for(&self, connection: &Value) -> String {
+        let field = |k: &str| connection[k].as_str().unwrap_or_default().to_owned();
         let answer: Value = match self
             .http
             .post(format!("{}/oauth/token", self.sandbox_url))
-            .basic_auth(&self.zoom_client_id, Some(&self.zoom_client_secret))
+            .basic_auth(field("clientId"), Some(field("clientSecret")))
             .query(&[
                 ("grant_type", "account_credentials"),
-                ("account_id", self.zoom_account_id.as_str()),
+                ("account_id", field("accountId").as_str()),
             ])
             .send()
             .await

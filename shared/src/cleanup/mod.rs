@@ -3,13 +3,13 @@
 //! their provider within a rate limit, archives the records, removes orphans and stale
 //! claims, and stops cleanly before the Lambda deadline. "Now" is the scheduled event's time.
 
+mod orphans;
 mod pacer;
 
 use crate::App;
 use crate::clock::Clock;
 use crate::domain::{Claim, Invalid, Meeting, MeetingStatus};
-use crate::ids::MeetingId;
-use crate::providers::{Deletion, Marked, MeetingProvider};
+use crate::providers::Deletion;
 use crate::store::DueItem;
 use crate::store::keys::DUE_SHARDS;
 use crate::telemetry::cause;
@@ -325,72 +325,6 @@ impl Run<'_> {
             })
             .await;
         !stopped.load(Ordering::Relaxed)
-    }
-
-    /// Provider meetings carrying our marker with no live record of ours behind them.
-    async fn orphan_pass(&self) -> bool {
-        for provider in self.app.service.providers.all() {
-            if !self.time_left() {
-                return false;
-            }
-            let marked = match provider.marked_meetings(self.deadline).await {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(provider = %provider.kind(), cause = %cause(&e), "cleanup: listing provider meetings failed");
-                    Summary::add(&self.summary.failed);
-                    continue;
-                }
-            };
-            for m in marked {
-                if !self.time_left() {
-                    return false;
-                }
-                self.orphan(provider.as_ref(), m).await;
-            }
-        }
-        true
-    }
-
-    /// One marked provider meeting: deleted if it is old enough and nothing live of ours
-    /// stands behind it.
-    async fn orphan(&self, provider: &dyn MeetingProvider, m: Marked) {
-        if m.created_at
-            .is_some_and(|t| self.now - t < self.settings.orphan_min_age)
-        {
-            return;
-        }
-        let record = match MeetingId::parse(&m.meeting_id, "marker") {
-            Ok(id) => self.app.service.stores.meetings.get_meeting(&id).await,
-            Err(_) => Ok(None),
-        };
-        let Ok(record) = record else {
-            Summary::add(&self.summary.failed);
-            return;
-        };
-        let live = record.is_some_and(|r| {
-            r.provider == provider.kind()
-                && r.provider_meeting_id == m.provider_meeting_id
-                && r.status != MeetingStatus::Archived
-        });
-        if live {
-            return;
-        }
-        if self.summary.dry_run {
-            Summary::add(&self.summary.orphans_deleted);
-            return;
-        }
-        self.pacer.wait(self.clock).await;
-        match provider.delete(&m.provider_meeting_id, self.deadline).await {
-            Ok(Deletion::Deleted | Deletion::AlreadyGone) => {
-                tracing::info!(provider = %provider.kind(), "cleanup: orphan deleted");
-                Summary::add(&self.summary.orphans_deleted);
-            }
-            Ok(Deletion::InProgress) => Summary::add(&self.summary.skipped),
-            Err(e) => {
-                tracing::warn!(cause = %cause(&e), "cleanup: orphan delete failed; retried next run");
-                Summary::add(&self.summary.failed);
-            }
-        }
     }
 }
 

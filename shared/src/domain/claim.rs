@@ -85,6 +85,9 @@ pub struct Claim {
     /// Conversations: the end of the reuse window of the ready meeting. After it, the claim
     /// may be taken for a new meeting (expiry is the code's, not TTL's).
     pub window_ends_at: Option<DateTime<Utc>>,
+    /// The provider user this attempt creates under: where a taker-over looks for what it
+    /// may have made, even if the host directory changed meanwhile.
+    pub provider_user: Option<String>,
 }
 
 impl Claim {
@@ -179,6 +182,7 @@ mod tests {
             lease_until: lease.map(at),
             reconcile,
             window_ends_at: window.map(at),
+            provider_user: None,
         }
     }
 

@@ -403,11 +403,12 @@ pub async fn find_marked(
 /// Every marked meeting in the orphan scope.
 pub async fn all_marked(
     list: &dyn Listing,
+    user: Option<&str>,
     deadline: Instant,
 ) -> Result<Vec<Marked>, ProviderError> {
     let (mut found, mut cursor) = (Vec::new(), None);
     loop {
-        let (items, next) = list.page(Scope::Orphans, None, cursor, deadline).await?;
+        let (items, next) = list.page(Scope::Orphans, user, cursor, deadline).await?;
         found.extend(items.iter().filter_map(|i| list.marked(i)));
         let Some(next) = next else { return Ok(found) };
         cursor = Some(next);

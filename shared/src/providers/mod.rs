@@ -217,9 +217,20 @@ pub trait MeetingProvider: Send + Sync {
         deadline: Instant,
     ) -> Result<Deletion, ProviderError>;
 
-    /// Every provider meeting carrying our marker (for the cleanup's orphan pass).
-    async fn marked_meetings(&self, _deadline: Instant) -> Result<Vec<Marked>, ProviderError> {
+    /// Every provider meeting carrying our marker (for the cleanup's orphan pass), of
+    /// `host_user` where lists are per host (`None`: the account's default user).
+    async fn marked_meetings(
+        &self,
+        _host_user: Option<&str>,
+        _deadline: Instant,
+    ) -> Result<Vec<Marked>, ProviderError> {
         Ok(Vec::new())
+    }
+
+    /// Whether meetings are listed per host user (Zoom), so that orphans are looked for
+    /// under each, or per account (Zoho's organisation).
+    fn lists_per_host(&self) -> bool {
+        false
     }
 
     /// Ends a meeting in progress.

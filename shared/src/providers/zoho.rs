@@ -620,8 +620,13 @@ impl MeetingProvider for ZohoProvider {
         api::deletion(self.api.call(self, req, deadline).await)
     }
 
-    async fn marked_meetings(&self, deadline: Instant) -> Result<Vec<Marked>, ProviderError> {
-        api::all_marked(self, deadline).await
+    /// Zoho lists the sessions of the whole organisation, whoever presents them.
+    async fn marked_meetings(
+        &self,
+        _host_user: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Vec<Marked>, ProviderError> {
+        api::all_marked(self, None, deadline).await
     }
 
     /// Zoho's API has no call that ends a running session: the record is ended here and

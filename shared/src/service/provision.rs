@@ -32,6 +32,9 @@ pub struct Provisioned {
 struct Target {
     primary: Placed,
     fallback: Option<Placed>,
+    /// The provider user an earlier attempt (being taken over) created under, when it is
+    /// not today's host user: its meeting is looked for there too.
+    earlier_user: Option<String>,
 }
 
 /// A provider as this org uses it: in whose account, under which host user, spending
@@ -96,10 +99,12 @@ impl Service {
                         let placed = self.target(caller, req, &profile, host.as_ref(), deadline);
                         target = Some(placed.await?);
                     }
-                    let Some(target) = target.as_ref() else {
+                    let Some(target) = target.as_mut() else {
                         continue;
                     };
-                    let ours = self.new_claim(continues, reconcile);
+                    target.earlier_user = earlier_user(found.as_ref(), reconcile, target);
+                    let target = &*target;
+                    let ours = self.new_claim(continues, reconcile, target);
                     if !self.take(caller, subject, found.as_ref(), &ours).await? {
                         continue;
                     }
@@ -205,7 +210,11 @@ impl Service {
                 }
             }
         }
-        Ok(Target { primary, fallback })
+        Ok(Target {
+            primary,
+            fallback,
+            earlier_user: None,
+        })
     }
 
     /// `kind` as this org uses it: its own connection or the deployment's, and the host's
@@ -349,8 +358,14 @@ impl Service {
         })
     }
 
-    fn new_claim(&self, continues: Option<crate::ids::MeetingId>, reconcile: bool) -> Claim {
+    fn new_claim(
+        &self,
+        continues: Option<crate::ids::MeetingId>,
+        reconcile: bool,
+        target: &Target,
+    ) -> Claim {
         Claim {
+            provider_user: target.primary.host_user.clone(),
             state: ClaimState::Pending,
             meeting_id: continues.unwrap_or_else(|| self.ids.meeting_id()),
             token: self.ids.claim_token(),
@@ -437,13 +452,9 @@ impl Service {
     ) -> ServiceResult<Made> {
         let primary = &target.primary;
         if claim.reconcile
-            && let Some(found) = primary
-                .provider
-                .find_by_marker(&claim.meeting_id, primary.host_user.as_deref(), deadline)
-                .await?
+            && let Some(adopted) = self.adopt(target, claim, deadline).await?
         {
-            tracing::info!(meetingId = %claim.meeting_id, "adopted the provider meeting of an earlier attempt");
-            return Ok(made(found, primary, true));
+            return Ok(adopted);
         }
         let passcode = self.ids.passcode(PASSCODE_LEN);
         let spec = |placed: &Placed| CreateSpec {
@@ -468,6 +479,40 @@ impl Service {
         tracing::warn!(meetingId = %claim.meeting_id, from = %primary.provider.kind(), to = %fallback.provider.kind(), "primary provider unavailable, using the fallback");
         let m = self.create_at(fallback, &spec(fallback), deadline).await?;
         Ok(made(m, fallback, false))
+    }
+
+    /// The provider meeting an earlier attempt made, looked for under the user it created
+    /// under and under today's host user.
+    async fn adopt(
+        &self,
+        target: &Target,
+        claim: &Claim,
+        deadline: Instant,
+    ) -> ServiceResult<Option<Made>> {
+        let primary = &target.primary;
+        // The earlier user first: that is where a meeting of this marker most likely is.
+        let mut users = vec![primary.host_user.as_deref()];
+        if let Some(earlier) = target.earlier_user.as_deref() {
+            users.insert(0, Some(earlier));
+        }
+        for user in users {
+            let found = primary
+                .provider
+                .find_by_marker(&claim.meeting_id, user, deadline)
+                .await;
+            let found = match found {
+                // The earlier user has left the account: nothing of theirs to adopt.
+                Err(ProviderError::UnknownHost) if user != primary.host_user.as_deref() => None,
+                other => other?,
+            };
+            if let Some(found) = found {
+                tracing::info!(meetingId = %claim.meeting_id, "adopted the provider meeting of an earlier attempt");
+                let mut adopted = made(found, primary, true);
+                adopted.provider_user = user.map(str::to_owned);
+                return Ok(Some(adopted));
+            }
+        }
+        Ok(None)
     }
 
     /// One create at `placed`, within its host's daily budget. The provider's own daily
@@ -575,6 +620,15 @@ fn made(meeting: ProviderMeeting, at: &Placed, adopted: bool) -> Made {
         account: at.account,
         provider_user: at.host_user.clone(),
     }
+}
+
+/// The user the attempt being taken over created under, when it may have made something
+/// and is not today's host user.
+fn earlier_user(found: Option<&Claim>, reconcile: bool, target: &Target) -> Option<String> {
+    found
+        .filter(|_| reconcile)
+        .and_then(|c| c.provider_user.clone())
+        .filter(|u| Some(u) != target.primary.host_user.as_ref())
 }
 
 /// Who may create or reuse the subject's meeting (checked before anything is read).

@@ -122,6 +122,15 @@ pub fn org_host(org: &OrgId, user: &UserId) -> Key {
     Key::new(org_of(org), &format!("{HOST_SK_PREFIX}{user}"))
 }
 
+/// The one partition listing every org connection (`{provider}#{org}`), so the cleanup
+/// can find each org's own provider account without a Scan. Written only on connect and
+/// disconnect, read only by the cleanup.
+pub const CONNECTIONS_PK: &str = "CONNECTIONS";
+
+pub fn connection_entry(kind: ProviderKind, org: &OrgId) -> Key {
+    Key::new(CONNECTIONS_PK.to_owned(), &format!("{kind}#{org}"))
+}
+
 /// A budget counter (its key names its window: see `crate::domain::org`).
 pub fn budget(counter: &str) -> Key {
     Key::new(format!("BUDGET#{counter}"), "BUDGET")
@@ -175,6 +184,11 @@ mod tests {
             (token("zoho#f00"), "TOKEN#zoho#f00", "TOKEN"),
             (org_profile(&org), "ORG#clinic-1", "PROFILE"),
             (org_host(&org, &user), "ORG#clinic-1", "HOST#dr-7"),
+            (
+                connection_entry(ProviderKind::Zoom, &org),
+                "CONNECTIONS",
+                "zoom#clinic-1",
+            ),
             (
                 budget("ORG#clinic-1#3600#0"),
                 "BUDGET#ORG#clinic-1#3600#0",

@@ -454,6 +454,31 @@ impl OrgStore for MemoryStore {
             .is_some())
     }
 
+    async fn connected_orgs(
+        &self,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> StoreResult<(Vec<(OrgId, ProviderKind)>, Option<String>)> {
+        let t = self.tables();
+        let mut all: Vec<(String, (OrgId, ProviderKind))> = t
+            .profiles
+            .iter()
+            .flat_map(|(org, p)| {
+                p.connections
+                    .values()
+                    .map(move |c| (org.clone(), c.provider))
+            })
+            .map(|(org, kind)| (keys::connection_entry(kind, &org).sk, (org, kind)))
+            .filter(|(sk, _)| cursor.as_ref().is_none_or(|c| sk > c))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.truncate(limit);
+        let next = (all.len() == limit)
+            .then(|| all.last().map(|(sk, _)| sk.clone()))
+            .flatten();
+        Ok((all.into_iter().map(|(_, pair)| pair).collect(), next))
+    }
+
     async fn put_host(&self, org: &OrgId, host: &HostEntry) -> StoreResult<()> {
         self.tables()
             .hosts

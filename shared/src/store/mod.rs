@@ -290,6 +290,15 @@ pub trait OrgStore: Send + Sync {
     /// The removed entry, if there was one.
     async fn delete_host(&self, org: &OrgId, user: &UserId) -> StoreResult<Option<HostEntry>>;
 
+    /// One page of the orgs with a connection of their own, as `(org, provider)` by
+    /// provider then org, and the cursor of the next page: the cleanup's way to every org's
+    /// own account (never a request path).
+    async fn connected_orgs(
+        &self,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> StoreResult<(Vec<(OrgId, ProviderKind)>, Option<String>)>;
+
     /// One page of the host directory by user id, and the cursor of the next page.
     async fn list_hosts(
         &self,

@@ -525,8 +525,17 @@ impl MeetingProvider for ZoomProvider {
         }
     }
 
-    async fn marked_meetings(&self, deadline: Instant) -> Result<Vec<Marked>, ProviderError> {
-        api::all_marked(self, deadline).await
+    async fn marked_meetings(
+        &self,
+        host_user: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Vec<Marked>, ProviderError> {
+        api::all_marked(self, host_user, deadline).await
+    }
+
+    /// `GET /users/{userId}/meetings`: one list per host.
+    fn lists_per_host(&self) -> bool {
+        true
     }
 
     async fn end(&self, meeting: &Meeting, deadline: Instant) -> Result<(), ProviderError> {

@@ -198,6 +198,7 @@ mod tests {
             lease_until: Some(Utc::now()),
             reconcile: false,
             window_ends_at: Some(Utc::now()),
+            provider_user: None,
         };
         let key = keys::claim_of("SUBJ#o#appointment#a");
         let item = items::item(&ClaimItem::of(key, &claim)).expect("item");

@@ -276,6 +276,8 @@ pub struct ClaimItem {
     due_pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     due_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provider_user: Option<String>,
 }
 
 impl ClaimItem {
@@ -293,6 +295,7 @@ impl ClaimItem {
             window_ends_at: c.window_ends_at.map(|t| t.timestamp_millis()),
             due_pk: due_at.map(|_| keys::due_shard(&c.meeting_id)),
             due_at: due_at.map(|t| t.timestamp()),
+            provider_user: c.provider_user.clone(),
         }
     }
 
@@ -311,6 +314,7 @@ impl ClaimItem {
             window_ends_at: self
                 .window_ends_at
                 .and_then(DateTime::from_timestamp_millis),
+            provider_user: self.provider_user,
         })
     }
 }
@@ -537,6 +541,35 @@ impl HostItem {
             zoho_presenter: self.zoho_presenter,
             updated_at: self.updated_at,
         }
+    }
+}
+
+/// An org's entry in the list of connections (`CONNECTIONS` / `{provider}#{org}`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionEntryItem {
+    pk: String,
+    sk: String,
+    #[serde(rename = "type")]
+    item_type: String,
+    org: OrgId,
+    provider: ProviderKind,
+}
+
+impl ConnectionEntryItem {
+    pub fn of(org: &OrgId, kind: ProviderKind) -> Self {
+        let key = keys::connection_entry(kind, org);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            item_type: "connection".into(),
+            org: org.clone(),
+            provider: kind,
+        }
+    }
+
+    pub fn into_pair(self) -> (OrgId, ProviderKind) {
+        (self.org, self.provider)
     }
 }
 

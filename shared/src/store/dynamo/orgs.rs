@@ -2,13 +2,16 @@
 //! `HOST#{userId}`). Settings and each connection are separate attributes of the profile,
 //! so each write touches only its own.
 
-use super::items::{self, ConnectionItem, HostItem, ProfileItem, connection_attribute, n, s, time};
+use super::items::{
+    self, ConnectionEntryItem, ConnectionItem, HostItem, ProfileItem, connection_attribute, n, s,
+    time,
+};
 use super::{DynamoStore, call_error};
 use crate::domain::{Connection, HostEntry, OrgProfile, OrgSettings, ProviderKind};
 use crate::ids::{OrgId, UserId};
 use crate::store::{OrgStore, StoreError, StoreResult, keys};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 
 #[async_trait]
 impl OrgStore for DynamoStore {
@@ -90,34 +93,77 @@ impl OrgStore for DynamoStore {
         Ok(())
     }
 
+    /// The profile's connection attribute and the org's entry in the list of connections,
+    /// together (the cleanup finds the org's account through the entry).
     async fn put_connection(&self, org: &OrgId, connection: &Connection) -> StoreResult<()> {
         let value = serde_dynamo::to_attribute_value(ConnectionItem::of(connection))
             .map_err(|e| StoreError::Build(e.into()))?;
-        self.client
-            .update_item()
+        let profile = Update::builder()
             .table_name(&self.table)
             .set_key(Some(items::key(&keys::org_profile(org))))
             .update_expression("SET #c = :c")
             .expression_attribute_names("#c", connection_attribute(connection.provider))
             .expression_attribute_values(":c", value)
-            .send()
-            .await
-            .map_err(|e| call_error("UpdateItem", e))?;
-        Ok(())
+            .build()
+            .map_err(super::build_error)?;
+        let entry = items::item(&ConnectionEntryItem::of(org, connection.provider))?;
+        let written = self
+            .transact(vec![
+                TransactWriteItem::builder().update(profile).build(),
+                self.put(entry, None)?,
+            ])
+            .await?;
+        // Unconditional: only a contended retry budget could refuse it.
+        written.then_some(()).ok_or(StoreError::Contended)
     }
 
     async fn delete_connection(&self, org: &OrgId, kind: ProviderKind) -> StoreResult<bool> {
-        let out = self
-            .client
-            .update_item()
+        let profile = Update::builder()
             .table_name(&self.table)
             .set_key(Some(items::key(&keys::org_profile(org))))
             .update_expression("REMOVE #c")
             .condition_expression("attribute_exists(#c)")
             .expression_attribute_names("#c", connection_attribute(kind))
-            .send()
-            .await;
-        super::written("UpdateItem", out)
+            .build()
+            .map_err(super::build_error)?;
+        self.transact(vec![
+            TransactWriteItem::builder().update(profile).build(),
+            self.delete(&keys::connection_entry(kind, org))?,
+        ])
+        .await
+    }
+
+    async fn connected_orgs(
+        &self,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> StoreResult<(Vec<(OrgId, ProviderKind)>, Option<String>)> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(keys::CONNECTIONS_PK))
+            .limit(i32::try_from(limit).unwrap_or(100));
+        if let Some(sk) = cursor {
+            let at = keys::Key {
+                pk: keys::CONNECTIONS_PK.to_owned(),
+                sk,
+            };
+            request = request.set_exclusive_start_key(Some(items::key(&at)));
+        }
+        let out = request.send().await.map_err(|e| call_error("Query", e))?;
+        let next = super::next_sort_key(&out);
+        let pairs = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| {
+                items::read::<ConnectionEntryItem>("connection entry", i)
+                    .map(ConnectionEntryItem::into_pair)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((pairs, next))
     }
 
     async fn put_host(&self, org: &OrgId, host: &HostEntry) -> StoreResult<()> {
