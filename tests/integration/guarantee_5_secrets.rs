@@ -269,3 +269,66 @@ async fn a_rotated_caller_key_is_read_again_after_a_bad_signature_but_not_in_a_f
     assert_no_secret_in(&stack, &[&accepted]).await;
     stack.finish(0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orgs_own_secret_is_read_once_per_container_for_at_most_300_seconds_and_its_token_once()
+{
+    let (stack, reads) = counted_stack().await;
+    let clock = manual_clock();
+    let app = stack
+        .app(clock.clone(), Settings::default())
+        .await
+        .expect("app");
+    let mut connection = stack.zoom_account(&["dr1@cached.example"]).await;
+    connection["defaultUser"] = json!("dr1@cached.example");
+    let admin = day_token(&stack, "adm", "admin", "clinic-c");
+    let req = lambda_request(
+        "PUT",
+        "/org/providers/zoom",
+        Some(&admin),
+        Some(&connection),
+    );
+    let r = call(&app, Function::OrgAdmin, req).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let secret_id = format!("{}clinic-c/zoom", local_stack::ORG_SECRETS_PREFIX);
+    let (read_before, grants_before) = (reads.of(&secret_id), stack.sandbox_count(TOKEN_OP).await);
+    let token = day_token(&stack, "svc", "service", "clinic-c");
+    let mut n = 0;
+    let mut create = || {
+        n += 1;
+        let path = format!("/appointments/appt-c{n}/meeting");
+        lambda_request("PUT", &path, Some(&token), Some(&appointment_body()))
+    };
+    for _ in 0..3 {
+        let made = call(&app, Function::CreateMeeting, create()).await;
+        assert_eq!(made.status, 201, "{:?}", made.body);
+    }
+    assert_eq!(
+        reads.of(&secret_id) - read_before,
+        1,
+        "cached per container"
+    );
+    clock.advance(chrono::Duration::seconds(299));
+    let made = call(&app, Function::CreateMeeting, create()).await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    assert_eq!(
+        reads.of(&secret_id) - read_before,
+        1,
+        "still fresh at 299 s"
+    );
+    clock.advance(chrono::Duration::seconds(2));
+    let made = call(&app, Function::CreateMeeting, create()).await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    assert_eq!(
+        reads.of(&secret_id) - read_before,
+        2,
+        "read again after 300 s"
+    );
+    assert_eq!(
+        stack.sandbox_count(TOKEN_OP).await - grants_before,
+        1,
+        "one token grant for the org's account: cached until shortly before it expires"
+    );
+    assert_no_secret_in(&stack, &[&made]).await;
+    stack.finish(0).await;
+}
