@@ -112,10 +112,13 @@ impl SecretWriter for SecretsManagerSource {
                     Some(CreateSecretError::ResourceExistsException(_))
                 ) =>
             {
+                // UpdateSecret, not PutSecretValue: the secret follows the stack's key
+                // when the key was set or changed after the secret was first made.
                 self.client
-                    .put_secret_value()
+                    .update_secret()
                     .secret_id(name)
                     .secret_string(value)
+                    .set_kms_key_id(kms_key_id.map(str::to_owned))
                     .send()
                     .await
                     .map_err(|e| fetch_error(name, e))?;

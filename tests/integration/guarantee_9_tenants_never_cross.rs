@@ -723,3 +723,72 @@ async fn guarantee_9_in_the_deployments_shared_account_no_org_can_host_as_a_user
     assert_ne!(login["email"], "dr.other@clinic6.example", "{login}");
     stack.finish(0).await;
 }
+
+/// A KMS key at moto (raw JSON protocol: the tests link no KMS client); answers its id.
+async fn kms_key(stack: &Stack) -> String {
+    let made: Value = reqwest::Client::new()
+        .post(&stack.moto_url)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "TrentService.CreateKey")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20261202/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body("{}")
+        .send()
+        .await
+        .expect("moto answers")
+        .json()
+        .await
+        .expect("json");
+    made["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a key: {made}"))
+        .to_owned()
+}
+
+async fn secret_key_id(stack: &Stack, name: &str) -> Option<String> {
+    let sm = aws_sdk_secretsmanager::Client::new(&stack.aws_config().await);
+    let described = sm.describe_secret().secret_id(name).send().await;
+    described
+        .expect("described")
+        .kms_key_id()
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarantee_9_an_orgs_secret_is_encrypted_with_the_stacks_kms_key_and_follows_a_new_one() {
+    let stack = in_process_stack().await;
+    let clock = manual_clock();
+    let name = format!("{}clinic-k/zoom", local_stack::ORG_SECRETS_PREFIX);
+    let admin = day_token(&stack, "adm", "admin", "clinic-k");
+    let connection = stack.zoom_connection(&json!({ "defaultUser": "me" }));
+    for _ in 0..2 {
+        // A first connection, then the same org again after the stack's key changed.
+        let key = kms_key(&stack).await;
+        let app = stack
+            .app_configured(
+                clock.clone(),
+                Settings::default(),
+                &[("ORG_SECRETS_KMS_KEY_ID", &key)],
+            )
+            .await
+            .expect("app");
+        let r = org_call(
+            &app,
+            "PUT",
+            "/org/providers/zoom",
+            &admin,
+            Some(&connection),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let stored = secret_key_id(&stack, &name).await.unwrap_or_default();
+        assert!(stored.ends_with(&key), "{stored} is not the key {key}");
+        // The encrypted connection serves its org.
+        let service = day_token(&stack, "svc", "service", "clinic-k");
+        let m = put(&app, &service, &format!("appt-{key}"), &body_for("dr-1")).await;
+        assert_eq!(m.status, 201, "{:?}", m.body);
+    }
+    stack.finish(0).await;
+}

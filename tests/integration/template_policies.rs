@@ -120,8 +120,8 @@ fn org_secret_write(ctx: &BeforeSerializationInterceptorContextRef<'_>) -> Optio
     let (action, name) =
         if let Some(c) = input.downcast_ref::<sm::create_secret::CreateSecretInput>() {
             ("CreateSecret", c.name())
-        } else if let Some(p) = input.downcast_ref::<sm::put_secret_value::PutSecretValueInput>() {
-            ("PutSecretValue", p.secret_id())
+        } else if let Some(p) = input.downcast_ref::<sm::update_secret::UpdateSecretInput>() {
+            ("UpdateSecret", p.secret_id())
         } else if let Some(d) = input.downcast_ref::<sm::delete_secret::DeleteSecretInput>() {
             ("DeleteSecret", d.secret_id())
         } else {
