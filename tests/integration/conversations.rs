@@ -9,7 +9,7 @@ use telemeet::service::Settings;
 use telemeet_local::*;
 
 fn call_body() -> serde_json::Value {
-    json!({ "hostUserId": "staff-1", "participantUserIds": ["pat-9"] })
+    json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"] })
 }
 
 /// The Zoom meeting number in a start or join link (`…/s/<id>?…`, `…/j/<id>?…`).
@@ -24,14 +24,15 @@ fn room_of(url: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn staff_calls_then_the_patient_joins_the_same_room_and_after_the_window_a_new_one() {
+async fn the_practitioner_calls_then_the_patient_joins_the_same_room_and_after_the_window_a_new_one()
+ {
     let stack = in_process_stack().await;
     let clock = manual_clock();
     let app = stack
         .app(clock.clone(), Settings::default())
         .await
         .expect("app");
-    let staff = day_token(&stack, "staff-1", "staff", "clinic-1");
+    let staff = day_token(&stack, "dr-7", "practitioner", "clinic-1");
     let patient = day_token(&stack, "pat-9", "patient", "clinic-1");
     let put = |token: &str| {
         lambda_request(
@@ -48,7 +49,7 @@ async fn staff_calls_then_the_patient_joins_the_same_room_and_after_the_window_a
         first.body["subject"],
         json!({ "type": "conversation", "id": "conv-1" })
     );
-    assert_eq!(first.body["initiatedBy"], "staff-1");
+    assert_eq!(first.body["initiatedBy"], "dr-7");
     assert!(first.body["expiresAt"].is_string());
     let accepted = call(&app, Function::CreateMeeting, put(&patient)).await;
     assert_eq!(accepted.status, 200, "the patient accepts: same meeting");
@@ -117,7 +118,7 @@ async fn staff_calls_then_the_patient_joins_the_same_room_and_after_the_window_a
 async fn thirty_concurrent_first_calls_make_one_meeting() {
     let stack = Stack::start(Options::default()).await.expect("stack");
     let tokens = [
-        stack.token("staff-1", "staff", "clinic-1"),
+        stack.token("dr-7", "practitioner", "clinic-1"),
         stack.token("pat-9", "patient", "clinic-1"),
     ];
     // Warm the gateway (secrets), so the calls race at the claim.

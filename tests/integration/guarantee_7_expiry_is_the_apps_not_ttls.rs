@@ -184,3 +184,179 @@ async fn every_ttl_the_code_writes_is_a_number_of_epoch_seconds() {
     );
     stack.finish(0).await;
 }
+
+/// A signed Zoom event about `zoom_id`, delivered at the clock's now.
+async fn zoom_event(
+    stack: &Stack,
+    app: &telemeet::App,
+    clock: &telemeet::clock::ManualClock,
+    kind: &str,
+    zoom_id: &str,
+    n: u32,
+) -> String {
+    let id: i64 = zoom_id.parse().expect("a Zoom meeting number");
+    let ts = clock.now().timestamp();
+    let object = json!({ "id": id, "uuid": format!("u-{n}"), "host_id": "h", "participant": { "id": format!("p-{n}"), "user_id": format!("{n}") } });
+    let body = json!({ "event": kind, "event_ts": ts * 1000 + i64::from(n), "payload": { "account_id": "a", "object": object } }).to_string();
+    let signature = sign(&stack.webhook_secret, ts, body.as_bytes());
+    let headers = [
+        ("x-zm-request-timestamp", ts.to_string()),
+        ("x-zm-signature", signature),
+    ];
+    let (status, answer) = deliver(app, delivery(&headers, &body, false)).await;
+    assert_eq!(status, 200, "{answer}");
+    answer["status"].as_str().unwrap_or("").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_cancelled_and_ended_meetings_never_change_again_whatever_arrives() {
+    let (stack, clock, app) = in_process_app().await;
+    let doctor = day_token(&stack, "dr-7", "practitioner", "clinic-1");
+    let send = |method: &str, path: &str, body: Option<serde_json::Value>| {
+        let req = lambda_request(method, path, Some(&doctor), body.as_ref());
+        let function = match method {
+            "PUT" => Function::CreateMeeting,
+            "GET" if !path.starts_with("/users/") => Function::GetMeetingLink,
+            _ => Function::ManageMeeting,
+        };
+        call(&app, function, req)
+    };
+    let people = json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"] });
+    let chat = send("PUT", "/conversations/conv-end/meeting", Some(people)).await;
+    let cancelled = send(
+        "PUT",
+        "/appointments/appt-c/meeting",
+        Some(appointment_body()),
+    )
+    .await;
+    let ended = send(
+        "PUT",
+        "/appointments/appt-e/meeting",
+        Some(appointment_body()),
+    )
+    .await;
+    let id = |r: &Reply| r.body["meetingId"].as_str().expect("id").to_owned();
+    let zoom = |r: &Reply| {
+        r.body["providerMeetingId"]
+            .as_str()
+            .expect("zoom")
+            .to_owned()
+    };
+    let (c, e) = (id(&cancelled), id(&ended));
+    assert_eq!(
+        send("DELETE", &format!("/meetings/{c}"), None).await.status,
+        200
+    );
+    assert_eq!(
+        send("POST", &format!("/meetings/{e}/start"), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send("POST", &format!("/meetings/{e}/end"), None)
+            .await
+            .status,
+        200
+    );
+    // The conversation's window closes: its meeting is expired, though stored as scheduled.
+    clock.advance(chrono::Duration::seconds(3601));
+    let mut n = 0;
+    for (reply, status) in [
+        (&chat, "expired"),
+        (&cancelled, "cancelled"),
+        (&ended, "ended"),
+    ] {
+        let before = send("GET", &format!("/meetings/{}", id(reply)), None).await;
+        assert_eq!(before.body["status"], status, "{:?}", before.body);
+        for kind in [
+            "meeting.started",
+            "meeting.participant_joined",
+            "meeting.participant_left",
+            "meeting.ended",
+        ] {
+            n += 1;
+            let outcome = zoom_event(&stack, &app, &clock, kind, &zoom(reply), n).await;
+            assert_eq!(outcome, "unchanged", "{kind} on a {status} meeting");
+        }
+        let after = send("GET", &format!("/meetings/{}", id(reply)), None).await;
+        assert_eq!(after.body, before.body, "nothing changed");
+        let link = send("GET", &format!("/meetings/{}/link", id(reply)), None).await;
+        assert_error(&link, 409, "MEETING_NOT_JOINABLE");
+    }
+    // Lists show what GET shows.
+    let listed = send("GET", "/users/dr-7/meetings", None).await;
+    let statuses: std::collections::BTreeMap<String, String> = listed.body["meetings"]
+        .as_array()
+        .expect("meetings")
+        .iter()
+        .map(|m| {
+            (
+                m["meetingId"].as_str().unwrap_or("").to_owned(),
+                m["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses.get(&id(&chat)).map(String::as_str),
+        Some("expired")
+    );
+    let expired = send("GET", "/users/dr-7/meetings?status=scheduled", None).await;
+    assert_eq!(
+        expired.body["meetings"],
+        json!([]),
+        "an expired meeting is not scheduled"
+    );
+    stack.finish(0).await;
+}
+
+/// A service token valid at the clock's time.
+fn token_at(stack: &Stack, clock: &telemeet::clock::ManualClock) -> String {
+    let now = clock.now().timestamp();
+    stack.sign(
+        Signer::Hs256,
+        json!({ "iss": local_stack::ISSUER, "aud": local_stack::AUDIENCE, "sub": "svc-1", "role": "service", "org": "clinic-1", "iat": now, "exp": now + 3600 }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archived_record_past_its_retention_reads_as_absent_while_the_table_still_holds_it() {
+    let (stack, clock, app) = in_process_app().await;
+    let service = token_at(&stack, &clock);
+    let req = lambda_request(
+        "PUT",
+        "/appointments/appt-kept/meeting",
+        Some(&service),
+        Some(&appointment_body()),
+    );
+    let created = call(&app, Function::CreateMeeting, req).await;
+    let id = created.body["meetingId"].as_str().expect("id").to_owned();
+    let req = lambda_request("DELETE", &format!("/meetings/{id}"), Some(&service), None);
+    assert_eq!(call(&app, Function::ManageMeeting, req).await.status, 200);
+    // A week and a day on, the weekly cleanup archives it, kept for a year.
+    clock.advance(chrono::Duration::days(8));
+    let event = json!({ "version": "0", "id": "c", "detail-type": "Scheduled Event", "source": "aws.events", "time": clock.now().to_rfc3339(), "resources": [], "detail": {} });
+    let settings = telemeet::cleanup::CleanupSettings::default();
+    let deadline = clock.instant() + std::time::Duration::from_secs(30);
+    let summary = telemeet::cleanup::run(&app, &settings, &event, deadline)
+        .await
+        .expect("summary");
+    assert_eq!(summary["archived"], 1, "{summary}");
+    let read = |token: String| {
+        let req = lambda_request("GET", &format!("/meetings/{id}"), Some(&token), None);
+        call(&app, Function::GetMeetingLink, req)
+    };
+    assert_eq!(
+        read(token_at(&stack, &clock)).await.body["status"],
+        "archived"
+    );
+    // A year and a day later TTL may not have run (moto never does): the record is absent.
+    clock.advance(chrono::Duration::days(366));
+    assert_eq!(
+        table_items(&stack, &format!("MTG#{id}")).await.len(),
+        1,
+        "still in the table"
+    );
+    assert_error(&read(token_at(&stack, &clock)).await, 404, "NOT_FOUND");
+    stack.finish(0).await;
+}

@@ -605,9 +605,9 @@ async fn an_expired_conversation_meeting_is_deleted_and_archived() {
         .app(clock.clone(), Settings::default())
         .await
         .expect("app");
-    let staff = day_token(&stack, "staff-1", "staff", "clinic-1");
+    let staff = day_token(&stack, "dr-7", "practitioner", "clinic-1");
     // A conversation call a month ago: its reuse window ended long since.
-    let body = json!({ "hostUserId": "staff-1", "participantUserIds": ["pat-9"] });
+    let body = json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"] });
     let created = call(
         &app,
         telemeet::http::router::Function::CreateMeeting,
@@ -644,7 +644,7 @@ async fn an_expired_conversation_meeting_is_deleted_and_archived() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_old_conversation_meeting_is_archived_while_a_newer_one_holds_its_subject() {
+async fn older_conversation_meetings_are_archived_while_a_newer_one_holds_their_subject() {
     let stack = in_process_stack().await;
     let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
     let clock = Arc::new(telemeet::clock::ManualClock::new(month_ago));
@@ -652,8 +652,8 @@ async fn an_old_conversation_meeting_is_archived_while_a_newer_one_holds_its_sub
         .app(clock.clone(), Settings::default())
         .await
         .expect("app");
-    let staff = day_token(&stack, "staff-1", "staff", "clinic-1");
-    let body = json!({ "hostUserId": "staff-1", "participantUserIds": ["pat-9"] });
+    let staff = day_token(&stack, "dr-7", "practitioner", "clinic-1");
+    let body = json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"] });
     let put = || {
         let req = lambda_request(
             "PUT",
@@ -663,25 +663,50 @@ async fn an_old_conversation_meeting_is_archived_while_a_newer_one_holds_its_sub
         );
         call(&app, telemeet::http::router::Function::CreateMeeting, req)
     };
-    let old = put().await;
-    assert_eq!(old.status, 201, "{:?}", old.body);
-    // A month on, the window is long over: the next call makes a new meeting, whose claim
-    // the subject now holds.
+    // Three calls of one conversation, each after the previous one's window: the oldest two
+    // are due, the newest holds the subject's claim.
+    let oldest = put().await;
+    assert_eq!(oldest.status, 201, "{:?}", oldest.body);
+    clock.advance(chrono::Duration::days(15));
+    let older = put().await;
+    assert_eq!(older.status, 201, "{:?}", older.body);
     let now = chrono::Utc::now();
     clock.set(now);
     let new = put().await;
     assert_eq!(new.status, 201, "{:?}", new.body);
-    assert_ne!(new.body["meetingId"], old.body["meetingId"]);
+    assert_ne!(new.body["meetingId"], older.body["meetingId"]);
     let summary = cleanup_now(&app, &clock, now).await;
     assert_eq!(
-        (summary["archived"].as_u64(), summary["skipped"].as_u64()),
-        (Some(1), Some(0)),
-        "the old one archived, not skipped for ever: {summary}"
+        (
+            summary["archived"].as_u64(),
+            summary["providerDeleted"].as_u64(),
+            summary["skipped"].as_u64()
+        ),
+        (Some(2), Some(2), Some(0)),
+        "both older ones archived, not skipped for ever: {summary}"
     );
-    // The newer meeting keeps its subject: the next call inside its window reuses it.
-    let again = put().await;
-    assert_eq!(again.status, 200, "{:?}", again.body);
-    assert_eq!(again.body["meetingId"], new.body["meetingId"]);
+    for old in [&oldest, &older] {
+        let id = old.body["meetingId"].as_str().expect("id");
+        let req = lambda_request("GET", &format!("/meetings/{id}"), Some(&staff), None);
+        let read = call(&app, telemeet::http::router::Function::GetMeetingLink, req).await;
+        assert_eq!(read.body["status"], "archived", "{id}");
+    }
+    // A second run finds nothing to do: no provider delete is sent again.
+    let again = cleanup_now(&app, &clock, now).await;
+    assert_eq!(
+        (
+            again["archived"].as_u64(),
+            again["providerDeleted"].as_u64(),
+            again["skipped"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{again}"
+    );
+    // The newest meeting keeps its subject: the next call inside its window reuses it.
+    let reused = put().await;
+    assert_eq!(reused.status, 200, "{:?}", reused.body);
+    assert_eq!(reused.body["meetingId"], new.body["meetingId"]);
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 3);
     stack.finish(0).await;
 }
 

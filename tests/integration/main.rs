@@ -2,6 +2,7 @@
 //! (One binary instead of one per file: each links the AWS SDK, and twenty copies filled a
 //! CI disk and cost twenty links.)
 
+mod adversarial;
 mod authentication;
 mod budgets;
 mod conversations;

@@ -53,6 +53,15 @@ async fn seed_000_zoho_shared_conversation_room_whoever_calls_reused_for_an_hour
         lambda_request("GET", &format!("/meetings/{id}/link"), Some(token), None)
     };
 
+    // Staff host only when the host directory maps them (DESIGN.md, Identity).
+    let admin = day_token(&stack, "adm", "admin", "clinic-1");
+    let map = lambda_request(
+        "PUT",
+        "/org/hosts/staff-1",
+        Some(&admin),
+        Some(&json!({ "zohoPresenter": "10101" })),
+    );
+    assert_eq!(call(&app, Function::OrgAdmin, map).await.status, 200);
     // Staff calls the patient; the patient accepts and lands in the same Zoho room.
     let call_1 = call(&app, Function::CreateMeeting, begin_call(&staff)).await;
     assert_eq!(

@@ -1015,5 +1015,6 @@ pub fn sample_meeting(
         provider_event_ts: None,
         account: telemeet::domain::Account::Deployment,
         provider_user: None,
+        kept_until: None,
     })
 }

@@ -38,6 +38,9 @@ pub enum DomainError {
     /// Someone changed the meeting between our read and our write.
     #[error("the meeting changed concurrently")]
     ConcurrentChange,
+    /// The subject already has a meeting, with another host or other participants.
+    #[error("the subject's meeting has other people")]
+    SubjectMismatch,
     /// Another request holds the subject's claim and is creating its meeting.
     #[error("the meeting is being created by another request")]
     Provisioning,

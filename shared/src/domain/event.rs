@@ -62,17 +62,24 @@ pub fn apply(before: &Meeting, event: &ProviderEvent, now: DateTime<Utc>) -> Opt
         .at_ms
         .and_then(DateTime::from_timestamp_millis)
         .unwrap_or(now);
+    // The lifecycle as people see it now: an expired conversation meeting (stored as
+    // scheduled) is as final as an ended one.
+    let status = before.status_at(now);
     let mut after = before.clone();
     match &event.kind {
-        EventKind::Started { at: started } if before.status.can_become(MeetingStatus::Started) => {
+        // Attendance is counted only while people can be in the meeting.
+        EventKind::ParticipantJoined { .. } | EventKind::ParticipantLeft if !status.joinable() => {
+            return None;
+        }
+        EventKind::Started { at: started } if status.can_become(MeetingStatus::Started) => {
             after.status = MeetingStatus::Started;
             after.started_at = Some(started.unwrap_or(at));
         }
-        EventKind::Ended { at: ended } if before.status.can_become(MeetingStatus::Ended) => {
+        EventKind::Ended { at: ended } if status.can_become(MeetingStatus::Ended) => {
             after.status = MeetingStatus::Ended;
             after.ended_at = Some(ended.unwrap_or(at));
         }
-        EventKind::Deleted if before.status.can_become(MeetingStatus::Cancelled) => {
+        EventKind::Deleted if status.can_become(MeetingStatus::Cancelled) => {
             after.status = MeetingStatus::Cancelled;
         }
         EventKind::Updated {
@@ -83,8 +90,7 @@ pub fn apply(before: &Meeting, event: &ProviderEvent, now: DateTime<Utc>) -> Opt
         } => {
             let ts = event.at_ms?;
             // Only a newer update of a meeting that can still change.
-            if !before.status.joinable() || before.provider_event_ts.is_some_and(|seen| seen >= ts)
-            {
+            if !status.joinable() || before.provider_event_ts.is_some_and(|seen| seen >= ts) {
                 return None;
             }
             after.start_time = start_time.unwrap_or(after.start_time);

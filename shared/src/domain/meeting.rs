@@ -195,6 +195,9 @@ pub struct Meeting {
     /// deployment's), and the provider user hosting it there (`None`: the account's default).
     pub account: super::Account,
     pub provider_user: Option<String>,
+    /// An archived record is kept until then (its TTL); past it, it reads as absent
+    /// whether or not TTL has deleted it yet (guarantee 7).
+    pub kept_until: Option<DateTime<Utc>>,
 }
 
 /// When and what a meeting is scheduled as.
@@ -251,6 +254,11 @@ impl Meeting {
 
     pub fn scheduled_end(&self) -> DateTime<Utc> {
         self.start_time + Duration::minutes(self.duration_minutes.into())
+    }
+
+    /// Whether the record is past its retention at `now`: then it is treated as absent.
+    pub fn is_gone(&self, now: DateTime<Utc>) -> bool {
+        self.kept_until.is_some_and(|t| t <= now)
     }
 
     /// The status people see at `now`: a conversation meeting past its reuse window reads

@@ -78,5 +78,6 @@ pub(crate) fn sample_meeting(start: DateTime<Utc>) -> Meeting {
         provider_event_ts: None,
         account: Account::Deployment,
         provider_user: None,
+        kept_until: None,
     }
 }

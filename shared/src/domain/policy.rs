@@ -50,6 +50,43 @@ pub fn may_provision_conversation(
     }
 }
 
+/// A PUT on a subject that has a live meeting is idempotent, never an overwrite: the same
+/// host and set of participants answer that meeting; anything else is a conflict (changes
+/// go through PATCH or DELETE), so nobody can squat a subject and hold its host link.
+pub fn same_people(
+    meeting: &Meeting,
+    host: &UserId,
+    participants: &[UserId],
+) -> Result<(), DomainError> {
+    let same = &meeting.host == host
+        && meeting.participants.len() == participants.len()
+        && participants.iter().all(|p| meeting.is_participant(p));
+    if same {
+        Ok(())
+    } else {
+        Err(DomainError::SubjectMismatch)
+    }
+}
+
+/// A conversation's next meeting, after its reuse window: service, admin, or someone
+/// listed in the previous meeting (`None` when that one is gone).
+pub fn may_start_next(caller: &Caller, previous: Option<&Meeting>) -> Result<(), DomainError> {
+    let listed = |m: &Meeting| caller.user_id == m.host || m.is_participant(&caller.user_id);
+    if matches!(caller.role, Role::Service | Role::Admin) || previous.is_none_or(listed) {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden)
+    }
+}
+
+/// Staff manage meetings but host one only when the host directory maps them.
+pub fn may_host(caller: &Caller, host: &UserId, mapped: bool) -> Result<(), DomainError> {
+    if caller.role == Role::Staff && &caller.user_id == host && !mapped {
+        return Err(DomainError::Forbidden);
+    }
+    Ok(())
+}
+
 /// Reusing an existing appointment meeting through PUT: a practitioner only as its host.
 /// The caller can already see the meeting.
 pub fn may_reuse_appointment(caller: &Caller, meeting: &Meeting) -> Result<(), DomainError> {

@@ -224,6 +224,11 @@ impl From<DomainError> for ApiError {
                 "The meeting changed concurrently; read it again and retry",
             )
             .with_details(json!({ "reason": "CONCURRENT_CHANGE" })),
+            DomainError::SubjectMismatch => Self::new(
+                ErrorCode::Conflict,
+                "The subject already has a meeting with another host or participants; change it with PATCH or DELETE",
+            )
+            .with_details(json!({ "reason": "SUBJECT_MISMATCH" })),
             DomainError::Provisioning => Self::new(
                 ErrorCode::Conflict,
                 "The meeting is being created by another request; retry shortly",

@@ -68,7 +68,7 @@ impl Service {
                 .meetings
                 .get_meeting(&id)
                 .await?
-                .filter(|m| scope.admits(m))
+                .filter(|m| scope.admits(m) && !m.is_gone(self.clock.now()))
             else {
                 return Ok(EventOutcome::NotOurs);
             };

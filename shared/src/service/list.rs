@@ -79,8 +79,14 @@ impl Service {
             query.limit = req.limit - meetings.len();
             let (ids, after) = self.stores.members.user_meetings(&query).await?;
             let found = self.stores.meetings.get_meetings(&ids).await?;
+            // What people see at `now`: expired conversations, no records past retention.
+            let now = self.clock.now();
+            let seen = found.into_iter().filter(|m| !m.is_gone(now)).map(|mut m| {
+                m.status = m.status_at(now);
+                m
+            });
             let wanted = |m: &Meeting| req.statuses.is_empty() || req.statuses.contains(&m.status);
-            meetings.extend(found.into_iter().filter(wanted));
+            meetings.extend(seen.filter(wanted));
             next = after;
             if meetings.len() >= req.limit || next.is_none() {
                 break;

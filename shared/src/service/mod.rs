@@ -102,6 +102,7 @@ impl Service {
             .meetings
             .get_meeting(id)
             .await?
+            .filter(|m| !m.is_gone(self.clock.now()))
             .ok_or(DomainError::NotFound("Meeting"))?;
         meeting.status = meeting.status_at(self.clock.now());
         Ok(policy::visible(caller, meeting)?)

@@ -72,6 +72,7 @@ impl Service {
             .orgs
             .org_view(&caller.org, Some(&req.host))
             .await?;
+        policy::may_host(caller, &req.host, host.is_some())?;
         let req = &self.with_org_window(req, &profile);
         // Where a new meeting would go is worked out only when one is made: a reuse never
         // depends on today's host mapping or the provider's secret.
@@ -82,7 +83,7 @@ impl Service {
             let now = self.clock.now();
             let found = self.stores.claims.get_claim(&caller.org, subject).await?;
             match claim::next_step(found.as_ref(), now) {
-                ClaimStep::Reuse(id) => return self.reuse(caller, subject, &id).await,
+                ClaimStep::Reuse(id) => return self.reuse(caller, subject, req, &id).await,
                 ClaimStep::Wait => {
                     // Someone else is creating it: wait for their meeting.
                     if self.clock.instant() + pause > give_up_at {
@@ -95,6 +96,10 @@ impl Service {
                     continues,
                     reconcile,
                 } => {
+                    if let Some(previous) = found.as_ref().filter(|c| c.state == ClaimState::Ready)
+                    {
+                        self.may_start_next(caller, previous).await?;
+                    }
                     if target.is_none() {
                         let placed = self.target(caller, req, &profile, host.as_ref(), deadline);
                         target = Some(placed.await?);
@@ -343,6 +348,7 @@ impl Service {
         &self,
         caller: &Caller,
         subject: &Subject,
+        req: &AppointmentMeetingRequest,
         id: &crate::ids::MeetingId,
     ) -> ServiceResult<Provisioned> {
         let meeting = self.stores.meetings.get_meeting(id).await?.ok_or_else(|| {
@@ -352,10 +358,28 @@ impl Service {
         if subject.kind == SubjectKind::Appointment {
             policy::may_reuse_appointment(caller, &meeting)?;
         }
+        policy::same_people(&meeting, &req.host, &req.participants)?;
         Ok(Provisioned {
             meeting,
             created: false,
         })
+    }
+
+    /// After a conversation's window, who may start its next meeting (one read, on this
+    /// path only).
+    async fn may_start_next(&self, caller: &Caller, previous: &Claim) -> ServiceResult<()> {
+        if matches!(
+            caller.role,
+            crate::domain::Role::Service | crate::domain::Role::Admin
+        ) {
+            return Ok(());
+        }
+        let meeting = self
+            .stores
+            .meetings
+            .get_meeting(&previous.meeting_id)
+            .await?;
+        Ok(policy::may_start_next(caller, meeting.as_ref())?)
     }
 
     fn new_claim(
@@ -586,6 +610,7 @@ impl Service {
             provider_event_ts: None,
             account: made.account,
             provider_user: made.provider_user,
+            kept_until: None,
         };
         let committed = self.stores.claims.finalize(&claim.token, &meeting).await?;
         Ok(committed.then_some(meeting))

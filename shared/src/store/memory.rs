@@ -315,7 +315,7 @@ impl DueIndex for MemoryStore {
         &self,
         before: &Meeting,
         archived: &Meeting,
-        _keep_until: DateTime<Utc>,
+        keep_until: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let mut t = self.tables();
         if t.meetings.get(&before.id).map(|m| m.version) != Some(before.version) {
@@ -334,7 +334,9 @@ impl DueIndex for MemoryStore {
         ));
         t.remove_members(before);
         t.count(archived, Some(before));
-        t.meetings.insert(archived.id.clone(), archived.clone());
+        let mut archived = archived.clone();
+        archived.kept_until = Some(keep_until);
+        t.meetings.insert(archived.id.clone(), archived);
         Ok(true)
     }
 

@@ -250,6 +250,7 @@ impl MeetingItem {
                 _ => Account::Deployment,
             },
             provider_user: self.provider_user,
+            kept_until: self.ttl.and_then(|t| DateTime::from_timestamp(t, 0)),
         }
     }
 }
