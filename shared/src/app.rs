@@ -144,6 +144,7 @@ impl App {
         );
         settings.host_daily_budget = config.zoom_host_daily_budget;
         settings.create_budgets = config.create_budgets;
+        settings.deployment = config.deployment_id.clone();
         let parts = Parts {
             config,
             clients: &clients,

@@ -35,6 +35,28 @@ pub struct Config {
     pub org_secrets_kms_key_id: Option<String>,
     pub zoom_host_daily_budget: u32,
     pub create_budgets: CreateBudgets,
+    /// `DEPLOYMENT_ID`: names this deployment in provider markers (the template passes the
+    /// stack name).
+    pub deployment_id: String,
+}
+
+/// The deployment id when none is configured: the local stack's.
+pub const LOCAL_DEPLOYMENT: &str = "local";
+
+/// 1–128 of `[A-Za-z0-9._-]` (a stack name fits): it is written into every provider meeting's marker, whose
+/// parts a `:` separates.
+fn deployment_id(value: Option<String>) -> Result<String, String> {
+    let Some(v) = value else {
+        return Ok(LOCAL_DEPLOYMENT.to_owned());
+    };
+    let ok = (1..=128).contains(&v.len())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if ok {
+        Ok(v)
+    } else {
+        Err("DEPLOYMENT_ID must be 1-128 of A-Z a-z 0-9 . _ -".into())
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -66,6 +88,7 @@ impl Config {
             .filter(|v| v != "none")
             .map(|v| provider("FALLBACK_PROVIDER", &v))
             .transpose()?;
+        let deployment = deployment_id(get("DEPLOYMENT_ID"))?;
         let config = Self {
             table_name: get("TABLE_NAME").ok_or("TABLE_NAME is required")?,
             auth: auth(&get)?,
@@ -80,10 +103,12 @@ impl Config {
                     .unwrap_or_else(|| "https://api.zoom.us/v2".into()),
                 oauth_token_url: get("ZOOM_OAUTH_TOKEN_URL")
                     .unwrap_or_else(|| "https://zoom.us/oauth/token".into()),
+                deployment: deployment.clone(),
             },
             zoho: ZohoConfig {
                 accounts_url: get("ZOHO_ACCOUNTS_URL"),
                 api_base_url: get("ZOHO_API_BASE_URL"),
+                deployment: deployment.clone(),
             },
             conversation_reuse_seconds: match get("CONVERSATION_REUSE_SECONDS") {
                 Some(v) => v
@@ -107,6 +132,7 @@ impl Config {
                 .map(|v| v.parse())
                 .transpose()?
                 .unwrap_or_default(),
+            deployment_id: deployment,
         };
         config.check_providers()?;
         Ok(config)
@@ -195,6 +221,7 @@ mod tests {
         assert_eq!(c.zoom.oauth_token_url, "https://zoom.us/oauth/token");
         assert_eq!(c.conversation_reuse_seconds, 3600);
         assert!(c.fallback_provider.is_none());
+        assert_eq!(c.deployment_id, "local");
     }
 
     #[test]
@@ -273,6 +300,27 @@ mod tests {
             ])
             .unwrap_err()
             .contains("MEETING_PROVIDER")
+        );
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("AUTH_SECRET_ID", "a"),
+            ("ZOOM_SECRET_ID", "z"),
+        ];
+        // A `:` would make markers ambiguous.
+        for bad in ["prod:eu", "a b", &"x".repeat(129)] {
+            let mut pairs = base.to_vec();
+            pairs.push(("DEPLOYMENT_ID", bad));
+            assert!(
+                config(&pairs).unwrap_err().contains("DEPLOYMENT_ID"),
+                "{bad}"
+            );
+        }
+        let mut pairs = base.to_vec();
+        pairs.push(("DEPLOYMENT_ID", "telemeet-prod"));
+        let c = config(&pairs).unwrap();
+        assert_eq!(
+            (c.zoom.deployment.as_str(), c.zoho.deployment.as_str()),
+            ("telemeet-prod", "telemeet-prod")
         );
     }
 }

@@ -207,7 +207,7 @@ async fn one_run_deletes_and_archives_exactly_the_due_meetings_and_a_second_run_
 }
 
 #[tokio::test]
-async fn orphans_are_deleted_and_meetings_gone_at_zoom_are_archived_without_error() {
+async fn only_this_deployments_orphans_are_deleted_and_meetings_gone_at_zoom_are_archived() {
     let stack = Stack::start(Options::default()).await.expect("stack");
     let api = Api::new(stack.gateway());
     let service = stack.token("svc-1", "service", "clinic-1");
@@ -218,20 +218,31 @@ async fn orphans_are_deleted_and_meetings_gone_at_zoom_are_archived_without_erro
     let orphan: Value = http
         .post(format!("{}/v2/users/me/meetings", stack.sandbox_url))
         .bearer_auth(&token)
-        .json(&json!({ "topic": "Video consultation", "type": 2, "start_time": "2030-01-01T10:00:00Z", "duration": 30, "agenda": "telemeet:mtg_ghost0000000000000000" }))
+        .json(&json!({ "topic": "Video consultation", "type": 2, "start_time": "2030-01-01T10:00:00Z", "duration": 30, "agenda": "telemeet:local:mtg_ghost0000000000000000" }))
         .send()
         .await
         .expect("create")
         .json()
         .await
         .expect("json");
-    // Someone else's meeting (no marker) is never touched.
-    http.post(format!("{}/v2/users/me/meetings", stack.sandbox_url))
-        .bearer_auth(&token)
-        .json(&json!({ "topic": "Staff meeting", "type": 2, "start_time": "2030-01-01T10:00:00Z", "duration": 30 }))
-        .send()
-        .await
-        .expect("create");
+    // Someone else's meeting (no marker) is never touched; nor is a staging stack's that
+    // shares the account, nor one whose old marker names no deployment.
+    for agenda in [
+        None,
+        Some("telemeet:staging:mtg_ghoststaging0000000000"),
+        Some("telemeet:mtg_ghostold00000000000000"),
+    ] {
+        let mut meeting = json!({ "topic": "Staff meeting", "type": 2, "start_time": "2030-01-01T10:00:00Z", "duration": 30 });
+        if let Some(a) = agenda {
+            meeting["agenda"] = json!(a);
+        }
+        http.post(format!("{}/v2/users/me/meetings", stack.sandbox_url))
+            .bearer_auth(&token)
+            .json(&meeting)
+            .send()
+            .await
+            .expect("create");
+    }
     // A due meeting deleted at Zoom behind our back.
     let gone = api
         .put_appointment(
@@ -257,7 +268,11 @@ async fn orphans_are_deleted_and_meetings_gone_at_zoom_are_archived_without_erro
     assert_eq!(summary["archived"], 1, "{summary}");
     assert_eq!(summary["failed"], 0, "{summary}");
     let left = zoom_ids(&stack).await;
-    assert_eq!(left.len(), 1, "only the meeting that is not ours is left");
+    assert_eq!(
+        left.len(),
+        3,
+        "only the meetings that are not ours are left"
+    );
     assert!(!left.contains(&orphan["id"].to_string()));
     assert_eq!(
         api.get(
@@ -775,8 +790,8 @@ async fn orphans_in_an_orgs_own_zoom_account_are_deleted_under_its_default_user_
     };
     let mut not_ours = String::new();
     for (user, agenda) in [
-        (mapped, Some("telemeet:mtg_ghostown1000000000000")),
-        (default, Some("telemeet:mtg_ghostown2000000000000")),
+        (mapped, Some("telemeet:local:mtg_ghostown1000000000000")),
+        (default, Some("telemeet:local:mtg_ghostown2000000000000")),
         (mapped, None),
     ] {
         let made: Value = make(user, agenda)

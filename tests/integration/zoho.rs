@@ -70,7 +70,11 @@ async fn zoho_meetings_are_created_linked_rescheduled_cancelled_and_cleaned_up()
         .expect("meeting key")
         .to_owned();
     let s = session(&stack, &key).await;
-    assert_eq!(s["agenda"], format!("telemeet:{id}"), "marked, no PHI");
+    assert_eq!(
+        s["agenda"],
+        format!("telemeet:local:{id}"),
+        "marked, no PHI"
+    );
     assert_eq!(s["topic"], "Video consultation");
     assert_eq!(s["timezone"], "Europe/Berlin");
     assert_eq!(s["duration"], 30 * 60_000);
@@ -127,7 +131,11 @@ async fn zoho_meetings_are_created_linked_rescheduled_cancelled_and_cleaned_up()
             Some(45 * 60_000)
         )
     );
-    assert_eq!(s["agenda"], format!("telemeet:{id}"), "the marker stays");
+    assert_eq!(
+        s["agenda"],
+        format!("telemeet:local:{id}"),
+        "the marker stays"
+    );
 
     // Cancel: deleted at Zoho; repeating it answers the same.
     for _ in 0..2 {

@@ -156,6 +156,11 @@ impl Run<'_> {
     /// One marked provider meeting: deleted if it is old enough and nothing live of ours
     /// stands behind it.
     async fn orphan(&self, provider: &dyn MeetingProvider, m: Marked) {
+        // Another deployment's (a staging stack sharing the account), or an old marker that
+        // names none: never ours to delete.
+        if m.deployment.as_deref() != Some(self.app.service.settings.deployment.as_str()) {
+            return;
+        }
         if m.created_at
             .is_some_and(|t| self.now - t < self.settings.orphan_min_age)
         {

@@ -415,12 +415,14 @@ pub async fn all_marked(
     }
 }
 
-/// The meeting id a marker names, if `text` is one of our markers.
-pub fn marked_id(text: Option<&str>) -> Option<String> {
-    text?
-        .trim()
-        .strip_prefix(super::MARKER_PREFIX)
-        .map(str::to_owned)
+/// The deployment and meeting id a marker names, if `text` is a telemeet marker. Meeting
+/// ids and deployment ids hold no `:`; a marker without a deployment is an old one.
+pub fn parse_marker(text: Option<&str>) -> Option<(Option<String>, String)> {
+    let rest = text?.trim().strip_prefix(super::MARKER_PREFIX)?;
+    Some(match rest.split_once(':') {
+        Some((deployment, id)) => (Some(deployment.to_owned()), id.to_owned()),
+        None => (None, rest.to_owned()),
+    })
 }
 
 /// An answer lacking something we need: the provider rejected our request, in effect.

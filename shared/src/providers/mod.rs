@@ -27,9 +27,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The marker put into every provider meeting we create, so orphans and crashed attempts
-/// can be matched to our meeting id later. Carries no PHI.
-pub fn marker(id: &MeetingId) -> String {
-    format!("{MARKER_PREFIX}{id}")
+/// can be matched to our meeting id later: `telemeet:{deployment}:{meetingId}`. It names the
+/// deployment, so a staging stack sharing a provider account never deletes production's
+/// meetings (guarantee 8). Carries no PHI.
+pub fn marker(deployment: &str, id: &MeetingId) -> String {
+    format!("{MARKER_PREFIX}{deployment}:{id}")
 }
 
 pub const MARKER_PREFIX: &str = "telemeet:";
@@ -70,6 +72,9 @@ pub struct ProviderMeeting {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Marked {
     pub provider_meeting_id: String,
+    /// The deployment the marker names (`None`: a marker from before markers named one,
+    /// which could be any deployment's).
+    pub deployment: Option<String>,
     /// What the marker names (our meeting id, unchecked).
     pub meeting_id: String,
     /// When the provider created it, if it says.

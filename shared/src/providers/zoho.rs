@@ -161,6 +161,8 @@ impl ZohoCredentials {
 pub struct ZohoConfig {
     pub accounts_url: Option<String>,
     pub api_base_url: Option<String>,
+    /// `DEPLOYMENT_ID`, named in every session's marker.
+    pub deployment: String,
 }
 
 pub struct ZohoProvider {
@@ -407,7 +409,7 @@ impl ZohoProvider {
             .map_or_else(|_| json!(presenter), |z| json!(z));
         json!({ "session": {
             "topic": schedule.topic,
-            "agenda": marker(meeting_id),
+            "agenda": marker(&self.config.deployment, meeting_id),
             "presenter": presenter,
             "startTime": zoho_start_time(schedule.start_time, &schedule.timezone),
             "duration": u64::from(schedule.duration_minutes) * 60_000,
@@ -520,8 +522,10 @@ impl Listing for ZohoProvider {
     }
 
     fn marked(&self, s: &Value) -> Option<Marked> {
+        let (deployment, meeting_id) = api::parse_marker(s["agenda"].as_str())?;
         Some(Marked {
-            meeting_id: api::marked_id(s["agenda"].as_str())?,
+            deployment,
+            meeting_id,
             provider_meeting_id: meeting_key(&s["meetingKey"])?,
             created_at: millis(&s["createdTimeMillisec"]).and_then(DateTime::from_timestamp_millis),
         })

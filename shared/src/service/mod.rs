@@ -66,6 +66,8 @@ pub struct Settings {
     pub host_daily_budget: u32,
     /// New meetings per caller and org (`CREATE_BUDGETS`).
     pub create_budgets: CreateBudgets,
+    /// `DEPLOYMENT_ID`: named in provider markers; the cleanup deletes only its own.
+    pub deployment: String,
 }
 
 impl Default for Settings {
@@ -78,6 +80,7 @@ impl Default for Settings {
             conversation_reuse: Duration::seconds(3600),
             host_daily_budget: 100,
             create_budgets: CreateBudgets::default(),
+            deployment: crate::config::LOCAL_DEPLOYMENT.to_owned(),
         }
     }
 }

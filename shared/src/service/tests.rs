@@ -193,10 +193,12 @@ fn world_with(fallback: bool, settings: Settings) -> World {
             zoom: crate::providers::zoom::ZoomConfig {
                 api_base_url: "http://127.0.0.1:9/v2".into(),
                 oauth_token_url: "http://127.0.0.1:9/oauth/token".into(),
+                deployment: "local".into(),
             },
             zoho: crate::providers::zoho::ZohoConfig {
                 accounts_url: None,
                 api_base_url: None,
+                deployment: "local".into(),
             },
             secrets: secrets.clone(),
             writer: secrets,

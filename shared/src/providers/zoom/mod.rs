@@ -72,6 +72,8 @@ impl FromSecret for ZoomCredentials {
 pub struct ZoomConfig {
     pub api_base_url: String,
     pub oauth_token_url: String,
+    /// `DEPLOYMENT_ID`, named in every meeting's marker.
+    pub deployment: String,
 }
 
 /// What Zoom's answers mean.
@@ -191,7 +193,7 @@ fn zoom_time(t: DateTime<Utc>) -> String {
 }
 
 /// The create body: a scheduled meeting (type 2) with a passcode and our marker.
-fn create_body(spec: &CreateSpec) -> Value {
+fn create_body(spec: &CreateSpec, deployment: &str) -> Value {
     let conversation = spec.kind == SubjectKind::Conversation;
     json!({
         "topic": spec.schedule.topic,
@@ -200,7 +202,7 @@ fn create_body(spec: &CreateSpec) -> Value {
         "duration": spec.schedule.duration_minutes,
         "timezone": spec.schedule.timezone,
         "password": spec.passcode,
-        "agenda": marker(&spec.meeting_id),
+        "agenda": marker(deployment, &spec.meeting_id),
         "settings": {
             // Appointments: the host admits the patient. Conversations: whoever calls
             // first waits in the room for the other.
@@ -398,8 +400,10 @@ impl Listing for ZoomProvider {
     }
 
     fn marked(&self, m: &Value) -> Option<Marked> {
+        let (deployment, meeting_id) = api::parse_marker(m["agenda"].as_str())?;
         Some(Marked {
-            meeting_id: api::marked_id(m["agenda"].as_str())?,
+            deployment,
+            meeting_id,
             provider_meeting_id: meeting_id_of(&m["id"])?,
             created_at: m["created_at"]
                 .as_str()
@@ -441,7 +445,7 @@ impl MeetingProvider for ZoomProvider {
     ) -> Result<ProviderMeeting, ProviderError> {
         let user = self.user_id(spec.host_user.as_deref()).await?;
         let url = self.api_url(&["users", &user, "meetings"])?;
-        let body = create_body(spec);
+        let body = create_body(spec, &self.config.deployment);
         let req = Request::with("create_meeting", Method::POST, url, &body);
         let search = || self.search_marker(&spec.meeting_id, Some(&user), deadline);
         self.api
