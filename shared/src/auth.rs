@@ -7,8 +7,10 @@
 use crate::clock::Clock;
 use crate::domain::{Caller, Role};
 use crate::ids::{OrgId, UserId};
-use crate::secrets::{FromSecret, SecretCache, SecretError, secret_opt_str, secret_str};
-use chrono::Duration;
+use crate::secrets::{
+    FromSecret, MIN_HS256_KEY_BYTES, REREAD_MIN_AGE, SecretCache, SecretError, secret_key,
+    secret_opt_str, secret_str,
+};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -16,9 +18,8 @@ use std::sync::Arc;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECONDS: i64 = 30;
-/// A bad signature may mean the keys were rotated: re-read the secret, but not more often
-/// than this.
-const REREAD_MIN_AGE: Duration = Duration::seconds(30);
+// A bad signature may mean the keys were rotated: the secret is re-read, but not more
+// often than `REREAD_MIN_AGE`.
 
 /// The parsed auth secret `{"issuer","audience","hs256Secret"?,"rs256PublicKeyPem"?}`.
 pub struct AuthKeys {
@@ -30,8 +31,12 @@ pub struct AuthKeys {
 
 impl FromSecret for AuthKeys {
     fn from_secret(json: &Map<String, Value>) -> Result<Self, String> {
-        let hs256 =
-            secret_opt_str(json, "hs256Secret").map(|s| DecodingKey::from_secret(s.as_bytes()));
+        let hs256 = match secret_opt_str(json, "hs256Secret") {
+            Some(_) => Some(DecodingKey::from_secret(
+                secret_key(json, "hs256Secret", MIN_HS256_KEY_BYTES)?.as_bytes(),
+            )),
+            None => None,
+        };
         let rs256 = secret_opt_str(json, "rs256PublicKeyPem")
             .map(|pem| DecodingKey::from_rsa_pem(pem.as_bytes()))
             .transpose()

@@ -224,18 +224,70 @@ pub fn secret_opt_str(json: &Map<String, Value>, field: &str) -> Option<String> 
         .map(str::to_owned)
 }
 
+/// A webhook secret token shorter than this is refused at use (a guessable one signs
+/// anyone's webhooks). Zoom generates 22-character tokens, so 32 would lock out every real
+/// Zoom app; 16 refuses placeholders and made-up short values.
+pub const MIN_WEBHOOK_TOKEN_BYTES: usize = 16;
+/// An HS256 key shorter than 256 bits is refused (RFC 7518 section 3.2).
+pub const MIN_HS256_KEY_BYTES: usize = 32;
+/// The placeholder the stack's secrets ship with until an operator sets them.
+pub const PLACEHOLDER: &str = "CHANGE-ME";
+/// After a read failed (Secrets Manager down, or an unusable value), callers get the same
+/// failure for this long instead of each calling Secrets Manager again.
+pub const FAILURE_TTL: Duration = Duration::seconds(5);
+/// A re-read after a refusal (a caller token, a provider's token grant) is made only when
+/// the cached copy is older than this: a flood of refusals is not a flood of reads.
+pub const REREAD_MIN_AGE: Duration = Duration::seconds(30);
+
+/// A required key of at least `min` bytes: shorter ones are guessable.
+pub fn secret_key(json: &Map<String, Value>, field: &str, min: usize) -> Result<String, String> {
+    let v = secret_str(json, field)?;
+    if v.len() < min {
+        return Err(format!("field {field} is shorter than {min} bytes"));
+    }
+    Ok(v)
+}
+
+/// Whether any string in the secret still holds the stack's placeholder.
+fn has_placeholder(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.to_ascii_uppercase().contains(PLACEHOLDER),
+        Value::Array(a) => a.iter().any(has_placeholder),
+        Value::Object(o) => o.values().any(has_placeholder),
+        _ => false,
+    }
+}
+
 struct Cached<T> {
     value: Arc<T>,
     read_at: DateTime<Utc>,
 }
 
+/// A failed read, replayed to callers for [`FAILURE_TTL`] (its text never holds a value).
+struct Failure {
+    at: DateTime<Utc>,
+    invalid: bool,
+    problem: String,
+}
+
+struct State<T> {
+    cached: Option<Cached<T>>,
+    failed: Option<Failure>,
+}
+
+/// The replayed failure's error (the cause text only: a source error cannot be cloned).
+#[derive(Debug, thiserror::Error)]
+#[error("{0} (cached for a few seconds)")]
+struct Replayed(String);
+
 /// One secret, read on first use and re-read when older than [`SECRET_TTL`]. Concurrent
-/// callers wait for one read instead of each calling Secrets Manager.
+/// callers wait for one read instead of each calling Secrets Manager; a failed read is
+/// answered from memory for [`FAILURE_TTL`].
 pub struct SecretCache<T> {
     id: String,
     source: Arc<dyn SecretSource>,
     clock: Arc<dyn Clock>,
-    state: tokio::sync::Mutex<Option<Cached<T>>>,
+    state: tokio::sync::Mutex<State<T>>,
 }
 
 impl<T: FromSecret> SecretCache<T> {
@@ -248,22 +300,24 @@ impl<T: FromSecret> SecretCache<T> {
             id: id.into(),
             source,
             clock,
-            state: tokio::sync::Mutex::new(None),
+            state: tokio::sync::Mutex::new(State {
+                cached: None,
+                failed: None,
+            }),
         }
     }
 
     pub async fn get(&self) -> Result<Arc<T>, SecretError> {
         let mut state = self.state.lock().await;
         let now = self.clock.now();
-        if let Some(c) = state.as_ref().filter(|c| now - c.read_at < SECRET_TTL) {
+        if let Some(c) = state
+            .cached
+            .as_ref()
+            .filter(|c| now - c.read_at < SECRET_TTL)
+        {
             return Ok(c.value.clone());
         }
-        let value = self.read().await?;
-        *state = Some(Cached {
-            value: value.clone(),
-            read_at: now,
-        });
-        Ok(value)
+        self.read_into(&mut state, now).await
     }
 
     /// After an authentication failure: read the secret once more (it may have been
@@ -276,15 +330,62 @@ impl<T: FromSecret> SecretCache<T> {
     ) -> Result<Option<Arc<T>>, SecretError> {
         let mut state = self.state.lock().await;
         let now = self.clock.now();
-        if state.as_ref().is_some_and(|c| now - c.read_at < min_age) {
+        if state
+            .cached
+            .as_ref()
+            .is_some_and(|c| now - c.read_at < min_age)
+        {
             return Ok(None);
         }
-        let value = self.read().await?;
-        *state = Some(Cached {
-            value: value.clone(),
-            read_at: now,
-        });
-        Ok(Some(value))
+        self.read_into(&mut state, now).await.map(Some)
+    }
+
+    /// A read (or the recent failure again), remembered in `state`.
+    async fn read_into(
+        &self,
+        state: &mut State<T>,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<T>, SecretError> {
+        if let Some(f) = state.failed.as_ref().filter(|f| now - f.at < FAILURE_TTL) {
+            return Err(self.replay(f));
+        }
+        match self.read().await {
+            Ok(value) => {
+                state.cached = Some(Cached {
+                    value: value.clone(),
+                    read_at: now,
+                });
+                state.failed = None;
+                Ok(value)
+            }
+            Err(e) => {
+                let (invalid, problem) = match &e {
+                    SecretError::Invalid { problem, .. } => (true, problem.clone()),
+                    SecretError::Fetch { .. } => (false, crate::telemetry::cause(&e)),
+                };
+                state.failed = Some(Failure {
+                    at: now,
+                    invalid,
+                    problem,
+                });
+                Err(e)
+            }
+        }
+    }
+
+    fn replay(&self, f: &Failure) -> SecretError {
+        let id = self.id.clone();
+        if f.invalid {
+            SecretError::Invalid {
+                id,
+                problem: f.problem.clone(),
+            }
+        } else {
+            SecretError::Fetch {
+                id,
+                source: Box::new(Replayed(f.problem.clone())),
+            }
+        }
     }
 
     async fn read(&self) -> Result<Arc<T>, SecretError> {
@@ -296,7 +397,17 @@ impl<T: FromSecret> SecretCache<T> {
         // Parse errors are not echoed: they could quote the secret.
         let json: Map<String, Value> =
             serde_json::from_str(&raw).map_err(|_| invalid("it is not a JSON object".into()))?;
-        T::from_secret(&json).map(Arc::new).map_err(invalid)
+        // Never silently accepted: a default deploy's placeholder would be usable by anyone.
+        if json.values().any(has_placeholder) {
+            tracing::error!(secret = %self.id, "a secret still holds the stack's placeholder value: set its real values");
+            return Err(invalid(
+                "it still holds the stack's placeholder value".into(),
+            ));
+        }
+        T::from_secret(&json).map(Arc::new).map_err(|problem| {
+            tracing::error!(secret = %self.id, problem = %problem, "a secret is unusable");
+            invalid(problem)
+        })
     }
 }
 
@@ -372,5 +483,84 @@ mod tests {
                 .is_none()
         );
         assert_eq!(source.0.load(Ordering::SeqCst), 2);
+    }
+
+    /// A source answering one fixed secret, or failing, counting its reads.
+    struct Fixed {
+        value: Option<&'static str>,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl SecretSource for Fixed {
+        async fn fetch(&self, id: &str) -> Result<String, SecretError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.value
+                .map(str::to_owned)
+                .ok_or_else(|| SecretError::Fetch {
+                    id: id.to_owned(),
+                    source: "Secrets Manager is down".into(),
+                })
+        }
+    }
+
+    fn cache_of(value: Option<&'static str>) -> (Arc<Fixed>, Arc<ManualClock>, SecretCache<V>) {
+        let source = Arc::new(Fixed {
+            value,
+            reads: AtomicUsize::new(0),
+        });
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let cache = SecretCache::<V>::new("s", source.clone(), clock.clone());
+        (source, clock, cache)
+    }
+
+    #[tokio::test]
+    async fn a_placeholder_anywhere_in_a_secret_is_refused_never_used() {
+        for raw in [
+            r#"{"v":"CHANGE-ME"}"#,
+            r#"{"v":"ok","other":"prefix-change-me"}"#,
+            r#"{"v":"ok","nested":{"list":["CHANGE-ME"]}}"#,
+        ] {
+            let (_, _, cache) = cache_of(Some(raw));
+            let err = cache.get().await.map(drop).unwrap_err();
+            assert!(
+                matches!(&err, SecretError::Invalid { problem, .. } if problem.contains("placeholder")),
+                "{raw}: {err}"
+            );
+        }
+        let short = secret_key(
+            &serde_json::from_str(r#"{"k":"0123456789"}"#).unwrap(),
+            "k",
+            MIN_HS256_KEY_BYTES,
+        );
+        assert_eq!(short.unwrap_err(), "field k is shorter than 32 bytes");
+    }
+
+    #[tokio::test]
+    async fn guarantee_5_a_failed_read_is_answered_from_memory_for_5_s_then_tried_again() {
+        for value in [None, Some(r#"{"v":"CHANGE-ME"}"#)] {
+            let (source, clock, cache) = cache_of(value);
+            for _ in 0..10 {
+                assert!(cache.get().await.is_err());
+                assert!(
+                    cache
+                        .reread_after_auth_failure(REREAD_MIN_AGE)
+                        .await
+                        .is_err()
+                );
+            }
+            assert_eq!(source.reads.load(Ordering::SeqCst), 1, "{value:?}");
+            clock.advance(Duration::seconds(4));
+            let again = cache.get().await.map(drop).unwrap_err();
+            assert_eq!(source.reads.load(Ordering::SeqCst), 1);
+            // The same kind of failure, replayed: an unusable value stays "invalid".
+            assert_eq!(
+                matches!(again, SecretError::Invalid { .. }),
+                value.is_some()
+            );
+            clock.advance(Duration::seconds(2));
+            assert!(cache.get().await.is_err());
+            assert_eq!(source.reads.load(Ordering::SeqCst), 2);
+        }
     }
 }

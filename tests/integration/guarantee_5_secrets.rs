@@ -160,10 +160,11 @@ async fn current_secret(stack: &Stack, id: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotated_zoom_credentials_are_read_again_once_after_zoom_refuses_them() {
+async fn rotated_zoom_credentials_are_read_again_once_after_zoom_refuses_them_but_not_in_a_flood() {
     let (stack, reads) = counted_stack().await;
+    let clock = manual_clock();
     let app = stack
-        .app(manual_clock(), Settings::default())
+        .app(clock.clone(), Settings::default())
         .await
         .expect("app");
     let token = day_token(&stack, "svc-1", "service", "clinic-1");
@@ -179,23 +180,26 @@ async fn rotated_zoom_credentials_are_read_again_once_after_zoom_refuses_them() 
     let mut wrong = current.clone();
     wrong["clientSecret"] = json!("not-the-zoom-client-secret");
     stack.put_secret(local_stack::ZOOM_SECRET_ID, &wrong).await;
-    // Read (wrong), refused, read again (still wrong): a configuration error, 502.
+    // Read (wrong) and refused: a value read moments ago is not read again (the 30 s floor
+    // of every re-read), so the answer is a configuration error, 502.
     let refused = call(&app, Function::CreateMeeting, put("appt-wrong")).await;
     assert_error(&refused, 502, "PROVIDER_REJECTED");
-    assert_eq!(
-        reads.of(local_stack::ZOOM_SECRET_ID),
-        2,
-        "read, then read once more"
-    );
-    assert_eq!(stack.sandbox_count(TOKEN_OP).await, 2);
-    // Rotated back: the container still caches the wrong value, Zoom refuses it, and the
-    // one re-read picks up the right one.
+    assert_eq!(reads.of(local_stack::ZOOM_SECRET_ID), 1);
+    assert_eq!(stack.sandbox_count(TOKEN_OP).await, 1);
+    // Rotated back: within 30 s of the read a refusal still reads nothing (a flood of
+    // refusals is no flood of reads).
     stack
         .put_secret(local_stack::ZOOM_SECRET_ID, &current)
         .await;
+    let again = call(&app, Function::CreateMeeting, put("appt-wrong")).await;
+    assert_error(&again, 502, "PROVIDER_REJECTED");
+    assert_eq!(reads.of(local_stack::ZOOM_SECRET_ID), 1);
+    // Past the floor, Zoom's refusal of the cached value makes the one re-read that picks
+    // up the right one.
+    clock.advance(chrono::Duration::seconds(31));
     let created = call(&app, Function::CreateMeeting, put("appt-right")).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
-    assert_eq!(reads.of(local_stack::ZOOM_SECRET_ID), 3);
+    assert_eq!(reads.of(local_stack::ZOOM_SECRET_ID), 2);
     assert_eq!(
         stack.sandbox_count(TOKEN_OP).await,
         4,
@@ -317,5 +321,102 @@ async fn an_orgs_own_secret_is_read_once_per_container_for_at_most_300_seconds_a
         "one token grant for the org's account: cached until shortly before it expires"
     );
     assert_no_secret_in(&stack, &replies.iter().collect::<Vec<_>>()).await;
+    stack.finish(0).await;
+}
+
+/// A signed Zoom delivery of `body` with `secret` at the clock's now.
+fn signed_with(
+    secret: &str,
+    clock: &telemeet::clock::ManualClock,
+    body: &str,
+) -> lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest {
+    let ts = telemeet::clock::Clock::now(clock).timestamp();
+    let signature = sign(secret, ts, body.as_bytes());
+    let headers = [
+        ("x-zm-request-timestamp", ts.to_string()),
+        ("x-zm-signature", signature),
+    ];
+    delivery(&headers, body, false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placeholder_or_guessable_webhook_secret_refuses_every_delivery_and_says_why() {
+    let (stack, clock, app) = in_process_app().await;
+    let service = day_token(&stack, "svc-1", "service", "clinic-1");
+    let req = lambda_request(
+        "PUT",
+        "/appointments/appt-ph/meeting",
+        Some(&service),
+        Some(&appointment_body()),
+    );
+    let created = call(&app, Function::CreateMeeting, req).await;
+    let zoom_id: i64 = created.body["providerMeetingId"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("a Zoom meeting number");
+    let good = stack.webhook_secret.clone();
+    let cases = [
+        ("CHANGE-ME", json!({ "secretToken": "CHANGE-ME" })),
+        ("0123456789", json!({ "secretToken": "0123456789" })),
+        (
+            good.as_str(),
+            json!({ "secretToken": good, "previousSecretToken": "change-me-when-rotating" }),
+        ),
+    ];
+    for (signing, secret) in cases {
+        stack
+            .put_secret(local_stack::ZOOM_WEBHOOK_SECRET_ID, &secret)
+            .await;
+        // Past the cache's 300 s, so the container reads the new value.
+        clock.advance(chrono::Duration::seconds(301));
+        let ts = telemeet::clock::Clock::now(clock.as_ref()).timestamp();
+        let validation = json!({ "event": "endpoint.url_validation", "event_ts": ts * 1000, "payload": { "plainToken": "plain-1" } }).to_string();
+        let (status, _) = deliver(&app, signed_with(signing, &clock, &validation)).await;
+        assert_eq!(status, 401, "url validation signed with an unusable secret");
+        let ended = json!({ "event": "meeting.ended", "event_ts": ts * 1000, "payload": { "account_id": "a", "object": { "id": zoom_id, "uuid": "u", "host_id": "h" } } }).to_string();
+        let (status, _) = deliver(&app, signed_with(signing, &clock, &ended)).await;
+        assert_eq!(status, 401, "an event signed with an unusable secret");
+    }
+    let id = created.body["meetingId"].as_str().expect("id");
+    let now = telemeet::clock::Clock::now(clock.as_ref()).timestamp();
+    let later = stack.sign(
+        Signer::Hs256,
+        json!({ "iss": local_stack::ISSUER, "aud": local_stack::AUDIENCE, "sub": "svc-1", "role": "service", "org": "clinic-1", "iat": now, "exp": now + 3600 }),
+    );
+    let req = lambda_request("GET", &format!("/meetings/{id}"), Some(&later), None);
+    let read = call(&app, Function::GetMeetingLink, req).await;
+    assert_eq!(read.body["status"], "scheduled", "nothing was written");
+    let logs = stack.logs();
+    for why in ["placeholder value", "shorter than 16 bytes"] {
+        assert!(
+            logs.iter().any(|l| l.contains(why) && l.contains("ERROR")),
+            "an error line says why: {why}"
+        );
+    }
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_key_secret_still_holding_a_placeholder_accepts_no_token() {
+    let (stack, _clock, app) = in_process_app().await;
+    let secret = current_secret(&stack, local_stack::AUTH_SECRET_ID).await;
+    // (A test audience: the stack's own is a word the secret ids contain, and every value
+    // put here counts as a secret in the log checks.)
+    let placeholder = json!({ "issuer": "CHANGE-ME", "audience": "test-audience-1", "hs256Secret": secret["hs256Secret"] });
+    stack
+        .put_secret(local_stack::AUTH_SECRET_ID, &placeholder)
+        .await;
+    // Someone holding the key signs for the placeholder issuer: refused, never accepted.
+    let now = chrono::Utc::now().timestamp();
+    let token = stack.sign(
+        Signer::Hs256,
+        json!({ "iss": "CHANGE-ME", "aud": "test-audience-1", "sub": "svc-1", "role": "service", "org": "clinic-1", "iat": now, "exp": now + 3600 }),
+    );
+    let req = lambda_request("GET", "/meetings/mtg_none", Some(&token), None);
+    assert_error(
+        &call(&app, Function::GetMeetingLink, req).await,
+        500,
+        "INTERNAL",
+    );
     stack.finish(0).await;
 }

@@ -244,7 +244,7 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
         )
         .await;
     }
-    let jitsi = json!({ "domain": "meet.clinic9.example", "appId": "app9", "appSecret": "jitsi-app-secret-of-clinic-9" });
+    let jitsi = json!({ "domain": "meet.clinic9.example", "appId": "app9", "appSecret": "jitsi-app-secret-of-clinic-9-0123456" });
     stack.remember("jitsi-app-secret-of-clinic-9");
     ok(
         &admin,

@@ -34,7 +34,19 @@ fn text(obj: &Map<String, Value>, field: &'static str, max: usize) -> Result<Str
             "must be a non-empty string of bounded length",
         ));
     }
+    if s.to_ascii_uppercase().contains(crate::secrets::PLACEHOLDER) {
+        return Err(Invalid::new(field, "is a placeholder, not a real value"));
+    }
     Ok(s.to_owned())
+}
+
+/// A signing key: at least `min` bytes (a short one is guessable), at most 512.
+fn key(obj: &Map<String, Value>, field: &'static str, min: usize) -> Result<String, Invalid> {
+    let s = text(obj, field, 512)?;
+    if s.len() < min {
+        return Err(Invalid::new(field, "is too short to be a signing key"));
+    }
+    Ok(s)
 }
 
 fn digits(obj: &Map<String, Value>, field: &'static str) -> Result<Option<String>, Invalid> {
@@ -99,9 +111,10 @@ fn zoom(obj: &Map<String, Value>) -> Result<(Value, Value), Invalid> {
     let account_id = text(obj, "accountId", 128)?;
     let client_id = text(obj, "clientId", 128)?;
     let client_secret = text(obj, "clientSecret", 512)?;
-    let webhook_token = text(obj, "webhookSecretToken", 512)?;
+    let min = crate::secrets::MIN_WEBHOOK_TOKEN_BYTES;
+    let webhook_token = key(obj, "webhookSecretToken", min)?;
     let previous_token = optional(obj, "previousWebhookSecretToken")
-        .map(|_| text(obj, "previousWebhookSecretToken", 512))
+        .map(|_| key(obj, "previousWebhookSecretToken", min))
         .transpose()?;
     let default_user = optional(obj, "defaultUser")
         .map(|v| string(v, "defaultUser").and_then(|s| provider_user("defaultUser", s)))
@@ -163,7 +176,7 @@ fn jitsi(obj: &Map<String, Value>) -> Result<(Value, Value), Invalid> {
             Some(key_id),
         )
     } else {
-        let app_secret = text(obj, "appSecret", 512)?;
+        let app_secret = key(obj, "appSecret", crate::secrets::MIN_HS256_KEY_BYTES)?;
         (
             json!({"domain": domain, "appId": app_id, "appSecret": app_secret}),
             None,
@@ -229,16 +242,16 @@ mod tests {
     fn a_zoom_connection_keeps_its_secrets_out_of_the_public_ids() {
         let body = obj(
             json!({"accountId":"A","clientId":"C","clientSecret":"S3CRET",
-            "webhookSecretToken":"WH00K","defaultUser":"dr@x.org","hostDailyBudget":3,"extra":1}),
+            "webhookSecretToken":"WH00K-0123456789abcdef","defaultUser":"dr@x.org","hostDailyBudget":3,"extra":1}),
         );
         let c = connection(ProviderKind::Zoom, &body).expect("valid");
         let ids = serde_json::to_string(&c.ids).expect("json");
-        assert!(!ids.contains("S3CRET") && !ids.contains("WH00K"));
+        assert!(!ids.contains("S3CRET") && !ids.contains("WH00K-"));
         assert_eq!(c.ids["hostDailyBudget"], 3);
-        assert_eq!(c.secret["secretToken"], "WH00K");
+        assert_eq!(c.secret["secretToken"], "WH00K-0123456789abcdef");
         assert_eq!(c.secret["defaultUser"], "dr@x.org");
         let no_default = obj(
-            json!({"accountId":"A","clientId":"C","clientSecret":"S","webhookSecretToken":"W"}),
+            json!({"accountId":"A","clientId":"C","clientSecret":"S","webhookSecretToken":"W-0123456789abcdef"}),
         );
         let c = connection(ProviderKind::Zoom, &no_default).expect("valid");
         assert!(c.secret.contains_key("defaultUser") && c.secret["defaultUser"].is_null());
@@ -248,7 +261,7 @@ mod tests {
     fn each_invalid_org_field_is_named() {
         let zoom = |extra: Value| {
             let mut b = obj(
-                json!({"accountId":"A","clientId":"C","clientSecret":"S","webhookSecretToken":"W"}),
+                json!({"accountId":"A","clientId":"C","clientSecret":"S","webhookSecretToken":"W-0123456789abcdef"}),
             );
             b.extend(obj(extra));
             connection(ProviderKind::Zoom, &b)
@@ -261,17 +274,35 @@ mod tests {
         let c = connection(
             ProviderKind::Zoom,
             &obj(json!({"accountId":"A","clientId":"C",
-            "clientSecret":"S3CRET","webhookSecretToken":"W"})),
+            "clientSecret":"S3CRET","webhookSecretToken":"W-0123456789abcdef"})),
         );
         assert!(
             !format!("{c:?}").contains("S3CRET"),
             "Debug shows no secret"
         );
         assert_eq!(zoom(json!({"clientSecret": ""})), Err("clientSecret"));
+        // Placeholders and guessable signing keys are refused before anything is checked.
+        assert_eq!(
+            zoom(json!({"clientSecret": "CHANGE-ME"})),
+            Err("clientSecret")
+        );
+        assert_eq!(
+            zoom(json!({"webhookSecretToken": "short-token"})),
+            Err("webhookSecretToken")
+        );
+        assert_eq!(
+            zoom(json!({"previousWebhookSecretToken": "change-me-please-0123"})),
+            Err("previousWebhookSecretToken")
+        );
+        let short_key = connection(
+            ProviderKind::Jitsi,
+            &obj(json!({"domain":"meet.example.org","appId":"a","appSecret":"s".repeat(31)})),
+        );
+        assert_eq!(short_key.map(drop).map_err(|e| e.field), Err("appSecret"));
         let jitsi = |domain: &str| {
             connection(
                 ProviderKind::Jitsi,
-                &obj(json!({"domain":domain,"appId":"a","appSecret":"s"})),
+                &obj(json!({"domain":domain,"appId":"a","appSecret":"s".repeat(32)})),
             )
             .map(drop)
             .map_err(|e| e.field)

@@ -113,12 +113,20 @@ async fn secrets(app: &App, scope: &EventScope) -> Result<Arc<WebhookSecrets>, A
         }
     }
     match scope {
-        EventScope::Deployment => Ok(app
-            .webhook
-            .as_ref()
-            .ok_or_else(|| ApiError::misconfigured("ZOOM_WEBHOOK_SECRET_ID is not configured"))?
-            .get()
-            .await?),
+        EventScope::Deployment => {
+            let cache = app.webhook.as_ref().ok_or_else(|| {
+                ApiError::misconfigured("ZOOM_WEBHOOK_SECRET_ID is not configured")
+            })?;
+            match cache.get().await {
+                Ok(secrets) => Ok(secrets),
+                // A placeholder or guessable token verifies nothing: every delivery is
+                // refused until it is set (the secret cache has logged why).
+                Err(crate::secrets::SecretError::Invalid { .. }) => {
+                    Err(refused(Refusal::NoSecret))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
         EventScope::Org(org) => app
             .service
             .orgs

@@ -148,10 +148,17 @@ where
     F: Fn(Arc<C>) -> Fut,
     Fut: Future<Output = Result<IssuedToken, ProviderError>>,
 {
-    match grant(cached.clone()).await {
-        Err(ProviderError::Rejected { .. }) => {
-            let fresh = secret.reread_after_auth_failure(Duration::zero()).await?;
-            grant(fresh.unwrap_or(cached)).await
+    match grant(cached).await {
+        // Read again only when the copy is old enough: a refused grant within 30 s of the
+        // read stands (the caller-token path's floor), so refusals never flood Secrets Manager.
+        Err(refused @ ProviderError::Rejected { .. }) => {
+            match secret
+                .reread_after_auth_failure(crate::secrets::REREAD_MIN_AGE)
+                .await?
+            {
+                Some(fresh) => grant(fresh).await,
+                None => Err(refused),
+            }
         }
         other => other,
     }

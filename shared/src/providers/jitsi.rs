@@ -60,7 +60,8 @@ impl FromSecret for JitsiCredentials {
                 kid: format!("{app_id}/{}", secret_str(json, "keyId")?),
             },
             None => Signer::Hs256(EncodingKey::from_secret(
-                secret_str(json, "appSecret")?.as_bytes(),
+                crate::secrets::secret_key(json, "appSecret", crate::secrets::MIN_HS256_KEY_BYTES)?
+                    .as_bytes(),
             )),
         };
         Ok(Self {

@@ -4,7 +4,7 @@
 //! check, with the timestamp within 300 s of now and both the current and the previous
 //! secret token accepted (rotation). The entry point is `crate::http::webhook`.
 
-use crate::secrets::{FromSecret, secret_opt_str, secret_str};
+use crate::secrets::{FromSecret, MIN_WEBHOOK_TOKEN_BYTES, secret_key};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
@@ -29,9 +29,18 @@ impl fmt::Debug for WebhookSecrets {
 
 impl FromSecret for WebhookSecrets {
     fn from_secret(json: &Map<String, Value>) -> Result<Self, String> {
+        // A short (guessable) token is refused, not used: it would sign anyone's webhooks.
+        let previous = match json.get("previousSecretToken") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(secret_key(
+                json,
+                "previousSecretToken",
+                MIN_WEBHOOK_TOKEN_BYTES,
+            )?),
+        };
         Ok(Self {
-            current: secret_str(json, "secretToken")?,
-            previous: secret_opt_str(json, "previousSecretToken"),
+            current: secret_key(json, "secretToken", MIN_WEBHOOK_TOKEN_BYTES)?,
+            previous,
         })
     }
 }
