@@ -102,6 +102,7 @@ impl Parts<'_> {
             http: clients.http.clone(),
             zoom: c.zoom.clone(),
             zoho: c.zoho.clone(),
+            jitsi: c.jitsi,
             secrets: clients.secrets.clone(),
             writer: clients.secret_writer.clone(),
             kms_key_id: c.org_secrets_kms_key_id.clone(),

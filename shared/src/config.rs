@@ -3,6 +3,7 @@
 use crate::auth::AuthMode;
 use crate::domain::ProviderKind;
 use crate::domain::org::CreateBudgets;
+use crate::providers::jitsi::JitsiConfig;
 use crate::providers::zoho::ZohoConfig;
 use crate::providers::zoom::ZoomConfig;
 
@@ -28,6 +29,7 @@ pub struct Config {
     pub zoom: ZoomConfig,
     /// Local-stack host overrides; production hosts come from the secret's data centre.
     pub zoho: ZohoConfig,
+    pub jitsi: JitsiConfig,
     pub conversation_reuse_seconds: u64,
     /// `ORG_SECRETS_PREFIX`: where orgs' provider connections live in Secrets Manager.
     pub org_secrets_prefix: String,
@@ -109,6 +111,17 @@ impl Config {
                 accounts_url: get("ZOHO_ACCOUNTS_URL"),
                 api_base_url: get("ZOHO_API_BASE_URL"),
                 deployment: deployment.clone(),
+            },
+            jitsi: JitsiConfig {
+                join_lead: match get("JITSI_JOIN_LEAD_SECONDS") {
+                    Some(v) => v
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|s| (0..=86_400).contains(s))
+                        .map(chrono::Duration::seconds)
+                        .ok_or("JITSI_JOIN_LEAD_SECONDS must be 0 to 86400")?,
+                    None => JitsiConfig::default().join_lead,
+                },
             },
             conversation_reuse_seconds: match get("CONVERSATION_REUSE_SECONDS") {
                 Some(v) => v

@@ -110,11 +110,9 @@ async fn self_hosted_hs256_links_are_per_caller_room_bound_and_moderated_only_fo
         exp(),
         "the meeting's end plus the grace period"
     );
-    assert!(
-        host["nbf"]
-            .as_i64()
-            .is_some_and(|n| n <= chrono::Utc::now().timestamp())
-    );
+    // A link for a meeting years away does not open the room before 15 min ahead of it.
+    let opens = chrono::DateTime::parse_from_rfc3339("2030-01-01T09:45:00Z").expect("time");
+    assert_eq!(host["nbf"], opens.timestamp(), "the start minus the lead");
     assert_eq!(host["context"]["user"]["moderator"], "true");
     assert_eq!(host["context"]["user"]["id"], "dr-7");
     assert_eq!(patient["context"]["user"]["moderator"], "false");
@@ -253,6 +251,62 @@ async fn a_finished_jitsi_meeting_is_archived_by_the_weekly_cleanup_without_prov
         stack.sandbox_count("DELETE /v2/meetings/{meetingId}").await,
         0,
         "Jitsi rooms need no provider call"
+    );
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jitsi_link_opens_the_room_from_the_configured_lead_before_the_start_and_at_once_when_close()
+ {
+    let stack = in_process_stack().await;
+    let clock = manual_clock();
+    let app = stack
+        .app_configured(
+            clock.clone(),
+            Settings::default(),
+            &[
+                ("MEETING_PROVIDER", "jitsi"),
+                ("JITSI_JOIN_LEAD_SECONDS", "3600"),
+            ],
+        )
+        .await
+        .expect("app");
+    let now = telemeet::clock::Clock::now(clock.as_ref());
+    let service = day_token(&stack, "svc-1", "service", "clinic-1");
+    let nbf_for = |appointment: &'static str, start: chrono::DateTime<chrono::Utc>| {
+        let (app, stack, service) = (&app, &stack, service.clone());
+        async move {
+            let body = json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"], "startTime": start.to_rfc3339(), "durationMinutes": 30 });
+            let req = lambda_request(
+                "PUT",
+                &format!("/appointments/{appointment}/meeting"),
+                Some(&service),
+                Some(&body),
+            );
+            let m = call(app, Function::CreateMeeting, req).await;
+            assert_eq!(m.status, 201, "{:?}", m.body);
+            let url = link(app, stack, &m.body, "pat-9", "patient").await;
+            let mut v = Validation::new(Algorithm::HS256);
+            v.set_audience(&["jitsi"]);
+            let key = DecodingKey::from_secret(stack.jitsi_app_secret.as_bytes());
+            let claims = decode::<Value>(token_of(&url), &key, &v)
+                .expect("jwt")
+                .claims;
+            claims["nbf"].as_i64().expect("nbf")
+        }
+    };
+    let next_week = now + chrono::Duration::days(7);
+    assert_eq!(
+        nbf_for("appt-lead-far", next_week).await,
+        (next_week - chrono::Duration::hours(1)).timestamp(),
+        "the configured hour ahead of the start"
+    );
+    // Asked for 20 minutes ahead with an hour's lead: valid from now (10 s for clock skew).
+    let soon = now + chrono::Duration::minutes(20);
+    let nbf = nbf_for("appt-lead-soon", soon).await;
+    assert!(
+        (now.timestamp() - 10..=now.timestamp()).contains(&nbf),
+        "{nbf}"
     );
     stack.finish(0).await;
 }

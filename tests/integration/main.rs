@@ -20,6 +20,7 @@ mod guarantee_7_expiry_is_the_apps_not_ttls;
 mod guarantee_8_cleanup_scales_with_what_is_due;
 mod guarantee_9_tenants_never_cross;
 mod jitsi_links;
+mod local_gateway_doors;
 mod meeting_management;
 mod observability;
 mod openapi_fuzz;

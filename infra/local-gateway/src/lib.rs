@@ -89,6 +89,49 @@ fn plain(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
     r
 }
 
+/// The gateway's own doors (the demo page, its token and event helpers, the cleanup
+/// trigger): not in the template, and not for any web page to drive.
+fn is_local_door(path: &str) -> bool {
+    path == "/" || path.starts_with("/local/")
+}
+
+/// Whether `host` (a `Host` header or an `Origin`'s host, with or without a port) names
+/// this machine's loopback.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        // `[::1]:3000`
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        }),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A request may use the local doors only when it is addressed to loopback (no DNS
+/// rebinding) and is not a cross-site browser request (no other site's `Origin`, no
+/// `Sec-Fetch-Site: cross-site`): then a web page the developer visits cannot drive them.
+pub fn local_door_allowed(headers: &http::HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host_ok = text("host").is_some_and(is_loopback_host);
+    let origin_ok = match text("origin") {
+        None => true,
+        Some(o) => reqwest::Url::parse(o)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .is_some_and(|h| is_loopback_host(&h)),
+    };
+    let fetch_ok = text("sec-fetch-site").is_none_or(|s| s != "cross-site");
+    host_ok && origin_ok && fetch_ok
+}
+
 async fn invoke(
     app: &App,
     cleanup: &CleanupSettings,
@@ -103,6 +146,12 @@ async fn invoke(
         // API Gateway answers oversize payloads itself, in its own format.
         Err(_) => return plain(413, "Request Entity Too Large"),
     };
+    if is_local_door(parts.uri.path()) && !local_door_allowed(&parts.headers) {
+        return plain(
+            403,
+            "the local gateway's own routes answer loopback, same-site requests only",
+        );
+    }
     // Local only: the demo page and its two helpers (never in the Lambda functions).
     if let Some(answer) = demo.handle(&parts.method, parts.uri.path(), &body).await {
         return answer;
@@ -243,4 +292,48 @@ pub fn api_gateway_event(
         "body": body,
         "isBase64Encoded": is_base64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, http::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn the_local_doors_answer_loopback_same_site_requests_only() {
+        for ok in [
+            &[("host", "127.0.0.1:3000")][..],
+            &[
+                ("host", "localhost:3000"),
+                ("origin", "http://localhost:3000"),
+            ],
+            &[("host", "[::1]:3000"), ("sec-fetch-site", "same-origin")],
+            &[("host", "127.0.0.1"), ("origin", "http://127.0.0.1:3000")],
+        ] {
+            assert!(local_door_allowed(&headers(ok)), "{ok:?}");
+        }
+        for refused in [
+            &[][..],
+            &[("host", "evil.example")],
+            &[("host", "127.0.0.1.evil.example:3000")],
+            &[("host", "localhost.evil.example")],
+            &[
+                ("host", "127.0.0.1:3000"),
+                ("origin", "https://evil.example"),
+            ],
+            &[("host", "127.0.0.1:3000"), ("origin", "null")],
+            &[("host", "127.0.0.1:3000"), ("sec-fetch-site", "cross-site")],
+        ] {
+            assert!(!local_door_allowed(&headers(refused)), "{refused:?}");
+        }
+        assert!(is_local_door("/") && is_local_door("/local/events/cleanup"));
+        assert!(!is_local_door("/meetings/mtg_1"));
+    }
 }

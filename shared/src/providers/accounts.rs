@@ -78,6 +78,7 @@ pub struct OrgAccountParts {
     pub http: reqwest::Client,
     pub zoom: ZoomConfig,
     pub zoho: ZohoConfig,
+    pub jitsi: super::jitsi::JitsiConfig,
     pub secrets: Arc<dyn SecretSource>,
     pub writer: Arc<dyn SecretWriter>,
     /// `ORG_SECRETS_KMS_KEY_ID`.
@@ -197,6 +198,7 @@ impl OrgAccountParts {
             ProviderKind::Jitsi => Arc::new(JitsiProvider::new(
                 cache(id, &source, self),
                 self.clock.clone(),
+                self.jitsi,
             )),
         }
     }

@@ -24,6 +24,24 @@ use std::time::Instant;
 
 /// Links stay valid this long after the meeting's scheduled end.
 pub const LINK_GRACE: Duration = Duration::hours(1);
+/// Clock skew allowed on `nbf` for a link issued for a meeting about to start or running.
+const NBF_SKEW: Duration = Duration::seconds(10);
+
+/// How Jitsi links are timed.
+#[derive(Debug, Clone, Copy)]
+pub struct JitsiConfig {
+    /// `JITSI_JOIN_LEAD_SECONDS`: a link opens the room no earlier than this before the
+    /// meeting's start (a link asked for earlier still works, from then on).
+    pub join_lead: Duration,
+}
+
+impl Default for JitsiConfig {
+    fn default() -> Self {
+        Self {
+            join_lead: Duration::minutes(15),
+        }
+    }
+}
 /// Characters of a room name: Jitsi's safe set, lower-case only.
 const ROOM_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 const ROOM_LEN: usize = 24;
@@ -75,11 +93,20 @@ impl FromSecret for JitsiCredentials {
 pub struct JitsiProvider {
     credentials: SecretCache<JitsiCredentials>,
     clock: Arc<dyn Clock>,
+    config: JitsiConfig,
 }
 
 impl JitsiProvider {
-    pub fn new(credentials: SecretCache<JitsiCredentials>, clock: Arc<dyn Clock>) -> Self {
-        Self { credentials, clock }
+    pub fn new(
+        credentials: SecretCache<JitsiCredentials>,
+        clock: Arc<dyn Clock>,
+        config: JitsiConfig,
+    ) -> Self {
+        Self {
+            credentials,
+            clock,
+            config,
+        }
     }
 
     async fn credentials(&self) -> Result<Arc<JitsiCredentials>, ProviderError> {
@@ -101,19 +128,26 @@ fn room_url(c: &JitsiCredentials, room: &str) -> String {
     }
 }
 
+/// When a token is valid: from `nbf` (not before the start minus the lead) to `exp`.
+#[derive(Debug, Clone, Copy)]
+struct Validity {
+    now: DateTime<Utc>,
+    nbf: DateTime<Utc>,
+    exp: DateTime<Utc>,
+}
+
 /// The claims of one caller's token. Only ids go in (no names or emails).
 fn claims(
     c: &JitsiCredentials,
     room: &str,
     user: &UserId,
     moderator: bool,
-    now: DateTime<Utc>,
-    exp: DateTime<Utc>,
+    Validity { now, nbf, exp }: Validity,
 ) -> Value {
     match c.signer {
         Signer::Hs256(_) => json!({
             "iss": c.app_id, "aud": "jitsi", "sub": c.domain, "room": room,
-            "nbf": now.timestamp() - 10, "iat": now.timestamp(), "exp": exp.timestamp(),
+            "nbf": nbf.timestamp(), "iat": now.timestamp(), "exp": exp.timestamp(),
             "context": { "user": {
                 "id": user.as_str(),
                 "name": if moderator { "Host" } else { "Participant" },
@@ -123,7 +157,7 @@ fn claims(
         }),
         Signer::JaaS { .. } => json!({
             "iss": "chat", "aud": "jitsi", "sub": c.app_id, "room": room,
-            "nbf": now.timestamp() - 10, "iat": now.timestamp(), "exp": exp.timestamp(),
+            "nbf": nbf.timestamp(), "iat": now.timestamp(), "exp": exp.timestamp(),
             "context": {
                 "user": {
                     "id": user.as_str(),
@@ -222,6 +256,9 @@ impl MeetingProvider for JitsiProvider {
         if exp <= now {
             return Ok(Some(PersonalLink::Expired));
         }
+        // A link for a meeting next month does not open the room all month.
+        let nbf = (now - NBF_SKEW).max(meeting.start_time - self.config.join_lead);
+        let validity = Validity { now, nbf, exp };
         let room = &meeting.provider_meeting_id;
         let moderator = role == LinkRole::Host;
         let header = match &c.signer {
@@ -236,7 +273,7 @@ impl MeetingProvider for JitsiProvider {
             Signer::Hs256(k) | Signer::JaaS { key: k, .. } => k,
         };
         let token =
-            jsonwebtoken::encode(&header, &claims(&c, room, user, moderator, now, exp), key)
+            jsonwebtoken::encode(&header, &claims(&c, room, user, moderator, validity), key)
                 .map_err(|_| ProviderError::rejected("could not sign a Jitsi token"))?;
         Ok(Some(PersonalLink::Issued {
             url: format!("{}?jwt={token}", room_url(&c, room)),

@@ -200,6 +200,7 @@ fn world_with(fallback: bool, settings: Settings) -> World {
                 api_base_url: None,
                 deployment: "local".into(),
             },
+            jitsi: crate::providers::jitsi::JitsiConfig::default(),
             secrets: secrets.clone(),
             writer: secrets,
             kms_key_id: None,
