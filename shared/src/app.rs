@@ -162,7 +162,7 @@ impl App {
             AuthConfig::Verify { secret_id } => {
                 Authenticator::new(parts.secret(secret_id), clock.clone())
             }
-            AuthConfig::Authorizer => Authenticator::trusting_authorizer(),
+            AuthConfig::Authorizer { claims } => Authenticator::trusting_authorizer(claims.clone()),
         };
         let webhook = config
             .zoom_webhook_secret_id

@@ -5,6 +5,7 @@
 //! provider) has verified the token, and its claims are taken as they are.
 
 use crate::clock::Clock;
+use crate::config::ClaimNames;
 use crate::domain::{Caller, Role};
 use crate::ids::{OrgId, UserId};
 use crate::secrets::{
@@ -97,6 +98,8 @@ pub struct Credentials<'a> {
 pub struct Authenticator {
     /// `None`: the authorizer's claims are trusted.
     verify: Option<(SecretCache<AuthKeys>, Arc<dyn Clock>)>,
+    /// The authorizer's claims that name the role and the org.
+    claims: ClaimNames,
 }
 
 /// Authentication failed: the caller is refused (401), or the keys could not be read (500).
@@ -117,13 +120,21 @@ impl Authenticator {
     pub fn new(keys: SecretCache<AuthKeys>, clock: Arc<dyn Clock>) -> Self {
         Self {
             verify: Some((keys, clock)),
+            claims: ClaimNames {
+                role: "role".into(),
+                org: "org".into(),
+            },
         }
     }
 
     /// Trusts API Gateway's JWT authorizer (the template attaches it to every API route in
-    /// this mode, and only API Gateway may invoke the functions).
-    pub fn trusting_authorizer() -> Self {
-        Self { verify: None }
+    /// this mode, and only API Gateway may invoke the functions), reading role and org
+    /// from the configured claims only.
+    pub fn trusting_authorizer(claims: ClaimNames) -> Self {
+        Self {
+            verify: None,
+            claims,
+        }
     }
 
     /// The caller the credentials name, or 401.
@@ -132,7 +143,7 @@ impl Authenticator {
             let claims = credentials
                 .authorizer_claims
                 .ok_or_else(|| refuse(Refusal::Missing))?;
-            return caller_from_authorizer(claims).map_err(refuse);
+            return caller_from_authorizer(claims, &self.claims).map_err(refuse);
         };
         // No token, no secret read: a bare request costs nothing.
         let token = bearer(credentials.authorization).ok_or_else(|| refuse(Refusal::Missing))?;
@@ -151,22 +162,19 @@ impl Authenticator {
     }
 }
 
-/// The caller in a JWT authorizer's claims: `sub`, `role` and `org` (or Cognito's custom
-/// attributes `custom:role` and `custom:org`).
-fn caller_from_authorizer(claims: &HashMap<String, String>) -> Result<Caller, Refusal> {
-    let claim = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| claims.get(*n))
-            .map(String::as_str)
-            .ok_or(Refusal::Claims)
-    };
+/// The caller in a JWT authorizer's claims: `sub`, and the role and org from the
+/// configured claims only (never a fallback to another, perhaps user-writable, claim).
+fn caller_from_authorizer(
+    claims: &HashMap<String, String>,
+    names: &ClaimNames,
+) -> Result<Caller, Refusal> {
+    let claim = |name: &str| claims.get(name).map(String::as_str).ok_or(Refusal::Claims);
     Ok(Caller {
-        user_id: UserId::parse(claim(&["sub"])?, "sub").map_err(|_| Refusal::Claims)?,
-        role: claim(&["role", "custom:role"])?
+        user_id: UserId::parse(claim("sub")?, "sub").map_err(|_| Refusal::Claims)?,
+        role: claim(&names.role)?
             .parse::<Role>()
             .map_err(|_| Refusal::Claims)?,
-        org: OrgId::parse(claim(&["org", "custom:org"])?, "org").map_err(|_| Refusal::Claims)?,
+        org: OrgId::parse(claim(&names.org)?, "org").map_err(|_| Refusal::Claims)?,
     })
 }
 
@@ -235,37 +243,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn authorizer_claims_name_the_caller_and_cognito_custom_attributes_count() {
+    fn authorizer_claims_name_the_caller_from_the_configured_claims_only() {
         let claims = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
             pairs
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect()
         };
-        let c = caller_from_authorizer(&claims(&[
-            ("sub", "dr-7"),
-            ("role", "practitioner"),
-            ("org", "clinic-1"),
-        ]))
+        let names = |role: &str, org: &str| ClaimNames {
+            role: role.into(),
+            org: org.into(),
+        };
+        let defaults = names("role", "org");
+        let c = caller_from_authorizer(
+            &claims(&[
+                ("sub", "dr-7"),
+                ("role", "practitioner"),
+                ("org", "clinic-1"),
+            ]),
+            &defaults,
+        )
         .unwrap();
         assert_eq!(
             (c.user_id.as_str(), c.role, c.org.as_str()),
             ("dr-7", Role::Practitioner, "clinic-1")
         );
-        let c = caller_from_authorizer(&claims(&[
+        // A user-written Cognito attribute is not read unless it is the configured claim.
+        let written = claims(&[
             ("sub", "pat-9"),
-            ("custom:role", "patient"),
+            ("custom:role", "service"),
             ("custom:org", "clinic-2"),
-        ]))
-        .unwrap();
-        assert_eq!((c.role, c.org.as_str()), (Role::Patient, "clinic-2"));
-        assert!(caller_from_authorizer(&claims(&[("sub", "x"), ("role", "patient")])).is_err());
+        ]);
+        assert!(caller_from_authorizer(&written, &defaults).is_err());
+        let mixed = claims(&[
+            ("sub", "pat-9"),
+            ("role", "patient"),
+            ("org", "clinic-1"),
+            ("custom:role", "service"),
+        ]);
+        assert_eq!(
+            caller_from_authorizer(&mixed, &defaults).unwrap().role,
+            Role::Patient
+        );
+        let c = caller_from_authorizer(&written, &names("custom:role", "custom:org")).unwrap();
+        assert_eq!((c.role, c.org.as_str()), (Role::Service, "clinic-2"));
         assert!(
-            caller_from_authorizer(&claims(&[
-                ("sub", "x"),
-                ("role", "superuser"),
-                ("org", "o")
-            ]))
+            caller_from_authorizer(&claims(&[("sub", "x"), ("role", "patient")]), &defaults)
+                .is_err()
+        );
+        assert!(
+            caller_from_authorizer(
+                &claims(&[("sub", "x"), ("role", "superuser"), ("org", "o")]),
+                &defaults
+            )
             .is_err()
         );
     }

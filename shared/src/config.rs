@@ -11,7 +11,43 @@ use crate::providers::zoom::ZoomConfig;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthConfig {
     Verify { secret_id: String },
-    Authorizer,
+    Authorizer { claims: ClaimNames },
+}
+
+/// Which of a JWT authorizer's claims name the caller's role and org
+/// (`AUTHORIZER_ROLE_CLAIM`, `AUTHORIZER_ORG_CLAIM`; `role` and `org` by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub role: String,
+    pub org: String,
+}
+
+/// A claim name of `[A-Za-z0-9_:.-]{1,64}`. Cognito users can write their own `custom:*`
+/// attributes unless the app client forbids it, so such a claim would let a patient name
+/// themselves `service` of any org: refused unless `AUTHORIZER_ALLOW_CUSTOM_CLAIMS=true`
+/// says the app client's write attributes exclude it.
+fn claim_name(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    default: &str,
+) -> Result<String, String> {
+    let name = get(var).unwrap_or_else(|| default.to_owned());
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_:.-".contains(c));
+    if !valid {
+        return Err(format!(
+            "{var} must be a claim name (1-64 of A-Z a-z 0-9 _ : . -)"
+        ));
+    }
+    let custom_allowed = get("AUTHORIZER_ALLOW_CUSTOM_CLAIMS").is_some_and(|v| v == "true");
+    if name.starts_with("custom:") && !custom_allowed {
+        return Err(format!(
+            "{var} names a Cognito custom attribute, which users can write themselves: use a claim a pre-token-generation trigger sets, or set AUTHORIZER_ALLOW_CUSTOM_CLAIMS=true once the app client cannot write it"
+        ));
+    }
+    Ok(name)
 }
 
 #[derive(Debug, Clone)]
@@ -204,7 +240,12 @@ fn auth(get: &impl Fn(&str) -> Option<String>) -> Result<AuthConfig, String> {
         AuthMode::Verify => AuthConfig::Verify {
             secret_id: get("AUTH_SECRET_ID").ok_or("AUTH_SECRET_ID is required")?,
         },
-        AuthMode::Authorizer => AuthConfig::Authorizer,
+        AuthMode::Authorizer => AuthConfig::Authorizer {
+            claims: ClaimNames {
+                role: claim_name(get, "AUTHORIZER_ROLE_CLAIM", "role")?,
+                org: claim_name(get, "AUTHORIZER_ORG_CLAIM", "org")?,
+            },
+        },
     })
 }
 
@@ -284,7 +325,41 @@ mod tests {
             ("ZOOM_SECRET_ID", "z"),
         ])
         .unwrap();
-        assert_eq!(c.auth, AuthConfig::Authorizer);
+        let defaults = ClaimNames {
+            role: "role".into(),
+            org: "org".into(),
+        };
+        assert_eq!(c.auth, AuthConfig::Authorizer { claims: defaults });
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("AUTH_MODE", "authorizer"),
+            ("ZOOM_SECRET_ID", "z"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            config(&pairs)
+        };
+        // A user-writable Cognito attribute is refused unless explicitly allowed.
+        assert!(
+            with(&[("AUTHORIZER_ROLE_CLAIM", "custom:role")])
+                .unwrap_err()
+                .contains("AUTHORIZER_ROLE_CLAIM")
+        );
+        assert!(
+            with(&[("AUTHORIZER_ORG_CLAIM", "custom:org")])
+                .unwrap_err()
+                .contains("AUTHORIZER_ORG_CLAIM")
+        );
+        let allowed = with(&[
+            ("AUTHORIZER_ROLE_CLAIM", "custom:role"),
+            ("AUTHORIZER_ALLOW_CUSTOM_CLAIMS", "true"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(allowed.auth, AuthConfig::Authorizer { claims } if claims.role == "custom:role")
+        );
+        assert!(with(&[("AUTHORIZER_ORG_CLAIM", "org claim")]).is_err());
         assert!(
             config(&[("TABLE_NAME", "t"), ("AUTH_MODE", "cognito")])
                 .unwrap_err()

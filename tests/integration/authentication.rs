@@ -187,6 +187,12 @@ async fn patients_and_other_practitioners_may_not_provision_an_appointment() {
     stack.finish(0).await;
 }
 
+/// `GET /meetings/{id}/link` with API Gateway authorizer claims.
+async fn link_as(app: &telemeet::App, id: &str, claims: &Value) -> Reply {
+    let req = lambda_request_with_claims("GET", &format!("/meetings/{id}/link"), claims, None);
+    call(app, telemeet::http::router::Function::GetMeetingLink, req).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_authorizer_mode_the_api_gateway_authorizers_claims_are_trusted_and_only_they() {
     use telemeet::http::router::Function;
@@ -213,16 +219,48 @@ async fn in_authorizer_mode_the_api_gateway_authorizers_claims_are_trusted_and_o
     let created = call(&trusting, Function::CreateMeeting, put(&practitioner)).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     assert_eq!(created.body["initiatedBy"], "dr-7");
-    // Cognito-style custom attributes name the role and org too.
-    let patient = json!({ "sub": "pat-9", "custom:role": "patient", "custom:org": "clinic-1" });
+    // A user-writable Cognito attribute is not read in place of the configured claim: a
+    // patient who wrote `custom:role=service` is refused, not promoted.
+    let patient = json!({ "sub": "pat-9", "custom:role": "service", "custom:org": "clinic-1" });
     let id = created.body["meetingId"].as_str().expect("id");
-    let link = call(
-        &trusting,
-        Function::GetMeetingLink,
-        lambda_request_with_claims("GET", &format!("/meetings/{id}/link"), &patient, None),
-    )
-    .await;
+    assert_error(
+        &link_as(&trusting, id, &patient).await,
+        401,
+        "UNAUTHENTICATED",
+    );
+    // Configured to read claims a pre-token-generation trigger sets, only those count.
+    let trigger_claims = stack
+        .app_configured(
+            manual_clock(),
+            settings(),
+            &[
+                ("AUTH_MODE", "authorizer"),
+                ("AUTH_SECRET_ID", ""),
+                ("AUTHORIZER_ROLE_CLAIM", "telemeet_role"),
+                ("AUTHORIZER_ORG_CLAIM", "telemeet_org"),
+            ],
+        )
+        .await
+        .expect("app");
+    let patient = json!({ "sub": "pat-9", "telemeet_role": "patient", "telemeet_org": "clinic-1", "role": "service" });
+    let link = link_as(&trigger_claims, id, &patient).await;
     assert_eq!(link.body["role"], "participant", "{:?}", link.body);
+    // A custom attribute as the role claim is a configuration error unless allowed.
+    let refused = stack
+        .app_configured(
+            manual_clock(),
+            settings(),
+            &[
+                ("AUTH_MODE", "authorizer"),
+                ("AUTH_SECRET_ID", ""),
+                ("AUTHORIZER_ROLE_CLAIM", "custom:role"),
+            ],
+        )
+        .await;
+    assert!(
+        refused.is_err(),
+        "custom:* claims need AUTHORIZER_ALLOW_CUSTOM_CLAIMS=true"
+    );
     // No authorizer claims (a route without the authorizer): 401, even with a valid token.
     let bare = call(
         &trusting,
