@@ -63,9 +63,14 @@ fn user_id(v: &Value, field: &'static str) -> Result<UserId, Invalid> {
 
 pub fn parse_time(v: &Value, field: &'static str) -> Result<DateTime<Utc>, Invalid> {
     let s = string(v, field)?;
-    DateTime::parse_from_rfc3339(s)
+    let t = DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| Invalid::new(field, "must be an RFC 3339 date-time"))
+        .map_err(|_| Invalid::new(field, "must be an RFC 3339 date-time"))?;
+    // chrono takes a leap second (`23:59:60`) that no provider does: 400 here, not 502 there.
+    if chrono::Timelike::nanosecond(&t) >= 1_000_000_000 {
+        return Err(Invalid::new(field, "must not be a leap second"));
+    }
+    Ok(t)
 }
 
 /// A meeting's start: RFC 3339 and between 2000 and 2100. Years the providers cannot take
@@ -104,6 +109,13 @@ pub fn topic(v: &Value, field: &'static str) -> Result<String, Invalid> {
     }
     if s.chars().any(char::is_control) {
         return Err(Invalid::new(field, "must not contain control characters"));
+    }
+    // Bidirectional overrides and isolates reorder what people read ("Trojan Source"): a
+    // topic shown in a provider's UI or an invitation must read as written.
+    if s.chars().any(|c| {
+        matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }) {
+        return Err(Invalid::new(field, "must not contain bidirectional control characters"));
     }
     Ok(s.to_owned())
 }
@@ -293,6 +305,12 @@ mod tests {
             "topic"
         );
         assert_eq!(field_of(&with("topic", r#""""#)), "topic");
+        assert_eq!(field_of(&with("topic", r#""a\u202Egnp.exe""#)), "topic");
+        assert_eq!(field_of(&with("topic", r#""a\u2066b""#)), "topic");
+        assert_eq!(
+            field_of(&with("startTime", r#""2026-12-03T23:59:60Z""#)),
+            "startTime"
+        );
         assert_eq!(field_of(&with("provider", r#""skype""#)), "provider");
     }
 }

@@ -43,6 +43,18 @@ fn decode_cursor(caller: &Caller, req: &PageRequest, cursor: &str) -> Result<Str
         .map_err(|_| invalid())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| invalid())?;
     let key = v["k"].as_str().ok_or_else(invalid)?;
+    // Only the shape this list writes (`AT#{start}#{meetingId}`): a made-up position never
+    // reaches the store as a start key.
+    let well_formed = key
+        .strip_prefix("AT#")
+        .and_then(|rest| rest.rsplit_once('#'))
+        .is_some_and(|(start, id)| {
+            chrono::DateTime::parse_from_rfc3339(start).is_ok()
+                && crate::ids::MeetingId::parse(id, "cursor").is_ok()
+        });
+    if !well_formed {
+        return Err(invalid());
+    }
     let (lo, hi) = keys::membership_range(req.from, req.to);
     let ours = v["o"] == caller.org.as_str() && v["u"] == req.user.as_str();
     if !ours || key < lo.as_str() || key > hi.as_str() {
