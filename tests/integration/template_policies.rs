@@ -104,7 +104,88 @@ impl Intercept for Recording {
         for a in actions {
             self.0.add(a);
         }
+        for (action, pattern) in leading_key_patterns(ctx) {
+            self.0.add(format!("key:dynamodb:{action} {pattern}"));
+        }
         Ok(())
+    }
+}
+
+/// The `dynamodb:LeadingKeys` pattern a partition key value needs: its kind up to the
+/// first `#` plus `*` (`MTG#mtg_1` → `MTG#*`), or the whole value when it has no `#`.
+fn key_pattern(pk: &aws_sdk_dynamodb::types::AttributeValue) -> String {
+    let pk = pk.as_s().map(String::as_str).unwrap_or("?");
+    match pk.split_once('#') {
+        Some((kind, _)) => format!("{kind}#*"),
+        None => pk.to_owned(),
+    }
+}
+
+/// Each table call as `(action, partition key pattern)` for every item it touches (the
+/// grain of `dynamodb:LeadingKeys`). Index queries are not limited by it (their statement
+/// names the index): none.
+fn leading_key_patterns(
+    ctx: &BeforeSerializationInterceptorContextRef<'_>,
+) -> Vec<(&'static str, String)> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    type Item = std::collections::HashMap<String, AttributeValue>;
+    let input = ctx.input();
+    let of = |action: &'static str, m: Option<&Item>| {
+        m.and_then(|m| m.get("pk"))
+            .map(|pk| (action, key_pattern(pk)))
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    if let Some(g) = input.downcast_ref::<ddb::get_item::GetItemInput>() {
+        of("GetItem", g.key())
+    } else if let Some(p) = input.downcast_ref::<ddb::put_item::PutItemInput>() {
+        of("PutItem", p.item())
+    } else if let Some(u) = input.downcast_ref::<ddb::update_item::UpdateItemInput>() {
+        of("UpdateItem", u.key())
+    } else if let Some(d) = input.downcast_ref::<ddb::delete_item::DeleteItemInput>() {
+        of("DeleteItem", d.key())
+    } else if let Some(b) = input.downcast_ref::<ddb::batch_get_item::BatchGetItemInput>() {
+        b.request_items()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .flat_map(|k| k.keys())
+            .filter_map(|k| k.get("pk").map(|pk| ("BatchGetItem", key_pattern(pk))))
+            .collect()
+    } else if let Some(q) = input.downcast_ref::<ddb::query::QueryInput>() {
+        if q.index_name().is_some() {
+            return Vec::new();
+        }
+        // `pk = :x`: the value bound to the partition key.
+        let expr = q.key_condition_expression().unwrap_or("");
+        let name = expr
+            .split_once("pk = ")
+            .map(|(_, rest)| rest.split_whitespace().next().unwrap_or(""))
+            .unwrap_or("");
+        q.expression_attribute_values()
+            .and_then(|v| v.get(name))
+            .map(|pk| ("Query", key_pattern(pk)))
+            .into_iter()
+            .collect()
+    } else if let Some(t) =
+        input.downcast_ref::<ddb::transact_write_items::TransactWriteItemsInput>()
+    {
+        t.transact_items()
+            .iter()
+            .filter_map(|i| {
+                let (action, key) = if let Some(p) = i.put() {
+                    ("PutItem", p.item().get("pk"))
+                } else if let Some(u) = i.update() {
+                    ("UpdateItem", u.key().get("pk"))
+                } else if let Some(d) = i.delete() {
+                    ("DeleteItem", d.key().get("pk"))
+                } else {
+                    ("ConditionCheckItem", i.condition_check()?.key().get("pk"))
+                };
+                key.map(|pk| (action, key_pattern(pk)))
+            })
+            .collect()
+    } else {
+        Vec::new()
     }
 }
 
@@ -175,6 +256,8 @@ async fn recording_app(
 #[derive(Default)]
 struct Needs {
     table: BTreeSet<String>,
+    /// `action pattern` for each partition key kind an action touches (`dynamodb:LeadingKeys`).
+    keys: BTreeSet<String>,
     index: BTreeSet<String>,
     secrets: BTreeSet<String>,
     org_secrets: BTreeSet<String>,
@@ -184,7 +267,9 @@ fn needs(recorded: &BTreeSet<String>) -> Needs {
     let mut n = Needs::default();
     let (table, index, secrets) = (&mut n.table, &mut n.index, &mut n.secrets);
     for r in recorded {
-        if let Some(action) = r.strip_prefix("orgsecret:") {
+        if let Some(pattern) = r.strip_prefix("key:") {
+            n.keys.insert(pattern.to_owned());
+        } else if let Some(action) = r.strip_prefix("orgsecret:") {
             n.org_secrets.insert(action.to_owned());
         } else if let Some(id) = r.strip_prefix("secret:") {
             secrets.insert(secret_name(id).to_owned());
@@ -634,11 +719,37 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
         );
         let Needs {
             table,
+            keys,
             index,
             secrets,
             org_secrets,
         } = needs(calls);
         let p = &policies[*function];
+        // Item-level least privilege: each function reaches only the key kinds it uses
+        // (the internet-facing webhook cannot write a claim or a token).
+        assert_eq!(
+            p.unlimited_table_statements, 0,
+            "{function}: a table statement without a dynamodb:LeadingKeys condition"
+        );
+        // Nothing missing: every action reaches every key kind it touched. Nothing extra: the
+        // key kinds granted are exactly those the code touches (per action would be brittle:
+        // a Zoho token refresh the test's run did not need would be denied in production).
+        let missing: Vec<&String> = keys.difference(&p.leading_keys).collect();
+        assert!(
+            missing.is_empty(),
+            "{function}: actions on key kinds the code uses but template.yaml's dynamodb:LeadingKeys refuse: {missing:?}"
+        );
+        let kinds = |pairs: &BTreeSet<String>| -> BTreeSet<String> {
+            pairs
+                .iter()
+                .filter_map(|p| p.split_once(' ').map(|(_, k)| k.to_owned()))
+                .collect()
+        };
+        assert_eq!(
+            kinds(&p.leading_keys),
+            kinds(&keys),
+            "{function}: key kinds in template.yaml's dynamodb:LeadingKeys vs those the code uses"
+        );
         assert_eq!(
             p.org_secret_actions, org_secrets,
             "{function}: actions on orgs' secrets in template.yaml vs used by the code"

@@ -188,6 +188,28 @@ pub struct FunctionPolicy {
     pub org_secret_actions: std::collections::BTreeSet<String>,
     /// Every action of every statement, for global checks (no Scan anywhere).
     pub all_actions: Vec<String>,
+    /// `action pattern` for each table action and each `dynamodb:LeadingKeys` pattern its
+    /// statement limits it to.
+    pub leading_keys: std::collections::BTreeSet<String>,
+    /// Table statements without a `ForAllValues:StringLike` `dynamodb:LeadingKeys` condition.
+    pub unlimited_table_statements: usize,
+}
+
+/// The `dynamodb:LeadingKeys` patterns of a statement's condition, if it has one.
+fn leading_keys(statement: &Value) -> Option<Vec<String>> {
+    let keys = statement
+        .get("Condition")?
+        .get("ForAllValues:StringLike")?
+        .get("dynamodb:LeadingKeys")?;
+    Some(match keys {
+        Value::String(k) => vec![k.clone()],
+        Value::Sequence(list) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    })
 }
 
 fn actions(statement: &Value) -> Vec<String> {
@@ -264,6 +286,14 @@ pub fn function_policies(
                     policy.index_actions.insert(format!("{a}@{index}"));
                 }
             } else if resource.and_then(|r| tagged_text(r, "GetAtt")) == Some("MeetingsTable.Arn") {
+                match leading_keys(st) {
+                    Some(keys) => {
+                        for (a, k) in acts.iter().flat_map(|a| keys.iter().map(move |k| (a, k))) {
+                            policy.leading_keys.insert(format!("{a} {k}"));
+                        }
+                    }
+                    None => policy.unlimited_table_statements += 1,
+                }
                 policy.table_actions.extend(acts);
             }
         }
