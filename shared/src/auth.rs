@@ -96,10 +96,14 @@ pub struct Credentials<'a> {
 }
 
 pub struct Authenticator {
-    /// `None`: the authorizer's claims are trusted.
-    verify: Option<(SecretCache<AuthKeys>, Arc<dyn Clock>)>,
-    /// The authorizer's claims that name the role and the org.
-    claims: ClaimNames,
+    mode: Mode,
+}
+
+enum Mode {
+    /// Verify bearer tokens with the auth secret's keys.
+    Verify(SecretCache<AuthKeys>, Arc<dyn Clock>),
+    /// Trust API Gateway's JWT authorizer, reading role and org from these claims.
+    Authorizer(ClaimNames),
 }
 
 /// Authentication failed: the caller is refused (401), or the keys could not be read (500).
@@ -119,11 +123,7 @@ fn refuse(reason: Refusal) -> AuthError {
 impl Authenticator {
     pub fn new(keys: SecretCache<AuthKeys>, clock: Arc<dyn Clock>) -> Self {
         Self {
-            verify: Some((keys, clock)),
-            claims: ClaimNames {
-                role: "role".into(),
-                org: "org".into(),
-            },
+            mode: Mode::Verify(keys, clock),
         }
     }
 
@@ -132,18 +132,20 @@ impl Authenticator {
     /// from the configured claims only.
     pub fn trusting_authorizer(claims: ClaimNames) -> Self {
         Self {
-            verify: None,
-            claims,
+            mode: Mode::Authorizer(claims),
         }
     }
 
     /// The caller the credentials name, or 401.
     pub async fn authenticate(&self, credentials: Credentials<'_>) -> Result<Caller, AuthError> {
-        let Some((keys, clock)) = &self.verify else {
-            let claims = credentials
-                .authorizer_claims
-                .ok_or_else(|| refuse(Refusal::Missing))?;
-            return caller_from_authorizer(claims, &self.claims).map_err(refuse);
+        let (keys, clock) = match &self.mode {
+            Mode::Verify(keys, clock) => (keys, clock),
+            Mode::Authorizer(names) => {
+                let claims = credentials
+                    .authorizer_claims
+                    .ok_or_else(|| refuse(Refusal::Missing))?;
+                return caller_from_authorizer(claims, names).map_err(refuse);
+            }
         };
         // No token, no secret read: a bare request costs nothing.
         let token = bearer(credentials.authorization).ok_or_else(|| refuse(Refusal::Missing))?;

@@ -78,6 +78,20 @@ pub struct Config {
     pub deployment_id: String,
 }
 
+/// `JITSI_JOIN_LEAD_SECONDS`: 0 to a day.
+fn jitsi(get: &impl Fn(&str) -> Option<String>) -> Result<JitsiConfig, String> {
+    let Some(v) = get("JITSI_JOIN_LEAD_SECONDS") else {
+        return Ok(JitsiConfig::default());
+    };
+    let join_lead = v
+        .parse::<i64>()
+        .ok()
+        .filter(|s| (0..=86_400).contains(s))
+        .map(chrono::Duration::seconds)
+        .ok_or("JITSI_JOIN_LEAD_SECONDS must be 0 to 86400")?;
+    Ok(JitsiConfig { join_lead })
+}
+
 /// The deployment id when none is configured: the local stack's.
 pub const LOCAL_DEPLOYMENT: &str = "local";
 
@@ -148,17 +162,7 @@ impl Config {
                 api_base_url: get("ZOHO_API_BASE_URL"),
                 deployment: deployment.clone(),
             },
-            jitsi: JitsiConfig {
-                join_lead: match get("JITSI_JOIN_LEAD_SECONDS") {
-                    Some(v) => v
-                        .parse::<i64>()
-                        .ok()
-                        .filter(|s| (0..=86_400).contains(s))
-                        .map(chrono::Duration::seconds)
-                        .ok_or("JITSI_JOIN_LEAD_SECONDS must be 0 to 86400")?,
-                    None => JitsiConfig::default().join_lead,
-                },
-            },
+            jitsi: jitsi(&get)?,
             conversation_reuse_seconds: match get("CONVERSATION_REUSE_SECONDS") {
                 Some(v) => v
                     .parse()

@@ -96,10 +96,7 @@ impl Service {
                     continues,
                     reconcile,
                 } => {
-                    if let Some(previous) = found.as_ref().filter(|c| c.state == ClaimState::Ready)
-                    {
-                        self.may_start_next(caller, previous).await?;
-                    }
+                    self.may_start_next(caller, found.as_ref()).await?;
                     if target.is_none() {
                         let placed = self.target(caller, req, &profile, host.as_ref(), deadline);
                         target = Some(placed.await?);
@@ -365,9 +362,12 @@ impl Service {
         })
     }
 
-    /// After a conversation's window, who may start its next meeting (one read, on this
-    /// path only).
-    async fn may_start_next(&self, caller: &Caller, previous: &Claim) -> ServiceResult<()> {
+    /// Claiming over a ready claim means a conversation's window is over: who may start its
+    /// next meeting (one read, on this path only).
+    async fn may_start_next(&self, caller: &Caller, found: Option<&Claim>) -> ServiceResult<()> {
+        let Some(previous) = found.filter(|c| c.state == ClaimState::Ready) else {
+            return Ok(());
+        };
         if matches!(
             caller.role,
             crate::domain::Role::Service | crate::domain::Role::Admin
