@@ -48,7 +48,7 @@
 //!
 //! | item | `pk` | `sk` | what it holds |
 //! |---|---|---|---|
-//! | meeting | `MTG#{meetingId}` | `MEETING` | the meeting, provider links, `version`; `duePk`/`dueAt` while not archived |
+//! | meeting | `MTG#{meetingId}` | `MEETING` | the meeting, provider links, `version`, `roomClosedAt` (a conversation room deleted at the provider); `duePk`/`dueAt` while not archived |
 //! | subject claim | `SUBJ#{org}#{appointment\|conversation}#{subjectId}` | `CLAIM` | `state` (`pending`/`ready`/`released`), `meetingId`, `claimToken`, `leaseUntil` (N, epoch ms), `reconcile`, `providerUser` (the host user the attempt creates under) |
 //! | provider id | `PMID#{provider}#{providerMeetingId}` | `PMID` | `meetingId`, `orgId` |
 //! | membership | `USER#{org}#{userId}` | `AT#{startTime}#{meetingId}` | `meetingId`, `role` |
@@ -72,6 +72,9 @@
 //!   meetingId hash spread the write load), `dueAt <= cutoff`. Only meetings not yet archived
 //!   and pending claims carry `duePk`/`dueAt`, so the index holds what may become due and a
 //!   query reads only what is due: its cost grows with the due set, not the table.
+//!   Conversation meetings whose room is still open at the provider sit in `CLOSE#{0..3}`
+//!   instead, due at the window's end (or their end), for the 5-minute close-rooms pass;
+//!   closing the room moves them to `DUE#`.
 //! - **webhook dedupe**: a put in the change's transaction, conditioned on the mark being
 //!   absent or past its `ttl` by the code's clock (guarantee 7).
 //! - **shared provider token**: `GetItem` (consistent) on `TOKEN#…`; a refresh first takes the

@@ -185,29 +185,6 @@ async fn every_ttl_the_code_writes_is_a_number_of_epoch_seconds() {
     stack.finish(0).await;
 }
 
-/// A signed Zoom event about `zoom_id`, delivered at the clock's now.
-async fn zoom_event(
-    stack: &Stack,
-    app: &telemeet::App,
-    clock: &telemeet::clock::ManualClock,
-    kind: &str,
-    zoom_id: &str,
-    n: u32,
-) -> String {
-    let id: i64 = zoom_id.parse().expect("a Zoom meeting number");
-    let ts = clock.now().timestamp();
-    let object = json!({ "id": id, "uuid": format!("u-{n}"), "host_id": "h", "participant": { "id": format!("p-{n}"), "user_id": format!("{n}") } });
-    let body = json!({ "event": kind, "event_ts": ts * 1000 + i64::from(n), "payload": { "account_id": "a", "object": object } }).to_string();
-    let signature = sign(&stack.webhook_secret, ts, body.as_bytes());
-    let headers = [
-        ("x-zm-request-timestamp", ts.to_string()),
-        ("x-zm-signature", signature),
-    ];
-    let (status, answer) = deliver(app, delivery(&headers, &body, false)).await;
-    assert_eq!(status, 200, "{answer}");
-    answer["status"].as_str().unwrap_or("").to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_cancelled_and_ended_meetings_never_change_again_whatever_arrives() {
     let (stack, clock, app) = in_process_app().await;
@@ -276,7 +253,7 @@ async fn expired_cancelled_and_ended_meetings_never_change_again_whatever_arrive
             "meeting.ended",
         ] {
             n += 1;
-            let outcome = zoom_event(&stack, &app, &clock, kind, &zoom(reply), n).await;
+            let outcome = zoom_reports(&stack, &app, &clock, kind, &zoom(reply), n).await;
             assert_eq!(outcome, "unchanged", "{kind} on a {status} meeting");
         }
         let after = send("GET", &format!("/meetings/{}", id(reply)), None).await;

@@ -835,3 +835,213 @@ async fn orphans_in_an_orgs_own_zoom_account_are_deleted_under_its_default_user_
     assert_eq!(again["orphansDeleted"], 0, "{again}");
     stack.finish(0).await;
 }
+
+// ---------------------------------------------------------------- conversation rooms close
+
+/// The frequent pass (`detail.pass = "close-rooms"`, every 5 minutes in the template) at `at`.
+async fn close_rooms_at(
+    app: &telemeet::App,
+    clock: &ManualClock,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    clock.set(at);
+    let event = json!({ "time": at.to_rfc3339(), "detail": { "pass": "close-rooms" } });
+    let summary = telemeet::cleanup::run(
+        app,
+        &CleanupSettings::default(),
+        &event,
+        clock.instant() + Duration::from_secs(30),
+    )
+    .await
+    .expect("a summary");
+    assert_eq!(
+        (summary["pass"].as_str(), summary["failed"].as_u64()),
+        (Some("close-rooms"), Some(0)),
+        "{summary}"
+    );
+    summary
+}
+
+/// `(examined, providerDeleted, roomsClosed, archived, skipped)` of a summary.
+fn counts(summary: &Value) -> [u64; 5] {
+    [
+        "examined",
+        "providerDeleted",
+        "roomsClosed",
+        "archived",
+        "skipped",
+    ]
+    .map(|k| summary[k].as_u64().unwrap_or(u64::MAX))
+}
+
+/// A conversation between dr-7 and pat-9, made by `caller`; its meeting.
+async fn conversation(app: &telemeet::App, caller: &str, conversation: &str) -> Value {
+    let body = json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"] });
+    let path = format!("/conversations/{conversation}/meeting");
+    let req = lambda_request("PUT", &path, Some(caller), Some(&body));
+    let made = call(app, telemeet::http::router::Function::CreateMeeting, req).await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    made.body
+}
+
+/// `caller`'s own link to `meeting` (the URL; never printed).
+async fn own_link(app: &telemeet::App, caller: &str, meeting: &Value) -> String {
+    let path = format!(
+        "/meetings/{}/link",
+        meeting["meetingId"].as_str().unwrap_or("")
+    );
+    let req = lambda_request("GET", &path, Some(caller), None);
+    let link = call(app, telemeet::http::router::Function::GetMeetingLink, req).await;
+    assert_eq!(link.status, 200, "{:?}", link.body["error"]);
+    link.body["url"].as_str().expect("a url").to_owned()
+}
+
+/// What opening a link at the Zoom sandbox answers.
+async fn opens(url: &str) -> u16 {
+    reqwest::get(url)
+        .await
+        .expect("the sandbox answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_room_is_deleted_at_zoom_minutes_after_its_window_and_the_weekly_run_only_archives_it()
+ {
+    let (stack, clock, app) = in_process_app().await;
+    let t0 = clock.now();
+    let patient = day_token(&stack, "pat-9", "patient", "clinic-1");
+    let made = conversation(&app, &patient, "conv-close").await;
+    let join = own_link(&app, &patient, &made).await;
+    assert_eq!(
+        opens(&join).await,
+        200,
+        "the room is open inside its window"
+    );
+
+    let inside = close_rooms_at(&app, &clock, t0 + chrono::Duration::minutes(30)).await;
+    assert_eq!(
+        counts(&inside),
+        [0; 5],
+        "nothing is due inside the window: {inside}"
+    );
+    let deletes = stack.sandbox_count(DELETE_OP).await;
+    // The window (an hour) closed; the schedule's next run, five minutes later.
+    let closed = close_rooms_at(&app, &clock, t0 + chrono::Duration::minutes(65)).await;
+    assert_eq!(counts(&closed), [1, 1, 1, 0, 0], "{closed}");
+    assert_eq!(stack.sandbox_count(DELETE_OP).await - deletes, 1);
+    assert!(zoom_ids(&stack).await.is_empty(), "gone at Zoom");
+    assert_eq!(opens(&join).await, 404, "the old join link opens nothing");
+    let id = made["meetingId"].as_str().expect("id");
+    let req = lambda_request("GET", &format!("/meetings/{id}"), Some(&patient), None);
+    let read = call(&app, telemeet::http::router::Function::GetMeetingLink, req).await;
+    assert_eq!(read.body["status"], "expired");
+
+    let again = close_rooms_at(&app, &clock, t0 + chrono::Duration::minutes(70)).await;
+    assert_eq!(counts(&again), [0; 5], "closed once, never again: {again}");
+    // A week on, the weekly run archives it without asking Zoom again.
+    let week = t0 + chrono::Duration::days(8);
+    clock.set(week);
+    let weekly = cleanup_now(&app, &clock, week).await;
+    assert_eq!(counts(&weekly), [1, 0, 0, 1, 0], "{weekly}");
+    assert_eq!(
+        stack.sandbox_count(DELETE_OP).await - deletes,
+        1,
+        "one delete in all"
+    );
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_running_past_its_window_is_not_cut_off_and_ending_it_here_deletes_the_room_at_once()
+{
+    let (stack, clock, app) = in_process_app().await;
+    let t0 = clock.now();
+    let doctor = day_token(&stack, "dr-7", "practitioner", "clinic-1");
+    let made = conversation(&app, &doctor, "conv-long").await;
+    let start = own_link(&app, &doctor, &made).await;
+    assert_eq!(opens(&start).await, 200, "the host starts the call");
+    let zoom = made["providerMeetingId"].as_str().expect("zoom id");
+    let told = zoom_reports(&stack, &app, &clock, "meeting.started", zoom, 1).await;
+    assert_eq!(told, "applied");
+
+    let running = close_rooms_at(&app, &clock, t0 + chrono::Duration::minutes(65)).await;
+    assert_eq!(
+        counts(&running),
+        [1, 0, 0, 0, 1],
+        "in progress: left running: {running}"
+    );
+    assert_eq!(zoom_ids(&stack).await.len(), 1);
+
+    clock.set(t0 + chrono::Duration::minutes(80));
+    let id = made["meetingId"].as_str().expect("id");
+    let req = lambda_request("POST", &format!("/meetings/{id}/end"), Some(&doctor), None);
+    let ended = call(&app, telemeet::http::router::Function::ManageMeeting, req).await;
+    assert_eq!(ended.status, 200, "{:?}", ended.body);
+    assert_eq!(ended.body["status"], "ended");
+    assert!(
+        zoom_ids(&stack).await.is_empty(),
+        "ended here: deleted at Zoom at once"
+    );
+    let deletes = stack.sandbox_count(DELETE_OP).await;
+
+    let after = close_rooms_at(&app, &clock, t0 + chrono::Duration::minutes(85)).await;
+    assert_eq!(counts(&after), [0; 5], "{after}");
+    let week = t0 + chrono::Duration::days(8);
+    clock.set(week);
+    let weekly = cleanup_now(&app, &clock, week).await;
+    assert_eq!(counts(&weekly), [1, 0, 0, 1, 0], "{weekly}");
+    assert_eq!(
+        stack.sandbox_count(DELETE_OP).await,
+        deletes,
+        "no delete after the end"
+    );
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_zoom_reports_ended_inside_its_window_is_deleted_by_the_next_pass() {
+    let (stack, clock, app) = in_process_app().await;
+    let t0 = clock.now();
+    let doctor = day_token(&stack, "dr-7", "practitioner", "clinic-1");
+    let made = conversation(&app, &doctor, "conv-short").await;
+    let zoom = made["providerMeetingId"].as_str().expect("zoom id");
+    clock.set(t0 + chrono::Duration::minutes(5));
+    assert_eq!(
+        zoom_reports(&stack, &app, &clock, "meeting.started", zoom, 1).await,
+        "applied"
+    );
+    clock.set(t0 + chrono::Duration::minutes(20));
+    assert_eq!(
+        zoom_reports(&stack, &app, &clock, "meeting.ended", zoom, 2).await,
+        "applied"
+    );
+
+    let next = close_rooms_at(&app, &clock, t0 + chrono::Duration::minutes(25)).await;
+    assert_eq!(counts(&next), [1, 1, 1, 0, 0], "{next}");
+    assert!(zoom_ids(&stack).await.is_empty());
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appointments_are_left_to_the_weekly_run_and_an_unknown_pass_is_refused() {
+    let (stack, clock, app) = in_process_app().await;
+    let t0 = clock.now();
+    let service = day_token(&stack, "svc-1", "service", "clinic-1");
+    let req = lambda_request(
+        "PUT",
+        "/appointments/appt-close/meeting",
+        Some(&service),
+        Some(&body_at(t0)),
+    );
+    let made = call(&app, telemeet::http::router::Function::CreateMeeting, req).await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let later = close_rooms_at(&app, &clock, t0 + chrono::Duration::days(2)).await;
+    assert_eq!(counts(&later), [0; 5], "{later}");
+    assert_eq!(zoom_ids(&stack).await.len(), 1);
+    let odd = json!({ "time": t0.to_rfc3339(), "detail": { "pass": "everything" } });
+    let refused =
+        telemeet::cleanup::run(&app, &CleanupSettings::default(), &odd, clock.instant()).await;
+    assert!(refused.is_err(), "an unknown pass does nothing");
+    stack.finish(0).await;
+}

@@ -686,9 +686,20 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
     assert_eq!(status, 200, "org webhook: {answer}");
     recorded.insert("zoom-webhook", rec.take());
 
-    // cleanup: a week on, the ended and cancelled meetings are deleted at their providers
-    // (Zoom, Zoho; Jitsi needs no call) and archived; orphans are looked for at each provider.
+    // cleanup: the close-rooms pass deletes chat-1's room (its window ended 91 minutes in)
+    // and marks it closed; a week on, the ended and cancelled meetings are deleted at their
+    // providers (Zoom, Zoho; Jitsi needs no call) and archived; orphans are looked for at
+    // each provider.
     let (cleanup, rec) = recording_app(&mut stack, clock.clone()).await;
+    let closed = telemeet::cleanup::run(
+        &cleanup,
+        &telemeet::cleanup::CleanupSettings::default(),
+        &json!({ "time": telemeet::clock::Clock::now(clock.as_ref()).to_rfc3339(), "detail": { "pass": "close-rooms" } }),
+        cleanup.service.clock.instant() + std::time::Duration::from_secs(60),
+    )
+    .await
+    .expect("summary");
+    assert_eq!(closed["roomsClosed"], 1, "{closed}");
     let summary = telemeet::cleanup::run(
         &cleanup,
         &telemeet::cleanup::CleanupSettings::default(),

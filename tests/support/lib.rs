@@ -384,3 +384,26 @@ pub async fn deliver(
     };
     (u16::try_from(r.status_code).unwrap_or(0), body)
 }
+
+/// A signed Zoom event about `zoom_id`, delivered at the clock's now.
+pub async fn zoom_reports(
+    stack: &Stack,
+    app: &telemeet::App,
+    clock: &telemeet::clock::ManualClock,
+    kind: &str,
+    zoom_id: &str,
+    n: u32,
+) -> String {
+    let id: i64 = zoom_id.parse().expect("a Zoom meeting number");
+    let ts = telemeet::clock::Clock::now(clock).timestamp();
+    let object = json!({ "id": id, "uuid": format!("u-{n}"), "host_id": "h", "participant": { "id": format!("p-{n}"), "user_id": format!("{n}") } });
+    let body = json!({ "event": kind, "event_ts": ts * 1000 + i64::from(n), "payload": { "account_id": "a", "object": object } }).to_string();
+    let signature = sign(&stack.webhook_secret, ts, body.as_bytes());
+    let headers = [
+        ("x-zm-request-timestamp", ts.to_string()),
+        ("x-zm-signature", signature),
+    ];
+    let (status, answer) = deliver(app, delivery(&headers, &body, false)).await;
+    assert_eq!(status, 200, "{answer}");
+    answer["status"].as_str().unwrap_or("").to_owned()
+}

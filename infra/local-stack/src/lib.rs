@@ -1016,5 +1016,6 @@ pub fn sample_meeting(
         account: telemeet::domain::Account::Deployment,
         provider_user: None,
         kept_until: None,
+        room_closed_at: None,
     })
 }

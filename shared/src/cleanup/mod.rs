@@ -2,13 +2,17 @@
 //! a Scan, so its cost follows the due set, not the table), deletes finished meetings at
 //! their provider within a rate limit, archives the records, removes orphans and stale
 //! claims, and stops cleanly before the Lambda deadline. "Now" is the scheduled event's time.
+//!
+//! A second, frequent pass (`detail.pass = "close-rooms"`) closes conversation rooms at the
+//! provider once their window ends or they end: such a room lets either side in without the
+//! other, so it must not stay open at Zoom for the week until the weekly run.
 
 mod orphans;
 mod pacer;
 
 use crate::App;
 use crate::clock::Clock;
-use crate::domain::{Claim, Invalid, Meeting, MeetingStatus};
+use crate::domain::{Claim, DueFor, Invalid, Meeting, MeetingStatus};
 use crate::providers::Deletion;
 use crate::store::DueItem;
 use crate::store::keys::DUE_SHARDS;
@@ -82,11 +86,43 @@ impl CleanupSettings {
     }
 }
 
+/// Which pass a scheduled event asks for (`detail.pass`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// `weekly` (the default): finished meetings deleted at the provider and archived,
+    /// stale claims and orphans removed.
+    Weekly,
+    /// `close-rooms`: conversation rooms whose window closed, or that ended, deleted at the
+    /// provider. The weekly run then only archives them.
+    CloseRooms,
+}
+
+impl Pass {
+    fn of(event: &Value) -> Result<Self, Invalid> {
+        match event["detail"]["pass"].as_str() {
+            None | Some("weekly") => Ok(Self::Weekly),
+            Some("close-rooms") => Ok(Self::CloseRooms),
+            Some(_) => Err(Invalid::new(
+                "detail.pass",
+                "must be \"weekly\" or \"close-rooms\"",
+            )),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Weekly => "weekly",
+            Self::CloseRooms => "close-rooms",
+        }
+    }
+}
+
 /// The run's counts.
 #[derive(Debug, Default)]
 pub struct Summary {
     pub examined: AtomicU64,
     pub provider_deleted: AtomicU64,
+    pub rooms_closed: AtomicU64,
     pub archived: AtomicU64,
     pub orphans_deleted: AtomicU64,
     pub skipped: AtomicU64,
@@ -95,9 +131,10 @@ pub struct Summary {
 }
 
 /// The summary's counts by their report names (also the metric names, `Cleanup…`).
-const COUNTS: [(&str, &str); 6] = [
+const COUNTS: [(&str, &str); 7] = [
     ("examined", "CleanupExamined"),
     ("providerDeleted", "CleanupProviderDeleted"),
+    ("roomsClosed", "CleanupRoomsClosed"),
     ("archived", "CleanupArchived"),
     ("orphansDeleted", "CleanupOrphansDeleted"),
     ("skipped", "CleanupSkipped"),
@@ -109,10 +146,11 @@ impl Summary {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn counts(&self) -> [u64; 6] {
+    fn counts(&self) -> [u64; 7] {
         [
             &self.examined,
             &self.provider_deleted,
+            &self.rooms_closed,
             &self.archived,
             &self.orphans_deleted,
             &self.skipped,
@@ -121,13 +159,14 @@ impl Summary {
         .map(|c| c.load(Ordering::Relaxed))
     }
 
-    /// The report the run returns: `{"examined",…,"dryRun","complete"}`.
-    pub fn to_json(&self, complete: bool) -> Value {
+    /// The report the run returns: `{"pass","examined",…,"dryRun","complete"}`.
+    pub fn to_json(&self, pass: Pass, complete: bool) -> Value {
         let mut report: serde_json::Map<String, Value> = COUNTS
             .iter()
             .zip(self.counts())
             .map(|((name, _), n)| ((*name).to_owned(), json!(n)))
             .collect();
+        report.insert("pass".into(), json!(pass.as_str()));
         report.insert("dryRun".into(), json!(self.dry_run));
         report.insert("complete".into(), json!(complete));
         Value::Object(report)
@@ -135,18 +174,21 @@ impl Summary {
 
     /// One log line with a field per count (the template's metric filters and alarms read
     /// them) and one metric per count.
-    fn log(&self, now: DateTime<Utc>, complete: bool, started: Instant) {
+    fn log(&self, pass: Pass, now: DateTime<Utc>, complete: bool, started: Instant) {
         let [
             examined,
             provider_deleted,
+            rooms_closed,
             archived,
             orphans_deleted,
             skipped,
             failed,
         ] = self.counts();
         tracing::info!(
+            pass = pass.as_str(),
             examined,
             provider_deleted,
+            rooms_closed,
             archived,
             orphans_deleted,
             skipped,
@@ -167,6 +209,7 @@ struct Run<'a> {
     app: &'a App,
     clock: &'a dyn Clock,
     settings: &'a CleanupSettings,
+    pass: Pass,
     now: DateTime<Utc>,
     deadline: Instant,
     summary: Summary,
@@ -184,8 +227,10 @@ impl Run<'_> {
         if m.status == MeetingStatus::Archived {
             return;
         }
-        // A cancelled meeting was deleted at the provider when it was cancelled.
-        if m.status != MeetingStatus::Cancelled && !self.delete_at_provider(&m).await {
+        // A cancelled meeting was deleted at the provider when it was cancelled; a closed
+        // conversation room when it was closed.
+        let deleted = m.status == MeetingStatus::Cancelled || m.room_closed_at.is_some();
+        if !deleted && !self.delete_at_provider(&m).await {
             return;
         }
         if self.summary.dry_run {
@@ -208,6 +253,40 @@ impl Run<'_> {
             Ok(false) => Summary::add(&self.summary.skipped),
             Err(e) => {
                 tracing::error!(meetingId = %m.id, cause = %cause(&e), "cleanup: archive failed");
+                Summary::add(&self.summary.failed);
+            }
+        }
+    }
+
+    /// A conversation room past its window (or ended): deleted at the provider, then marked
+    /// closed, which moves it to the weekly cleanup's part of the index. One in progress is
+    /// left for the next run (a visit running over its window is not cut off).
+    async fn close_room(&self, m: Meeting) {
+        Summary::add(&self.summary.examined);
+        // The index is eventually consistent: the item just read decides.
+        if m.room_close_at().is_none_or(|at| at > self.now) {
+            Summary::add(&self.summary.skipped);
+            return;
+        }
+        if !self.delete_at_provider(&m).await || self.summary.dry_run {
+            return;
+        }
+        let mut closed = m.clone();
+        closed.room_closed_at = Some(self.now);
+        let closed = closed.next_version(&m, self.now);
+        match self
+            .app
+            .service
+            .stores
+            .meetings
+            .save(&m, &closed, None)
+            .await
+        {
+            Ok(true) => Summary::add(&self.summary.rooms_closed),
+            // Changed meanwhile (an event): the next run reads it again.
+            Ok(false) => Summary::add(&self.summary.skipped),
+            Err(e) => {
+                tracing::error!(meetingId = %m.id, cause = %cause(&e), "cleanup: marking a room closed failed");
                 Summary::add(&self.summary.failed);
             }
         }
@@ -269,40 +348,61 @@ impl Run<'_> {
         }
     }
 
+    /// What this pass reads of the due index, and up to when. The weekly run also takes
+    /// rooms the frequent pass never managed to close (in progress for days, a provider
+    /// fault): nothing stays in the index for ever.
+    fn due_parts(&self) -> Vec<(DueFor, DateTime<Utc>)> {
+        match self.pass {
+            Pass::Weekly => {
+                let cutoff = self.now - self.settings.retention;
+                vec![(DueFor::Archive, cutoff), (DueFor::RoomClose, cutoff)]
+            }
+            Pass::CloseRooms => vec![(DueFor::RoomClose, self.now)],
+        }
+    }
+
     /// Every due item of every shard, a page at a time. `false`: stopped for the deadline.
     async fn due_pass(&self) -> bool {
-        let cutoff = self.now - self.settings.retention;
-        for shard in 0..DUE_SHARDS {
-            let mut cursor = None;
-            loop {
-                if !self.time_left() {
+        for (what, cutoff) in self.due_parts() {
+            for shard in 0..DUE_SHARDS {
+                if !self.due_shard(what, shard, cutoff).await {
                     return false;
-                }
-                let page = self
-                    .app
-                    .service
-                    .stores
-                    .due
-                    .due(shard, cutoff, cursor, DUE_PAGE)
-                    .await;
-                let (items, next) = match page {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::error!(cause = %cause(&e), "cleanup: reading the due index failed");
-                        Summary::add(&self.summary.failed);
-                        return false;
-                    }
-                };
-                if !self.due_page(items).await {
-                    return false;
-                }
-                match next {
-                    Some(c) => cursor = Some(c),
-                    None => break,
                 }
             }
         }
         true
+    }
+
+    /// One shard of one part of the index. `false`: stopped (deadline or a failed read).
+    async fn due_shard(&self, what: DueFor, shard: u32, cutoff: DateTime<Utc>) -> bool {
+        let mut cursor = None;
+        loop {
+            if !self.time_left() {
+                return false;
+            }
+            let page = self
+                .app
+                .service
+                .stores
+                .due
+                .due(what, shard, cutoff, cursor, DUE_PAGE)
+                .await;
+            let (items, next) = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(cause = %cause(&e), "cleanup: reading the due index failed");
+                    Summary::add(&self.summary.failed);
+                    return false;
+                }
+            };
+            if !self.due_page(items).await {
+                return false;
+            }
+            match next {
+                Some(c) => cursor = Some(c),
+                None => return true,
+            }
+        }
     }
 
     /// One page of due items, a few at a time. `false`: stopped for the deadline (no new
@@ -317,9 +417,10 @@ impl Run<'_> {
                         stopped.store(true, Ordering::Relaxed);
                         return;
                     }
-                    match item {
-                        DueItem::Meeting(m) => self.meeting(*m).await,
-                        DueItem::Claim { key, claim } => self.claim(key, claim).await,
+                    match (item, self.pass) {
+                        (DueItem::Meeting(m), Pass::Weekly) => self.meeting(*m).await,
+                        (DueItem::Meeting(m), Pass::CloseRooms) => self.close_room(*m).await,
+                        (DueItem::Claim { key, claim }, _) => self.claim(key, claim).await,
                     }
                 }
             })
@@ -339,8 +440,8 @@ pub fn deadline_of(context: &lambda_runtime::Context, clock: &dyn Clock) -> Inst
     clock.instant() + std::time::Duration::from_millis(left)
 }
 
-/// Runs a cleanup for the scheduled event `event` (`time`, optional `detail.dryRun`),
-/// finishing before `deadline`.
+/// Runs a cleanup pass for the scheduled event `event` (`time`, optional `detail.dryRun`
+/// and `detail.pass`), finishing before `deadline`.
 pub async fn run(
     app: &App,
     settings: &CleanupSettings,
@@ -355,10 +456,12 @@ pub async fn run(
             "time",
             "must be the scheduled event's RFC 3339 time",
         ))?;
+    let pass = Pass::of(event)?;
     let run = Run {
         app,
         clock: app.service.clock.as_ref(),
         settings,
+        pass,
         now,
         deadline,
         summary: Summary {
@@ -369,7 +472,10 @@ pub async fn run(
     };
     // Real time, for the log: how long the run took, not a deadline.
     let started = Instant::now();
-    let complete = run.due_pass().await && run.orphan_pass().await;
-    run.summary.log(now, complete, started);
-    Ok(run.summary.to_json(complete))
+    let complete = match pass {
+        Pass::Weekly => run.due_pass().await && run.orphan_pass().await,
+        Pass::CloseRooms => run.due_pass().await,
+    };
+    run.summary.log(pass, now, complete, started);
+    Ok(run.summary.to_json(pass, complete))
 }

@@ -28,7 +28,7 @@ pub enum DomainError {
     /// The caller may see it but not do this.
     #[error("not allowed for this caller")]
     Forbidden,
-    #[error("a {from} meeting cannot become {to}")]
+    #[error("the meeting is {from} and cannot become {to}")]
     Transition {
         from: MeetingStatus,
         to: MeetingStatus,

@@ -198,6 +198,19 @@ pub struct Meeting {
     /// An archived record is kept until then (its TTL); past it, it reads as absent
     /// whether or not TTL has deleted it yet (guarantee 7).
     pub kept_until: Option<DateTime<Utc>>,
+    /// When telemeet deleted the provider's room ahead of the weekly cleanup (a conversation
+    /// whose window closed, or that was ended here): nothing is left there to delete.
+    pub room_closed_at: Option<DateTime<Utc>>,
+}
+
+/// Which cleanup pass takes a meeting next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueFor {
+    /// The weekly cleanup: provider delete (unless done already) and archive.
+    Archive,
+    /// The frequent pass: a conversation room still open at the provider, to be deleted
+    /// there now that its window closed or it ended.
+    RoomClose,
 }
 
 /// When and what a meeting is scheduled as.
@@ -283,6 +296,34 @@ impl Meeting {
         };
         let end = finished.map_or(self.scheduled_end(), |f| f.min(self.scheduled_end()));
         Some(end + DUE_GRACE)
+    }
+
+    /// When a conversation's room must be closed at the provider: at the end of its window,
+    /// or when it ended (here or at the provider), whichever came first. A conversation room
+    /// lets either side in without the other (join before host, no waiting room), so it
+    /// must not stay open for the week until the cleanup. A cancelled one was deleted when
+    /// it was cancelled; one in progress at the window's end is retried until it is over.
+    pub fn room_close_at(&self) -> Option<DateTime<Utc>> {
+        if self.subject.kind != super::SubjectKind::Conversation || self.room_closed_at.is_some() {
+            return None;
+        }
+        match self.status {
+            MeetingStatus::Scheduled | MeetingStatus::Started => self.expires_at,
+            MeetingStatus::Ended => match (self.ended_at, self.expires_at) {
+                (Some(e), Some(x)) => Some(e.min(x)),
+                (e, x) => e.or(x),
+            },
+            _ => None,
+        }
+    }
+
+    /// Where the due index keeps the meeting, and from when: a room to close first, then
+    /// the weekly cleanup. `None` once archived.
+    pub fn due_slot(&self) -> Option<(DueFor, DateTime<Utc>)> {
+        match self.room_close_at() {
+            Some(at) => Some((DueFor::RoomClose, at)),
+            None => self.due_at().map(|at| (DueFor::Archive, at)),
+        }
     }
 
     /// The meeting moved to `target` at `now`, by the transition table; the version and
@@ -440,5 +481,40 @@ mod tests {
         m.expires_at = None;
         m.status = Scheduled;
         assert_eq!(m.status_at(t("2030-01-01T00:00:00Z")), Scheduled);
+    }
+
+    #[test]
+    fn a_conversation_room_is_due_for_closing_at_its_windows_end_or_its_end_then_for_archive() {
+        let start = t("2026-11-21T10:00:00Z");
+        let mut m = sample_meeting(start);
+        assert_eq!(
+            m.due_slot(),
+            Some((DueFor::Archive, t("2026-11-21T11:30:00Z"))),
+            "an appointment waits for the weekly cleanup"
+        );
+        m.subject.kind = crate::domain::SubjectKind::Conversation;
+        m.expires_at = Some(t("2026-11-21T11:00:00Z"));
+        let window_end = Some((DueFor::RoomClose, t("2026-11-21T11:00:00Z")));
+        for status in [Scheduled, Started] {
+            m.status = status;
+            assert_eq!(m.due_slot(), window_end, "{status}");
+        }
+        m.status = Ended;
+        m.ended_at = Some(t("2026-11-21T10:20:00Z"));
+        m.updated_at = t("2026-11-21T10:20:00Z");
+        assert_eq!(
+            m.due_slot(),
+            Some((DueFor::RoomClose, t("2026-11-21T10:20:00Z"))),
+            "ended inside its window: closed then"
+        );
+        m.room_closed_at = Some(t("2026-11-21T10:21:00Z"));
+        assert_eq!(
+            m.due_slot(),
+            Some((DueFor::Archive, t("2026-11-21T11:20:00Z"))),
+            "closed: the weekly cleanup only archives it"
+        );
+        m.room_closed_at = None;
+        m.status = Cancelled;
+        assert_eq!(m.due_slot().map(|(f, _)| f), Some(DueFor::Archive));
     }
 }

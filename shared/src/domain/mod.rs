@@ -26,8 +26,8 @@ pub use claim::{Claim, ClaimState, ClaimStep};
 pub use error::{DomainError, Invalid};
 pub use event::{EventKind, ProviderEvent};
 pub use meeting::{
-    Attendance, LinkRole, Meeting, MeetingStatus, ProviderKind, ProviderLinks, Schedule, Subject,
-    SubjectKind,
+    Attendance, DueFor, LinkRole, Meeting, MeetingStatus, ProviderKind, ProviderLinks, Schedule,
+    Subject, SubjectKind,
 };
 pub use org::{Account, Connection, HostEntry, OrgProfile, OrgSettings};
 pub use stats::Stats;
@@ -79,5 +79,6 @@ pub(crate) fn sample_meeting(start: DateTime<Utc>) -> Meeting {
         account: Account::Deployment,
         provider_user: None,
         kept_until: None,
+        room_closed_at: None,
     }
 }

@@ -211,7 +211,7 @@ impl From<DomainError> for ApiError {
             DomainError::Forbidden => Self::forbidden(),
             DomainError::Transition { from, to } => Self::new(
                 ErrorCode::Conflict,
-                format!("A {from} meeting cannot become {to}"),
+                format!("The meeting is {from} and cannot become {to}"),
             )
             .with_details(json!({ "status": from.as_str() })),
             DomainError::NotReschedulable(status) => Self::new(

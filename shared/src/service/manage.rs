@@ -128,7 +128,8 @@ impl Service {
     }
 
     /// `POST /meetings/{id}/end`: ended at the provider (one already gone counts), then
-    /// `ended`. Repeating it answers the same meeting.
+    /// `ended`; a conversation's room is deleted there too. Repeating it answers the same
+    /// meeting.
     pub async fn end(
         &self,
         caller: &Caller,
@@ -149,13 +150,20 @@ impl Service {
         deadline: Instant,
     ) -> ServiceResult<Meeting> {
         let (meeting, provider) = self.managed(caller, id).await?;
-        let after = match meeting.transition(target, self.clock.now())? {
+        let now = self.clock.now();
+        let mut after = match meeting.transition(target, now)? {
             Transition::Already => return Ok(meeting),
-            Transition::To(after) => after,
+            Transition::To(after) => *after,
         };
         match target {
             MeetingStatus::Cancelled => {
                 delete_at_provider(provider.as_ref(), &meeting, deadline).await?
+            }
+            // A conversation room lets people in without their host: ending it here
+            // closes it at the provider for good, not a week later.
+            MeetingStatus::Ended if meeting.room_close_at().is_some() => {
+                delete_at_provider(provider.as_ref(), &meeting, deadline).await?;
+                after.room_closed_at = Some(now);
             }
             MeetingStatus::Ended => match provider.end(&meeting, deadline).await {
                 Ok(()) | Err(ProviderError::NotFound) => {}
@@ -163,7 +171,7 @@ impl Service {
             },
             _ => {}
         }
-        let saved = self.commit(&meeting, *after).await?;
+        let saved = self.commit(&meeting, after).await?;
         tracing::info!(meetingId = %saved.id, status = target.as_str(), "meeting status changed");
         Ok(saved)
     }

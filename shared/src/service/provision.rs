@@ -611,6 +611,7 @@ impl Service {
             account: made.account,
             provider_user: made.provider_user,
             kept_until: None,
+            room_closed_at: None,
         };
         let committed = self.stores.claims.finalize(&claim.token, &meeting).await?;
         Ok(committed.then_some(meeting))

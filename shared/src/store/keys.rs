@@ -1,7 +1,7 @@
 //! Every key of the table, built here and nowhere else (the design is at the crate root).
 //! Pure strings: the DynamoDB adapter and the in-memory one use the same keys.
 
-use crate::domain::{ProviderKind, Subject, rfc3339};
+use crate::domain::{DueFor, ProviderKind, Subject, rfc3339};
 use crate::ids::{MeetingId, OrgId, UserId};
 use chrono::{DateTime, Utc};
 
@@ -136,13 +136,17 @@ pub fn budget(counter: &str) -> Key {
     Key::new(format!("BUDGET#{counter}"), "BUDGET")
 }
 
-/// The due-index partition a meeting or claim is in.
-pub fn due_shard(id: &MeetingId) -> String {
-    due_partition(id_hash(id) % DUE_SHARDS)
+/// The due-index partition a meeting or claim is in: what for (claims are always
+/// `Archive`) and which shard.
+pub fn due_shard(what: DueFor, id: &MeetingId) -> String {
+    due_partition(what, id_hash(id) % DUE_SHARDS)
 }
 
-pub fn due_partition(shard: u32) -> String {
-    format!("DUE#{shard}")
+pub fn due_partition(what: DueFor, shard: u32) -> String {
+    match what {
+        DueFor::Archive => format!("DUE#{shard}"),
+        DueFor::RoomClose => format!("CLOSE#{shard}"),
+    }
 }
 
 #[cfg(test)]
@@ -199,7 +203,11 @@ mod tests {
             assert_eq!((key.pk.as_str(), key.sk.as_str()), (pk, sk));
         }
         assert!(stats_shard(&org, &id).sk.starts_with("SHARD#"));
-        assert!((0..DUE_SHARDS).any(|s| due_shard(&id) == due_partition(s)));
+        for what in [DueFor::Archive, DueFor::RoomClose] {
+            assert!((0..DUE_SHARDS).any(|s| due_shard(what, &id) == due_partition(what, s)));
+        }
+        assert_eq!(due_partition(DueFor::Archive, 3), "DUE#3");
+        assert_eq!(due_partition(DueFor::RoomClose, 3), "CLOSE#3");
     }
 
     #[test]

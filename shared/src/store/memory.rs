@@ -12,8 +12,8 @@ use crate::domain::claim::released_due_at;
 use crate::domain::org::Spend;
 use crate::domain::stats::deltas;
 use crate::domain::{
-    Claim, ClaimState, Connection, HostEntry, Meeting, OrgProfile, OrgSettings, ProviderKind,
-    Stats, Subject,
+    Claim, ClaimState, Connection, DueFor, HostEntry, Meeting, OrgProfile, OrgSettings,
+    ProviderKind, Stats, Subject,
 };
 use crate::ids::{MeetingId, OrgId, UserId};
 use async_trait::async_trait;
@@ -274,21 +274,23 @@ impl StatsStore for MemoryStore {
 impl DueIndex for MemoryStore {
     async fn due(
         &self,
+        what: DueFor,
         shard: u32,
         cutoff: DateTime<Utc>,
         cursor: Option<String>,
         limit: usize,
     ) -> StoreResult<(Vec<DueItem>, Option<String>)> {
         let t = self.tables();
-        let partition = keys::due_partition(shard);
+        let partition = keys::due_partition(what, shard);
         let meetings = t.meetings.values().filter_map(|m| {
-            let at = m.due_at()?;
-            (keys::due_shard(&m.id) == partition && at <= cutoff)
+            let (for_what, at) = m.due_slot()?;
+            (keys::due_shard(for_what, &m.id) == partition && at <= cutoff)
                 .then(|| (keys::meeting(&m.id), DueItem::Meeting(Box::new(m.clone()))))
         });
         let claims = t.claims.iter().filter_map(|(key, (c, released))| {
             let at = c.due_at().or(*released)?;
-            (keys::due_shard(&c.meeting_id) == partition && at <= cutoff).then(|| {
+            let shard = keys::due_shard(DueFor::Archive, &c.meeting_id);
+            (shard == partition && at <= cutoff).then(|| {
                 let item = DueItem::Claim {
                     key: key.pk.clone(),
                     claim: c.clone(),

@@ -11,7 +11,8 @@ pub mod memory;
 
 use crate::domain::org::Spend;
 use crate::domain::{
-    Claim, Connection, HostEntry, Meeting, OrgProfile, OrgSettings, ProviderKind, Stats, Subject,
+    Claim, Connection, DueFor, HostEntry, Meeting, OrgProfile, OrgSettings, ProviderKind, Stats,
+    Subject,
 };
 use crate::ids::{MeetingId, OrgId, UserId};
 use async_trait::async_trait;
@@ -192,10 +193,11 @@ pub trait StatsStore: Send + Sync {
 /// What the weekly cleanup reads and writes.
 #[async_trait]
 pub trait DueIndex: Send + Sync {
-    /// One page of what is due at `cutoff` in one shard of the due index, and the cursor of
-    /// the next page. Its cost follows what is due, never the table.
+    /// One page of what is due for `what` at `cutoff` in one shard of the due index, and the
+    /// cursor of the next page. Its cost follows what is due, never the table.
     async fn due(
         &self,
+        what: DueFor,
         shard: u32,
         cutoff: DateTime<Utc>,
         cursor: Option<String>,

@@ -1,10 +1,11 @@
-//! The due index (guarantee 8): the sparse GSI `due-index` (`duePk` = `DUE#{0..3}`,
-//! `dueAt` epoch seconds, keys only) holds what may become due, so the cleanup's reads
-//! follow the due set, never the table. Archiving takes a meeting out of it.
+//! The due index (guarantee 8): the sparse GSI `due-index` (`duePk` = `DUE#{0..3}` for the
+//! weekly cleanup, `CLOSE#{0..3}` for conversation rooms to close at the provider; `dueAt`
+//! epoch seconds, keys only) holds what may become due, so the cleanup's reads follow the
+//! due set, never the table. Archiving takes a meeting out of it.
 
 use super::items::{self, ClaimItem, Item, KeyItem, MeetingItem, n, s};
 use super::{DUE_INDEX, DynamoStore, build_error, call_error, written};
-use crate::domain::{ClaimState, Meeting, SubjectKind};
+use crate::domain::{ClaimState, DueFor, Meeting, SubjectKind};
 use crate::store::{DueIndex, DueItem, StoreError, StoreResult, keys};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
@@ -90,6 +91,7 @@ impl DynamoStore {
 impl DueIndex for DynamoStore {
     async fn due(
         &self,
+        what: DueFor,
         shard: u32,
         cutoff: DateTime<Utc>,
         cursor: Option<String>,
@@ -102,7 +104,7 @@ impl DueIndex for DynamoStore {
             .table_name(&self.table)
             .index_name(DUE_INDEX)
             .key_condition_expression("duePk = :shard AND dueAt <= :cutoff")
-            .expression_attribute_values(":shard", s(keys::due_partition(shard)))
+            .expression_attribute_values(":shard", s(keys::due_partition(what, shard)))
             .expression_attribute_values(":cutoff", n(cutoff.timestamp()))
             .limit(i32::try_from(limit).unwrap_or(100))
             .set_exclusive_start_key(start)

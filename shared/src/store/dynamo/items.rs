@@ -5,7 +5,7 @@
 
 use super::super::keys::{self, Key, TTL_ATTRIBUTE};
 use crate::domain::{
-    Account, Attendance, Claim, ClaimState, Connection, HostEntry, LinkRole, Meeting,
+    Account, Attendance, Claim, ClaimState, Connection, DueFor, HostEntry, LinkRole, Meeting,
     MeetingStatus, OrgProfile, OrgSettings, ProviderKind, ProviderLinks, Subject, SubjectKind,
 };
 use crate::ids::{MeetingId, OrgId, SubjectId, UserId};
@@ -133,6 +133,12 @@ pub struct MeetingItem {
         skip_serializing_if = "Option::is_none",
         with = "millis::option"
     )]
+    room_closed_at: Option<DateTime<Utc>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "millis::option"
+    )]
     expires_at: Option<DateTime<Utc>>,
     #[serde(
         default,
@@ -164,7 +170,7 @@ impl MeetingItem {
     /// The item of `m`; `keep_until` sets its TTL (archived records).
     pub fn of(m: &Meeting, keep_until: Option<DateTime<Utc>>) -> Self {
         let key = keys::meeting(&m.id);
-        let due_at = m.due_at();
+        let due = m.due_slot();
         Self {
             pk: key.pk,
             sk: key.sk,
@@ -201,8 +207,9 @@ impl MeetingItem {
             participant_joined_at: m.attendance.participant_joined_at,
             account: (m.account == Account::Org).then(|| "org".to_owned()),
             provider_user: m.provider_user.clone(),
-            due_pk: due_at.map(|_| keys::due_shard(&m.id)),
-            due_at: due_at.map(|t| t.timestamp()),
+            room_closed_at: m.room_closed_at,
+            due_pk: due.map(|(what, _)| keys::due_shard(what, &m.id)),
+            due_at: due.map(|(_, t)| t.timestamp()),
             ttl: keep_until.map(|t| t.timestamp()),
         }
     }
@@ -251,6 +258,7 @@ impl MeetingItem {
             },
             provider_user: self.provider_user,
             kept_until: self.ttl.and_then(|t| DateTime::from_timestamp(t, 0)),
+            room_closed_at: self.room_closed_at,
         }
     }
 }
@@ -294,7 +302,7 @@ impl ClaimItem {
             reconcile: c.reconcile,
             lease_until: c.lease_until.map(|t| t.timestamp_millis()),
             window_ends_at: c.window_ends_at.map(|t| t.timestamp_millis()),
-            due_pk: due_at.map(|_| keys::due_shard(&c.meeting_id)),
+            due_pk: due_at.map(|_| keys::due_shard(DueFor::Archive, &c.meeting_id)),
             due_at: due_at.map(|t| t.timestamp()),
             provider_user: c.provider_user.clone(),
         }
