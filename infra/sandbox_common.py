@@ -294,8 +294,8 @@ class BaseSandbox:
                 return bad("status must be an integer between 200 and 599")
         if kind == "delay" and not (isinstance(rule.get("ms"), (int, float)) and rule["ms"] >= 0):
             return bad("delay needs ms >= 0")
-        if kind == "rate_limit":
-            rule["retryAfter"] = str(rule.get("retryAfter", "1"))
+        if kind == "rate_limit" and rule.setdefault("retryAfter", "1") is not None:
+            rule["retryAfter"] = str(rule["retryAfter"])  # null: a 429 without Retry-After
         problem = self.fault_error(rule)
         if problem:
             return bad(problem)

@@ -475,8 +475,9 @@ class Sandbox(BaseSandbox):
         if kind == "status":
             return Reply(rule["status"], rule.get("body", {"error": {"code": 500, "message": "Internal server error"}}))
         if kind == "rate_limit":
+            after = rule["retryAfter"]  # null: a 429 without Retry-After
             return Reply(429, {"error": {"code": 429, "message": "Too many requests"}},
-                         {"Retry-After": rule["retryAfter"]})
+                         {} if after is None else {"Retry-After": after})
         if kind == "token_invalid":
             return Reply(401, INVALID_TOKEN)
         with self.lock:  # too_many

@@ -577,6 +577,9 @@ class FaultsTest(SandboxTestCase):
                 status, headers, body = self.api("GET", f"{ORG}/sessions.json")
                 self.assertEqual((status, body), (429, {"error": {"code": 429, "message": "Too many requests"}}))
                 self.assertEqual(headers["Retry-After"], retry_after)
+        self.fault(LIST, "rate_limit", retryAfter=None)
+        status, headers, _ = self.api("GET", f"{ORG}/sessions.json")
+        self.assertEqual((status, "Retry-After" in headers), (429, False))
         self.assertEqual(self.fault(TOKEN, "rate_limit")["fault"]["retryAfter"], "1")
         self.assertEqual(self.grant()[0], 429)
 

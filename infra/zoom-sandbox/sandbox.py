@@ -746,14 +746,13 @@ class Sandbox(BaseSandbox):
         if kind == "token_expired":
             return Reply(401, EXPIRED_TOKEN)
         if kind == "rate_limit":
+            headers = {"X-RateLimit-Category": "Light", "X-RateLimit-Type": "QPS"}
+            if rule.get("retryAfter") is not None:  # null: a 429 without Retry-After
+                headers["Retry-After"] = rule["retryAfter"]
             return Reply(
                 429,
                 {"code": 429, "message": "You have exceeded the rate limit of 10 requests per second."},
-                {
-                    "Retry-After": str(rule.get("retryAfter", "1")),
-                    "X-RateLimit-Category": "Light",
-                    "X-RateLimit-Type": "QPS",
-                },
+                headers,
             )
         # daily_limit: blocked until the next UTC midnight
         midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)

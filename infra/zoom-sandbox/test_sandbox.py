@@ -496,6 +496,10 @@ class FaultsTest(SandboxTestCase):
                     (headers["Retry-After"], headers["X-RateLimit-Category"], headers["X-RateLimit-Type"]),
                     (retry_after, "Light", "QPS"),
                 )
+        # retryAfter null: the same 429 without Retry-After.
+        self.fault(CREATE, "rate_limit", retryAfter=None)
+        status, headers, _ = self.api("POST", "/users/me/meetings", meeting_body())
+        self.assertEqual((status, "Retry-After" in headers, headers["X-RateLimit-Type"]), (429, False, "QPS"))
 
     def test_daily_limit(self):
         self.fault(LIST, "daily_limit")

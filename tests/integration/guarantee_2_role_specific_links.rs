@@ -1,5 +1,6 @@
 //! Guarantee 2: links are role-specific and fresh.
 
+use serde_json::json;
 use telemeet::http::router::Function;
 use telemeet::service::Settings;
 use telemeet_local::*;
@@ -218,5 +219,45 @@ async fn the_host_link_is_refreshed_once_the_stored_start_url_may_be_stale() {
     assert_eq!(join.status, 200);
     assert_eq!(join.body["role"], "participant");
     assert_eq!(stack.sandbox_count(GET_OP).await, 1);
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_link_refresh_that_meets_one_not_found_asks_once_more_before_the_meeting_counts_as_gone()
+ {
+    let (stack, clock, app) = in_process_app().await;
+    let service = day_token(&stack, "svc-1", "service", "clinic-1");
+    let host = day_token(&stack, "dr-7", "practitioner", "clinic-1");
+    let put = lambda_request(
+        "PUT",
+        "/appointments/appt-odd/meeting",
+        Some(&service),
+        Some(&appointment_body()),
+    );
+    let created = call(&app, Function::CreateMeeting, put).await;
+    assert_eq!(created.status, 201);
+    let id = created.body["meetingId"].as_str().expect("id").to_owned();
+    let link = || lambda_request("GET", &format!("/meetings/{id}/link"), Some(&host), None);
+    let not_found = |times: u32| {
+        json!({ "operation": "GET /v2/meetings/{meetingId}", "kind": "status", "status": 404,
+            "body": { "code": 3001, "message": "Meeting does not exist: 1." }, "times": times })
+    };
+
+    // One odd 404/3001: asked again a second later (on the clock), and the link is issued.
+    clock.advance(chrono::Duration::minutes(91));
+    stack.fault(not_found(1)).await;
+    let waits_before = clock.waits_for(telemeet::clock::Wait::ProviderRetry).len();
+    let issued = call(&app, Function::GetMeetingLink, link()).await;
+    assert_eq!(issued.status, 200, "{:?}", issued.body["error"]);
+    assert_eq!(stack.sandbox_count(GET_OP).await, 2);
+    let waited = clock.waits_for(telemeet::clock::Wait::ProviderRetry)[waits_before..].to_vec();
+    assert_eq!(waited, [std::time::Duration::from_secs(1)]);
+
+    // Twice in a row it stands: the provider no longer has the meeting.
+    clock.advance(chrono::Duration::minutes(91));
+    stack.fault(not_found(2)).await;
+    let gone = call(&app, Function::GetMeetingLink, link()).await;
+    assert_error(&gone, 502, "PROVIDER_REJECTED");
+    assert_eq!(stack.sandbox_count(GET_OP).await, 4);
     stack.finish(0).await;
 }

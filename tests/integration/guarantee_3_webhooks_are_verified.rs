@@ -316,8 +316,8 @@ async fn twenty_plus_attacks_and_malformed_deliveries_are_refused_with_401_and_w
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn current_previous_and_base64_deliveries_are_accepted_and_url_validation_answers_the_token()
-{
+async fn current_previous_and_base64_deliveries_are_accepted_and_url_validation_answers_with_the_token_that_signed_it()
+ {
     let w = World::new().await;
     let current = w.stack.webhook_secret.clone();
     // Rotation: a new current token, the old one still accepted as previous.
@@ -381,6 +381,22 @@ async fn current_previous_and_base64_deliveries_are_accepted_and_url_validation_
     assert_eq!(
         answer,
         json!({ "plainToken": plain, "encryptedToken": hmac_hex(new, plain.as_bytes()) })
+    );
+    // Signed with the previous token (Zoom mid-rotation): answered with that token, the one
+    // Zoom checks the answer with (issue 16 item 5).
+    let by_previous = delivery(
+        &[
+            ("x-zm-request-timestamp", ts.to_string()),
+            ("x-zm-signature", sign(&current, ts, body.as_bytes())),
+        ],
+        &body,
+        false,
+    );
+    let (status, answer) = deliver(&w.app, by_previous).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!({ "plainToken": plain, "encryptedToken": hmac_hex(&current, plain.as_bytes()) })
     );
 
     // The previous token removed from the secret: refused once the cache re-reads it.

@@ -65,6 +65,31 @@ async fn five_hundreds_below_the_attempt_limit_are_retried_and_create_one_meetin
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_without_retry_after_waits_the_limits_whole_second_not_a_jittered_instant() {
+    let (stack, clock, app) = in_process_app().await;
+    let token = stack.token("svc-1", "service", "clinic-1");
+    // Zoom's per-second limit answered without a header: a retry within 200 ms would meet
+    // the same second's limit.
+    stack
+        .fault(json!({ "operation": CREATE_OP, "kind": "rate_limit", "retryAfter": null }))
+        .await;
+    let put = lambda_request(
+        "PUT",
+        "/appointments/appt-429-bare/meeting",
+        Some(&token),
+        Some(&appointment_body()),
+    );
+    let made = call(&app, Function::CreateMeeting, put).await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    assert_eq!(
+        clock.waits_for(Wait::ProviderRetry),
+        [Duration::from_secs(1)]
+    );
+    assert_eq!(stack.sandbox_count(CREATE_OP).await, 2);
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_waits_for_its_retry_after_in_seconds_or_as_a_date() {
     let stack = in_process_stack().await;
     // Waits are recorded by the clock, not slept.

@@ -14,7 +14,7 @@ use crate::domain::org::EventScope;
 use crate::ids::OrgId;
 use crate::providers::zoom::events::{self, Delivery};
 use crate::providers::zoom::webhook::WebhookSecrets;
-use crate::providers::zoom::webhook::{Refusal, verify};
+use crate::providers::zoom::webhook::{Refusal, encrypted_token, verify};
 use crate::service::EventOutcome;
 use base64::Engine;
 use lambda_http::Context;
@@ -150,7 +150,8 @@ async fn receive(
     }
     let body = raw_body(event)?;
     let secrets = secrets(app, &scope).await?;
-    verify(&secrets, &event.headers, &body, app.service.clock.now()).map_err(refused)?;
+    let signed_with =
+        verify(&secrets, &event.headers, &body, app.service.clock.now()).map_err(refused)?;
     let delivery: Value =
         serde_json::from_slice(&body).map_err(|_| Invalid::new("body", "is not valid JSON"))?;
     if delivery["event"] == "endpoint.url_validation" {
@@ -158,8 +159,10 @@ async fn receive(
             .as_str()
             .filter(|t| !t.is_empty())
             .ok_or(Invalid::new("payload.plainToken", "is required"))?;
+        // Hashed with the token that signed the request: during a rotation Zoom may still
+        // sign with the previous one, and checks the answer with that same token.
         let answer =
-            json!({ "plainToken": plain, "encryptedToken": secrets.validation_token(plain) });
+            json!({ "plainToken": plain, "encryptedToken": encrypted_token(signed_with, plain) });
         return Ok(ApiGatewayV2httpResponse::json(200, &answer));
     }
     let outcome = match events::parse(&delivery) {

@@ -311,8 +311,10 @@ impl<D: Dialect> OAuthApi<D> {
                     retry_after: retry_after().unwrap_or_else(|| until_midnight(self.clock.now())),
                 })
             }
+            // Without `Retry-After`, the limit's own window: a retry inside the same second
+            // meets the same per-second limit.
             StatusCode::TOO_MANY_REQUESTS => Err(ProviderError::RateLimited {
-                retry_after: retry_after(),
+                retry_after: retry_after().or(Some(RATE_LIMIT_WINDOW_SECONDS)),
                 daily: D::daily_limit(&a),
             }),
             s if s.is_server_error() => Err(ProviderError::Unavailable {
@@ -344,6 +346,10 @@ impl<D: Dialect> OAuthApi<D> {
         }
     }
 }
+
+/// The wait after a 429 that names none: Zoom's and Zoho's short-term limits count requests
+/// per second.
+pub const RATE_LIMIT_WINDOW_SECONDS: u64 = 1;
 
 /// Seconds until the provider's day ends (00:00 UTC): how long a daily cap lasts.
 pub fn until_midnight(now: chrono::DateTime<chrono::Utc>) -> u64 {

@@ -3,9 +3,10 @@
 //! Every issued link is audit-logged, never the link itself.
 
 use super::{Service, ServiceResult};
+use crate::clock::Wait;
 use crate::domain::{Caller, DomainError, LinkRole, Meeting, policy};
 use crate::ids::MeetingId;
-use crate::providers::{MeetingProvider, PersonalLink};
+use crate::providers::{MeetingProvider, PersonalLink, ProviderError};
 use chrono::{DateTime, Utc};
 use std::time::Instant;
 
@@ -105,7 +106,7 @@ impl Service {
             (Some(max_age), Some(at)) => now - at >= max_age,
         };
         let (url, generated_at) = if stale {
-            let (url, at) = provider.fresh_host_link(meeting, deadline).await?;
+            let (url, at) = self.fresh_host_link(provider, meeting, deadline).await?;
             self.stores
                 .meetings
                 .update_host_link(&meeting.id, &url, at)
@@ -127,4 +128,28 @@ impl Service {
                 .map(|(lifetime, at)| at + lifetime),
         })
     }
+
+    /// A new host link. One "not found" is asked again a second later before it stands:
+    /// a meeting that exists can answer 404/3001 once (Moodle's mod_zoom marks meetings
+    /// deleted after such an answer and loses them).
+    async fn fresh_host_link(
+        &self,
+        provider: &dyn MeetingProvider,
+        meeting: &Meeting,
+        deadline: Instant,
+    ) -> Result<(String, DateTime<Utc>), ProviderError> {
+        match provider.fresh_host_link(meeting, deadline).await {
+            Err(ProviderError::NotFound) if self.clock.left(deadline) > NOT_FOUND_RECHECK * 2 => {
+                tracing::warn!(meetingId = %meeting.id, "the provider said the meeting is gone; asking once more");
+                self.clock
+                    .sleep(NOT_FOUND_RECHECK, Wait::ProviderRetry)
+                    .await;
+                provider.fresh_host_link(meeting, deadline).await
+            }
+            other => other,
+        }
+    }
 }
+
+/// How long a host link refresh waits before asking again after one "not found".
+const NOT_FOUND_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);

@@ -109,13 +109,14 @@ fn single<'a>(headers: &'a http::HeaderMap, name: &'static str) -> Result<&'a st
     Ok(value)
 }
 
-/// Verifies one delivery on its exact bytes.
-pub fn verify(
-    secrets: &WebhookSecrets,
+/// Verifies one delivery on its exact bytes; the secret token that signed it (the current
+/// one, or during a rotation the previous one).
+pub fn verify<'s>(
+    secrets: &'s WebhookSecrets,
     headers: &http::HeaderMap,
     body: &[u8],
     now: DateTime<Utc>,
-) -> Result<(), Refusal> {
+) -> Result<&'s str, Refusal> {
     let timestamp = single(headers, "x-zm-request-timestamp")?;
     if timestamp.is_empty()
         || timestamp.len() > 12
@@ -133,24 +134,14 @@ pub fn verify(
     if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(Refusal::BadSignature);
     }
-    let accepted = std::iter::once(&secrets.current)
+    std::iter::once(&secrets.current)
         .chain(secrets.previous.as_ref())
-        .any(|secret| {
+        .find(|secret| {
             constant_time_eq(
                 signature(secret, timestamp, body).as_bytes(),
                 given.as_bytes(),
             )
-        });
-    if accepted {
-        Ok(())
-    } else {
-        Err(Refusal::BadSignature)
-    }
-}
-
-impl WebhookSecrets {
-    /// The `encryptedToken` of an `endpoint.url_validation` answer.
-    pub fn validation_token(&self, plain_token: &str) -> String {
-        encrypted_token(&self.current, plain_token)
-    }
+        })
+        .map(String::as_str)
+        .ok_or(Refusal::BadSignature)
 }
