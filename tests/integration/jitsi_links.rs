@@ -310,3 +310,95 @@ async fn a_jitsi_link_opens_the_room_from_the_configured_lead_before_the_start_a
     );
     stack.finish(0).await;
 }
+
+/// The self-hosted test key with `extra` fields in the Jitsi secret.
+async fn self_hosted_with(stack: &Stack, extra: Value) {
+    let mut secret = json!({ "domain": local_stack::JITSI_DOMAIN, "appId": "telemeet-local", "appSecret": stack.jitsi_app_secret });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        secret[k] = v.clone();
+    }
+    stack
+        .put_secret(local_stack::JITSI_SECRET_ID, &secret)
+        .await;
+}
+
+fn hs256_claims(stack: &Stack, url: &str) -> Value {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_audience(&["jitsi"]);
+    v.set_issuer(&["telemeet-local"]);
+    let key = DecodingKey::from_secret(stack.jitsi_app_secret.as_bytes());
+    decode::<Value>(token_of(url), &key, &v)
+        .expect("signed with the app secret")
+        .claims
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_is_the_lowercased_xmpp_domain_the_secret_names_not_the_public_host() {
+    let stack = in_process_stack().await;
+    // docker-jitsi-meet: the public host differs from XMPP_DOMAIN (default meet.jitsi).
+    self_hosted_with(&stack, json!({ "subject": "Meet.Jitsi" })).await;
+    let app = jitsi_app(&stack).await;
+    let m = meeting(&app, &stack, "appt-jitsi-sub").await;
+    let url = link(&app, &stack, &m, "dr-7", "practitioner").await;
+    assert!(url.starts_with(&format!("https://{}/", local_stack::JITSI_DOMAIN)));
+    assert_eq!(hs256_claims(&stack, &url)["sub"], "meet.jitsi");
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_guest_domain_only_the_host_holds_a_token_and_patients_join_as_guests() {
+    let stack = in_process_stack().await;
+    self_hosted_with(&stack, json!({ "guestDomain": "guest.meet.jitsi" })).await;
+    let app = jitsi_app(&stack).await;
+    let m = meeting(&app, &stack, "appt-jitsi-guest").await;
+    let room = m["providerMeetingId"].as_str().expect("room");
+    let host = link(&app, &stack, &m, "dr-7", "practitioner").await;
+    assert_eq!(
+        hs256_claims(&stack, &host)["context"]["user"]["moderator"],
+        "true"
+    );
+    let patient = link(&app, &stack, &m, "pat-9", "patient").await;
+    assert_eq!(
+        patient,
+        format!("https://{}/{room}", local_stack::JITSI_DOMAIN),
+        "the room alone: nothing the server could make an owner of"
+    );
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jaas_key_id_copied_whole_from_the_console_signs_the_same_kid() {
+    let stack = in_process_stack().await;
+    let app_id = "vpaas-magic-cookie-0123456789abcdef";
+    let kid = format!("{app_id}/4f4910-SAMPLE_APP");
+    stack
+        .put_secret(
+            local_stack::JITSI_SECRET_ID,
+            &json!({ "domain": "8x8.vc", "appId": app_id, "keyId": kid, "privateKeyPem": local_stack::DEV_RS256_PRIVATE }),
+        )
+        .await;
+    let app = jitsi_app(&stack).await;
+    let m = meeting(&app, &stack, "appt-jaas-kid").await;
+    let url = link(&app, &stack, &m, "dr-7", "practitioner").await;
+    let header = decode_header(token_of(&url)).expect("header");
+    assert_eq!(
+        header.kid.as_deref(),
+        Some(kid.as_str()),
+        "not prefixed twice"
+    );
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meet_jit_si_is_refused_as_an_orgs_jitsi_domain() {
+    let stack = in_process_stack().await;
+    let app = jitsi_app(&stack).await;
+    let service = day_token(&stack, "svc-1", "service", "clinic-1");
+    let body =
+        json!({ "domain": "meet.jit.si", "appId": "clinic", "appSecret": stack.jitsi_app_secret });
+    let req = lambda_request("PUT", "/org/providers/jitsi", Some(&service), Some(&body));
+    let refused = call(&app, Function::OrgAdmin, req).await;
+    assert_error(&refused, 400, "VALIDATION_FAILED");
+    assert_eq!(error_field(&refused), "domain");
+    stack.finish(0).await;
+}

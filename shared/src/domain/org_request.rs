@@ -64,19 +64,40 @@ fn digits(obj: &Map<String, Value>, field: &'static str) -> Result<Option<String
     Ok(Some(s))
 }
 
-/// A host name as a Jitsi deployment has one (no scheme, path, port or user part).
-fn host_name(obj: &Map<String, Value>, field: &'static str) -> Result<String, Invalid> {
-    let s = text(obj, field, 253)?.to_ascii_lowercase();
-    let ok = s.split('.').all(|label| {
+/// The public service at meet.jit.si requires its own logins and takes no third-party
+/// tokens (Jitsi maintainers, jitsi-meet-flutter-sdk#63).
+pub const PUBLIC_JITSI: &str = "meet.jit.si";
+
+/// JaaS's `kid`: the console shows it whole (`{appId}/{id}`); a bare id gets the prefix.
+pub fn jaas_kid(app_id: &str, key_id: &str) -> Result<String, String> {
+    match key_id.split_once('/') {
+        None => Ok(format!("{app_id}/{key_id}")),
+        Some((prefix, id)) if prefix == app_id && !id.is_empty() => Ok(key_id.to_owned()),
+        Some(_) => Err(
+            "field keyId names another app: it must be the key id alone or {appId}/{key id}"
+                .to_owned(),
+        ),
+    }
+}
+
+/// Whether `s` (lower-cased) is a dotted host name: no scheme, path, port or user part.
+pub fn is_host_name(s: &str) -> bool {
+    let labels_ok = s.split('.').all(|label| {
         !label.is_empty()
             && label.len() <= 63
             && label
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-')
     });
-    if ok && s.contains('.') {
+    labels_ok && s.len() <= 253 && s.contains('.')
+}
+
+/// A host name as a Jitsi deployment has one (no scheme, path, port or user part).
+fn host_name(obj: &Map<String, Value>, field: &'static str) -> Result<String, Invalid> {
+    let s = text(obj, field, 253)?.to_ascii_lowercase();
+    if is_host_name(&s) {
         Ok(s)
     } else {
         Err(Invalid::new(
@@ -165,11 +186,27 @@ fn zoho(obj: &Map<String, Value>) -> Result<(Value, Value), Invalid> {
     Ok((secret, ids))
 }
 
+/// An optional host name field.
+fn optional_host(obj: &Map<String, Value>, field: &'static str) -> Result<Option<String>, Invalid> {
+    optional(obj, field)
+        .map(|_| host_name(obj, field))
+        .transpose()
+}
+
 fn jitsi(obj: &Map<String, Value>) -> Result<(Value, Value), Invalid> {
     let domain = host_name(obj, "domain")?;
+    if domain == PUBLIC_JITSI {
+        return Err(Invalid::new(
+            "domain",
+            "meet.jit.si takes no third-party tokens: use your own Jitsi server or 8x8 JaaS",
+        ));
+    }
     let app_id = text(obj, "appId", 128)?;
-    let (secret, key_id) = if optional(obj, "privateKeyPem").is_some() {
+    let (mut secret, key_id) = if optional(obj, "privateKeyPem").is_some() {
         let key_id = text(obj, "keyId", 256)?;
+        jaas_kid(&app_id, &key_id).map_err(|_| {
+            Invalid::new("keyId", "must be the key id, alone or as {appId}/{key id}")
+        })?;
         let pem = text(obj, "privateKeyPem", 16 * 1024)?;
         (
             json!({"domain": domain, "appId": app_id, "privateKeyPem": pem, "keyId": key_id}),
@@ -182,7 +219,17 @@ fn jitsi(obj: &Map<String, Value>) -> Result<(Value, Value), Invalid> {
             None,
         )
     };
-    let ids = json!({"domain": secret["domain"], "appId": secret["appId"], "keyId": key_id});
+    let self_hosted = key_id.is_none();
+    for field in ["subject", "guestDomain"] {
+        if let Some(host) = optional_host(obj, field)? {
+            if !self_hosted {
+                return Err(Invalid::new(field, "is for self-hosted servers, not JaaS"));
+            }
+            secret[field] = json!(host);
+        }
+    }
+    let ids = json!({"domain": secret["domain"], "appId": secret["appId"], "keyId": key_id,
+        "subject": secret.get("subject"), "guestDomain": secret.get("guestDomain")});
     Ok((secret, ids))
 }
 

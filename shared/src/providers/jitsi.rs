@@ -10,6 +10,7 @@ use super::{
     CreateSpec, Deletion, MeetingProvider, PersonalLink, ProviderError, ProviderMeeting, Schedule,
 };
 use crate::clock::Clock;
+use crate::domain::org_request::{PUBLIC_JITSI, is_host_name, jaas_kid};
 use crate::domain::{LinkRole, Meeting, ProviderKind, ProviderLinks};
 use crate::ids::{MeetingId, UserId};
 use crate::secrets::{FromSecret, SecretCache, secret_opt_str, secret_str};
@@ -53,12 +54,34 @@ enum Signer {
     JaaS { key: EncodingKey, kid: String },
 }
 
-/// `JITSI_SECRET_ID`: `{"domain","appId","appSecret"}` or
+/// `JITSI_SECRET_ID`: `{"domain","appId","appSecret","subject"?,"guestDomain"?}` or
 /// `{"domain","appId","privateKeyPem","keyId"}`.
 pub struct JitsiCredentials {
     domain: String,
     app_id: String,
     signer: Signer,
+    /// A self-hosted token's `sub`: the lower-cased XMPP domain (or tenant), which on a
+    /// Docker install (`meet.jitsi`) is not the public host. Default: `domain`, lower-cased.
+    subject: String,
+    /// The server's anonymous guest domain (docker-jitsi-meet's `ENABLE_GUESTS`,
+    /// `guest.meet.jitsi`): when set, participants get the room without a token and join
+    /// there as guests, whom Jicofo never makes owners; only the host authenticates.
+    guest_domain: Option<String>,
+}
+
+/// A host name as the secret gives it: lower-cased, no scheme, path or port.
+fn host_name(json: &Map<String, Value>, field: &str) -> Result<Option<String>, String> {
+    let Some(raw) = secret_opt_str(json, field) else {
+        return Ok(None);
+    };
+    let host = raw.trim().to_ascii_lowercase();
+    if is_host_name(&host) {
+        Ok(Some(host))
+    } else {
+        Err(format!(
+            "field {field} must be a host name (no scheme, path or port)"
+        ))
+    }
 }
 
 impl fmt::Debug for JitsiCredentials {
@@ -75,15 +98,25 @@ impl FromSecret for JitsiCredentials {
                 key: EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| {
                     "field privateKeyPem is not an RSA private key in PEM".to_owned()
                 })?,
-                kid: format!("{app_id}/{}", secret_str(json, "keyId")?),
+                kid: jaas_kid(&app_id, &secret_str(json, "keyId")?)?,
             },
             None => Signer::Hs256(EncodingKey::from_secret(
                 crate::secrets::secret_key(json, "appSecret", crate::secrets::MIN_HS256_KEY_BYTES)?
                     .as_bytes(),
             )),
         };
+        let domain = host_name(json, "domain")?.ok_or("secret lacks domain")?;
+        if domain == PUBLIC_JITSI {
+            return Err("field domain: meet.jit.si takes no third-party tokens (it requires its own logins); use your own Jitsi server or 8x8 JaaS".to_owned());
+        }
+        let guest_domain = host_name(json, "guestDomain")?;
+        if guest_domain.is_some() && matches!(signer, Signer::JaaS { .. }) {
+            return Err("field guestDomain is for self-hosted servers: JaaS honours the token's moderator flag".to_owned());
+        }
         Ok(Self {
-            domain: secret_str(json, "domain")?,
+            subject: host_name(json, "subject")?.unwrap_or_else(|| domain.clone()),
+            guest_domain,
+            domain,
             app_id,
             signer,
         })
@@ -146,7 +179,7 @@ fn claims(
 ) -> Value {
     match c.signer {
         Signer::Hs256(_) => json!({
-            "iss": c.app_id, "aud": "jitsi", "sub": c.domain, "room": room,
+            "iss": c.app_id, "aud": "jitsi", "sub": c.subject, "room": room,
             "nbf": nbf.timestamp(), "iat": now.timestamp(), "exp": exp.timestamp(),
             "context": { "user": {
                 "id": user.as_str(),
@@ -256,11 +289,18 @@ impl MeetingProvider for JitsiProvider {
         if exp <= now {
             return Ok(Some(PersonalLink::Expired));
         }
+        let moderator = role == LinkRole::Host;
+        if !moderator && c.guest_domain.is_some() {
+            // A guest: the room alone, no token the server could make an owner of.
+            return Ok(Some(PersonalLink::Issued {
+                url: room_url(&c, &meeting.provider_meeting_id),
+                expires_at: exp,
+            }));
+        }
         // A link for a meeting next month does not open the room all month.
         let nbf = (now - NBF_SKEW).max(meeting.start_time - self.config.join_lead);
         let validity = Validity { now, nbf, exp };
         let room = &meeting.provider_meeting_id;
-        let moderator = role == LinkRole::Host;
         let header = match &c.signer {
             Signer::Hs256(_) => Header::new(Algorithm::HS256),
             Signer::JaaS { kid, .. } => {
@@ -285,6 +325,58 @@ impl MeetingProvider for JitsiProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parsed(fields: Value) -> Result<JitsiCredentials, String> {
+        let Value::Object(json) = fields else {
+            unreachable!("an object")
+        };
+        JitsiCredentials::from_secret(&json)
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn the_subject_is_the_lowercased_xmpp_domain_given_else_the_domain() {
+        let c = parsed(json!({ "domain": "Meet.Example.ORG", "appId": "a", "appSecret": SECRET }))
+            .expect("parses");
+        assert_eq!(
+            (c.domain.as_str(), c.subject.as_str()),
+            ("meet.example.org", "meet.example.org")
+        );
+        let c = parsed(json!({ "domain": "meet.example.org", "appId": "a", "appSecret": SECRET, "subject": "Meet.Jitsi" }))
+            .expect("parses");
+        assert_eq!(c.subject, "meet.jitsi");
+        for bad in [
+            "https://meet.example.org",
+            "meet.example.org/room",
+            "meet.example.org:443",
+            "-x.org",
+        ] {
+            assert!(
+                parsed(json!({ "domain": bad, "appId": "a", "appSecret": SECRET })).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn meet_jit_si_is_refused_as_a_domain() {
+        let refused = parsed(json!({ "domain": "MEET.JIT.SI", "appId": "a", "appSecret": SECRET }));
+        assert!(refused.is_err_and(|e| e.contains("meet.jit.si")));
+    }
+
+    #[test]
+    fn a_jaas_key_id_is_taken_short_or_whole_as_the_console_shows_it() {
+        let app = "vpaas-magic-cookie-1fc542a3e4414a44b2611668195e2bfe";
+        assert_eq!(
+            jaas_kid(app, "4f4910").as_deref(),
+            Ok(format!("{app}/4f4910").as_str())
+        );
+        let whole = format!("{app}/4f4910");
+        assert_eq!(jaas_kid(app, &whole).as_deref(), Ok(whole.as_str()));
+        assert!(jaas_kid(app, "vpaas-magic-cookie-other/4f4910").is_err());
+        assert!(jaas_kid(app, &format!("{app}/")).is_err());
+    }
 
     #[test]
     fn room_names_are_random_lowercase_single_level() {
