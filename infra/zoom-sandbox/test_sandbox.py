@@ -501,6 +501,12 @@ class FaultsTest(SandboxTestCase):
         status, headers, _ = self.api("POST", "/users/me/meetings", meeting_body())
         self.assertEqual((status, "Retry-After" in headers, headers["X-RateLimit-Type"]), (429, False, "QPS"))
 
+    def test_only_zooms_listed_time_zones_are_accepted(self):
+        self.assertEqual(self.api("POST", "/users/me/meetings", {**meeting_body(), "timezone": "Europe/Kiev"})[0], 201)
+        status, _, body = self.api("POST", "/users/me/meetings", {**meeting_body(), "timezone": "Europe/Kyiv"})
+        self.assertEqual((status, body["code"], body["errors"][0]["field"]), (400, 300, "timezone"))
+        self.assertEqual(len(self.stored_meetings()["meetings"]), 1)
+
     def test_daily_limit(self):
         self.fault(LIST, "daily_limit")
         status, headers, body = self.api("GET", "/users/me/meetings")

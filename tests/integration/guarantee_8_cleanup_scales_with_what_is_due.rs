@@ -1045,3 +1045,43 @@ async fn appointments_are_left_to_the_weekly_run_and_an_unknown_pass_is_refused(
     assert!(refused.is_err(), "an unknown pass does nothing");
     stack.finish(0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zooms_3007_on_delete_means_ended_so_a_cancel_and_the_cleanup_count_it_done() {
+    let (stack, clock, app) = in_process_app().await;
+    let t0 = clock.now();
+    let service = day_token(&stack, "svc-1", "service", "clinic-1");
+    // Zoom's spec lists 3007 for DELETE (HTTP 400): "Sorry, you cannot delete this meeting
+    // since it has ended." When it sends it is not documented: injected.
+    let ended = json!({ "operation": DELETE_OP, "kind": "status", "status": 400,
+        "body": { "code": 3007, "message": "Sorry, you cannot delete this meeting since it has ended." } });
+    let made = |appt: &'static str| {
+        let req = lambda_request(
+            "PUT",
+            &format!("/appointments/{appt}/meeting"),
+            Some(&service),
+            Some(&body_at(t0)),
+        );
+        call(&app, telemeet::http::router::Function::CreateMeeting, req)
+    };
+    let cancelled = made("appt-3007-cancel").await;
+    let due = made("appt-3007-due").await;
+    assert_eq!((cancelled.status, due.status), (201, 201));
+    stack.fault(ended.clone()).await;
+    let id = cancelled.body["meetingId"].as_str().expect("id");
+    let req = lambda_request("DELETE", &format!("/meetings/{id}"), Some(&service), None);
+    let answer = call(&app, telemeet::http::router::Function::ManageMeeting, req).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["status"], "cancelled");
+
+    stack.fault(ended).await;
+    let week = t0 + chrono::Duration::days(8);
+    clock.set(week);
+    let summary = cleanup_now(&app, &clock, week).await;
+    assert_eq!(
+        (summary["archived"].as_u64(), summary["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{summary}"
+    );
+    stack.finish(0).await;
+}

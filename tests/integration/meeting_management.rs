@@ -494,3 +494,64 @@ async fn a_reschedule_within_the_same_second_keeps_the_memberships() {
     );
     stack.finish(0).await;
 }
+
+/// The stored Zoom meeting behind `meeting` at the sandbox.
+async fn at_zoom(stack: &Stack, meeting: &Value) -> Value {
+    let all = stack
+        .sandbox(reqwest::Method::GET, "/__sandbox/meetings", None)
+        .await;
+    all["meetings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| {
+            m["id"].as_u64().map(|id| id.to_string()).as_deref()
+                == meeting["providerMeetingId"].as_str()
+        })
+        .cloned()
+        .expect("the meeting at Zoom")
+}
+
+#[tokio::test]
+async fn a_time_zone_zoom_does_not_list_goes_as_an_equivalent_one_and_the_record_keeps_the_callers()
+{
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let service = stack.token("svc-1", "service", "clinic-1");
+    // Europe/Kyiv (tzdata since 2022) is not in Zoom's list; Europe/Kiev is.
+    let mut body = appointment_body();
+    body["timezone"] = json!("Europe/Kyiv");
+    let made = create(&api, &service, "appt-kyiv", &body).await;
+    assert_eq!(made["timezone"], "Europe/Kyiv");
+    assert_eq!(at_zoom(&stack, &made).await["timezone"], "Europe/Kiev");
+    // A reschedule to another unlisted zone: no equivalent with the same clock, so UTC.
+    let id = made["meetingId"].as_str().expect("id");
+    let change = json!({ "timezone": "America/Nuuk" });
+    let patched = api
+        .send(
+            "PATCH",
+            &format!("/meetings/{id}"),
+            Some(&service),
+            Some(change.to_string()),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    assert_eq!(patched.body["timezone"], "America/Nuuk");
+    let zone = at_zoom(&stack, &made).await["timezone"].clone();
+    assert!(zone.is_string() && zone != "America/Nuuk", "{zone}");
+    // Zoom's meeting.updated naming the zone it was told changes nothing of ours.
+    let sent = stack
+        .sandbox(
+            reqwest::Method::POST,
+            "/__sandbox/webhooks/send",
+            Some(
+                json!({ "event": "meeting.updated", "meetingId": made["providerMeetingId"],
+                "target": format!("{}/webhooks/zoom", stack.gateway()) }),
+            ),
+        )
+        .await;
+    assert_eq!(sent["status"], 200, "{sent}");
+    let read = api.get(&service, &format!("/meetings/{id}")).await;
+    assert_eq!(read.body["timezone"], "America/Nuuk");
+    stack.finish(0).await;
+}

@@ -72,7 +72,8 @@ impl Service {
             else {
                 return Ok(EventOutcome::NotOurs);
             };
-            let Some(after) = apply(&before, event, self.clock.now()) else {
+            let event = as_meant(event, &before);
+            let Some(after) = apply(&before, &event, self.clock.now()) else {
                 return Ok(EventOutcome::Unchanged);
             };
             if stores.meetings.save(&before, &after, Some(&mark)).await? {
@@ -85,5 +86,36 @@ impl Service {
             }
         }
         Err(ServiceError::Store(StoreError::Contended))
+    }
+}
+
+/// The event as it bears on our record: a Zoom `meeting.updated` naming the zone Zoom was
+/// told for ours (Zoom knows fewer zones than IANA: `Europe/Kyiv` went as `Europe/Kiev`) is
+/// no change of zone, so the caller's stays.
+fn as_meant<'e>(
+    event: &'e ProviderEvent,
+    record: &crate::domain::Meeting,
+) -> std::borrow::Cow<'e, ProviderEvent> {
+    use crate::domain::EventKind;
+    match &event.kind {
+        EventKind::Updated {
+            start_time,
+            duration_minutes,
+            topic,
+            timezone: Some(zone),
+        } if event.provider == crate::domain::ProviderKind::Zoom
+            && zone.as_str()
+                == crate::providers::zoom::zone_for(&record.timezone, record.start_time) =>
+        {
+            let mut same = event.clone();
+            same.kind = EventKind::Updated {
+                start_time: *start_time,
+                duration_minutes: *duration_minutes,
+                topic: topic.clone(),
+                timezone: None,
+            };
+            std::borrow::Cow::Owned(same)
+        }
+        _ => std::borrow::Cow::Borrowed(event),
     }
 }

@@ -89,6 +89,9 @@ const USER_NOT_FOUND: i64 = 1001;
 const LIMIT_REACHED: i64 = 300;
 /// The meeting is in progress (a delete is refused).
 pub const IN_PROGRESS: i64 = 3002;
+/// "Sorry, you cannot delete this meeting since it has ended." (DELETE, HTTP 400): an ended
+/// meeting holds nothing to delete.
+pub const ENDED: i64 = 3007;
 
 impl Dialect for Zoom {
     const NAME: &'static str = "zoom";
@@ -188,6 +191,67 @@ fn schedule_of(body: &Value) -> Option<Schedule> {
     })
 }
 
+/// Zoom's own list of time zone IDs (the table in its API references, vendored with the
+/// sandbox, which checks against the same file). Zoom accepts only these.
+const ZOOM_ZONES: &str = include_str!("../../../../infra/zoom-sandbox/spec/timezones.txt");
+
+fn zoom_zones() -> impl Iterator<Item = &'static str> {
+    ZOOM_ZONES
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// The UTC offsets (seconds) of `tz` on the first of each month of `year`.
+fn offsets_of(tz: chrono_tz::Tz, year: i32) -> Option<Vec<i32>> {
+    use chrono::{Offset, TimeZone};
+    (1..=12)
+        .map(|month| {
+            let at = chrono::NaiveDate::from_ymd_opt(year, month, 1)?.and_hms_opt(12, 0, 0)?;
+            Some(tz.offset_from_utc_datetime(&at).fix().local_minus_utc())
+        })
+        .collect()
+}
+
+/// The zone Zoom is told for a meeting in `zone` starting at `start`: the zone itself when
+/// Zoom knows it; else a Zoom zone keeping the same clock all that year (`Europe/Kyiv` →
+/// `Europe/Kiev`), the most similar name first; else `UTC`. The start is always sent in
+/// UTC (`…Z`), so the zone only decides how Zoom shows it; our record keeps the caller's.
+pub fn zone_for(zone: &str, start: DateTime<Utc>) -> &str {
+    if let Some(known) = zoom_zones().find(|z| *z == zone) {
+        return known;
+    }
+    let year = chrono::Datelike::year(&start);
+    let Some(wanted) = zone
+        .parse::<chrono_tz::Tz>()
+        .ok()
+        .and_then(|tz| offsets_of(tz, year))
+    else {
+        return "UTC";
+    };
+    let same_clock = |z: &&str| {
+        z.parse::<chrono_tz::Tz>()
+            .ok()
+            .and_then(|tz| offsets_of(tz, year))
+            .is_some_and(|o| o == wanted)
+    };
+    // The most similar name among those keeping the same clock (`Europe/Kyiv` shares
+    // `Europe/K` with `Europe/Kiev`, `Europe/` only with `Europe/Athens`); the list's first.
+    let shared = |z: &&str| {
+        z.bytes()
+            .zip(zone.bytes())
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
+    zoom_zones()
+        .filter(same_clock)
+        .fold(None, |best: Option<&str>, z| match best {
+            Some(b) if shared(&b) >= shared(&z) => Some(b),
+            _ => Some(z),
+        })
+        .unwrap_or("UTC")
+}
+
 fn zoom_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -200,7 +264,7 @@ fn create_body(spec: &CreateSpec, deployment: &str) -> Value {
         "type": 2,
         "start_time": zoom_time(spec.schedule.start_time),
         "duration": spec.schedule.duration_minutes,
-        "timezone": spec.schedule.timezone,
+        "timezone": zone_for(&spec.schedule.timezone, spec.schedule.start_time),
         "password": spec.passcode,
         "agenda": marker(deployment, &spec.meeting_id),
         "settings": {
@@ -506,13 +570,14 @@ impl MeetingProvider for ZoomProvider {
             "topic": schedule.topic,
             "start_time": zoom_time(schedule.start_time),
             "duration": schedule.duration_minutes,
-            "timezone": schedule.timezone,
+            "timezone": zone_for(&schedule.timezone, schedule.start_time),
         });
         let req = Request::with("update_meeting", Method::PATCH, url, &body);
         self.api.call(self, req, deadline).await.map(drop)
     }
 
-    /// 404 / 3001: already gone. 3002: in progress (the caller decides whether to end it).
+    /// 404 / 3001: already gone; 3007: ended, so nothing to delete either. 3002: in progress
+    /// (the caller decides whether to end it).
     async fn delete(
         &self,
         provider_meeting_id: &str,
@@ -525,6 +590,9 @@ impl MeetingProvider for ZoomProvider {
                 code: Some(IN_PROGRESS),
                 ..
             }) => Ok(Deletion::InProgress),
+            Err(ProviderError::Rejected {
+                code: Some(ENDED), ..
+            }) => Ok(Deletion::AlreadyGone),
             other => other,
         }
     }
@@ -553,6 +621,22 @@ impl MeetingProvider for ZoomProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zones_zoom_does_not_list_are_sent_as_an_equivalent_zoom_zone_or_utc() {
+        let start = DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(zone_for("Europe/Berlin", start), "Europe/Berlin");
+        // Renamed in 2022 (tzdata); Zoom's list still has the old name.
+        assert_eq!(zone_for("Europe/Kyiv", start), "Europe/Kiev");
+        assert_eq!(zone_for("Asia/Kolkata", start), "Asia/Kolkata");
+        // Same clock all year as a Zoom zone of its region.
+        let ulaanbaatar = zone_for("Asia/Ulaanbaatar", start);
+        assert!(zoom_zones().any(|z| z == ulaanbaatar), "{ulaanbaatar}");
+        assert_eq!(zone_for("Not/AZone", start), "UTC");
+        assert_eq!(zone_for("UTC", start), "UTC");
+    }
 
     #[test]
     fn meeting_ids_are_int64_from_numbers_or_strings() {
