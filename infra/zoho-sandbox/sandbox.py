@@ -251,7 +251,7 @@ class Sandbox(BaseSandbox):
     pages = {"GET /meeting/start": "start", "GET /meeting/join": "join"}
     extra_control = ["GET /__sandbox/tokens", "POST /__sandbox/revoke", "GET /__sandbox/orgs",
                      "POST /__sandbox/orgs", "POST /__sandbox/orgs/{zsoid}/presenters",
-                     "POST /__sandbox/index-mode"]
+                     "POST /__sandbox/index-mode", "POST /__sandbox/seed"]
 
     def __init__(self, args):
         super().__init__()
@@ -557,6 +557,8 @@ class Sandbox(BaseSandbox):
             return self.add_org(payload)
         if key == "POST /__sandbox/orgs/{zsoid}/presenters":
             return self.add_presenter(params["zsoid"], payload)
+        if key == "POST /__sandbox/seed":
+            return self.seed(payload)
         if key == "POST /__sandbox/index-mode":
             mode = payload.get("mode") if isinstance(payload, dict) else None
             if mode not in INDEX_MODES:
@@ -580,6 +582,32 @@ class Sandbox(BaseSandbox):
                 "windowSeconds": self.limit.window,
                 "live": sum(1 for expiry, zsoid in self.tokens.values() if expiry > now and zsoid == self.zsoid),
             })
+
+    def seed(self, payload):
+        """`count` copies of `session` (create fields; presenter: the CLI organization's user) made
+        directly, as if created outside telemeet: for lists longer than a page."""
+        count = payload.get("count") if isinstance(payload, dict) else None
+        session = payload.get("session") if isinstance(payload, dict) else None
+        if not (is_int(count) and 1 <= count <= 1000 and isinstance(session, dict)):
+            return Reply(400, {"error": "body must be {\"count\": 1..1000, \"session\": {...}}"})
+        with self.lock:
+            org = self.orgs[self.zsoid]
+            session = {"presenter": org.presenters[0], **session}
+            errors = session_errors(session, list(org.presenters))
+            if errors:
+                return Reply(400, {"error": errors[0]})
+            keys = []
+            for _ in range(count):
+                key = self._new_key()
+                meeting = {"meetingKey": key, "zsoid": org.zsoid, "sysId": random_digits(18),
+                           "token": self._issue("linkTokens", secrets.token_urlsafe(24)),
+                           "pwd": self._issue("linkTokens", secrets.token_urlsafe(12)),
+                           "encryptPwd": secrets.token_urlsafe(24),
+                           "createdTimeMillisec": str(epoch_ms(datetime.now(timezone.utc))), "started": False}
+                self._apply(meeting, session)
+                self.meetings[key] = meeting
+                keys.append(key)
+        return Reply(201, {"meetingKeys": keys})
 
     def _zuid_taken(self, zuids):
         """A message if a zuid already belongs to an organization (the caller holds the lock)."""

@@ -956,3 +956,17 @@ class ThrottleFaultTest(SandboxTestCase):
         for bad in ({"status": 429}, {"lang": "fr"}):
             status, _, _ = self.control("POST", "faults", {"operation": LIST, "kind": "throttle", **bad})
             self.assertEqual(status, 400, bad)
+
+
+class SeedTest(SandboxTestCase):
+    def test_seeded_sessions_are_listed_like_created_ones(self):
+        session = session_body(agenda="telemeet:other:mtg_1:1800000000")["session"]
+        status, _, body = self.control("POST", "seed", {"count": 3, "session": session})
+        self.assertEqual((status, len(body["meetingKeys"])), (201, 3), body)
+        listed_keys = [s["meetingKey"] for s in self.api("GET", f"{ORG}/sessions.json")[2]["session"]]
+        self.assertEqual(sorted(listed_keys), sorted(body["meetingKeys"]))
+        got = self.api("GET", f"{ORG}/sessions/{listed_keys[0]}.json")[2]["session"]
+        self.assertEqual((got["agenda"], got["presenter"]), (session["agenda"], ZUID))
+        for bad in ({"count": 0, "session": session}, {"count": 1, "session": {**session, "timezone": "Mars/Base"}},
+                    {"count": 2}):
+            self.assertEqual(self.control("POST", "seed", bad)[0], 400, bad)
