@@ -35,6 +35,17 @@ async fn tokens(stack: &Stack) -> Value {
         .await
 }
 
+/// Asserts the session carries our marker, dated within a minute of `at` (the marking time
+/// Zoho does not tell otherwise, for the orphan pass).
+fn assert_marked(s: &Value, id: &str, at: chrono::DateTime<chrono::Utc>, why: &str) {
+    let agenda = s["agenda"].as_str().unwrap_or_default();
+    let marked_at = agenda
+        .strip_prefix(&format!("telemeet:local:{id}:"))
+        .and_then(|t| t.parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("{why}: {agenda:?} is no dated marker of {id}"));
+    assert!((marked_at - at.timestamp()).abs() <= 60, "{why}: {agenda}");
+}
+
 /// The session the sandbox holds under `key`.
 async fn session(stack: &Stack, key: &str) -> Value {
     sessions(stack).await["meetings"]
@@ -70,11 +81,7 @@ async fn zoho_meetings_are_created_linked_rescheduled_cancelled_and_cleaned_up()
         .expect("meeting key")
         .to_owned();
     let s = session(&stack, &key).await;
-    assert_eq!(
-        s["agenda"],
-        format!("telemeet:local:{id}"),
-        "marked, no PHI"
-    );
+    assert_marked(&s, &id, chrono::Utc::now(), "marked, no PHI");
     assert_eq!(s["topic"], "Video consultation");
     assert_eq!(s["timezone"], "Europe/Berlin");
     assert_eq!(s["duration"], 30 * 60_000);
@@ -107,6 +114,9 @@ async fn zoho_meetings_are_created_linked_rescheduled_cancelled_and_cleaned_up()
         &s["joinLink"],
         "participant link = joinLink",
     );
+    // Zoho's joinLink carries no passcode: the session's pwd comes beside it.
+    assert_eq!(join_link["password"], s["pwd"], "the passcode is pwd");
+    assert!(s["pwd"].as_str().is_some_and(|p| !p.is_empty()));
     let refused = api
         .get(&patient, &format!("/meetings/{id}/link?role=host"))
         .await;
@@ -131,11 +141,7 @@ async fn zoho_meetings_are_created_linked_rescheduled_cancelled_and_cleaned_up()
             Some(45 * 60_000)
         )
     );
-    assert_eq!(
-        s["agenda"],
-        format!("telemeet:local:{id}"),
-        "the marker stays"
-    );
+    assert_marked(&s, &id, chrono::Utc::now(), "the marker stays");
 
     // Cancel: deleted at Zoho; repeating it answers the same.
     for _ in 0..2 {

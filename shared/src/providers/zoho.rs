@@ -415,8 +415,8 @@ impl IndexMode {
         }
     }
 
-    /// Which reading the pages at index 0 and 1 show. Records from 1: index 0 reads (about)
-    /// the records index 1 does. Page numbers: two disjoint pages, the first one full
+    /// Which reading the first page (`zero`, no index) and index 1 show. Records from 1:
+    /// both read the same records. Page numbers: two disjoint pages, the first one full
     /// whenever the second has any (a few shared only if sessions came between the reads).
     fn of(zero: &[Value], one: &[Value]) -> Self {
         if one.is_empty() {
@@ -630,36 +630,40 @@ impl ZohoProvider {
         }
     }
 
-    /// One page of the list at `index`.
+    /// One page of the list at `index` (`None`: Zoho's default, the first page).
     async fn list_page(
         &self,
         c: &ZohoCredentials,
         listtype: &str,
-        index: usize,
+        index: Option<usize>,
         deadline: Instant,
     ) -> Result<Vec<Value>, ProviderError> {
         let mut url = self.sessions_url(c, None)?;
+        url.query_pairs_mut().append_pair("listtype", listtype);
+        if let Some(i) = index {
+            url.query_pairs_mut().append_pair("index", &i.to_string());
+        }
         url.query_pairs_mut()
-            .append_pair("listtype", listtype)
-            .append_pair("index", &index.to_string())
             .append_pair("count", &PAGE_SIZE.to_string());
         let req = Request::new("list_sessions", Method::GET, url);
         let a = self.api.call(self, req, deadline).await?;
         Ok(api::list_of(a.body, "session"))
     }
 
-    /// The pages at index 1 and 0, and what `index` counts: the first page is index 1 if it
-    /// counts records from 1, index 0 if it numbers pages from 0. A list refusing index 0
-    /// counts records. Returns the mode, the sessions read and the last page's length.
+    /// The first page (no `index`: Zoho's default) and the page at index 1, and what `index`
+    /// counts: index 1 is the first page again if it counts records from 1, the second if it
+    /// numbers pages from 0 (never index 0: a list counting records may refuse it). A list
+    /// refusing the default counts records. Returns the mode, the sessions read and the last
+    /// page's length.
     async fn first_pages(
         &self,
         c: &ZohoCredentials,
         listtype: &str,
         deadline: Instant,
     ) -> Result<(IndexMode, Vec<Value>, usize), ProviderError> {
-        let one = self.list_page(c, listtype, 1, deadline).await?;
+        let one = self.list_page(c, listtype, Some(1), deadline).await?;
         let len = one.len();
-        let zero = match self.list_page(c, listtype, 0, deadline).await {
+        let zero = match self.list_page(c, listtype, None, deadline).await {
             Err(ProviderError::Rejected { .. }) => return Ok((IndexMode::RecordsFrom1, one, len)),
             other => other?,
         };
@@ -690,7 +694,7 @@ impl ZohoProvider {
                 });
             }
             index = mode.next(index);
-            let page = self.list_page(c, listtype, index, deadline).await?;
+            let page = self.list_page(c, listtype, Some(index), deadline).await?;
             last_len = page.len();
             merge(&mut all, page);
             pages += 1;
