@@ -425,10 +425,10 @@ impl IndexMode {
         if zero.is_empty() {
             return Self::RecordsFrom1;
         }
-        let keys: HashSet<String> = zero.iter().filter_map(|s| session_key(s)).collect();
+        let keys: HashSet<String> = zero.iter().filter_map(session_key).collect();
         let shared = one
             .iter()
-            .filter_map(|s| session_key(s))
+            .filter_map(session_key)
             .filter(|k| keys.contains(k))
             .count();
         if shared * 2 > zero.len().min(one.len()) {
