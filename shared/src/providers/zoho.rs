@@ -31,6 +31,8 @@ use std::time::Instant;
 
 /// Zoho's code for a refused access token (`INVALID_OAUTHTOKEN`).
 pub const INVALID_OAUTHTOKEN: i64 = 2000;
+/// Zoho's code for a meeting key it does not know (`INVALID_MEETING_KEY`).
+pub const INVALID_MEETING_KEY: i64 = 4000;
 /// Sessions listed per page, and the pages read while looking for a marker.
 const PAGE_SIZE: usize = 100;
 const MAX_LIST_PAGES: usize = 10;
@@ -207,7 +209,11 @@ impl Dialect for Zoho {
         false
     }
 
-    fn refusal(a: &Answer, _code: Option<i64>, _retry_after: u64) -> Option<ProviderError> {
+    fn refusal(a: &Answer, code: Option<i64>, _retry_after: u64) -> Option<ProviderError> {
+        // Documented without its status: whatever it is, the session is not there.
+        if code == Some(INVALID_MEETING_KEY) {
+            return Some(ProviderError::NotFound);
+        }
         if a.status == StatusCode::FORBIDDEN {
             tracing::error!(
                 provider = "zoho",
@@ -314,13 +320,12 @@ fn may_be(session: &Value, schedule: &Schedule) -> bool {
 
 /// Zoho's local-time format for `startTime`, in the session's own time zone.
 fn zoho_start_time(start: DateTime<Utc>, timezone: &str) -> String {
-    const FORMAT: &str = START_FORMAT;
     match timezone.parse::<chrono_tz::Tz>() {
         Ok(tz) => tz
             .from_utc_datetime(&start.naive_utc())
-            .format(FORMAT)
+            .format(START_FORMAT)
             .to_string(),
-        Err(_) => start.format(FORMAT).to_string(),
+        Err(_) => start.format(START_FORMAT).to_string(),
     }
 }
 
@@ -420,7 +425,7 @@ impl IndexMode {
     /// whenever the second has any (a few shared only if sessions came between the reads).
     fn of(zero: &[Value], one: &[Value]) -> Self {
         if one.is_empty() {
-            return Self::PagesFrom0; // index 0 held everything either way
+            return Self::PagesFrom0; // the first page held everything either way
         }
         if zero.is_empty() {
             return Self::RecordsFrom1;
@@ -989,6 +994,24 @@ mod tests {
             json!({"error": "Access Denied"}),
         ] {
             assert!(!throttle_body(&body), "{body}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_meeting_key_is_a_session_not_found_whatever_its_status() {
+        let answer = |status: StatusCode| Answer {
+            status,
+            headers: reqwest::header::HeaderMap::new(),
+            body: json!({"error": {"errorCode": 4000, "message": "The meeting key is invalid.",
+                "key": "INVALID_MEETING_KEY"}}),
+        };
+        for status in [StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND] {
+            let a = answer(status);
+            let code = error_code(&a.body);
+            assert!(matches!(
+                Zoho::refusal(&a, code, 0),
+                Some(ProviderError::NotFound)
+            ));
         }
     }
 
