@@ -33,7 +33,7 @@ DELETE = "DELETE /api/v2/{zsoid}/sessions/{meetingKey}.json"
 OPERATIONS = [TOKEN, USER, CREATE, LIST, GET, UPDATE, DELETE]
 API_OPERATIONS = OPERATIONS[1:]
 
-FAULT_KINDS = {"status", "delay", "hold", "rate_limit", "token_invalid", "too_many", "drop_after"}
+FAULT_KINDS = {"status", "delay", "hold", "rate_limit", "token_invalid", "too_many", "drop_after", "throttle"}
 FAULT_SCOPE = {"token_invalid": API_OPERATIONS, "too_many": [TOKEN]}  # other kinds: every operation
 
 HOST_EMAIL = "host@sandbox.invalid"
@@ -51,7 +51,18 @@ TOO_MANY = {
     "error_description": "You have made too many requests continuously. Please try again after some time.",
     "status": "failure",
 }
+# The same throttle answer localised, as third-party code has seen it (which data centre sends it is
+# not documented).
+TOO_MANY_ZH = {"error": "拒绝访问", "error_description": "您已连续提出过多请求，请稍后再试。", "status": "failure"}
+# Zoho Accounts' answer once a refresh token's 10 tokens per 10 minutes are spent (token-limits page).
+TOKEN_LIMIT = {
+    "error": "Access Denied",
+    "error_description": "Token creation throttle limit reached. Please reuse the valid tokens you currently have.",
+}
+THROTTLE_BODIES = {"en": TOO_MANY, "zh": TOO_MANY_ZH}
 INVALID_TOKEN = {"error": {"code": 2000, "message": "INVALID_OAUTHTOKEN"}}
+# What `index` of the list counts (undocumented): records from 1, or pages (of `count`) from 0.
+INDEX_MODES = {"records-from-1", "pages-from-0"}
 
 
 def zoho_error(status, code, message):
@@ -150,17 +161,18 @@ def body_errors(call, presenters):
     return session_errors(body["session"], presenters)
 
 
-def list_params(query):
-    """(listtype, index, count) from the list query, or the errors."""
+def list_params(query, index_mode="records-from-1"):
+    """(listtype, index, count) from the list query, or the errors. A page number may be 0."""
     errors, values = [], {}
     listtype = query.get("listtype", "all")
     if listtype not in LIST_TYPES:
         errors.append(bad_field("listtype", "Must be upcoming, past or all."))
-    for name, default, top in (("index", 1, None), ("count", 100, 100)):
+    first_index = 0 if index_mode == "pages-from-0" else 1
+    for name, default, low, top in (("index", first_index, first_index, None), ("count", 100, 1, 100)):
         raw = query.get(name, str(default))
-        value = int(raw) if re.fullmatch(r"[0-9]{1,9}", raw) else 0
-        if value < 1 or (top and value > top):
-            errors.append(bad_field(name, f"Must be a whole number from 1{f' to {top}' if top else ''}."))
+        value = int(raw) if re.fullmatch(r"[0-9]{1,9}", raw) else -1
+        if value < low or (top and value > top):
+            errors.append(bad_field(name, f"Must be a whole number from {low}{f' to {top}' if top else ''}."))
         values[name] = value
     return errors, (listtype, values["index"], values["count"])
 
@@ -238,7 +250,8 @@ class Sandbox(BaseSandbox):
     fault_kinds = FAULT_KINDS
     pages = {"GET /meeting/start": "start", "GET /meeting/join": "join"}
     extra_control = ["GET /__sandbox/tokens", "POST /__sandbox/revoke", "GET /__sandbox/orgs",
-                     "POST /__sandbox/orgs", "POST /__sandbox/orgs/{zsoid}/presenters"]
+                     "POST /__sandbox/orgs", "POST /__sandbox/orgs/{zsoid}/presenters",
+                     "POST /__sandbox/index-mode", "POST /__sandbox/seed"]
 
     def __init__(self, args):
         super().__init__()
@@ -265,6 +278,7 @@ class Sandbox(BaseSandbox):
             self.tokens = {}  # access token -> (expiry (monotonic seconds), zsoid); revoked ones removed
             self.meetings = {}  # meetingKey -> stored meeting (see create_session)
             self.deleted = {}  # meetingKey -> stored meeting
+            self.index_mode = "records-from-1"
             self.reset_bookkeeping()
 
     # -- request preparation (callers hold no lock)
@@ -279,7 +293,9 @@ class Sandbox(BaseSandbox):
                 presenters = list(org.presenters)
             errors = body_errors(call, presenters)
         elif call.key == LIST:
-            errors = list_params(call.query)[0]
+            with self.lock:
+                mode = self.index_mode
+            errors = list_params(call.query, mode)[0]
         else:
             return [], None
         return errors, not errors
@@ -322,15 +338,46 @@ class Sandbox(BaseSandbox):
             if key not in self.meetings and key not in self.deleted:
                 return key
 
-    def _view(self, meeting):
-        """The session object as Zoho answers it."""
-        zone = ZoneInfo(meeting["timezone"])
+    def _times(self, meeting):
+        """(start, end, status) of a stored meeting."""
         start = meeting["start"]
         end = start + timedelta(milliseconds=meeting["duration"])
         if datetime.now(timezone.utc) >= end:
             status = "completed"
         else:
             status = "started" if meeting["started"] else "upcoming"
+        return start, end, status
+
+    def _join_link(self, meeting):
+        """Like Zoho's sample (https://meeting.zoho.com/join?key=123456789): no password in it."""
+        return f"{self.base_url}/meeting/join?key={meeting['meetingKey']}"
+
+    def _listed(self, meeting):
+        """A session as the list answers it: only the list page's documented fields (no agenda,
+        no startLink, no millisecond times)."""
+        zone = ZoneInfo(meeting["timezone"])
+        start, end, _ = self._times(meeting)
+        return {
+            "meetingKey": meeting["meetingKey"],
+            "sysId": meeting["sysId"],
+            "topic": meeting["topic"],
+            "presenterEmail": presenter_email(self.orgs[meeting["zsoid"]], meeting["presenter"]),
+            "presenterZuid": meeting["presenter"],
+            "creatorZuid": meeting["presenter"],
+            "startTime": start.astimezone(zone).strftime(SHOWN_FORMAT),
+            "endTime": end.astimezone(zone).strftime(SHOWN_FORMAT),
+            "duration": meeting["duration"],
+            "timezone": meeting["timezone"],
+            "joinLink": self._join_link(meeting),
+            "meetingEmbedUrl": f"{self.base_url}/meeting/embed?key={meeting['meetingKey']}",
+            "pwd": meeting["pwd"],
+            "encryptPwd": meeting["encryptPwd"],
+        }
+
+    def _view(self, meeting):
+        """The session object as Zoho answers a create, get or update."""
+        zone = ZoneInfo(meeting["timezone"])
+        start, end, status = self._times(meeting)
         return {
             "meetingKey": meeting["meetingKey"],
             "sysId": meeting["sysId"],
@@ -345,13 +392,16 @@ class Sandbox(BaseSandbox):
             "duration": meeting["duration"],
             "timezone": meeting["timezone"],
             "startLink": f"{self.base_url}/meeting/start?key={meeting['meetingKey']}&token={meeting['token']}",
-            "joinLink": f"{self.base_url}/meeting/join?key={meeting['meetingKey']}&pwd={meeting['pwd']}",
+            "joinLink": self._join_link(meeting),
+            "pwd": meeting["pwd"],
+            "encryptPwd": meeting["encryptPwd"],
             "participants": [dict(p) for p in meeting["participants"]],
-            "createdTimeMillisec": meeting["createdTimeMillisec"],
             "status": status,
         }
 
-    stored_meeting = _view
+    def stored_meeting(self, meeting):
+        """What /__sandbox/meetings shows: the full session and when it was created."""
+        return dict(self._view(meeting), createdTimeMillisec=meeting["createdTimeMillisec"])
 
     def _apply(self, meeting, session):
         """A create/update's (valid) fields onto a stored meeting: a full edit."""
@@ -414,7 +464,7 @@ class Sandbox(BaseSandbox):
             if org is None:  # no such refresh token for this client
                 return Reply(200, {"error": "invalid_code"})
             if not org.limit.try_issue():
-                return Reply(400, TOO_MANY)
+                return Reply(400, TOKEN_LIMIT)
             token = self._issue("accessTokens", f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}")
             self.tokens[token] = (time.monotonic() + self.token_ttl, org.zsoid)
         return Reply(200, {"access_token": token, "api_domain": API_DOMAIN, "token_type": "Bearer",
@@ -429,21 +479,25 @@ class Sandbox(BaseSandbox):
                 "sysId": random_digits(18),
                 "token": self._issue("linkTokens", secrets.token_urlsafe(24)),
                 "pwd": self._issue("linkTokens", secrets.token_urlsafe(12)),
+                "encryptPwd": secrets.token_urlsafe(24),
                 "createdTimeMillisec": str(epoch_ms(datetime.now(timezone.utc))),
                 "started": False,
             }
             reply = self._apply(meeting, call.json()["session"])
             self.meetings[key] = meeting
-            return reply
+            return Reply(201, reply.body)  # create-a-meeting.html: 201 Created
 
     def list_sessions(self, call, org):
-        listtype, index, count = list_params(call.query)[1]
         with self.lock:
-            views = [self._view(m) for m in self.meetings.values() if m["zsoid"] == org.zsoid]
-        views.sort(key=lambda v: (int(v["startTimeMillisec"]), v["meetingKey"]))
-        if listtype != "all":
-            views = [v for v in views if (v["status"] != "completed") == (listtype == "upcoming")]
-        return Reply(200, {"session": views[index - 1 : index - 1 + count]})
+            mode = self.index_mode
+            listtype, index, count = list_params(call.query, mode)[1]
+            ours = [m for m in self.meetings.values() if m["zsoid"] == org.zsoid]
+            ours.sort(key=lambda m: (m["start"], m["meetingKey"]))
+            if listtype != "all":
+                ours = [m for m in ours if (self._times(m)[2] != "completed") == (listtype == "upcoming")]
+            first = index * count if mode == "pages-from-0" else index - 1
+            views = [self._listed(m) for m in ours[first : first + count]]
+        return Reply(200, {"session": views})
 
     # -- host start / participant join pages (what the links open)
 
@@ -451,11 +505,13 @@ class Sandbox(BaseSandbox):
         """Opening a valid start link starts the meeting, as the host's client would."""
         role = self.pages[route]
         key = as_key(query.get("key", ""))
-        secret_name = "token" if role == "start" else "pwd"
         with self.lock:
             meeting = self.meetings.get(key)
-            given = query.get(secret_name, "").encode()
-            if meeting is None or not secrets.compare_digest(given, meeting[secret_name].encode()):
+            # The start link carries its token; a join link only the key (the password is asked
+            # for on the page, so one given in the link must be the session's).
+            secret_name = "token" if role == "start" else "pwd"
+            given = query.get(secret_name, meeting[secret_name] if meeting and role == "join" else "")
+            if meeting is None or not secrets.compare_digest(given.encode(), meeting[secret_name].encode()):
                 return Reply(403, f"Zoho sandbox: this {role} link is invalid")
             if role == "start":
                 meeting["started"] = True
@@ -468,6 +524,11 @@ class Sandbox(BaseSandbox):
         scope = FAULT_SCOPE.get(rule["kind"], OPERATIONS)
         if rule["operation"] not in scope:
             return f"kind {rule['kind']} applies only to {scope}"
+        if rule["kind"] == "throttle":
+            if rule.setdefault("status", 400) not in (200, 400):
+                return "throttle status must be 200 or 400"
+            if rule.setdefault("lang", "en") not in THROTTLE_BODIES:
+                return f"throttle lang must be one of {sorted(THROTTLE_BODIES)}"
         return None
 
     def fault_reply(self, rule):
@@ -480,6 +541,11 @@ class Sandbox(BaseSandbox):
                          {} if after is None else {"Retry-After": after})
         if kind == "token_invalid":
             return Reply(401, INVALID_TOKEN)
+        if kind == "throttle":  # Zoho's "too many requests", as HTTP 200 or 400, in English or Chinese
+            if rule["operation"] == TOKEN:
+                with self.lock:
+                    self.limit.faulted += 1
+            return Reply(rule["status"], THROTTLE_BODIES[rule["lang"]])
         with self.lock:  # too_many
             self.limit.faulted += 1
         return Reply(400, TOO_MANY)
@@ -491,6 +557,15 @@ class Sandbox(BaseSandbox):
             return self.add_org(payload)
         if key == "POST /__sandbox/orgs/{zsoid}/presenters":
             return self.add_presenter(params["zsoid"], payload)
+        if key == "POST /__sandbox/seed":
+            return self.seed(payload)
+        if key == "POST /__sandbox/index-mode":
+            mode = payload.get("mode") if isinstance(payload, dict) else None
+            if mode not in INDEX_MODES:
+                return Reply(400, {"error": f"mode must be one of {sorted(INDEX_MODES)}"})
+            with self.lock:
+                self.index_mode = mode
+            return Reply(204)
         with self.lock:
             if key == "GET /__sandbox/orgs":
                 return Reply(200, {"orgs": [o.public() for o in self.orgs.values()]})
@@ -507,6 +582,32 @@ class Sandbox(BaseSandbox):
                 "windowSeconds": self.limit.window,
                 "live": sum(1 for expiry, zsoid in self.tokens.values() if expiry > now and zsoid == self.zsoid),
             })
+
+    def seed(self, payload):
+        """`count` copies of `session` (create fields; presenter: the CLI organization's user) made
+        directly, as if created outside telemeet: for lists longer than a page."""
+        count = payload.get("count") if isinstance(payload, dict) else None
+        session = payload.get("session") if isinstance(payload, dict) else None
+        if not (is_int(count) and 1 <= count <= 1000 and isinstance(session, dict)):
+            return Reply(400, {"error": "body must be {\"count\": 1..1000, \"session\": {...}}"})
+        with self.lock:
+            org = self.orgs[self.zsoid]
+            session = {"presenter": org.presenters[0], **session}
+            errors = session_errors(session, list(org.presenters))
+            if errors:
+                return Reply(400, {"error": errors[0]})
+            keys = []
+            for _ in range(count):
+                key = self._new_key()
+                meeting = {"meetingKey": key, "zsoid": org.zsoid, "sysId": random_digits(18),
+                           "token": self._issue("linkTokens", secrets.token_urlsafe(24)),
+                           "pwd": self._issue("linkTokens", secrets.token_urlsafe(12)),
+                           "encryptPwd": secrets.token_urlsafe(24),
+                           "createdTimeMillisec": str(epoch_ms(datetime.now(timezone.utc))), "started": False}
+                self._apply(meeting, session)
+                self.meetings[key] = meeting
+                keys.append(key)
+        return Reply(201, {"meetingKeys": keys})
 
     def _zuid_taken(self, zuids):
         """A message if a zuid already belongs to an organization (the caller holds the lock)."""

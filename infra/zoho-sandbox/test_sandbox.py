@@ -39,7 +39,15 @@ TOO_MANY = {
     "error_description": "You have made too many requests continuously. Please try again after some time.",
     "status": "failure",
 }
+TOO_MANY_ZH = {"error": "拒绝访问", "error_description": "您已连续提出过多请求，请稍后再试。", "status": "failure"}
+TOKEN_LIMIT = {
+    "error": "Access Denied",
+    "error_description": "Token creation throttle limit reached. Please reuse the valid tokens you currently have.",
+}
 INVALID_TOKEN = {"error": {"code": 2000, "message": "INVALID_OAUTHTOKEN"}}
+# The fields the list of meetings documents for each session (list-of-meeting-api.html).
+LISTED_FIELDS = {"meetingKey", "topic", "presenterEmail", "startTime", "endTime", "duration", "timezone",
+                 "joinLink", "pwd", "encryptPwd", "sysId"}
 MISSING = object()  # session_body(field=MISSING) leaves the field out
 
 
@@ -70,6 +78,20 @@ def session_body(**overrides):
         **overrides,
     }
     return {"session": {k: v for k, v in session.items() if v is not MISSING}}
+
+
+def listed(session):
+    """A created session as the list shows it: the documented list fields only."""
+    item = {k: v for k, v in session.items() if k in LISTED_FIELDS}
+    item.update(presenterZuid=session["presenter"], creatorZuid=session["presenter"],
+                meetingEmbedUrl=session["joinLink"].replace("/meeting/join?", "/meeting/embed?"))
+    return item
+
+
+def without_created(stored):
+    """/__sandbox/meetings without the creation times Zoho's answers do not carry."""
+    meetings = [{k: v for k, v in m.items() if k != "createdTimeMillisec"} for m in stored["meetings"]]
+    return {"meetings": meetings, "deleted": stored["deleted"]}
 
 
 def utc_ms(*fields):
@@ -113,7 +135,7 @@ class SandboxTestCase(unittest.TestCase):
 
     def create(self, **overrides):
         status, _, body = self.api("POST", f"{ORG}/sessions.json", session_body(**overrides))
-        self.assertEqual(status, 200, body)
+        self.assertEqual(status, 201, body)
         return body["session"]
 
     def fault(self, operation, kind, **options):
@@ -235,7 +257,7 @@ class TokenLimitTest(SandboxTestCase):
         for _ in range(3):
             self.get_token()
         third_issued = time.monotonic()  # at the latest
-        self.assertEqual(self.grant()[::2], (400, TOO_MANY))
+        self.assertEqual(self.grant()[::2], (400, TOKEN_LIMIT))
         self.assertEqual(self.grant(client_secret="wrong")[::2], (200, {"error": "invalid_client"}))
         self.assertEqual(self.token_stats(), {"issued": 3, "refused": 1, "faulted": 0, "maxInWindow": 3,
                                               "limit": 3, "windowSeconds": 2, "live": 3})
@@ -269,7 +291,7 @@ class TokenLimitTest(SandboxTestCase):
 class SessionsTest(SandboxTestCase):
     def test_create_answers_like_zoho(self):
         status, headers, body = self.api("POST", f"{ORG}/sessions.json", session_body())
-        self.assertEqual(status, 200, body)
+        self.assertEqual(status, 201, body)
         self.assertTrue(headers["Content-Type"].startswith("application/json"))
         session = body["session"]
         key = session["meetingKey"]
@@ -277,13 +299,16 @@ class SessionsTest(SandboxTestCase):
         self.assertEqual(len(str(key)), 10)
         self.assertRegex(session["sysId"], r"^\d{18}$")
         self.assertRegex(session["startLink"], rf"^{re.escape(self.url)}/meeting/start\?key={key}&token=[\w-]{{24,}}$")
-        self.assertRegex(session["joinLink"], rf"^{re.escape(self.url)}/meeting/join\?key={key}&pwd=[\w-]{{12,}}$")
-        created = int(session["createdTimeMillisec"])
+        self.assertRegex(session["joinLink"], rf"^{re.escape(self.url)}/meeting/join\?key={key}$")  # no password
+        self.assertRegex(session["pwd"], r"^[\w-]{12,}$")
+        self.assertRegex(session["encryptPwd"], r"^[\w-]{24,}$")
+        self.assertNotIn("createdTimeMillisec", session)
+        created = int(self.stored()["meetings"][0]["createdTimeMillisec"])
         self.assertLess(abs(created - time.time() * 1000), 10_000)
         start = utc_ms(2031, 1, 15, 9, 0)  # 10:00 in Berlin is 09:00 UTC in winter
         self.assertEqual(
             {k: v for k, v in session.items() if k not in ("meetingKey", "sysId", "startLink", "joinLink",
-                                                           "createdTimeMillisec")},
+                                                           "pwd", "encryptPwd")},
             {
                 "topic": "Video consultation", "agenda": "Follow-up", "presenter": ZUID,
                 "presenterEmail": "host@sandbox.invalid",
@@ -293,13 +318,13 @@ class SessionsTest(SandboxTestCase):
                 "participants": [{"email": "patient@example.com"}], "status": "upcoming",
             },
         )
-        self.assertEqual(self.stored(), {"meetings": [session], "deleted": []})
+        self.assertEqual(without_created(self.stored()), {"meetings": [session], "deleted": []})
         issued = self.control("GET", "issued")[2]["linkTokens"]
         self.assertIn(session["startLink"].split("token=")[1], issued)
-        self.assertIn(session["joinLink"].split("pwd=")[1], issued)
+        self.assertIn(session["pwd"], issued)
         last = self.calls()["requests"][-1]
         self.assertIsInstance(last.pop("at"), float)
-        self.assertEqual(last, {"operation": CREATE, "status": 200, "valid": True, "errors": [], "fault": None,
+        self.assertEqual(last, {"operation": CREATE, "status": 201, "valid": True, "errors": [], "fault": None,
                                 "zsoid": ZSOID})
 
     def test_time_formatting(self):
@@ -333,7 +358,7 @@ class SessionsTest(SandboxTestCase):
         status, _, body = self.api("PUT", path, edit)
         self.assertEqual(status, 200, body)
         updated = body["session"]
-        for name in ("meetingKey", "sysId", "startLink", "joinLink", "createdTimeMillisec", "presenter"):
+        for name in ("meetingKey", "sysId", "startLink", "joinLink", "pwd", "encryptPwd", "presenter"):
             self.assertEqual(updated[name], created[name], name)
         self.assertEqual(
             (updated["topic"], updated["agenda"], updated["startTime"], updated["endTime"], updated["duration"],
@@ -354,8 +379,8 @@ class SessionsTest(SandboxTestCase):
         self.assertZohoError(self.api("GET", path), 404, 7004)
         self.assertZohoError(self.api("DELETE", path), 404, 7004)
         self.assertZohoError(self.api("PUT", path, session_body()), 404, 7004)
-        self.assertEqual(self.stored(), {"meetings": [kept], "deleted": [created["meetingKey"]]})
-        self.assertEqual(self.api("GET", f"{ORG}/sessions.json")[2], {"session": [kept]})
+        self.assertEqual(without_created(self.stored()), {"meetings": [kept], "deleted": [created["meetingKey"]]})
+        self.assertEqual(self.api("GET", f"{ORG}/sessions.json")[2], {"session": [listed(kept)]})
 
     def test_unknown_meetings_and_organizations(self):
         for key in ("1234567890", "abc", "0"):
@@ -380,7 +405,7 @@ class SessionsTest(SandboxTestCase):
         created = {day: self.create(startTime=f"Jan {day:02d}, 2031 10:00 AM") for day in days}
         twin = self.create(startTime="Jan 03, 2031 10:00 AM")  # same start: ordered by meetingKey
         third = sorted([created[3], twin], key=lambda s: s["meetingKey"])
-        ordered = [created[1], created[2], *third, created[4], created[5]]
+        ordered = [listed(s) for s in (created[1], created[2], *third, created[4], created[5])]
         self.assertEqual(self.api("GET", f"{ORG}/sessions.json")[::2], (200, {"session": ordered}))
         for query, expected in (
             ("index=1&count=2", ordered[:2]),
@@ -398,12 +423,15 @@ class SessionsTest(SandboxTestCase):
         past = self.create(startTime="Jan 15, 2020 10:00 AM")
         upcoming = self.create()
         self.assertEqual(past["status"], "completed")
-        self.assertEqual(self.api("GET", f"{ORG}/sessions.json?listtype=past")[2], {"session": [past]})
-        self.assertEqual(self.api("GET", f"{ORG}/sessions.json?listtype=upcoming")[2], {"session": [upcoming]})
-        self.assertEqual(self.api("GET", f"{ORG}/sessions.json?listtype=all")[2], {"session": [past, upcoming]})
+        self.assertEqual(self.api("GET", f"{ORG}/sessions.json?listtype=past")[2], {"session": [listed(past)]})
+        self.assertEqual(self.api("GET", f"{ORG}/sessions.json?listtype=upcoming")[2], {"session": [listed(upcoming)]})
+        self.assertEqual(self.api("GET", f"{ORG}/sessions.json?listtype=all")[2],
+                         {"session": [listed(past), listed(upcoming)]})
         self.assertEqual(http("GET", upcoming["startLink"])[0], 200)
         started = self.api("GET", f"{ORG}/sessions.json?listtype=upcoming")[2]["session"]
-        self.assertEqual([(s["meetingKey"], s["status"]) for s in started], [(upcoming["meetingKey"], "started")])
+        self.assertEqual([s["meetingKey"] for s in started], [upcoming["meetingKey"]])
+        self.assertEqual(self.api("GET", f"{ORG}/sessions/{upcoming['meetingKey']}.json")[2]["session"]["status"],
+                         "started")
         self.api("DELETE", f"{ORG}/sessions/{upcoming['meetingKey']}.json")
         self.assertEqual(self.api("GET", f"{ORG}/sessions.json?listtype=upcoming")[2], {"session": []})
 
@@ -416,7 +444,8 @@ class SessionsTest(SandboxTestCase):
         self.assertIn(f"Zoho sandbox: join page for meeting {key}", page)
         self.assertEqual(self.stored()["meetings"][0]["status"], "upcoming")
         token = created["startLink"].split("token=")[1]
-        for url in (f"{self.url}/meeting/join?key={key}&pwd=wrong", f"{self.url}/meeting/join?key={key}",
+        self.assertEqual(http("GET", f"{self.url}/meeting/join?key={key}&pwd={created['pwd']}")[0], 200)
+        for url in (f"{self.url}/meeting/join?key={key}&pwd=wrong", f"{self.url}/meeting/join?key=1",
                     f"{self.url}/meeting/start?key={key}&token=forged", f"{self.url}/meeting/start?key=1&token={token}",
                     f"{self.url}/meeting/start?token={token}", f"{self.url}/meeting/start?key={key}&token=%C3%A9"):
             with self.subTest(url=url):
@@ -527,7 +556,7 @@ class ValidationTest(SandboxTestCase):
                 headers = {**auth, **({"Content-Type": content_type} if content_type else {})}
                 self.assertInvalid(http("POST", url, data=data, headers=headers), field)
         headers = {**auth, "Content-Type": "Application/JSON; charset=utf-8"}
-        self.assertEqual(http("POST", url, data=good, headers=headers)[0], 200)
+        self.assertEqual(http("POST", url, data=good, headers=headers)[0], 201)
 
     def test_list_query_rules(self):
         for query, field in (("listtype=bogus", "listtype"), ("listtype=ALL", "listtype"), ("index=0", "index"),
@@ -606,7 +635,7 @@ class FaultsTest(SandboxTestCase):
             self.api("POST", f"{ORG}/sessions.json", session_body())
         self.assertEqual(len(self.stored()["meetings"]), 1)
         calls = self.calls()
-        self.assertEqual((calls["requests"][-1]["fault"], calls["requests"][-1]["status"]), ("drop_after", 200))
+        self.assertEqual((calls["requests"][-1]["fault"], calls["requests"][-1]["status"]), ("drop_after", 201))
         self.assertEqual((calls["counts"][CREATE], calls["succeeded"][CREATE]), (1, 0))
 
         before = len(self.control("GET", "issued")[2]["accessTokens"])
@@ -650,7 +679,7 @@ class FaultsTest(SandboxTestCase):
         self.assertEqual(calls["succeeded"], {TOKEN: 1, USER: 0, CREATE: 1, LIST: 0, GET: 1, UPDATE: 0, DELETE: 0})
         self.assertEqual(
             [(r["operation"], r["status"], r["valid"], r["fault"]) for r in calls["requests"]],
-            [(TOKEN, 200, None, None), (CREATE, 200, True, None), (GET, 200, None, None), (GET, 404, None, None),
+            [(TOKEN, 200, None, None), (CREATE, 201, True, None), (GET, 200, None, None), (GET, 404, None, None),
              (CREATE, 400, False, None), (DELETE, 503, None, "status")],
         )
         self.assertEqual(calls["invalid"], 1)
@@ -695,7 +724,7 @@ class LogHygieneTest(SandboxTestCase):
                    "wrong-Secret_99", "1000.wrong-Refresh_99", "Secret/Zone_99", "1000.forged-Token_99", "guess-Pwd_99",
                    "leak_99", "private", "Zoho-oauthtoken", "token=", "pwd=", "refresh_token", "client_secret", "?"]
         log = self.sandbox.logs()
-        for line in ("[zoho-sandbox] POST /oauth/v2/token 200", "[zoho-sandbox] POST /api/v2/{zsoid}/sessions.json 200",
+        for line in ("[zoho-sandbox] POST /oauth/v2/token 200", "[zoho-sandbox] POST /api/v2/{zsoid}/sessions.json 201",
                      "[zoho-sandbox] GET /api/v2/{zsoid}/sessions.json 200",
                      "[zoho-sandbox] PUT /api/v2/{zsoid}/sessions/{meetingKey}.json 200",
                      "[zoho-sandbox] GET /meeting/start 200", "[zoho-sandbox] GET /meeting/join 403",
@@ -727,7 +756,7 @@ class OrgsTest(SandboxTestCase):
     def create_b(self, token, **overrides):
         status, _, body = self.api("POST", f"{ORG_B}/sessions.json",
                                    session_body(**{"presenter": CLINIC_B["presenters"][0], **overrides}), token=token)
-        self.assertEqual(status, 200, body)
+        self.assertEqual(status, 201, body)
         return body["session"]
 
     def test_add_and_list_orgs_without_secrets(self):
@@ -784,8 +813,8 @@ class OrgsTest(SandboxTestCase):
                                          "Organization not found")
         # Under its own zsoid, another org's meetingKey does not exist.
         self.assertZohoError(self.api("GET", f"{ORG_B}/sessions/{a['meetingKey']}.json", token=token_b), 404, 7004)
-        self.assertEqual(self.api("GET", f"{ORG_B}/sessions.json", token=token_b)[2], {"session": [b]})
-        self.assertEqual(self.api("GET", f"{ORG}/sessions.json")[2], {"session": [a]})
+        self.assertEqual(self.api("GET", f"{ORG_B}/sessions.json", token=token_b)[2], {"session": [listed(b)]})
+        self.assertEqual(self.api("GET", f"{ORG}/sessions.json")[2], {"session": [listed(a)]})
         self.assertEqual(len(self.stored()["meetings"]), 2)
 
     def test_presenter_must_be_a_user_of_the_org(self):
@@ -887,3 +916,57 @@ class ProcessTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ListIndexModeTest(SandboxTestCase):
+    """`index` is undocumented: records from 1 (the default) or pages from 0, switched by a test."""
+
+    def test_index_counts_records_from_1_or_pages_from_0(self):
+        made = [listed(self.create(startTime=f"Jan {day:02d}, 2031 10:00 AM")) for day in range(1, 6)]
+        page = lambda query: self.api("GET", f"{ORG}/sessions.json?{query}")  # noqa: E731
+        self.assertEqual(page("index=3&count=2")[2], {"session": made[2:4]})
+        self.assertInvalid(page("index=0&count=2"), "index")
+        self.assertEqual(self.control("POST", "index-mode", {"mode": "pages-from-0"})[0], 204)
+        for query, expected in (("index=0&count=2", made[:2]), ("index=1&count=2", made[2:4]),
+                                ("index=2&count=2", made[4:]), ("index=3&count=2", []), ("count=3", made[:3])):
+            with self.subTest(query=query):
+                self.assertEqual(page(query)[2], {"session": expected})
+        self.assertEqual(self.control("POST", "index-mode", {"mode": "pages"})[0], 400)
+        self.control("POST", "reset")  # back to records from 1 (and a new token)
+        self.token = self.get_token()
+        self.assertInvalid(page("index=0"), "index")
+
+    def assertInvalid(self, response, field):
+        self.assertZohoError(response, 400, 7001, f"Invalid input: {field}")
+
+
+class ThrottleFaultTest(SandboxTestCase):
+    def test_throttle_answers_200_or_400_in_english_or_chinese(self):
+        for status, lang, body in ((400, "en", TOO_MANY), (200, "en", TOO_MANY), (200, "zh", TOO_MANY_ZH),
+                                   (400, "zh", TOO_MANY_ZH)):
+            with self.subTest(status=status, lang=lang):
+                self.fault(CREATE, "throttle", status=status, lang=lang)
+                self.assertEqual(self.api("POST", f"{ORG}/sessions.json", session_body())[::2], (status, body))
+                self.fault(TOKEN, "throttle", status=status, lang=lang)
+                self.assertEqual(self.grant()[::2], (status, body))
+        self.assertEqual(self.stored()["meetings"], [], "a throttled create makes nothing")
+        self.assertEqual(self.token_stats()["faulted"], 4)
+        self.assertEqual(self.fault(LIST, "throttle")["fault"], {"operation": LIST, "kind": "throttle", "times": 1,
+                                                                 "status": 400, "lang": "en"})
+        for bad in ({"status": 429}, {"lang": "fr"}):
+            status, _, _ = self.control("POST", "faults", {"operation": LIST, "kind": "throttle", **bad})
+            self.assertEqual(status, 400, bad)
+
+
+class SeedTest(SandboxTestCase):
+    def test_seeded_sessions_are_listed_like_created_ones(self):
+        session = session_body(agenda="telemeet:other:mtg_1:1800000000")["session"]
+        status, _, body = self.control("POST", "seed", {"count": 3, "session": session})
+        self.assertEqual((status, len(body["meetingKeys"])), (201, 3), body)
+        listed_keys = [s["meetingKey"] for s in self.api("GET", f"{ORG}/sessions.json")[2]["session"]]
+        self.assertEqual(sorted(listed_keys), sorted(body["meetingKeys"]))
+        got = self.api("GET", f"{ORG}/sessions/{listed_keys[0]}.json")[2]["session"]
+        self.assertEqual((got["agenda"], got["presenter"]), (session["agenda"], ZUID))
+        for bad in ({"count": 0, "session": session}, {"count": 1, "session": {**session, "timezone": "Mars/Base"}},
+                    {"count": 2}):
+            self.assertEqual(self.control("POST", "seed", bad)[0], 400, bad)

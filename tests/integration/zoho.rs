@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use std::sync::Arc;
-use telemeet::clock::{ManualClock, Wait};
+use telemeet::clock::{Clock, ManualClock, Wait};
 use telemeet::http::router::Function;
 use telemeet::service::Settings;
 use telemeet_local::*;
@@ -33,6 +33,17 @@ async fn tokens(stack: &Stack) -> Value {
     stack
         .zoho(reqwest::Method::GET, "/__sandbox/tokens", None)
         .await
+}
+
+/// Asserts the session carries our marker, dated within a minute of `at` (the marking time
+/// Zoho does not tell otherwise, for the orphan pass).
+fn assert_marked(s: &Value, id: &str, at: chrono::DateTime<chrono::Utc>, why: &str) {
+    let agenda = s["agenda"].as_str().unwrap_or_default();
+    let marked_at = agenda
+        .strip_prefix(&format!("telemeet:local:{id}:"))
+        .and_then(|t| t.parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("{why}: {agenda:?} is no dated marker of {id}"));
+    assert!((marked_at - at.timestamp()).abs() <= 60, "{why}: {agenda}");
 }
 
 /// The session the sandbox holds under `key`.
@@ -70,11 +81,7 @@ async fn zoho_meetings_are_created_linked_rescheduled_cancelled_and_cleaned_up()
         .expect("meeting key")
         .to_owned();
     let s = session(&stack, &key).await;
-    assert_eq!(
-        s["agenda"],
-        format!("telemeet:local:{id}"),
-        "marked, no PHI"
-    );
+    assert_marked(&s, &id, chrono::Utc::now(), "marked, no PHI");
     assert_eq!(s["topic"], "Video consultation");
     assert_eq!(s["timezone"], "Europe/Berlin");
     assert_eq!(s["duration"], 30 * 60_000);
@@ -107,6 +114,9 @@ async fn zoho_meetings_are_created_linked_rescheduled_cancelled_and_cleaned_up()
         &s["joinLink"],
         "participant link = joinLink",
     );
+    // Zoho's joinLink carries no passcode: the session's pwd comes beside it.
+    assert_eq!(join_link["password"], s["pwd"], "the passcode is pwd");
+    assert!(s["pwd"].as_str().is_some_and(|p| !p.is_empty()));
     let refused = api
         .get(&patient, &format!("/meetings/{id}/link?role=host"))
         .await;
@@ -131,11 +141,7 @@ async fn zoho_meetings_are_created_linked_rescheduled_cancelled_and_cleaned_up()
             Some(45 * 60_000)
         )
     );
-    assert_eq!(
-        s["agenda"],
-        format!("telemeet:local:{id}"),
-        "the marker stays"
-    );
+    assert_marked(&s, &id, chrono::Utc::now(), "the marker stays");
 
     // Cancel: deleted at Zoho; repeating it answers the same.
     for _ in 0..2 {
@@ -491,6 +497,244 @@ async fn rotated_zoho_credentials_are_read_again_once_after_zoho_refuses_them_bu
         stack.zoho_calls("counts", TOKEN).await,
         4,
         "two refused grants, one refused then one accepted"
+    );
+    stack.finish(0).await;
+}
+
+const LIST: &str = "GET /api/v2/{zsoid}/sessions.json";
+const GET_ONE: &str = "GET /api/v2/{zsoid}/sessions/{meetingKey}.json";
+const INDEX_MODES: [&str; 2] = ["records-from-1", "pages-from-0"];
+
+/// `count` sessions made at the sandbox outside telemeet, starting at `start` (in UTC).
+async fn seed(stack: &Stack, count: u32, start: chrono::DateTime<chrono::Utc>, agenda: &str) {
+    let session = json!({
+        "topic": "Video consultation", "agenda": agenda, "duration": 1_800_000,
+        "startTime": start.format("%b %d, %Y %I:%M %p").to_string(), "timezone": "UTC",
+    });
+    let seeded = stack
+        .zoho(
+            reqwest::Method::POST,
+            "/__sandbox/seed",
+            Some(json!({ "count": count, "session": session })),
+        )
+        .await;
+    assert_eq!(
+        seeded["meetingKeys"].as_array().map(Vec::len),
+        Some(count as usize),
+        "{seeded}"
+    );
+}
+
+/// A clean sandbox whose list's `index` reads as `mode`.
+async fn reset_with_index_mode(stack: &Stack, mode: &str) {
+    stack
+        .zoho(reqwest::Method::POST, "/__sandbox/reset", None)
+        .await;
+    stack
+        .zoho(
+            reqwest::Method::POST,
+            "/__sandbox/index-mode",
+            Some(json!({ "mode": mode })),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_lost_zoho_create_is_found_on_a_later_page_whatever_the_list_index_counts() {
+    let stack = in_process_stack().await;
+    let (app, _clock) = zoho_app(&stack).await;
+    for (i, mode) in INDEX_MODES.iter().enumerate() {
+        reset_with_index_mode(&stack, mode).await;
+        // A create at another time first: the reset revoked the container's token.
+        let service = day_token(&stack, "svc-1", "service", "clinic-1");
+        let start = chrono::Utc::now() + chrono::Duration::days(3);
+        let warm = lambda_request(
+            "PUT",
+            &format!("/appointments/appt-warm-{i}/meeting"),
+            Some(&service),
+            Some(&zoho_body(start)),
+        );
+        assert_eq!(call(&app, Function::CreateMeeting, warm).await.status, 201);
+        // 150 sessions listed before ours (they start earlier): ours is on the second page
+        // (with the warm one, also another time's: no candidate).
+        seed(
+            &stack,
+            150,
+            chrono::Utc::now() + chrono::Duration::hours(2),
+            "Follow-up",
+        )
+        .await;
+        stack
+            .zoho_fault(json!({ "operation": CREATE, "kind": "drop_after" }))
+            .await;
+        let adopted = put(&stack, &app, &format!("appt-lost-{i}")).await;
+        assert_eq!(adopted.status, 201, "{mode}: {:?}", adopted.body);
+        let all = sessions(&stack).await;
+        assert_eq!(
+            all["meetings"].as_array().map(Vec::len),
+            Some(152),
+            "{mode}: no second session"
+        );
+        let key = adopted.body["providerMeetingId"].as_str().expect("key");
+        assert!(!session(&stack, key).await.is_null(), "{mode}");
+        // Only the session of the same topic and start is read on its own.
+        assert_eq!(stack.zoho_calls("counts", GET_ONE).await, 1, "{mode}");
+        // Records: index 1 and the default page are the same, index 101 the second; pages:
+        // the default page is page 0, index 1 the second.
+        let lists = if *mode == "records-from-1" { 3 } else { 2 };
+        assert_eq!(stack.zoho_calls("counts", LIST).await, lists, "{mode}");
+    }
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn zoho_orphans_are_deleted_only_once_their_marker_is_an_hour_old_whatever_the_list_index_counts()
+ {
+    let stack = in_process_stack().await;
+    let (app, clock) = zoho_app(&stack).await;
+    for mode in INDEX_MODES {
+        reset_with_index_mode(&stack, mode).await;
+        let now = chrono::Utc::now();
+        let later = now + chrono::Duration::hours(3);
+        seed(&stack, 120, now + chrono::Duration::hours(2), "Follow-up").await;
+        // After them in the list: orphans (our marker, no record) marked 2 hours and 10
+        // minutes ago, one from before markers were dated, another deployment's old one.
+        let marked = |id: &str, ago: i64| {
+            format!(
+                "telemeet:local:{id}:{}",
+                (now - chrono::Duration::minutes(ago)).timestamp()
+            )
+        };
+        seed(&stack, 1, later, &marked("mtg_oldorphan", 120)).await;
+        seed(&stack, 1, later, &marked("mtg_youngorphan", 10)).await;
+        seed(&stack, 1, later, "telemeet:local:mtg_undated").await;
+        seed(
+            &stack,
+            1,
+            later,
+            &format!(
+                "telemeet:staging:mtg_theirs:{}",
+                (now - chrono::Duration::hours(5)).timestamp()
+            ),
+        )
+        .await;
+        let summary = telemeet::cleanup::run(
+            &app,
+            &telemeet::cleanup::CleanupSettings::default(),
+            &json!({ "time": now.to_rfc3339(), "detail": {} }),
+            clock.instant() + std::time::Duration::from_secs(30),
+        )
+        .await
+        .expect("a summary");
+        assert_eq!(summary["orphansDeleted"], 1, "{mode}: {summary}");
+        let left: Vec<String> = sessions(&stack).await["meetings"]
+            .as_array()
+            .expect("meetings")
+            .iter()
+            .filter_map(|s| s["agenda"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(left.len(), 123, "{mode}");
+        assert!(!left.iter().any(|a| a.contains("mtg_oldorphan")), "{mode}");
+        for kept in ["mtg_youngorphan", "mtg_undated", "mtg_theirs"] {
+            assert!(left.iter().any(|a| a.contains(kept)), "{mode}: {kept} kept");
+        }
+    }
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn zoho_throttle_answers_are_rate_limits_whatever_their_status_or_language() {
+    let stack = in_process_stack().await;
+    let (app, clock) = zoho_app(&stack).await;
+    assert_eq!(put(&stack, &app, "appt-warm").await.status, 201);
+    for (i, (status, lang)) in [(200, "en"), (400, "en"), (200, "zh"), (400, "zh")]
+        .into_iter()
+        .enumerate()
+    {
+        let case = format!("{status} {lang}");
+        // The Meeting API: a throttle is never a success (nothing parsed from it) nor a
+        // refusal of the token (no refresh).
+        let issued = tokens(&stack).await["issued"].clone();
+        stack
+            .zoho_fault(json!({ "operation": CREATE, "kind": "throttle", "status": status, "lang": lang, "times": -1 }))
+            .await;
+        let limited = put(&stack, &app, &format!("appt-throttled-{i}")).await;
+        assert_error(&limited, 429, "PROVIDER_RATE_LIMITED");
+        assert!(limited.header("retry-after").is_some(), "{case}");
+        assert_eq!(tokens(&stack).await["issued"], issued, "{case}: no refresh");
+        stack
+            .zoho(reqwest::Method::DELETE, "/__sandbox/faults", None)
+            .await;
+        // Zoho Accounts: a throttled grant is a rate limit, not refused credentials. (Each
+        // case spends two refreshes of telemeet's budget: past its window first.)
+        clock.advance(chrono::Duration::minutes(11));
+        stack
+            .zoho(reqwest::Method::POST, "/__sandbox/revoke", None)
+            .await;
+        stack
+            .zoho_fault(
+                json!({ "operation": TOKEN, "kind": "throttle", "status": status, "lang": lang }),
+            )
+            .await;
+        let refused = put(&stack, &app, &format!("appt-grant-throttled-{i}")).await;
+        assert_error(&refused, 429, "PROVIDER_RATE_LIMITED");
+        assert!(refused.header("retry-after").is_some(), "{case}");
+        assert_eq!(
+            put(&stack, &app, &format!("appt-grant-throttled-{i}"))
+                .await
+                .status,
+            201,
+            "{case}: the next call gets a token"
+        );
+    }
+    stack.finish(0).await;
+}
+
+/// `n` creates, each after Zoho revoked the token: each needs a refresh.
+async fn forced(stack: &Stack, app: &telemeet::App, tag: &str, n: usize) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    for i in 0..n {
+        stack
+            .zoho(reqwest::Method::POST, "/__sandbox/revoke", None)
+            .await;
+        replies.push(put(stack, app, &format!("appt-forced-{tag}-{i}")).await);
+    }
+    replies
+}
+
+#[tokio::test]
+async fn zoho_refreshes_are_budgeted_over_a_sliding_ten_minutes() {
+    let stack = in_process_stack().await;
+    let (app, clock) = zoho_app(&stack).await;
+    let ok = |replies: &[Reply]| replies.iter().filter(|r| r.status == 201).count();
+    assert_eq!(ok(&forced(&stack, &app, "a", 4).await), 4);
+    clock.advance(chrono::Duration::minutes(6));
+    assert_eq!(
+        ok(&forced(&stack, &app, "b", 5).await),
+        4,
+        "8 in 10 minutes"
+    );
+    // Zoho's own window runs on real time: start it afresh, the budget is on our clock.
+    stack
+        .zoho(reqwest::Method::POST, "/__sandbox/reset", None)
+        .await;
+    // 10.5 minutes after the first four: only their places are free again (a fixed window
+    // would start anew and allow 8, 12 within 10 minutes).
+    clock.advance(chrono::Duration::seconds(270));
+    let replies = forced(&stack, &app, "c", 5).await;
+    assert_eq!(ok(&replies), 4);
+    let limited = replies.last().expect("a fifth");
+    assert_error(limited, 429, "PROVIDER_RATE_LIMITED");
+    // Until the second four leave (a second may have passed in real time meanwhile).
+    let wait: u64 = limited
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((329..=330).contains(&wait), "{wait}");
+    assert_eq!(
+        tokens(&stack).await["issued"],
+        4,
+        "Zoho saw 4 since the reset"
     );
     stack.finish(0).await;
 }

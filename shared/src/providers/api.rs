@@ -59,6 +59,12 @@ pub trait Dialect: Send + Sync + 'static {
     fn grant_quota_spent(_status: StatusCode, _body: &Value) -> bool {
         false
     }
+
+    /// Whether an answer of any status is the provider's throttle (Zoho sends one as 200 or
+    /// 400): the seconds to wait when it names none. `None`: not a throttle.
+    fn throttled(_a: &Answer) -> Option<u64> {
+        None
+    }
 }
 
 /// Where an adapter's access tokens come from (a container cache, or the shared table).
@@ -304,6 +310,12 @@ impl<D: Dialect> OAuthApi<D> {
     pub fn classify(&self, a: Answer, ambiguous: bool) -> Result<Answer, ProviderError> {
         let code = D::error_code(&a.body);
         let retry_after = || retry_after_seconds(&a.headers, self.clock.now());
+        if let Some(wait) = D::throttled(&a) {
+            return Err(ProviderError::RateLimited {
+                retry_after: retry_after().or(Some(wait)),
+                daily: false,
+            });
+        }
         match a.status {
             s if s.is_success() => Ok(a),
             StatusCode::TOO_MANY_REQUESTS if D::host_daily_limit(&a) => {

@@ -201,16 +201,10 @@ impl SharedToken {
         if record.locked_until.is_some_and(|t| t > now) {
             return Ok((Found::Locked, renew_at));
         }
-        let (window_start, refreshes) = self.spend_budget(&record, now)?;
+        let refreshes = self.spend_budget(&record, now)?;
         let locked = self
             .store
-            .lock_token(
-                record_key,
-                record.version,
-                now + LOCK_LEASE,
-                window_start,
-                refreshes,
-            )
+            .lock_token(record_key, record.version, now + LOCK_LEASE, &refreshes)
             .await
             .map_err(ProviderError::TokenStore)?;
         let found = if locked {
@@ -221,29 +215,37 @@ impl SharedToken {
         Ok((found, renew_at))
     }
 
-    /// The budget window and count after one more refresh, or 429 when it is spent.
+    /// The refreshes of the last window with one more started now, or 429 when `max` of
+    /// them started within it. A sliding window: a fixed one would let `max` land at its end
+    /// and `max` more at the next one's start, twice the budget within Zoho's 10 minutes.
     fn spend_budget(
         &self,
         record: &SharedTokenRecord,
         now: DateTime<Utc>,
-    ) -> Result<(DateTime<Utc>, u32), ProviderError> {
-        match record.window_start {
-            Some(start) if now < start + self.budget.window => {
-                if record.refreshes >= self.budget.max {
-                    let wait = (start + self.budget.window - now).num_seconds().max(1);
-                    tracing::warn!(
-                        refreshes = record.refreshes,
-                        "provider token refresh budget spent: waiting for the window to pass"
-                    );
-                    return Err(ProviderError::RateLimited {
-                        retry_after: Some(wait.unsigned_abs()),
-                        daily: false,
-                    });
-                }
-                Ok((start, record.refreshes + 1))
-            }
-            _ => Ok((now, 1)),
+    ) -> Result<Vec<DateTime<Utc>>, ProviderError> {
+        let mut recent: Vec<DateTime<Utc>> = record
+            .refreshes
+            .iter()
+            .copied()
+            .filter(|t| *t > now - self.budget.window)
+            .collect();
+        recent.sort();
+        let max = self.budget.max as usize;
+        if recent.len() >= max {
+            // Free again once the oldest of the last `max` leaves the window.
+            let frees = recent[recent.len() - max] + self.budget.window;
+            let wait = (frees - now).num_seconds().max(1);
+            tracing::warn!(
+                refreshes = recent.len(),
+                "provider token refresh budget spent: waiting for the window to slide"
+            );
+            return Err(ProviderError::RateLimited {
+                retry_after: Some(wait.unsigned_abs()),
+                daily: false,
+            });
         }
+        recent.push(now);
+        Ok(recent)
     }
 
     /// Another container holds the lock: wait for its token, within the deadline.
@@ -315,6 +317,67 @@ impl SharedToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::memory::MemoryStore;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Forces one refresh (the current token refused) and answers whether it was allowed.
+    async fn forced_refresh(
+        token: &SharedToken,
+        clock: &ManualClock,
+        grants: &AtomicU32,
+    ) -> Result<(), ProviderError> {
+        let seal = SealKey::derive("secret", "test");
+        let deadline = clock.instant() + std::time::Duration::from_secs(5);
+        let fetch = || async {
+            let n = grants.fetch_add(1, Ordering::SeqCst);
+            Ok(IssuedToken {
+                value: format!("token-{n}"),
+                expires_at: clock.now() + Duration::hours(1),
+            })
+        };
+        let current = format!("token-{}", grants.load(Ordering::SeqCst).wrapping_sub(1));
+        token
+            .get("zoho#k", &seal, Some(&current), deadline, fetch)
+            .await
+            .map(drop)
+    }
+
+    #[tokio::test]
+    async fn no_more_than_the_budget_of_refreshes_start_in_any_ten_minutes() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+        let token = SharedToken::new(store, clock.clone(), RefreshBudget::ZOHO);
+        let grants = AtomicU32::new(0);
+        for _ in 0..4 {
+            forced_refresh(&token, &clock, &grants)
+                .await
+                .expect("first four");
+        }
+        clock.advance(Duration::minutes(6));
+        for _ in 0..4 {
+            forced_refresh(&token, &clock, &grants)
+                .await
+                .expect("four more");
+        }
+        assert!(forced_refresh(&token, &clock, &grants).await.is_err());
+        // 10.5 minutes after the first four: only they have left the window (a fixed window
+        // starting anew here would allow 8 more, 12 within the last 10 minutes).
+        clock.advance(Duration::seconds(270));
+        for _ in 0..4 {
+            forced_refresh(&token, &clock, &grants)
+                .await
+                .expect("the first four's places");
+        }
+        match forced_refresh(&token, &clock, &grants).await {
+            Err(ProviderError::RateLimited {
+                retry_after: Some(s),
+                daily: false,
+            }) => assert_eq!(s, 330, "until the 6-minute refreshes leave the window"),
+            other => panic!("expected the budget's 429, got {other:?}"),
+        }
+        assert_eq!(grants.load(Ordering::SeqCst), 12);
+    }
 
     #[test]
     fn a_sealed_token_opens_only_with_its_key_and_record() {

@@ -7,9 +7,7 @@
 //! grants only 10 per refresh token per 10 minutes. The data centre picks both hosts.
 //! Start links and tokens never reach a log line.
 
-use super::api::{
-    self, Dialect, IssuedToken, Listing, OAuthApi, Request, Scope, TokenSource, grant_rereading,
-};
+use super::api::{self, Dialect, IssuedToken, OAuthApi, Request, TokenSource, grant_rereading};
 use super::http::Answer;
 use super::retry::RetryPolicy;
 use super::shared_token::{RefreshBudget, SealKey, SharedToken};
@@ -22,19 +20,26 @@ use crate::ids::MeetingId;
 use crate::secrets::{FromSecret, SecretCache, secret_opt_str};
 use crate::store::TokenStore;
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, TimeZone, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Zoho's code for a refused access token (`INVALID_OAUTHTOKEN`).
 pub const INVALID_OAUTHTOKEN: i64 = 2000;
+/// Zoho's code for a meeting key it does not know (`INVALID_MEETING_KEY`).
+pub const INVALID_MEETING_KEY: i64 = 4000;
 /// Sessions listed per page, and the pages read while looking for a marker.
 const PAGE_SIZE: usize = 100;
 const MAX_LIST_PAGES: usize = 10;
+/// Pages of upcoming sessions the orphan pass reads at most.
+const MAX_ORPHAN_PAGES: usize = 50;
+/// The wait after a throttle answer: Zoho says only "try again after some time".
+const THROTTLE_WAIT_SECONDS: u64 = 60;
 /// The token call must end well inside the shared token's lock lease.
 const TOKEN_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// What the seal key is derived for (changing it invalidates stored tokens).
@@ -119,7 +124,11 @@ impl fmt::Debug for ZohoCredentials {
 
 /// A string field, or a number written as one (Zoho's ids are numbers in its own answers).
 fn text_or_number(json: &Map<String, Value>, field: &str) -> Option<String> {
-    match json.get(field)? {
+    text_value(json.get(field)?)
+}
+
+fn text_value(v: &Value) -> Option<String> {
+    match v {
         Value::Number(n) => Some(n.to_string()),
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
         _ => None,
@@ -200,7 +209,11 @@ impl Dialect for Zoho {
         false
     }
 
-    fn refusal(a: &Answer, _code: Option<i64>, _retry_after: u64) -> Option<ProviderError> {
+    fn refusal(a: &Answer, code: Option<i64>, _retry_after: u64) -> Option<ProviderError> {
+        // Documented without its status: whatever it is, the session is not there.
+        if code == Some(INVALID_MEETING_KEY) {
+            return Some(ProviderError::NotFound);
+        }
         if a.status == StatusCode::FORBIDDEN {
             tracing::error!(
                 provider = "zoho",
@@ -210,12 +223,33 @@ impl Dialect for Zoho {
         None
     }
 
-    /// Zoho answers "Access Denied" (400) once a refresh token's token quota is spent.
+    /// Zoho answers "Access Denied" (200 or 400, localised) once a refresh token's token
+    /// quota is spent.
     fn grant_quota_spent(_status: StatusCode, body: &Value) -> bool {
-        body.get("error")
-            .and_then(Value::as_str)
-            .is_some_and(|e| e.eq_ignore_ascii_case("Access Denied"))
+        throttle_body(body)
     }
+
+    /// A throttle answer is a rate limit whatever its status: never a success nor a
+    /// refusal of the credentials.
+    fn throttled(a: &Answer) -> Option<u64> {
+        throttle_body(&a.body).then_some(THROTTLE_WAIT_SECONDS)
+    }
+}
+
+/// Whether `body` is Zoho's "too many requests" answer, recognised by its shape rather than
+/// its (localised) words: a top-level `error` string that is no OAuth error code (those are
+/// lower-case identifiers such as `invalid_client`), with `status: "failure"` or an
+/// `error_description`. The Meeting API's own errors are objects (`{"error":{"code":…}}`).
+fn throttle_body(body: &Value) -> bool {
+    let Some(error) = body.get("error").and_then(Value::as_str) else {
+        return false;
+    };
+    let oauth_code = !error.is_empty()
+        && error
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    let failure = body.get("status").and_then(Value::as_str) == Some("failure");
+    !oauth_code && (failure || body.get("error_description").is_some_and(Value::is_string))
 }
 
 /// Zoho's error code: `{"error":{"code":…}}` (number or digits), or a top-level `code`.
@@ -243,15 +277,55 @@ fn token_refused(status: StatusCode, body: &Value) -> bool {
         || named(body.get("code"))
 }
 
+/// Zoho's local-time format for `startTime` (its answers append a zone abbreviation).
+const START_FORMAT: &str = "%b %d, %Y %I:%M %p";
+
+/// Zoho takes start times to the minute: one with seconds goes to the next minute, never to
+/// the one before (a conversation starting "now" would start up to 59 s in the past).
+fn whole_minute_up(t: DateTime<Utc>) -> DateTime<Utc> {
+    let cut = t.duration_trunc(Duration::minutes(1)).unwrap_or(t);
+    if cut < t {
+        cut + Duration::minutes(1)
+    } else {
+        cut
+    }
+}
+
+/// A listed `startTime` ("Jun 19, 2020 07:00 PM IST") read in the session's `timezone`: the
+/// abbreviation is ambiguous (IST), the IANA name is not. `None`: unreadable.
+fn listed_start(session: &Value) -> Option<Vec<DateTime<Utc>>> {
+    let text = session.get("startTime")?.as_str()?;
+    let local: Vec<&str> = text.split_whitespace().take(5).collect();
+    let naive = NaiveDateTime::parse_from_str(&local.join(" "), START_FORMAT).ok()?;
+    let tz: chrono_tz::Tz = session.get("timezone")?.as_str()?.parse().ok()?;
+    // Both readings of a time the clocks pass twice.
+    let times: Vec<_> = tz
+        .from_local_datetime(&naive)
+        .earliest()
+        .into_iter()
+        .chain(tz.from_local_datetime(&naive).latest())
+        .map(|t| t.with_timezone(&Utc))
+        .collect();
+    (!times.is_empty()).then_some(times)
+}
+
+/// Whether a listed session may be the one `schedule` made: same topic, and the same start
+/// where its start can be read. The list carries no agenda, so this only narrows.
+fn may_be(session: &Value, schedule: &Schedule) -> bool {
+    let topic = session.get("topic").and_then(Value::as_str);
+    let start = whole_minute_up(schedule.start_time);
+    topic.is_none_or(|t| t == schedule.topic)
+        && listed_start(session).is_none_or(|times| times.contains(&start))
+}
+
 /// Zoho's local-time format for `startTime`, in the session's own time zone.
 fn zoho_start_time(start: DateTime<Utc>, timezone: &str) -> String {
-    const FORMAT: &str = "%b %d, %Y %I:%M %p";
     match timezone.parse::<chrono_tz::Tz>() {
         Ok(tz) => tz
             .from_utc_datetime(&start.naive_utc())
-            .format(FORMAT)
+            .format(START_FORMAT)
             .to_string(),
-        Err(_) => start.format(FORMAT).to_string(),
+        Err(_) => start.format(START_FORMAT).to_string(),
     }
 }
 
@@ -273,14 +347,114 @@ fn meeting_key(v: &Value) -> Option<String> {
     }
 }
 
-/// The schedule a Zoho session carries.
+/// The schedule a Zoho session carries (its start from `startTimeMillisec`, else from
+/// `startTime` in its time zone).
 fn schedule_of(session: &Value) -> Option<Schedule> {
+    let start = session
+        .get("startTimeMillisec")
+        .and_then(millis)
+        .and_then(DateTime::from_timestamp_millis)
+        .or_else(|| listed_start(session)?.first().copied())?;
     Some(Schedule {
         topic: session.get("topic")?.as_str()?.to_owned(),
-        start_time: DateTime::from_timestamp_millis(millis(session.get("startTimeMillisec")?)?)?,
+        start_time: start,
         duration_minutes: u32::try_from(millis(session.get("duration")?)? / 60_000).ok()?,
         timezone: session.get("timezone")?.as_str()?.to_owned(),
     })
+}
+
+/// Zoho's marker: the shared one ([`marker`]) and, after a `:`, when it was written (epoch
+/// seconds). Zoho tells no session's creation time, and the orphan pass must leave alone a
+/// session young enough to belong to a create still in flight.
+fn zoho_marker(deployment: &str, id: &MeetingId, at: DateTime<Utc>) -> String {
+    format!("{}:{}", marker(deployment, id), at.timestamp())
+}
+
+/// What a Zoho marker names: the shared marker's deployment and meeting id, and the time it
+/// was written (`None`: a marker from before markers carried it).
+struct ZohoMarker {
+    deployment: Option<String>,
+    meeting_id: String,
+    marked_at: Option<DateTime<Utc>>,
+}
+
+fn parse_zoho_marker(text: Option<&str>) -> Option<ZohoMarker> {
+    let text = text?.trim();
+    // `telemeet:{deployment}:{id}:{seconds}`: three parts after the prefix, the last digits.
+    let timed = text.rsplit_once(':').and_then(|(head, secs)| {
+        let at = secs.parse::<i64>().ok()?;
+        match api::parse_marker(Some(head))? {
+            (Some(d), id) if !id.contains(':') => Some((d, id, DateTime::from_timestamp(at, 0)?)),
+            _ => None,
+        }
+    });
+    if let Some((deployment, meeting_id, at)) = timed {
+        return Some(ZohoMarker {
+            deployment: Some(deployment),
+            meeting_id,
+            marked_at: Some(at),
+        });
+    }
+    let (deployment, meeting_id) = api::parse_marker(Some(text))?;
+    Some(ZohoMarker {
+        deployment,
+        meeting_id,
+        marked_at: None,
+    })
+}
+
+/// What the list's `index` counts: Zoho's pages disagree (records from 1, or page numbers
+/// from 0; see infra/zoho-sandbox/README.md), so the reader works out which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IndexMode {
+    RecordsFrom1,
+    PagesFrom0,
+}
+
+impl IndexMode {
+    /// The index of the page after the one read at `index`.
+    fn next(self, index: usize) -> usize {
+        match self {
+            Self::RecordsFrom1 => index + PAGE_SIZE,
+            Self::PagesFrom0 => index + 1,
+        }
+    }
+
+    /// Which reading the first page (`zero`, no index) and index 1 show. Records from 1:
+    /// both read the same records. Page numbers: two disjoint pages, the first one full
+    /// whenever the second has any (a few shared only if sessions came between the reads).
+    fn of(zero: &[Value], one: &[Value]) -> Self {
+        if one.is_empty() {
+            return Self::PagesFrom0; // the first page held everything either way
+        }
+        if zero.is_empty() {
+            return Self::RecordsFrom1;
+        }
+        let keys: HashSet<String> = zero.iter().filter_map(session_key).collect();
+        let shared = one
+            .iter()
+            .filter_map(session_key)
+            .filter(|k| keys.contains(k))
+            .count();
+        if shared * 2 > zero.len().min(one.len()) {
+            Self::RecordsFrom1
+        } else {
+            Self::PagesFrom0
+        }
+    }
+}
+
+fn session_key(session: &Value) -> Option<String> {
+    meeting_key(session.get("meetingKey")?)
+}
+
+/// `page`'s sessions not in `all` yet (pages may overlap), appended to it.
+fn merge(all: &mut Vec<Value>, page: Vec<Value>) {
+    let mut seen: HashSet<String> = all.iter().filter_map(session_key).collect();
+    all.extend(
+        page.into_iter()
+            .filter(|s| session_key(s).is_some_and(|k| seen.insert(k))),
+    );
 }
 
 impl ZohoProvider {
@@ -403,15 +577,23 @@ impl ZohoProvider {
             .cloned()
     }
 
-    fn session_body(&self, presenter: &str, meeting_id: &MeetingId, schedule: &Schedule) -> Value {
+    /// A create's or full edit's body; `marked_at` goes into the marker (see [`zoho_marker`]).
+    fn session_body(
+        &self,
+        presenter: &str,
+        meeting_id: &MeetingId,
+        schedule: &Schedule,
+        marked_at: DateTime<Utc>,
+    ) -> Value {
         let presenter = presenter
             .parse::<u64>()
             .map_or_else(|_| json!(presenter), |z| json!(z));
+        let start = whole_minute_up(schedule.start_time);
         json!({ "session": {
             "topic": schedule.topic,
-            "agenda": marker(&self.config.deployment, meeting_id),
+            "agenda": zoho_marker(&self.config.deployment, meeting_id, marked_at),
             "presenter": presenter,
-            "startTime": zoho_start_time(schedule.start_time, &schedule.timezone),
+            "startTime": zoho_start_time(start, &schedule.timezone),
             "duration": u64::from(schedule.duration_minutes) * 60_000,
             "timezone": schedule.timezone,
         }})
@@ -430,41 +612,125 @@ impl ZohoProvider {
                 join_url: need("joinLink")?,
                 host_url: need("startLink")?,
                 host_url_fetched_at: Some(self.api.clock.now()),
-                password: None,
+                // The join link does not carry the passcode: it is given beside it.
+                password: session.get("pwd").and_then(text_value),
             },
             schedule: schedule_of(session),
         })
     }
 
-    async fn get_session(
+    /// The session under `key` as its own GET answers it (`None`: gone).
+    async fn read_session(
         &self,
         c: &ZohoCredentials,
         key: &str,
         deadline: Instant,
-    ) -> Result<ProviderMeeting, ProviderError> {
+    ) -> Result<Option<Value>, ProviderError> {
         let url = self.sessions_url(c, Some(key))?;
-        let a = self
-            .api
-            .call(
-                self,
-                Request::new("get_session", Method::GET, url),
-                deadline,
-            )
-            .await?;
-        self.meeting_from(&a.body["session"])
+        let req = Request::new("get_session", Method::GET, url);
+        match self.api.call(self, req, deadline).await {
+            Ok(a) => Ok(a.body.get("session").cloned()),
+            Err(ProviderError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
+    /// One page of the list at `index` (`None`: Zoho's default, the first page).
+    async fn list_page(
+        &self,
+        c: &ZohoCredentials,
+        listtype: &str,
+        index: Option<usize>,
+        deadline: Instant,
+    ) -> Result<Vec<Value>, ProviderError> {
+        let mut url = self.sessions_url(c, None)?;
+        url.query_pairs_mut().append_pair("listtype", listtype);
+        if let Some(i) = index {
+            url.query_pairs_mut().append_pair("index", &i.to_string());
+        }
+        url.query_pairs_mut()
+            .append_pair("count", &PAGE_SIZE.to_string());
+        let req = Request::new("list_sessions", Method::GET, url);
+        let a = self.api.call(self, req, deadline).await?;
+        Ok(api::list_of(a.body, "session"))
+    }
+
+    /// The first page (no `index`: Zoho's default) and the page at index 1, and what `index`
+    /// counts: index 1 is the first page again if it counts records from 1, the second if it
+    /// numbers pages from 0 (never index 0: a list counting records may refuse it). A list
+    /// refusing the default counts records. Returns the mode, the sessions read and the last
+    /// page's length.
+    async fn first_pages(
+        &self,
+        c: &ZohoCredentials,
+        listtype: &str,
+        deadline: Instant,
+    ) -> Result<(IndexMode, Vec<Value>, usize), ProviderError> {
+        let one = self.list_page(c, listtype, Some(1), deadline).await?;
+        let len = one.len();
+        let zero = match self.list_page(c, listtype, None, deadline).await {
+            Err(ProviderError::Rejected { .. }) => return Ok((IndexMode::RecordsFrom1, one, len)),
+            other => other?,
+        };
+        let mode = IndexMode::of(&zero, &one);
+        let mut all = zero;
+        merge(&mut all, one);
+        Ok((mode, all, len))
+    }
+
+    /// Every session of `listtype`, reading at most `max_pages` pages. A longer list is no
+    /// answer (ambiguous): a marker search must not read "not there" into it.
+    async fn sessions(
+        &self,
+        c: &ZohoCredentials,
+        listtype: &str,
+        max_pages: usize,
+        deadline: Instant,
+    ) -> Result<Vec<Value>, ProviderError> {
+        let (mode, mut all, mut last_len) = self.first_pages(c, listtype, deadline).await?;
+        let (mut index, mut pages) = (1, 2);
+        while last_len >= PAGE_SIZE {
+            if pages >= max_pages {
+                return Err(ProviderError::Unavailable {
+                    retry_after: None,
+                    ambiguous: true,
+                    in_flight: false,
+                    cause: format!("Zoho session list longer than {max_pages} pages"),
+                });
+            }
+            index = mode.next(index);
+            let page = self.list_page(c, listtype, Some(index), deadline).await?;
+            last_len = page.len();
+            merge(&mut all, page);
+            pages += 1;
+        }
+        Ok(all)
+    }
+
+    /// The session carrying `meeting_id`'s marker. The list carries no agenda: candidates
+    /// (when `schedule` is known, only those of its topic and start) are read one by one.
     async fn search_marker(
         &self,
         meeting_id: &MeetingId,
+        schedule: Option<&Schedule>,
         deadline: Instant,
     ) -> Result<Option<ProviderMeeting>, ProviderError> {
-        let Some(key) = api::find_marked(self, meeting_id, None, MAX_LIST_PAGES, deadline).await?
-        else {
-            return Ok(None);
-        };
         let c = self.credentials().await?;
-        self.get_session(&c, &key, deadline).await.map(Some)
+        let listed = self.sessions(&c, "all", MAX_LIST_PAGES, deadline).await?;
+        let candidates = listed
+            .iter()
+            .filter(|s| schedule.is_none_or(|sch| may_be(s, sch)))
+            .filter_map(session_key);
+        for key in candidates {
+            let Some(session) = self.read_session(&c, &key, deadline).await? else {
+                continue;
+            };
+            let marked = parse_zoho_marker(session["agenda"].as_str());
+            if marked.is_some_and(|m| m.meeting_id == meeting_id.as_str()) {
+                return self.meeting_from(&session).map(Some);
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -486,53 +752,6 @@ impl TokenSource for ZohoProvider {
 }
 
 #[async_trait]
-impl Listing for ZohoProvider {
-    /// One page of the organisation's sessions: all of them when searching, upcoming ones
-    /// for orphans (past ones hold no room open). Pages are 1-based indexes.
-    async fn page(
-        &self,
-        scope: Scope,
-        _user: Option<&str>,
-        cursor: Option<String>,
-        deadline: Instant,
-    ) -> Result<(Vec<Value>, Option<String>), ProviderError> {
-        let c = self.credentials().await?;
-        let index: usize = cursor.and_then(|i| i.parse().ok()).unwrap_or(1);
-        let mut url = self.sessions_url(&c, None)?;
-        let listtype = if scope == Scope::Search {
-            "all"
-        } else {
-            "upcoming"
-        };
-        url.query_pairs_mut()
-            .append_pair("listtype", listtype)
-            .append_pair("index", &index.to_string())
-            .append_pair("count", &PAGE_SIZE.to_string());
-        let a = self
-            .api
-            .call(
-                self,
-                Request::new("list_sessions", Method::GET, url),
-                deadline,
-            )
-            .await?;
-        let sessions = api::list_of(a.body, "session");
-        let next = (sessions.len() >= PAGE_SIZE).then(|| (index + PAGE_SIZE).to_string());
-        Ok((sessions, next))
-    }
-
-    fn marked(&self, s: &Value) -> Option<Marked> {
-        let (deployment, meeting_id) = api::parse_marker(s["agenda"].as_str())?;
-        Some(Marked {
-            deployment,
-            meeting_id,
-            provider_meeting_id: meeting_key(&s["meetingKey"])?,
-            created_at: millis(&s["createdTimeMillisec"]).and_then(DateTime::from_timestamp_millis),
-        })
-    }
-}
-
-#[async_trait]
 impl MeetingProvider for ZohoProvider {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Zoho
@@ -548,9 +767,10 @@ impl MeetingProvider for ZohoProvider {
             .presenter(&c, spec.host_user.as_deref(), deadline)
             .await?;
         let url = self.sessions_url(&c, None)?;
-        let body = self.session_body(&presenter, &spec.meeting_id, &spec.schedule);
+        let now = self.api.clock.now();
+        let body = self.session_body(&presenter, &spec.meeting_id, &spec.schedule, now);
         let req = Request::with("create_session", Method::POST, url, &body);
-        let search = || self.search_marker(&spec.meeting_id, deadline);
+        let search = || self.search_marker(&spec.meeting_id, Some(&spec.schedule), deadline);
         self.api
             .create(self, req, deadline, search, |b| {
                 self.meeting_from(&b["session"])
@@ -565,7 +785,7 @@ impl MeetingProvider for ZohoProvider {
         _host_user: Option<&str>,
         deadline: Instant,
     ) -> Result<Option<ProviderMeeting>, ProviderError> {
-        self.search_marker(meeting_id, deadline).await
+        self.search_marker(meeting_id, None, deadline).await
     }
 
     /// One refresh grant (it counts towards Zoho's 10 per 10 minutes, like any other).
@@ -590,13 +810,18 @@ impl MeetingProvider for ZohoProvider {
         deadline: Instant,
     ) -> Result<(String, DateTime<Utc>), ProviderError> {
         let c = self.credentials().await?;
-        let m = self
-            .get_session(&c, &meeting.provider_meeting_id, deadline)
-            .await?;
-        Ok((m.links.host_url, self.api.clock.now()))
+        let session = self
+            .read_session(&c, &meeting.provider_meeting_id, deadline)
+            .await?
+            .ok_or(ProviderError::NotFound)?;
+        Ok((
+            self.meeting_from(&session)?.links.host_url,
+            self.api.clock.now(),
+        ))
     }
 
-    /// A full edit: Zoho's PUT wants every field again (the marker stays).
+    /// A full edit: Zoho's PUT wants every field again (the marker stays, dated by the
+    /// record's creation: an update only ever makes it look younger, never an orphan sooner).
     async fn update(
         &self,
         meeting: &Meeting,
@@ -608,7 +833,7 @@ impl MeetingProvider for ZohoProvider {
             .presenter(&c, meeting.provider_user.as_deref(), deadline)
             .await?;
         let url = self.sessions_url(&c, Some(&meeting.provider_meeting_id))?;
-        let body = self.session_body(&presenter, &meeting.id, schedule);
+        let body = self.session_body(&presenter, &meeting.id, schedule, meeting.created_at);
         let req = Request::with("update_session", Method::PUT, url, &body);
         self.api.call(self, req, deadline).await.map(drop)
     }
@@ -624,13 +849,36 @@ impl MeetingProvider for ZohoProvider {
         api::deletion(self.api.call(self, req, deadline).await)
     }
 
-    /// Zoho lists the sessions of the whole organisation, whoever presents them.
+    /// The organisation's upcoming sessions (past ones hold no room open), whoever presents
+    /// them, each read on its own: the list carries no agenda. A marker without its time
+    /// may belong to a create in flight, so it is never offered as an orphan.
     async fn marked_meetings(
         &self,
         _host_user: Option<&str>,
         deadline: Instant,
     ) -> Result<Vec<Marked>, ProviderError> {
-        api::all_marked(self, None, deadline).await
+        let c = self.credentials().await?;
+        let listed = self
+            .sessions(&c, "upcoming", MAX_ORPHAN_PAGES, deadline)
+            .await?;
+        let mut found = Vec::new();
+        for key in listed.iter().filter_map(session_key) {
+            let Some(session) = self.read_session(&c, &key, deadline).await? else {
+                continue;
+            };
+            let Some(m) = parse_zoho_marker(session["agenda"].as_str()) else {
+                continue;
+            };
+            if let Some(at) = m.marked_at {
+                found.push(Marked {
+                    provider_meeting_id: key,
+                    deployment: m.deployment,
+                    meeting_id: m.meeting_id,
+                    created_at: Some(at),
+                });
+            }
+        }
+        Ok(found)
     }
 
     /// Zoho's API has no call that ends a running session: the record is ended here and
@@ -723,6 +971,135 @@ mod tests {
             StatusCode::BAD_REQUEST,
             &json!({"error": {"code": 7001, "message": "Invalid input"}})
         ));
+    }
+
+    #[test]
+    fn throttle_answers_are_recognised_by_shape_in_any_language() {
+        let english = json!({"error": "Access Denied", "status": "failure",
+            "error_description": "You have made too many requests continuously. Please try again after some time."});
+        let chinese = json!({"error": "拒绝访问", "status": "failure",
+            "error_description": "您已连续提出过多请求，请稍后再试。"});
+        let token_limit = json!({"error": "Access Denied",
+            "error_description": "Token creation throttle limit reached. Please reuse the valid tokens you currently have."});
+        for body in [&english, &chinese, &token_limit] {
+            assert!(throttle_body(body), "{body}");
+        }
+        for body in [
+            json!({"error": "invalid_client"}),
+            json!({"error": "invalid_code", "error_description": "x"}),
+            json!({"error": "unsupported_grant_type"}),
+            json!({"error": {"code": 2000, "message": "INVALID_OAUTHTOKEN"}}),
+            json!({"error": {"errorCode": 4000, "key": "INVALID_MEETING_KEY"}}),
+            json!({"access_token": "t", "expires_in": 3600}),
+            json!({"error": "Access Denied"}),
+        ] {
+            assert!(!throttle_body(&body), "{body}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_meeting_key_is_a_session_not_found_whatever_its_status() {
+        let answer = |status: StatusCode| Answer {
+            status,
+            headers: reqwest::header::HeaderMap::new(),
+            body: json!({"error": {"errorCode": 4000, "message": "The meeting key is invalid.",
+                "key": "INVALID_MEETING_KEY"}}),
+        };
+        for status in [StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND] {
+            let a = answer(status);
+            let code = error_code(&a.body);
+            assert!(matches!(
+                Zoho::refusal(&a, code, 0),
+                Some(ProviderError::NotFound)
+            ));
+        }
+    }
+
+    #[test]
+    fn start_times_with_seconds_go_to_the_next_minute() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            whole_minute_up(t("2026-11-21T10:00:00Z")),
+            t("2026-11-21T10:00:00Z")
+        );
+        assert_eq!(
+            whole_minute_up(t("2026-11-21T10:00:01Z")),
+            t("2026-11-21T10:01:00Z")
+        );
+        assert_eq!(
+            whole_minute_up(t("2026-11-21T10:59:59.5Z")),
+            t("2026-11-21T11:00:00Z")
+        );
+        assert_eq!(
+            whole_minute_up(t("2026-11-21T10:00:00.001Z")),
+            t("2026-11-21T10:01:00Z")
+        );
+    }
+
+    #[test]
+    fn a_listed_start_is_read_in_the_sessions_own_time_zone() {
+        let s = json!({"startTime": "Jun 19, 2020 07:00 PM IST", "timezone": "Asia/Kolkata"});
+        let utc = DateTime::parse_from_rfc3339("2020-06-19T13:30:00Z").unwrap();
+        assert_eq!(listed_start(&s), Some(vec![utc.with_timezone(&Utc); 2]));
+        let bad = json!({"startTime": "19/06/2020 19:00", "timezone": "Asia/Kolkata"});
+        assert_eq!(listed_start(&bad), None);
+    }
+
+    #[test]
+    fn markers_carry_their_time_and_old_ones_still_read() {
+        let id = MeetingId::parse("mtg_1", "t").unwrap();
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let text = zoho_marker("prod", &id, at);
+        assert_eq!(text, "telemeet:prod:mtg_1:1800000000");
+        let m = parse_zoho_marker(Some(&text)).unwrap();
+        assert_eq!(
+            (m.deployment.as_deref(), m.meeting_id.as_str(), m.marked_at),
+            (Some("prod"), "mtg_1", Some(at))
+        );
+        let old = parse_zoho_marker(Some("telemeet:prod:mtg_1")).unwrap();
+        assert_eq!(
+            (
+                old.deployment.as_deref(),
+                old.meeting_id.as_str(),
+                old.marked_at
+            ),
+            (Some("prod"), "mtg_1", None)
+        );
+        let oldest = parse_zoho_marker(Some("telemeet:mtg_1")).unwrap();
+        assert_eq!(
+            (oldest.deployment, oldest.meeting_id.as_str()),
+            (None, "mtg_1")
+        );
+        assert!(parse_zoho_marker(Some("Follow-up")).is_none());
+    }
+
+    #[test]
+    fn the_first_two_pages_tell_what_index_counts() {
+        let page = |keys: std::ops::Range<u64>| -> Vec<Value> {
+            keys.map(|k| json!({ "meetingKey": k })).collect()
+        };
+        // Records from 1: index 0 reads as index 1 (or one fewer); pages: two disjoint pages.
+        assert_eq!(
+            IndexMode::of(&page(1..101), &page(1..101)),
+            IndexMode::RecordsFrom1
+        );
+        assert_eq!(
+            IndexMode::of(&page(1..100), &page(1..101)),
+            IndexMode::RecordsFrom1
+        );
+        assert_eq!(IndexMode::of(&[], &page(1..5)), IndexMode::RecordsFrom1);
+        assert_eq!(
+            IndexMode::of(&page(1..101), &page(101..150)),
+            IndexMode::PagesFrom0
+        );
+        assert_eq!(
+            IndexMode::of(&page(1..101), &page(100..150)),
+            IndexMode::PagesFrom0,
+            "one session came between"
+        );
+        assert_eq!(IndexMode::of(&page(1..40), &[]), IndexMode::PagesFrom0);
+        assert_eq!(IndexMode::RecordsFrom1.next(1), 101);
+        assert_eq!(IndexMode::PagesFrom0.next(1), 2);
     }
 
     #[test]

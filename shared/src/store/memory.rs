@@ -366,8 +366,7 @@ impl TokenStore for MemoryStore {
         key: &str,
         seen_version: i64,
         locked_until: DateTime<Utc>,
-        window_start: DateTime<Utc>,
-        refreshes: u32,
+        refreshes: &[DateTime<Utc>],
     ) -> StoreResult<bool> {
         let mut t = self.tables();
         let record = t.tokens.entry(key.to_owned()).or_default();
@@ -375,8 +374,7 @@ impl TokenStore for MemoryStore {
             return Ok(false);
         }
         record.locked_until = Some(locked_until);
-        record.window_start = Some(window_start);
-        record.refreshes = refreshes;
+        record.refreshes = refreshes.to_vec();
         record.version = seen_version + 1;
         Ok(true)
     }

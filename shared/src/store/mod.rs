@@ -230,9 +230,9 @@ pub struct SharedTokenRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// A container is fetching a new token until then.
     pub locked_until: Option<DateTime<Utc>>,
-    /// The budget window: when it began and how many refreshes were started in it.
-    pub window_start: Option<DateTime<Utc>>,
-    pub refreshes: u32,
+    /// When each refresh of the budget's last window started (older ones may linger until
+    /// the next lock drops them): the budget is a sliding window over these.
+    pub refreshes: Vec<DateTime<Utc>>,
     /// Bumped by every write; conditional writes compare it. 0: no record yet.
     pub version: i64,
 }
@@ -244,15 +244,15 @@ pub trait TokenStore: Send + Sync {
     /// Strongly consistent read; a default record when there is none.
     async fn read_token(&self, key: &str) -> StoreResult<SharedTokenRecord>;
 
-    /// Takes the refresh lock until `locked_until` and records the budget window, if the
-    /// record is still at `seen_version`. `Ok(false)`: someone else changed it first.
+    /// Takes the refresh lock until `locked_until` and records the recent refreshes' start
+    /// times (this one's included), if the record is still at `seen_version`. `Ok(false)`:
+    /// someone else changed it first.
     async fn lock_token(
         &self,
         key: &str,
         seen_version: i64,
         locked_until: DateTime<Utc>,
-        window_start: DateTime<Utc>,
-        refreshes: u32,
+        refreshes: &[DateTime<Utc>],
     ) -> StoreResult<bool>;
 
     /// Stores a new token and drops the lock, if the lock is still ours (`locked_version`,

@@ -412,6 +412,10 @@ pub struct TokenItem {
     expires_at: Option<DateTime<Utc>>,
     #[serde(default, with = "millis::option")]
     locked_until: Option<DateTime<Utc>>,
+    /// Start times of the recent refreshes (RFC 3339).
+    #[serde(default)]
+    refresh_times: Vec<String>,
+    /// The fixed budget window items written before `refreshTimes`.
     #[serde(default, with = "millis::option")]
     window_start: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -419,14 +423,30 @@ pub struct TokenItem {
     version: i64,
 }
 
+/// An item's refresh times; an item from before them counts its fixed window's refreshes as
+/// started when that window began.
+fn token_refreshes(t: &TokenItem) -> Vec<DateTime<Utc>> {
+    if t.refresh_times.is_empty() {
+        let start = t.window_start.into_iter();
+        return start
+            .flat_map(|w| std::iter::repeat_n(w, t.refreshes as usize))
+            .collect();
+    }
+    t.refresh_times
+        .iter()
+        .filter_map(|r| DateTime::parse_from_rfc3339(r).ok())
+        .map(|r| r.with_timezone(&Utc))
+        .collect()
+}
+
 impl From<TokenItem> for SharedTokenRecord {
     fn from(t: TokenItem) -> Self {
+        let refreshes = token_refreshes(&t);
         Self {
             sealed: t.sealed,
             expires_at: t.expires_at,
             locked_until: t.locked_until,
-            window_start: t.window_start,
-            refreshes: t.refreshes,
+            refreshes,
             version: t.version,
         }
     }

@@ -29,21 +29,22 @@ impl TokenStore for DynamoStore {
         k: &str,
         seen_version: i64,
         locked_until: DateTime<Utc>,
-        window_start: DateTime<Utc>,
-        refreshes: u32,
+        refreshes: &[DateTime<Utc>],
     ) -> StoreResult<bool> {
+        let times = aws_sdk_dynamodb::types::AttributeValue::L(
+            refreshes.iter().map(|t| time(*t)).collect(),
+        );
         let request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::key(&keys::token(k))))
             .update_expression(
-                "SET lockedUntil = :locked, windowStart = :window, refreshes = :refreshes, version = :next, #ttl = :ttl",
+                "SET lockedUntil = :locked, refreshTimes = :times, version = :next, #ttl = :ttl REMOVE windowStart, refreshes",
             )
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":locked", time(locked_until))
-            .expression_attribute_values(":window", time(window_start))
-            .expression_attribute_values(":refreshes", n(refreshes))
+            .expression_attribute_values(":times", times)
             .expression_attribute_values(":next", n(seen_version + 1))
             .expression_attribute_values(":ttl", ttl_after(locked_until));
         let request = if seen_version == 0 {
