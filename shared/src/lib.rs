@@ -114,6 +114,7 @@ pub mod domain;
 pub mod http;
 pub mod ids;
 pub mod metrics;
+pub mod notify;
 pub mod providers;
 pub mod secrets;
 pub mod service;

@@ -1017,5 +1017,6 @@ pub fn sample_meeting(
         provider_user: None,
         kept_until: None,
         room_closed_at: None,
+        signals: Default::default(),
     })
 }

@@ -201,6 +201,8 @@ pub struct Meeting {
     /// When telemeet deleted the provider's room ahead of the weekly cleanup (a conversation
     /// whose window closed, or that was ended here): nothing is left there to delete.
     pub room_closed_at: Option<DateTime<Utc>>,
+    /// Facts kept only for the platform's events (calls, waiting room, no-show).
+    pub signals: super::notice::Signals,
 }
 
 /// Which cleanup pass takes a meeting next.

@@ -6,8 +6,10 @@
 //! - [`claim`]: one meeting per subject (guarantee 1): reuse, wait or take over.
 //! - [`meeting`]: the meeting, its status transitions, and when it is due for cleanup.
 //! - [`event`]: a provider's event applied to a meeting, never backwards.
+//! - [`notice`]: the platform's events a change of a meeting means.
 //! - [`stats`]: what a change does to an org's counters.
 //! - [`org`]: an org's settings, connections, host directory and budgets.
+//! - [`subscription`]: an org's event subscription and its filters.
 //! - [`request`]: request bodies, validated field by field.
 
 pub mod caller;
@@ -15,11 +17,13 @@ pub mod claim;
 pub mod error;
 pub mod event;
 pub mod meeting;
+pub mod notice;
 pub mod org;
 pub mod org_request;
 pub mod policy;
 pub mod request;
 pub mod stats;
+pub mod subscription;
 
 pub use caller::{Caller, Role};
 pub use claim::{Claim, ClaimState, ClaimStep};
@@ -80,5 +84,6 @@ pub(crate) fn sample_meeting(start: DateTime<Utc>) -> Meeting {
         provider_user: None,
         kept_until: None,
         room_closed_at: None,
+        signals: Default::default(),
     }
 }

@@ -43,6 +43,9 @@ pub struct OrgSettings {
     pub provider: Option<ProviderKind>,
     pub fallback: Option<ProviderKind>,
     pub conversation_reuse_seconds: Option<u32>,
+    /// Minutes after an appointment's start without a participant that make it a no-show
+    /// (`meeting.no_show`); 0 turns the check off.
+    pub no_show_grace_minutes: Option<u32>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 

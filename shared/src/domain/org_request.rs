@@ -233,7 +233,8 @@ fn jitsi(obj: &Map<String, Value>) -> Result<(Value, Value), Invalid> {
     Ok((secret, ids))
 }
 
-/// `PUT /org/settings`: `provider`, optional `fallbackProvider`, `conversationReuseSeconds`.
+/// `PUT /org/settings`: `provider`, optional `fallbackProvider`, `conversationReuseSeconds`,
+/// `noShowGraceMinutes`.
 pub fn settings(obj: &Map<String, Value>) -> Result<super::OrgSettings, Invalid> {
     let primary = provider(required(obj, "provider")?, "provider")?;
     let fallback = optional(obj, "fallbackProvider")
@@ -251,10 +252,22 @@ pub fn settings(obj: &Map<String, Value>) -> Result<super::OrgSettings, Invalid>
                 ))
         })
         .transpose()?;
+    let grace = optional(obj, "noShowGraceMinutes")
+        .map(|v| {
+            v.as_u64()
+                .filter(|m| *m <= 1440)
+                .and_then(|m| u32::try_from(m).ok())
+                .ok_or(Invalid::new(
+                    "noShowGraceMinutes",
+                    "must be a whole number of minutes from 0 (off) to 1440",
+                ))
+        })
+        .transpose()?;
     Ok(super::OrgSettings {
         provider: Some(primary),
         fallback,
         conversation_reuse_seconds: reuse,
+        no_show_grace_minutes: grace,
         updated_at: None,
     })
 }

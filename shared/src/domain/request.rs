@@ -24,6 +24,9 @@ pub struct AppointmentMeetingRequest {
     pub provider: Option<ProviderKind>,
     /// Conversations: how long the meeting is reused from its creation.
     pub reuse_window: Option<chrono::Duration>,
+    /// Appointments: minutes after the start by which a participant must have joined
+    /// (`meeting.no_show`); `None`: no check (conversations, or turned off).
+    pub no_show_after_minutes: Option<u32>,
 }
 
 /// Parses a JSON object body; an empty body is an empty object.
@@ -184,6 +187,7 @@ impl AppointmentMeetingRequest {
                 .map(|v| provider(v, "provider"))
                 .transpose()?,
             reuse_window: None,
+            no_show_after_minutes: Some(crate::domain::notice::NO_SHOW_GRACE_MINUTES),
         })
     }
 
@@ -217,6 +221,7 @@ impl AppointmentMeetingRequest {
                 .map(|v| provider(v, "provider"))
                 .transpose()?,
             reuse_window: Some(window),
+            no_show_after_minutes: None,
         })
     }
 }

@@ -17,6 +17,7 @@ pub struct EffectiveSettings {
     pub provider: ProviderKind,
     pub fallback: Option<ProviderKind>,
     pub conversation_reuse_seconds: i64,
+    pub no_show_grace_minutes: u32,
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -141,6 +142,9 @@ impl Service {
             conversation_reuse_seconds: s
                 .conversation_reuse_seconds
                 .map_or(self.settings.conversation_reuse.num_seconds(), i64::from),
+            no_show_grace_minutes: s
+                .no_show_grace_minutes
+                .unwrap_or(crate::domain::notice::NO_SHOW_GRACE_MINUTES),
             updated_at: s.updated_at,
         }
     }

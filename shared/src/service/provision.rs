@@ -5,6 +5,7 @@
 
 use super::{Service, ServiceError, ServiceResult};
 use crate::clock::{Wait, timeout_at};
+use crate::domain::notice::Signals;
 use crate::domain::org::{self, Spend};
 use crate::domain::request::AppointmentMeetingRequest;
 use crate::domain::{
@@ -20,6 +21,8 @@ const PASSCODE_LEN: usize = 10;
 /// A caller waiting for another's meeting looks again after this, doubling up to the cap.
 const FIRST_POLL: Duration = Duration::from_millis(20);
 const POLL_CAP: Duration = Duration::from_millis(200);
+/// Concurrent calls on one conversation conflict on its version; re-read this often.
+const RING_ATTEMPTS: usize = 5;
 
 /// The result of a provisioning call: the meeting and whether this call created it.
 #[derive(Debug, Clone)]
@@ -160,7 +163,8 @@ impl Service {
         }))
     }
 
-    /// A conversation's reuse window is the org's when it set one.
+    /// A conversation's reuse window and an appointment's no-show grace are the org's when
+    /// it set them.
     fn with_org_window(
         &self,
         req: &AppointmentMeetingRequest,
@@ -171,6 +175,11 @@ impl Service {
             && let Some(s) = profile.settings.conversation_reuse_seconds
         {
             req.set_reuse_window(chrono::Duration::seconds(i64::from(s)));
+        }
+        if req.no_show_after_minutes.is_some()
+            && let Some(grace) = profile.settings.no_show_grace_minutes
+        {
+            req.no_show_after_minutes = (grace > 0).then_some(grace);
         }
         req
     }
@@ -356,10 +365,36 @@ impl Service {
             policy::may_reuse_appointment(caller, &meeting)?;
         }
         policy::same_people(&meeting, &req.host, &req.participants)?;
+        let meeting = match subject.kind {
+            SubjectKind::Conversation => self.ring(caller, meeting).await?,
+            SubjectKind::Appointment => meeting,
+        };
         Ok(Provisioned {
             meeting,
             created: false,
         })
+    }
+
+    /// A PUT on a live conversation is a call: the record counts it, and its change is the
+    /// `conversation.call` the other side's app rings on. The meeting's facts (and
+    /// `updatedAt`) stay; only the version moves, to order the event.
+    async fn ring(&self, caller: &Caller, mut meeting: Meeting) -> ServiceResult<Meeting> {
+        for _ in 0..RING_ATTEMPTS {
+            let mut after = meeting.clone();
+            after.signals.calls += 1;
+            after.signals.last_caller = Some(caller.user_id.clone());
+            after.version += 1;
+            if self.stores.meetings.save(&meeting, &after, None).await? {
+                return Ok(after);
+            }
+            meeting = self
+                .stores
+                .meetings
+                .get_meeting(&meeting.id)
+                .await?
+                .ok_or_else(|| ServiceError::Inconsistent("a ringing meeting vanished".into()))?;
+        }
+        Err(ServiceError::Store(crate::store::StoreError::Contended))
     }
 
     /// Claiming over a ready claim means a conversation's window is over: who may start its
@@ -612,6 +647,13 @@ impl Service {
             provider_user: made.provider_user,
             kept_until: None,
             room_closed_at: None,
+            signals: Signals {
+                no_show_after_minutes: req.no_show_after_minutes,
+                // A conversation's PUT rings the other side (`conversation.call`).
+                calls: u32::from(subject.kind == SubjectKind::Conversation),
+                last_caller: Some(caller.user_id.clone()),
+                ..Signals::default()
+            },
         };
         let committed = self.stores.claims.finalize(&claim.token, &meeting).await?;
         Ok(committed.then_some(meeting))

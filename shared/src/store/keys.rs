@@ -117,6 +117,11 @@ pub fn org_profile(org: &OrgId) -> Key {
 
 /// Host entries sort by user id after this prefix.
 pub const HOST_SK_PREFIX: &str = "HOST#";
+pub const WEBHOOK_SK_PREFIX: &str = "WEBHOOK#";
+
+pub fn subscription(org: &OrgId, id: &str) -> Key {
+    Key::new(org_of(org), &format!("{WEBHOOK_SK_PREFIX}{id}"))
+}
 
 pub fn org_host(org: &OrgId, user: &UserId) -> Key {
     Key::new(org_of(org), &format!("{HOST_SK_PREFIX}{user}"))
@@ -147,6 +152,16 @@ pub fn due_partition(what: DueFor, shard: u32) -> String {
         DueFor::Archive => format!("DUE#{shard}"),
         DueFor::RoomClose => format!("CLOSE#{shard}"),
     }
+}
+
+/// The notice-index partition a meeting with a pending no-show check is in (shards as the
+/// due index's).
+pub fn notice_shard(id: &MeetingId) -> String {
+    notice_partition(id_hash(id) % DUE_SHARDS)
+}
+
+pub fn notice_partition(shard: u32) -> String {
+    format!("NOSHOW#{shard}")
 }
 
 #[cfg(test)]

@@ -6,11 +6,13 @@
 use super::keys::{self, Key};
 use super::{
     BudgetStore, ClaimStore, DueIndex, DueItem, EventMark, MarkStore, MeetingStore, MemberIndex,
-    OrgStore, SharedTokenRecord, StatsStore, StoreResult, TokenStore, UserMeetingsQuery,
+    OrgStore, SharedTokenRecord, StatsStore, StoreResult, SubscriptionStore, TokenStore,
+    UserMeetingsQuery,
 };
 use crate::domain::claim::released_due_at;
 use crate::domain::org::Spend;
 use crate::domain::stats::deltas;
+use crate::domain::subscription::Subscription;
 use crate::domain::{
     Claim, ClaimState, Connection, DueFor, HostEntry, Meeting, OrgProfile, OrgSettings,
     ProviderKind, Stats, Subject,
@@ -37,6 +39,8 @@ struct Tables {
     /// Host entries by their key (sorted: one org's entries are adjacent, by user id).
     hosts: BTreeMap<Key, HostEntry>,
     budgets: HashMap<String, u32>,
+    /// By `(org, id)`.
+    subscriptions: BTreeMap<(OrgId, String), Subscription>,
 }
 
 /// Every port in memory.
@@ -545,6 +549,48 @@ impl BudgetStore for MemoryStore {
 
     async fn exhaust(&self, spend: &Spend) -> StoreResult<()> {
         self.tables().budgets.insert(spend.key.clone(), spend.limit);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for MemoryStore {
+    async fn put_subscription(&self, s: &Subscription) -> StoreResult<()> {
+        self.tables()
+            .subscriptions
+            .insert((s.org.clone(), s.id.clone()), s.clone());
+        Ok(())
+    }
+
+    async fn subscriptions(&self, org: &OrgId) -> StoreResult<Vec<Subscription>> {
+        let t = self.tables();
+        Ok(t.subscriptions
+            .iter()
+            .filter(|((o, _), _)| o == org)
+            .map(|(_, s)| s.clone())
+            .collect())
+    }
+
+    async fn get_subscription(&self, org: &OrgId, id: &str) -> StoreResult<Option<Subscription>> {
+        let key = (org.clone(), id.to_owned());
+        Ok(self.tables().subscriptions.get(&key).cloned())
+    }
+
+    async fn delete_subscription(&self, org: &OrgId, id: &str) -> StoreResult<bool> {
+        let key = (org.clone(), id.to_owned());
+        Ok(self.tables().subscriptions.remove(&key).is_some())
+    }
+
+    async fn disable_subscription(
+        &self,
+        org: &OrgId,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let key = (org.clone(), id.to_owned());
+        if let Some(s) = self.tables().subscriptions.get_mut(&key) {
+            s.disabled_at.get_or_insert(at);
+        }
         Ok(())
     }
 }

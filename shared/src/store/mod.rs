@@ -10,6 +10,7 @@ pub mod keys;
 pub mod memory;
 
 use crate::domain::org::Spend;
+use crate::domain::subscription::Subscription;
 use crate::domain::{
     Claim, Connection, DueFor, HostEntry, Meeting, OrgProfile, OrgSettings, ProviderKind, Stats,
     Subject,
@@ -327,6 +328,29 @@ pub trait BudgetStore: Send + Sync {
     async fn exhaust(&self, spend: &Spend) -> StoreResult<()>;
 }
 
+/// An org's event subscriptions (`ORG#{org}` / `WEBHOOK#{id}`): read on every event's
+/// fan-out (one Query per org) and on every delivery.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync {
+    async fn put_subscription(&self, s: &Subscription) -> StoreResult<()>;
+
+    /// Every subscription of the org, disabled ones included, by id.
+    async fn subscriptions(&self, org: &OrgId) -> StoreResult<Vec<Subscription>>;
+
+    async fn get_subscription(&self, org: &OrgId, id: &str) -> StoreResult<Option<Subscription>>;
+
+    /// `Ok(false)`: there was none.
+    async fn delete_subscription(&self, org: &OrgId, id: &str) -> StoreResult<bool>;
+
+    /// The receiver answered 410 Gone: nothing more goes there (if it still exists).
+    async fn disable_subscription(
+        &self,
+        org: &OrgId,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+}
+
 /// One handle per port. An adapter implementing them all fills every one ([`Stores::of`]);
 /// a test may replace one port alone (say, a claim store that dies before its final write).
 #[derive(Clone)]
@@ -340,6 +364,7 @@ pub struct Stores {
     pub tokens: Arc<dyn TokenStore>,
     pub orgs: Arc<dyn OrgStore>,
     pub budgets: Arc<dyn BudgetStore>,
+    pub subscriptions: Arc<dyn SubscriptionStore>,
 }
 
 impl Stores {
@@ -354,6 +379,7 @@ impl Stores {
             + TokenStore
             + OrgStore
             + BudgetStore
+            + SubscriptionStore
             + 'static,
     {
         Self {
@@ -365,7 +391,8 @@ impl Stores {
             due: store.clone(),
             tokens: store.clone(),
             orgs: store.clone(),
-            budgets: store,
+            budgets: store.clone(),
+            subscriptions: store,
         }
     }
 }

@@ -38,6 +38,7 @@ fn settings(s: &EffectiveSettings, org: &str) -> Value {
         "provider": s.provider.as_str(),
         "fallbackProvider": s.fallback.map(ProviderKind::as_str),
         "conversationReuseSeconds": s.conversation_reuse_seconds,
+        "noShowGraceMinutes": s.no_show_grace_minutes,
         "updatedAt": s.updated_at.map(rfc3339_millis),
     })
 }

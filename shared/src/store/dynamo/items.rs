@@ -164,6 +164,30 @@ pub struct MeetingItem {
     due_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ttl: Option<i64>,
+    /// Platform-event facts ([`crate::domain::notice::Signals`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    no_show_after_minutes: Option<u32>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "millis::option"
+    )]
+    no_show_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    waiting: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    calls: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_caller: Option<UserId>,
+    /// In the notice index (`notice-index`) while a no-show check is pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notice_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notice_at: Option<i64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl MeetingItem {
@@ -171,6 +195,8 @@ impl MeetingItem {
     pub fn of(m: &Meeting, keep_until: Option<DateTime<Utc>>) -> Self {
         let key = keys::meeting(&m.id);
         let due = m.due_slot();
+        // An archived record is out of every index.
+        let no_show = crate::domain::notice::no_show_due(m).filter(|_| keep_until.is_none());
         Self {
             pk: key.pk,
             sk: key.sk,
@@ -211,6 +237,13 @@ impl MeetingItem {
             due_pk: due.map(|(what, _)| keys::due_shard(what, &m.id)),
             due_at: due.map(|(_, t)| t.timestamp()),
             ttl: keep_until.map(|t| t.timestamp()),
+            no_show_after_minutes: m.signals.no_show_after_minutes,
+            no_show_at: m.signals.no_show_at,
+            waiting: m.signals.waiting,
+            calls: m.signals.calls,
+            last_caller: m.signals.last_caller.clone(),
+            notice_pk: no_show.map(|_| keys::notice_shard(&m.id)),
+            notice_at: no_show.map(|t| t.timestamp()),
         }
     }
 
@@ -259,6 +292,13 @@ impl MeetingItem {
             provider_user: self.provider_user,
             kept_until: self.ttl.and_then(|t| DateTime::from_timestamp(t, 0)),
             room_closed_at: self.room_closed_at,
+            signals: crate::domain::notice::Signals {
+                no_show_after_minutes: self.no_show_after_minutes,
+                no_show_at: self.no_show_at,
+                waiting: self.waiting,
+                calls: self.calls,
+                last_caller: self.last_caller,
+            },
         }
     }
 }
@@ -463,6 +503,8 @@ pub struct ProfileItem {
     fallback_provider: Option<ProviderKind>,
     #[serde(default)]
     conversation_reuse_seconds: Option<u32>,
+    #[serde(default)]
+    no_show_grace_minutes: Option<u32>,
     #[serde(default, with = "millis::option")]
     settings_updated_at: Option<DateTime<Utc>>,
     #[serde(default, rename = "connZoom")]
@@ -525,6 +567,7 @@ impl ProfileItem {
                 provider: self.provider,
                 fallback: self.fallback_provider,
                 conversation_reuse_seconds: self.conversation_reuse_seconds,
+                no_show_grace_minutes: self.no_show_grace_minutes,
                 updated_at: self.settings_updated_at,
             },
             connections,
@@ -569,6 +612,56 @@ impl HostItem {
             zoom_user: self.zoom_user,
             zoho_presenter: self.zoho_presenter,
             updated_at: self.updated_at,
+        }
+    }
+}
+
+/// An event subscription: `ORG#{org}` / `WEBHOOK#{id}` (its secrets are in Secrets Manager).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionItem {
+    pk: String,
+    sk: String,
+    #[serde(rename = "type")]
+    item_type: String,
+    subscription_id: String,
+    org_id: OrgId,
+    url: String,
+    events: Vec<String>,
+    #[serde(with = "millis")]
+    created_at: DateTime<Utc>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "millis::option"
+    )]
+    disabled_at: Option<DateTime<Utc>>,
+}
+
+impl SubscriptionItem {
+    pub fn of(s: &crate::domain::subscription::Subscription) -> Self {
+        let key = keys::subscription(&s.org, &s.id);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            item_type: "subscription".into(),
+            subscription_id: s.id.clone(),
+            org_id: s.org.clone(),
+            url: s.url.clone(),
+            events: s.events.clone(),
+            created_at: s.created_at,
+            disabled_at: s.disabled_at,
+        }
+    }
+
+    pub fn into_subscription(self) -> crate::domain::subscription::Subscription {
+        crate::domain::subscription::Subscription {
+            id: self.subscription_id,
+            org: self.org_id,
+            url: self.url,
+            events: self.events,
+            created_at: self.created_at,
+            disabled_at: self.disabled_at,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod meetings;
 pub mod members;
 pub mod orgs;
 pub mod stats;
+pub mod subscriptions;
 pub mod tokens;
 
 use super::{StoreError, StoreResult, keys::Key};

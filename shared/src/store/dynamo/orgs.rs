@@ -72,6 +72,11 @@ impl OrgStore for DynamoStore {
                 "conversationReuseSeconds = :conversationReuseSeconds",
                 settings.conversation_reuse_seconds.map(n),
             ),
+            (
+                "noShowGraceMinutes",
+                "noShowGraceMinutes = :noShowGraceMinutes",
+                settings.no_show_grace_minutes.map(n),
+            ),
         ] {
             match value {
                 Some(v) => {

@@ -1,0 +1,1 @@
+//! The `event-delivery` function: one signed POST per job, retried with backoff.
