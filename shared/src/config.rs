@@ -216,10 +216,12 @@ impl Config {
     }
 }
 
+pub const DEFAULT_ORG_SECRETS_PREFIX: &str = "telemeet/orgs/";
+
 /// The prefix of orgs' secrets: Secrets Manager's name alphabet, ending in `/` so one
 /// deployment's names never run into another's.
-fn org_secrets_prefix(value: Option<String>) -> Result<String, String> {
-    let prefix = value.unwrap_or_else(|| "telemeet/orgs/".to_owned());
+pub fn org_secrets_prefix(value: Option<String>) -> Result<String, String> {
+    let prefix = value.unwrap_or_else(|| DEFAULT_ORG_SECRETS_PREFIX.to_owned());
     let ok = prefix.ends_with('/')
         && prefix.len() <= 256
         && prefix

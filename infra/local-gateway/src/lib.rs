@@ -3,6 +3,7 @@
 //! handing it to the same handler code.
 
 pub mod demo;
+pub mod events;
 pub mod template;
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -22,6 +23,8 @@ use tokio::net::TcpListener;
 
 /// The local-only door to the weekly cleanup (DESIGN.md, Local stack).
 pub const CLEANUP_PATH: &str = "/local/events/cleanup";
+/// Local only: the scheduled no-show pass of the `event-router` function.
+pub const NO_SHOW_PATH: &str = "/local/events/no-show";
 
 /// API Gateway's own payload limit; smaller bodies reach the handler, which enforces ours.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
@@ -39,19 +42,21 @@ pub async fn serve(
     app: Arc<App>,
     cleanup: Arc<CleanupSettings>,
     demo: Arc<demo::Demo>,
+    events: Option<Arc<events::LocalEvents>>,
 ) -> std::io::Result<()> {
     let counter = Arc::new(AtomicU64::new(0));
     loop {
         let (stream, peer) = listener.accept().await?;
         let (app, cleanup, demo) = (app.clone(), cleanup.clone(), demo.clone());
-        let counter = counter.clone();
+        let (counter, events) = (counter.clone(), events.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let (app, cleanup, demo) = (app.clone(), cleanup.clone(), demo.clone());
+                let events = events.clone();
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 async move {
                     Ok::<_, std::convert::Infallible>(
-                        invoke(&app, &cleanup, &demo, req, peer, n).await,
+                        invoke(&app, &cleanup, &demo, events.as_deref(), req, peer, n).await,
                     )
                 }
             });
@@ -136,6 +141,7 @@ async fn invoke(
     app: &App,
     cleanup: &CleanupSettings,
     demo: &demo::Demo,
+    events: Option<&events::LocalEvents>,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     n: u64,
@@ -161,6 +167,16 @@ async fn invoke(
     let mut context = Context::default();
     context.request_id = request_id;
     context.deadline = chrono::Utc::now().timestamp_millis().max(0) as u64 + INVOCATION_TIMEOUT_MS;
+    if parts.uri.path() == NO_SHOW_PATH && parts.method == http::Method::POST {
+        // Local only: the no-show pass of `event-router`, at the scheduled event's `time`.
+        let (Some(events), Ok(scheduled)) = (events, serde_json::from_slice::<Value>(&body)) else {
+            return plain(400, "events are off, or the body is no scheduled event");
+        };
+        return match telemeet::notify::route::handle(&events.app, &scheduled).await {
+            Ok(summary) => json_answer(200, &summary),
+            Err(e) => plain(500, &e),
+        };
+    }
     if parts.uri.path() == CLEANUP_PATH && parts.method == http::Method::POST {
         // Local only: hands an EventBridge scheduled event to the cleanup, answers its summary.
         let Ok(scheduled) = serde_json::from_slice::<Value>(&body) else {

@@ -39,6 +39,7 @@ async fn run() -> Result<(), String> {
             tracing::info!(table = %config.table_name, "created the table from template.yaml");
         }
     }
+    let events = local_events(&config).await?;
     let mut settings = Settings::default();
     // Local only: a loaded test machine may need longer than a Lambda would wait.
     if let Ok(v) = std::env::var("LOCAL_CLAIM_WAIT_SECONDS") {
@@ -63,10 +64,58 @@ async fn run() -> Result<(), String> {
     let demo = Arc::new(local_gateway::demo::Demo::from_env(&format!(
         "http://{addr}"
     )));
+    if let Some(events) = &events {
+        tokio::spawn(events.clone().run());
+    }
     tokio::select! {
-        served = local_gateway::serve(listener, app, cleanup, demo) => served.map_err(|e| e.to_string()),
+        served = local_gateway::serve(listener, app, cleanup, demo, events) => served.map_err(|e| e.to_string()),
         _ = shutdown() => Ok(()),
     }
+}
+
+/// The platform's events, run in-process against moto (`LOCAL_EVENTS=off` leaves them
+/// out). `LOCAL_EVENT_RETRY_SECONDS` (e.g. `1,1,1`) shortens the retry schedule locally.
+async fn local_events(
+    config: &Config,
+) -> Result<Option<Arc<local_gateway::events::LocalEvents>>, String> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    if !is_loopback_endpoint(&endpoint) || std::env::var("LOCAL_EVENTS").is_ok_and(|v| v == "off") {
+        return Ok(None);
+    }
+    let mut settings = telemeet::notify::EventSettings {
+        secrets_prefix: config.org_secrets_prefix.clone(),
+        ..Default::default()
+    };
+    if let Ok(v) = std::env::var("LOCAL_EVENT_RETRY_SECONDS") {
+        settings.retry_schedule = v
+            .split(',')
+            .map(|s| s.trim().parse().map(std::time::Duration::from_secs))
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                "LOCAL_EVENT_RETRY_SECONDS must be whole seconds, comma-separated".to_owned()
+            })?;
+    }
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let clock: Arc<dyn telemeet::clock::Clock> = Arc::new(SystemClock);
+    let store = telemeet::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        config.table_name.clone(),
+        clock.clone(),
+    );
+    let secrets: Arc<dyn telemeet::secrets::SecretSource> = Arc::new(
+        telemeet::secrets::SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws)),
+    );
+    let stores = telemeet::store::Stores::of(Arc::new(store));
+    let events = local_gateway::events::LocalEvents::new(
+        &aws,
+        &endpoint,
+        &config.table_name,
+        settings,
+        (stores, secrets),
+        clock,
+    )
+    .await?;
+    Ok(Some(Arc::new(events)))
 }
 
 async fn shutdown() {

@@ -17,6 +17,8 @@ pub struct TableDefinition {
     pub key_schema: Vec<KeySchemaElement>,
     pub indexes: Vec<GlobalSecondaryIndex>,
     pub ttl_attribute: Option<String>,
+    /// `StreamSpecification.StreamViewType`, when the table has a stream.
+    pub stream_view: Option<String>,
 }
 
 fn get<'a>(v: &'a Value, key: &str) -> Result<&'a Value, String> {
@@ -117,11 +119,17 @@ pub fn table_definition(template: &str) -> Result<TableDefinition, String> {
         }
         _ => None,
     };
+    let stream_view = props
+        .get("StreamSpecification")
+        .and_then(|s| s.get("StreamViewType"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     Ok(TableDefinition {
         attributes,
         key_schema: key_schema(props)?,
         indexes,
         ttl_attribute,
+        stream_view,
     })
 }
 
@@ -341,6 +349,18 @@ pub async fn ensure_table(
         .set_attribute_definitions(Some(def.attributes.clone()))
         .set_key_schema(Some(def.key_schema.clone()))
         .set_global_secondary_indexes((!def.indexes.is_empty()).then(|| def.indexes.clone()))
+        .set_stream_specification(
+            def.stream_view
+                .as_deref()
+                .map(|view| {
+                    aws_sdk_dynamodb::types::StreamSpecification::builder()
+                        .stream_enabled(true)
+                        .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(view))
+                        .build()
+                })
+                .transpose()
+                .map_err(|e| e.to_string())?,
+        )
         .send()
         .await;
     match created {

@@ -24,6 +24,8 @@ impl Key {
 /// The table's TTL attribute (a Number, epoch seconds): template.yaml enables TTL on it.
 pub const TTL_ATTRIBUTE: &str = "ttl";
 /// The sparse index of what may become due for cleanup (`duePk`, `dueAt`).
+/// The sparse GSI of meetings with a pending no-show check (`noticePk`, `noticeAt`).
+pub const NOTICE_INDEX: &str = "notice-index";
 pub const DUE_INDEX: &str = "due-index";
 /// Shards of the due index's partition key: spread the write load of busy hours.
 pub const DUE_SHARDS: u32 = 4;

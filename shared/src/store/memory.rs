@@ -346,6 +346,36 @@ impl DueIndex for MemoryStore {
         Ok(true)
     }
 
+    async fn no_shows(
+        &self,
+        shard: u32,
+        cutoff: DateTime<Utc>,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<(Vec<Meeting>, Option<String>)> {
+        let pk = keys::notice_partition(shard);
+        let t = self.tables();
+        let mut due: Vec<(String, Meeting)> = t
+            .meetings
+            .values()
+            .filter(|m| {
+                keys::notice_shard(&m.id) == pk
+                    && m.status != crate::domain::MeetingStatus::Archived
+            })
+            .filter_map(|m| {
+                let at = crate::domain::notice::no_show_due(m)?;
+                (at <= cutoff).then(|| (format!("{}#{}", at.timestamp(), m.id), m.clone()))
+            })
+            .filter(|(k, _)| cursor.as_ref().is_none_or(|c| k > c))
+            .collect();
+        due.sort_by(|a, b| a.0.cmp(&b.0));
+        due.truncate(limit);
+        let next = (due.len() == limit)
+            .then(|| due.last().map(|(k, _)| k.clone()))
+            .flatten();
+        Ok((due.into_iter().map(|(_, m)| m).collect(), next))
+    }
+
     async fn drop_claim(&self, claim_pk: &str, token: &str) -> StoreResult<()> {
         let mut t = self.tables();
         let key = keys::claim_of(claim_pk);

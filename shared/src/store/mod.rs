@@ -219,6 +219,16 @@ pub trait DueIndex: Send + Sync {
 
     /// Removes a claim that never became a meeting, if it is still the one read.
     async fn drop_claim(&self, key: &str, token: &str) -> StoreResult<()>;
+
+    /// One page of the meetings whose no-show check is due at `cutoff` in one shard of the
+    /// notice index, and the cursor of the next page (its cost follows what is due).
+    async fn no_shows(
+        &self,
+        shard: u32,
+        cutoff: DateTime<Utc>,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<(Vec<Meeting>, Option<String>)>;
 }
 
 /// A provider access token shared by every container through the table, with the refresh

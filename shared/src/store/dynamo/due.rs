@@ -4,7 +4,7 @@
 //! due set, never the table. Archiving takes a meeting out of it.
 
 use super::items::{self, ClaimItem, Item, KeyItem, MeetingItem, n, s};
-use super::{DUE_INDEX, DynamoStore, build_error, call_error, written};
+use super::{DUE_INDEX, DynamoStore, NOTICE_INDEX, build_error, call_error, written};
 use crate::domain::{ClaimState, DueFor, Meeting, SubjectKind};
 use crate::store::{DueIndex, DueItem, StoreError, StoreResult, keys};
 use async_trait::async_trait;
@@ -122,6 +122,40 @@ impl DueIndex for DynamoStore {
             due.extend(due_item(item)?);
         }
         Ok((due, next))
+    }
+
+    async fn no_shows(
+        &self,
+        shard: u32,
+        cutoff: DateTime<Utc>,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<(Vec<Meeting>, Option<String>)> {
+        let start = cursor.as_deref().map(decode_cursor).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(NOTICE_INDEX)
+            .key_condition_expression("noticePk = :shard AND noticeAt <= :cutoff")
+            .expression_attribute_values(":shard", s(keys::notice_partition(shard)))
+            .expression_attribute_values(":cutoff", n(cutoff.timestamp()))
+            .limit(i32::try_from(limit).unwrap_or(100))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| call_error("Query", e))?;
+        let next = out.last_evaluated_key().map(encode_cursor);
+        let mut wanted = Vec::new();
+        for key in out.items.unwrap_or_default() {
+            let k: KeyItem = items::read("index key", key)?;
+            wanted.push(items::key(&keys::Key { pk: k.pk, sk: k.sk }));
+        }
+        let mut found = Vec::with_capacity(wanted.len());
+        for item in self.batch_get(wanted).await? {
+            found.push(items::read::<MeetingItem>("meeting", item)?.into_meeting());
+        }
+        Ok((found, next))
     }
 
     async fn archive(

@@ -25,7 +25,7 @@ use items::Item;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use super::keys::{DUE_INDEX, DUE_SHARDS, TTL_ATTRIBUTE};
+pub use super::keys::{DUE_INDEX, DUE_SHARDS, NOTICE_INDEX, TTL_ATTRIBUTE};
 
 /// Concurrent transactions on one item conflict; they are retried a few times.
 const TRANSACTION_ATTEMPTS: u32 = 4;

@@ -1,0 +1,458 @@
+//! Guarantee 10: every state change of a meeting reaches each matching subscription at
+//! least once, signed so that the official Standard Webhooks library verifies it (the
+//! receiver is `infra/event-receiver/receiver.py`, verifying with PyPI's
+//! `standardwebhooks`, not with our code); a delivery that keeps failing ends in the
+//! dead-letter queue; no event carries a link, token, name or email.
+//!
+//! The pipeline is the production code: meeting items change in moto's table, its stream
+//! is read and routed by `notify::route`, jobs go through moto's SQS to `notify::deliver`
+//! (driven here step by step, as the local gateway's pumps drive it).
+
+use chrono::Duration;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use telemeet::clock::Clock;
+use telemeet::domain::subscription::Subscription;
+use telemeet::http::router::Function;
+use telemeet::notify::EventSettings;
+use telemeet::notify::sign::{SigningSecrets, generate_secret};
+use telemeet_local::*;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The event receiver: its URL and its process (killed on drop).
+struct Receiver {
+    url: String,
+    _child: tokio::process::Child,
+    http: reqwest::Client,
+}
+
+impl Receiver {
+    async fn start(secret: &str) -> Self {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let venv = std::process::Command::new("bash")
+            .arg(root.join("infra/venv.sh"))
+            .output()
+            .expect("venv");
+        let python = format!(
+            "{}/bin/python",
+            String::from_utf8_lossy(&venv.stdout).trim()
+        );
+        let mut child = tokio::process::Command::new(python)
+            .arg(root.join("infra/event-receiver/receiver.py"))
+            .args(["--port", "0", "--secret", secret])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("receiver");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines
+            .next_line()
+            .await
+            .expect("line")
+            .expect("a first line");
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("listening on http://…")
+            .to_owned();
+        // Keep reading so the receiver never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            url,
+            _child: child,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn plan(&self, statuses: &[u16]) {
+        self.http
+            .post(format!("{}/_control/plan", self.url))
+            .json(&json!({ "statuses": statuses }))
+            .send()
+            .await
+            .expect("plan");
+    }
+
+    /// Every delivery the library verified, in arrival order.
+    async fn deliveries(&self) -> Vec<Value> {
+        let all: Value = self
+            .http
+            .get(format!("{}/_control/deliveries", self.url))
+            .send()
+            .await
+            .expect("deliveries")
+            .json()
+            .await
+            .expect("json");
+        all.as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| d["verified"] == json!(true))
+            .collect()
+    }
+}
+
+fn id_of(d: &Value) -> String {
+    d["headers"]["webhook-id"].as_str().unwrap_or("").to_owned()
+}
+
+fn body_of(d: &Value) -> &Value {
+    &d["body"]
+}
+
+/// A subscription of `org` to `events` at `url`, with its secret in Secrets Manager, as
+/// `POST /org/webhooks` leaves them.
+async fn subscribe(
+    stack: &local_stack::Stack,
+    app: &telemeet::App,
+    org: &str,
+    url: &str,
+    events: &[&str],
+) -> String {
+    let secret = generate_secret();
+    let sub = Subscription {
+        id: format!("whsub_{}", rand::random::<u32>()),
+        org: telemeet::ids::OrgId::parse(org, "org").expect("org"),
+        url: format!("{url}/hook"),
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        created_at: chrono::Utc::now(),
+        disabled_at: None,
+    };
+    let aws = stack.aws_config().await;
+    aws_sdk_secretsmanager::Client::new(&aws)
+        .create_secret()
+        .name(sub.secret_name(local_stack::ORG_SECRETS_PREFIX))
+        .secret_string(SigningSecrets::json(&secret, None).to_string())
+        .send()
+        .await
+        .expect("secret");
+    app.service
+        .stores
+        .subscriptions
+        .put_subscription(&sub)
+        .await
+        .expect("subscription");
+    secret
+}
+
+/// The event functions' code on this stack. Their clock is the real one: a receiver
+/// checks `webhook-timestamp` against its own (the no-show pass takes its "now" from the
+/// scheduled event, as in production).
+async fn events(
+    stack: &local_stack::Stack,
+    app: &telemeet::App,
+    retry: &[u64],
+) -> local_gateway::events::LocalEvents {
+    let clock: Arc<dyn Clock> = Arc::new(telemeet::clock::SystemClock);
+    let aws = stack.aws_config().await;
+    let settings = EventSettings {
+        secrets_prefix: local_stack::ORG_SECRETS_PREFIX.to_owned(),
+        retry_schedule: retry
+            .iter()
+            .map(|s| std::time::Duration::from_secs(*s))
+            .collect(),
+        ..EventSettings::default()
+    };
+    let secrets: Arc<dyn telemeet::secrets::SecretSource> = Arc::new(
+        telemeet::secrets::SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws)),
+    );
+    local_gateway::events::LocalEvents::new(
+        &aws,
+        &stack.moto_url,
+        local_stack::TABLE_NAME,
+        settings,
+        (app.service.stores.clone(), secrets),
+        clock,
+    )
+    .await
+    .expect("local events")
+}
+
+/// Pumps the stream and the queue until `done` holds or 20 s pass.
+async fn pump_until(
+    events: &local_gateway::events::LocalEvents,
+    receiver: &Receiver,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    for _ in 0..200 {
+        events.route_once().await.expect("route");
+        events.deliver_once().await.expect("deliver");
+        let got = receiver.deliveries().await;
+        if done(&got) {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    receiver.deliveries().await
+}
+
+/// A signed Zoom event about meeting `zoom_id`; `who` joins as host when it is `host_id`.
+async fn zoom_event(
+    stack: &local_stack::Stack,
+    app: &telemeet::App,
+    clock: &dyn Clock,
+    kind: &str,
+    zoom_id: &str,
+    who: &str,
+) {
+    let ts = clock.now().timestamp();
+    let id: i64 = zoom_id.parse().expect("a Zoom meeting number");
+    let object = json!({ "id": id, "uuid": "u-1", "host_id": "zoom-host",
+        "participant": { "id": who, "user_id": who, "user_name": "Pat Example", "email": "pat@example.com" } });
+    let body = json!({ "event": kind, "event_ts": ts * 1000 + i64::from(rand::random::<u16>()),
+        "payload": { "account_id": "a", "object": object } })
+    .to_string();
+    let headers = [
+        ("x-zm-request-timestamp", ts.to_string()),
+        (
+            "x-zm-signature",
+            sign(&stack.webhook_secret, ts, body.as_bytes()),
+        ),
+    ];
+    let (status, answer) = deliver(app, delivery(&headers, &body, false)).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+async fn put_appointment(
+    stack: &local_stack::Stack,
+    app: &telemeet::App,
+    org: &str,
+    appointment: &str,
+    start: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    let token = day_token(stack, "svc-1", "service", org);
+    let mut body = appointment_body();
+    body["startTime"] = json!(telemeet::domain::rfc3339(start));
+    let r = call(
+        app,
+        Function::CreateMeeting,
+        lambda_request(
+            "PUT",
+            &format!("/appointments/{appointment}/meeting"),
+            Some(&token),
+            Some(&body),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body
+}
+
+#[tokio::test]
+async fn an_appointments_lifecycle_reaches_the_receiver_once_each_in_version_order_verified_by_the_official_library()
+ {
+    let (stack, clock, app) = in_process_app().await;
+    let events = events(&stack, &app, &[1, 1, 1]).await;
+    let secret = generate_secret();
+    let receiver = Receiver::start(&secret).await;
+    let secret_in_store = subscribe(
+        &stack,
+        &app,
+        "clinic-1",
+        &receiver.url,
+        &["meeting.*", "participant.joined"],
+    )
+    .await;
+    receiver
+        .http
+        .post(format!("{}/_control/secret", receiver.url))
+        .json(&json!({ "secret": secret_in_store }))
+        .send()
+        .await
+        .expect("secret");
+    let meeting = put_appointment(&stack, &app, "clinic-1", "appt-ev-1", clock.now()).await;
+    let zoom_id = meeting["providerMeetingId"]
+        .as_str()
+        .expect("zoom id")
+        .to_owned();
+    for (kind, who) in [
+        ("meeting.started", "zoom-host"),
+        ("meeting.participant_joined", "zoom-host"),
+        ("meeting.participant_joined", "p-1"),
+        ("meeting.ended", "zoom-host"),
+    ] {
+        clock.advance(Duration::seconds(30));
+        zoom_event(&stack, &app, clock.as_ref(), kind, &zoom_id, who).await;
+    }
+    let got = pump_until(&events, &receiver, |d| d.len() >= 5).await;
+    // At least once: dedupe by webhook-id, as a receiver does.
+    let mut seen = std::collections::HashSet::new();
+    let mut unique: Vec<&Value> = got.iter().filter(|d| seen.insert(id_of(d))).collect();
+    unique.sort_by_key(|d| body_of(d)["data"]["version"].as_u64());
+    let kinds: Vec<String> = unique
+        .iter()
+        .map(|d| {
+            let b = body_of(d);
+            match b["data"]["role"].as_str() {
+                Some(role) => format!("{} ({role})", b["type"].as_str().unwrap_or("")),
+                None => b["type"].as_str().unwrap_or("").to_owned(),
+            }
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "meeting.created",
+            "meeting.started",
+            "participant.joined (host)",
+            "participant.joined (participant)",
+            "meeting.ended"
+        ]
+    );
+    for d in &unique {
+        assert_eq!(body_of(d)["data"]["meetingId"], meeting["meetingId"]);
+    }
+    // No link, token, passcode, name or email in any body (the log-scan rule, on bodies).
+    let secrets = stack.secrets().await;
+    for d in &got {
+        let text = body_of(d).to_string();
+        for needle in [
+            "zak=",
+            "jwt=",
+            "pwd=",
+            "Pat Example",
+            "pat@example.com",
+            "@",
+            "https://",
+        ] {
+            assert!(
+                !text.contains(needle),
+                "a delivery body contains {needle:?}"
+            );
+        }
+        assert!(
+            secrets.iter().all(|s| !text.contains(s.as_str())),
+            "a delivery body contains a secret, token or link"
+        );
+    }
+    drop(secret);
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_the_same_id_again_a_dead_one_ends_in_the_dead_letter_queue_and_another_org_is_not_held_up()
+ {
+    let (stack, clock, app) = in_process_app().await;
+    // Three waits of a second: four attempts, then the dead-letter queue.
+    let events = events(&stack, &app, &[1, 1, 1]).await;
+    let flaky = Receiver::start(&generate_secret()).await;
+    let dead = Receiver::start(&generate_secret()).await;
+    let other = Receiver::start(&generate_secret()).await;
+    for (r, org) in [
+        (&flaky, "clinic-1"),
+        (&dead, "clinic-1"),
+        (&other, "clinic-2"),
+    ] {
+        let s = subscribe(&stack, &app, org, &r.url, &["meeting.created"]).await;
+        r.http
+            .post(format!("{}/_control/secret", r.url))
+            .json(&json!({ "secret": s }))
+            .send()
+            .await
+            .expect("secret");
+    }
+    flaky.plan(&[500, 500, 500, 200]).await;
+    dead.plan(&[500; 50]).await;
+    put_appointment(&stack, &app, "clinic-1", "appt-ev-2", clock.now()).await;
+    put_appointment(&stack, &app, "clinic-2", "appt-ev-3", clock.now()).await;
+    let started = std::time::Instant::now();
+    let got = pump_until(&events, &other, |d| !d.is_empty()).await;
+    assert_eq!(got.len(), 1, "the other org's receiver got its event");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the other org waited {:?} behind a failing receiver",
+        started.elapsed()
+    );
+    let flaky_got = pump_until(&events, &flaky, |d| !d.is_empty()).await;
+    let all: Value = flaky
+        .http
+        .get(format!("{}/_control/deliveries", flaky.url))
+        .send()
+        .await
+        .expect("all")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<String> = all.as_array().expect("list").iter().map(id_of).collect();
+    assert_eq!(ids.len(), 4, "three refused attempts and the accepted one");
+    assert!(
+        ids.iter().all(|i| *i == ids[0]),
+        "the webhook-id stays the same: {ids:?}"
+    );
+    assert_eq!(flaky_got.len(), 1);
+    let mut dead_letters = 0;
+    for _ in 0..100 {
+        events.route_once().await.expect("route");
+        events.deliver_once().await.expect("deliver");
+        dead_letters = events.dead_letters().await.expect("dlq");
+        if dead_letters > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        dead_letters, 1,
+        "the dead receiver's delivery is in the dead-letter queue"
+    );
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn a_meeting_nobody_joined_is_a_no_show_after_the_grace_and_one_the_patient_joined_is_not() {
+    let (stack, clock, app) = in_process_app().await;
+    let events = events(&stack, &app, &[1]).await;
+    let receiver = Receiver::start(&generate_secret()).await;
+    let s = subscribe(
+        &stack,
+        &app,
+        "clinic-1",
+        &receiver.url,
+        &["meeting.no_show"],
+    )
+    .await;
+    receiver
+        .http
+        .post(format!("{}/_control/secret", receiver.url))
+        .json(&json!({ "secret": s }))
+        .send()
+        .await
+        .expect("secret");
+    let start = clock.now() + Duration::minutes(5);
+    let empty = put_appointment(&stack, &app, "clinic-1", "appt-ns-1", start).await;
+    let joined = put_appointment(&stack, &app, "clinic-1", "appt-ns-2", start).await;
+    clock.advance(Duration::minutes(6));
+    let zoom_id = joined["providerMeetingId"].as_str().expect("id").to_owned();
+    zoom_event(
+        &stack,
+        &app,
+        clock.as_ref(),
+        "meeting.participant_joined",
+        &zoom_id,
+        "p-1",
+    )
+    .await;
+    // Just before start + 10 min nothing is due; just after, the one nobody joined is.
+    let early = telemeet::notify::route::no_show_sweep(&events.app, start + Duration::minutes(9))
+        .await
+        .expect("sweep");
+    assert_eq!(early, 0);
+    let declared =
+        telemeet::notify::route::no_show_sweep(&events.app, start + Duration::minutes(11))
+            .await
+            .expect("sweep");
+    assert_eq!(declared, 1);
+    let again = telemeet::notify::route::no_show_sweep(&events.app, start + Duration::minutes(12))
+        .await
+        .expect("sweep");
+    assert_eq!(again, 0, "declared once");
+    let got = pump_until(&events, &receiver, |d| !d.is_empty()).await;
+    assert_eq!(got.len(), 1);
+    let b = body_of(&got[0]);
+    assert_eq!(b["type"], "meeting.no_show");
+    assert_eq!(b["data"]["meetingId"], empty["meetingId"]);
+    assert_eq!(b["data"]["hostJoined"], false);
+    stack.finish(0).await;
+}
