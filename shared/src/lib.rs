@@ -34,6 +34,8 @@
 //!   ([`providers::api`]) under one retry policy ([`providers::retry`]); Jitsi's JWT links.
 //! - [`clock`]: the one time port (wall time, monotonic instants, waits, deadlines).
 //! - [`cleanup`]: the weekly cleanup over the due index, paced under a provider rate.
+//! - [`notify`]: events to the platform: the stream routed to subscriptions, signed
+//!   deliveries through SQS, the no-show sweep.
 //! - [`auth`], [`secrets`], [`config`], [`app`] (wiring), [`telemetry`] and [`metrics`].
 //!
 //! A route's way through the code: `http::router` (its line) → `http::routes::<group>` (its
@@ -43,12 +45,14 @@
 //! ## The table (single-table design)
 //!
 //! One DynamoDB table, keys `pk` (S) and `sk` (S), TTL attribute `ttl` (N, epoch seconds),
-//! and one sparse GSI `due-index` (`duePk` S, `dueAt` N, keys only). Every access pattern of
-//! the contract maps onto a key; nothing on a request path scans.
+//! two sparse GSIs, `due-index` (`duePk` S, `dueAt` N, keys only) and `notice-index`
+//! (`noticePk` S, `noticeAt` N, keys only), and a stream (`NEW_AND_OLD_IMAGES`) whose meeting
+//! changes are the platform's events ([`notify`]). Every access pattern of the contract maps
+//! onto a key; nothing on a request path scans.
 //!
 //! | item | `pk` | `sk` | what it holds |
 //! |---|---|---|---|
-//! | meeting | `MTG#{meetingId}` | `MEETING` | the meeting, provider links, `version`, `roomClosedAt` (a conversation room deleted at the provider); `duePk`/`dueAt` while not archived |
+//! | meeting | `MTG#{meetingId}` | `MEETING` | the meeting, provider links, `version`, `roomClosedAt` (a conversation room deleted at the provider); `duePk`/`dueAt` while not archived; event facts `calls`, `lastCaller`, `waiting`, `noShowAfterMinutes`, `noShowAt`, and `noticePk`/`noticeAt` while a no-show check is pending |
 //! | subject claim | `SUBJ#{org}#{appointment\|conversation}#{subjectId}` | `CLAIM` | `state` (`pending`/`ready`/`released`), `meetingId`, `claimToken`, `leaseUntil` (N, epoch ms), `reconcile`, `providerUser` (the host user the attempt creates under) |
 //! | provider id | `PMID#{provider}#{providerMeetingId}` | `PMID` | `meetingId`, `orgId` |
 //! | membership | `USER#{org}#{userId}` | `AT#{startTime}#{meetingId}` | `meetingId`, `role` |
@@ -59,6 +63,7 @@
 //! | host entry | `ORG#{org}` | `HOST#{userId}` | `zoomUser`, `zohoPresenter` |
 //! | connection entry | `CONNECTIONS` | `{provider}#{org}` | `org`, `provider`: written with the profile's connection, read only by the cleanup |
 //! | budget counter | `BUDGET#{counter and window}` | `BUDGET` | `spent`; `ttl` past its window |
+//! | event subscription | `ORG#{org}` | `WEBHOOK#{id}` | `url`, `events`, `createdAt`, `disabledAt` (its signing secrets are in Secrets Manager at `{ORG_SECRETS_PREFIX}{org}/webhooks/{id}`) |
 //!
 //! Access patterns:
 //! - **subject → meeting**: `GetItem` (consistent) on the claim, then on the meeting.
@@ -84,6 +89,10 @@
 //! - **org view** (every create): one `BatchGetItem` of the org profile and the host's entry.
 //! - **orgs' own accounts** (cleanup only): `Query` on `CONNECTIONS`, then on each org's
 //!   `ORG#{org}` for `HOST#…`: where orphans may be in the orgs' provider accounts.
+//! - **events** (never a request path): the stream's meeting changes; an org's subscriptions
+//!   by one `Query` on `ORG#{org}` with `begins_with(sk, "WEBHOOK#")`; one subscription by
+//!   `GetItem` per delivery; due no-show checks by `Query` on `notice-index`, `noticePk` =
+//!   `NOSHOW#{0..3}`, `noticeAt <= now` (only meetings whose check is pending carry them).
 //! - **stats**: `Query` on `STATS#{org}` (a fixed number of shards), counters kept with `ADD`
 //!   in the transactions that change a meeting's status.
 //!

@@ -64,7 +64,8 @@ try {
   checks.differentLinks = true;
   await page.screenshot({ path: `${dir}/demo-appointment.png`, fullPage: true });
 
-  // Zoom starts and ends the meeting (signed webhooks through the sandbox): both panes follow.
+  // Zoom starts and ends the meeting (signed webhooks through the sandbox): both panes follow
+  // the platform's events (the demo org's signed deliveries), not a poll of the meeting.
   await page.click("#zoomStart");
   await waitText("practitioner", "status", "started");
   await waitText("patient", "status", "started");
@@ -75,7 +76,11 @@ try {
 
   // A chat call: the patient calls, the practitioner accepts and lands in the same room.
   await page.click('#patient [data-action="call"]');
+  // The ring is the conversation.call event delivered to the demo org, not the page's own doing.
   await page.waitForSelector('#practitioner [data-field="incoming"]', { state: "visible" });
+  assert.ok((await page.textContent("#log")).includes("event conversation.call"));
+  assert.equal(await page.isVisible('#patient [data-field="incoming"]'), false);
+  checks.ringsOnConversationCall = true;
   const callId = await page.waitForFunction(
     (old) => {
       const t = document.querySelector('#patient [data-field="meetingId"]').textContent;

@@ -456,3 +456,203 @@ async fn a_meeting_nobody_joined_is_a_no_show_after_the_grace_and_one_the_patien
     assert_eq!(b["data"]["hostJoined"], false);
     stack.finish(0).await;
 }
+
+/// PUTs a conversation between dr-7 and pat-9 as `caller` (a user id with its role).
+async fn put_conversation(
+    stack: &local_stack::Stack,
+    app: &telemeet::App,
+    (caller, role): (&str, &str),
+    conversation: &str,
+) -> Reply {
+    let token = day_token(stack, caller, role, "clinic-1");
+    let body = json!({ "hostUserId": "dr-7", "participantUserIds": ["pat-9"] });
+    let path = format!("/conversations/{conversation}/meeting");
+    call(
+        app,
+        Function::CreateMeeting,
+        lambda_request("PUT", &path, Some(&token), Some(&body)),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_change_means_its_event_a_reschedule_a_cancel_a_call_that_rings_the_other_side_and_a_closed_window()
+ {
+    let (stack, clock, app) = in_process_app().await;
+    let events = events(&stack, &app, &[1]).await;
+    let receiver = Receiver::start(&generate_secret()).await;
+    let s = subscribe(&stack, &app, "clinic-1", &receiver.url, &["*"]).await;
+    receiver
+        .http
+        .post(format!("{}/_control/secret", receiver.url))
+        .json(&json!({ "secret": s }))
+        .send()
+        .await
+        .expect("secret");
+    // An appointment rescheduled, then cancelled.
+    let appt = put_appointment(
+        &stack,
+        &app,
+        "clinic-1",
+        "appt-ev-9",
+        clock.now() + Duration::hours(1),
+    )
+    .await;
+    let id = appt["meetingId"].as_str().expect("id").to_owned();
+    let svc = day_token(&stack, "svc-1", "service", "clinic-1");
+    let later = telemeet::domain::rfc3339(clock.now() + Duration::hours(2));
+    for (method, body) in [
+        ("PATCH", Some(json!({ "startTime": later }))),
+        ("DELETE", None),
+    ] {
+        let r = call(
+            &app,
+            Function::ManageMeeting,
+            lambda_request(
+                method,
+                &format!("/meetings/{id}"),
+                Some(&svc),
+                body.as_ref(),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    // The practitioner calls, the patient calls back: each PUT rings the other side.
+    let first = put_conversation(&stack, &app, ("dr-7", "practitioner"), "conv-ev-1").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = put_conversation(&stack, &app, ("pat-9", "patient"), "conv-ev-1").await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        again.body["meetingId"], first.body["meetingId"],
+        "the same room"
+    );
+    // Its window closes: the close-rooms pass closes the room, and the platform is told.
+    let expired_at = clock.now() + Duration::hours(2);
+    clock.set(expired_at);
+    let pass = json!({ "time": expired_at.to_rfc3339(), "detail": { "pass": "close-rooms" } });
+    let summary = telemeet::cleanup::run(
+        &app,
+        &telemeet::cleanup::CleanupSettings::default(),
+        &pass,
+        clock.instant() + std::time::Duration::from_secs(30),
+    )
+    .await
+    .expect("summary");
+    assert_eq!(summary["roomsClosed"], 1, "{summary}");
+    let want = 7;
+    let got = pump_until(&events, &receiver, |d| d.len() >= want).await;
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<&Value> = got.iter().filter(|d| seen.insert(id_of(d))).collect();
+    let of = |meeting: &Value| -> Vec<(String, Value)> {
+        let mut mine: Vec<&&Value> = unique
+            .iter()
+            .filter(|d| body_of(d)["data"]["meetingId"] == meeting["meetingId"])
+            .collect();
+        // One change may mean two events (a conversation's creation is also its first
+        // call): same version, and the creation first.
+        mine.sort_by_key(|d| {
+            let b = body_of(d);
+            (
+                b["data"]["version"].as_u64(),
+                b["type"] != "meeting.created",
+            )
+        });
+        mine.iter()
+            .map(|d| {
+                let b = body_of(d);
+                let extra = json!({ "initiatedBy": b["data"]["initiatedBy"], "calleeUserIds": b["data"]["calleeUserIds"] });
+                (b["type"].as_str().unwrap_or("").to_owned(), extra)
+            })
+            .collect()
+    };
+    let appointment: Vec<String> = of(&appt).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(
+        appointment,
+        ["meeting.created", "meeting.updated", "meeting.cancelled"]
+    );
+    let conv = of(&first.body);
+    let types: Vec<&str> = conv.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "meeting.created",
+            "conversation.call",
+            "conversation.call",
+            "meeting.expired"
+        ]
+    );
+    assert_eq!(
+        conv[1].1,
+        json!({ "initiatedBy": "dr-7", "calleeUserIds": ["pat-9"] })
+    );
+    assert_eq!(
+        conv[2].1,
+        json!({ "initiatedBy": "pat-9", "calleeUserIds": ["dr-7"] })
+    );
+    stack.finish(0).await;
+}
+
+#[tokio::test]
+async fn a_receiver_answering_410_gone_disables_its_subscription_and_gets_nothing_more() {
+    let (stack, clock, app) = in_process_app().await;
+    let events = events(&stack, &app, &[1]).await;
+    let receiver = Receiver::start(&generate_secret()).await;
+    let s = subscribe(
+        &stack,
+        &app,
+        "clinic-1",
+        &receiver.url,
+        &["meeting.created"],
+    )
+    .await;
+    receiver
+        .http
+        .post(format!("{}/_control/secret", receiver.url))
+        .json(&json!({ "secret": s }))
+        .send()
+        .await
+        .expect("secret");
+    receiver.plan(&[410]).await;
+    put_appointment(&stack, &app, "clinic-1", "appt-gone-1", clock.now()).await;
+    let org = telemeet::ids::OrgId::parse("clinic-1", "org").expect("org");
+    let mut disabled = false;
+    for _ in 0..100 {
+        events.route_once().await.expect("route");
+        events.deliver_once().await.expect("deliver");
+        let subs = app
+            .service
+            .stores
+            .subscriptions
+            .subscriptions(&org)
+            .await
+            .expect("subs");
+        if subs.iter().all(|s| s.disabled_at.is_some()) {
+            disabled = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(disabled, "a 410 disables the subscription");
+    put_appointment(&stack, &app, "clinic-1", "appt-gone-2", clock.now()).await;
+    for _ in 0..10 {
+        events.route_once().await.expect("route");
+        events.deliver_once().await.expect("deliver");
+    }
+    let all: Value = receiver
+        .http
+        .get(format!("{}/_control/deliveries", receiver.url))
+        .send()
+        .await
+        .expect("all")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        all.as_array().map(Vec::len),
+        Some(1),
+        "one attempt, answered 410, then nothing"
+    );
+    assert_eq!(events.dead_letters().await.expect("dlq"), 0);
+    stack.finish(0).await;
+}

@@ -245,7 +245,7 @@ async fn guarantee_9_org_settings_override_the_deployments_defaults_for_that_org
     assert_eq!(
         defaults.body,
         json!({ "orgId": "clinic-2", "provider": "zoom", "fallbackProvider": null,
-                "conversationReuseSeconds": 3600, "updatedAt": null })
+                "conversationReuseSeconds": 3600, "noShowGraceMinutes": 10, "updatedAt": null })
     );
     let wanted =
         json!({ "provider": "jitsi", "fallbackProvider": "zoom", "conversationReuseSeconds": 600 });

@@ -159,7 +159,11 @@ async fn invoke(
         );
     }
     // Local only: the demo page and its two helpers (never in the Lambda functions).
-    if let Some(answer) = demo.handle(&parts.method, parts.uri.path(), &body).await {
+    let target = (parts.uri.path(), parts.uri.query().unwrap_or(""));
+    if let Some(answer) = demo
+        .handle(&parts.method, target, &parts.headers, &body)
+        .await
+    {
         return answer;
     }
     let request_id = format!("local-{}-{n}", std::process::id());
@@ -168,14 +172,7 @@ async fn invoke(
     context.request_id = request_id;
     context.deadline = chrono::Utc::now().timestamp_millis().max(0) as u64 + INVOCATION_TIMEOUT_MS;
     if parts.uri.path() == NO_SHOW_PATH && parts.method == http::Method::POST {
-        // Local only: the no-show pass of `event-router`, at the scheduled event's `time`.
-        let (Some(events), Ok(scheduled)) = (events, serde_json::from_slice::<Value>(&body)) else {
-            return plain(400, "events are off, or the body is no scheduled event");
-        };
-        return match telemeet::notify::route::handle(&events.app, &scheduled).await {
-            Ok(summary) => json_answer(200, &summary),
-            Err(e) => plain(500, &e),
-        };
+        return no_show_pass(events, &body).await;
     }
     if parts.uri.path() == CLEANUP_PATH && parts.method == http::Method::POST {
         // Local only: hands an EventBridge scheduled event to the cleanup, answers its summary.
@@ -223,6 +220,20 @@ async fn invoke(
         _ => Bytes::new(),
     };
     hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// Local only: the no-show pass of `event-router`, at the scheduled event's `time`.
+async fn no_show_pass(
+    events: Option<&events::LocalEvents>,
+    body: &[u8],
+) -> hyper::Response<Full<Bytes>> {
+    let (Some(events), Ok(scheduled)) = (events, serde_json::from_slice::<Value>(body)) else {
+        return plain(400, "events are off, or the body is no scheduled event");
+    };
+    match telemeet::notify::route::handle(&events.app, &scheduled).await {
+        Ok(summary) => json_answer(200, &summary),
+        Err(e) => plain(500, &e),
+    }
 }
 
 /// What API Gateway makes of a function's payload v2 answer.

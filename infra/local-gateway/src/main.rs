@@ -61,9 +61,14 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(url = %format!("http://{addr}"), "listening");
-    let demo = Arc::new(local_gateway::demo::Demo::from_env(&format!(
-        "http://{addr}"
-    )));
+    let demo = local_gateway::demo::Demo::from_env(&format!("http://{addr}"));
+    if let Some(events) = &events
+        && std::env::var("LOCAL_DEMO_TOKENS").is_ok()
+    {
+        demo.subscribe(events, app.service.orgs.parts().writer.as_ref())
+            .await?;
+    }
+    let demo = Arc::new(demo);
     if let Some(events) = &events {
         tokio::spawn(events.clone().run());
     }

@@ -236,7 +236,10 @@ impl Stack {
                     if i == 0 { options.gateway_port } else { 0 }.to_string(),
                 )
                 // Tests fire hundreds of concurrent PUTs at one serialised moto.
-                .env("LOCAL_CLAIM_WAIT_SECONDS", "25");
+                .env("LOCAL_CLAIM_WAIT_SECONDS", "25")
+                // One gateway reads the table's stream and the delivery queue (as one set of
+                // event functions serves a deployment).
+                .env("LOCAL_EVENTS", if i == 0 { "on" } else { "off" });
             let url = stack
                 .spawn(
                     &format!("gateway-{i}"),

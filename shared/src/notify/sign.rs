@@ -40,10 +40,19 @@ pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
 /// A subscription's signing secrets as kept in Secrets Manager:
 /// `{"current":"whsec_…","previous":"whsec_…","previousUntil":"RFC3339"}`. After a rotation
 /// the previous secret keeps signing beside the new one until `previousUntil`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SigningSecrets {
     current: Vec<u8>,
     previous: Option<(Vec<u8>, DateTime<Utc>)>,
+}
+
+impl std::fmt::Debug for SigningSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key bytes.
+        f.debug_struct("SigningSecrets")
+            .field("previous_until", &self.previous.as_ref().map(|(_, t)| t))
+            .finish_non_exhaustive()
+    }
 }
 
 impl SigningSecrets {

@@ -21,8 +21,6 @@ const PASSCODE_LEN: usize = 10;
 /// A caller waiting for another's meeting looks again after this, doubling up to the cap.
 const FIRST_POLL: Duration = Duration::from_millis(20);
 const POLL_CAP: Duration = Duration::from_millis(200);
-/// Concurrent calls on one conversation conflict on its version; re-read this often.
-const RING_ATTEMPTS: usize = 5;
 
 /// The result of a provisioning call: the meeting and whether this call created it.
 #[derive(Debug, Clone)]
@@ -375,26 +373,15 @@ impl Service {
         })
     }
 
-    /// A PUT on a live conversation is a call: the record counts it, and its change is the
-    /// `conversation.call` the other side's app rings on. The meeting's facts (and
-    /// `updatedAt`) stay; only the version moves, to order the event.
-    async fn ring(&self, caller: &Caller, mut meeting: Meeting) -> ServiceResult<Meeting> {
-        for _ in 0..RING_ATTEMPTS {
-            let mut after = meeting.clone();
-            after.signals.calls += 1;
-            after.signals.last_caller = Some(caller.user_id.clone());
-            after.version += 1;
-            if self.stores.meetings.save(&meeting, &after, None).await? {
-                return Ok(after);
-            }
-            meeting = self
-                .stores
-                .meetings
-                .get_meeting(&meeting.id)
-                .await?
-                .ok_or_else(|| ServiceError::Inconsistent("a ringing meeting vanished".into()))?;
-        }
-        Err(ServiceError::Store(crate::store::StoreError::Contended))
+    /// A PUT on a live conversation is a call: the record counts it (one update that never
+    /// conflicts), and that change is the `conversation.call` the other side's app rings
+    /// on. The meeting's facts (and `updatedAt`) stay; only the version moves.
+    async fn ring(&self, caller: &Caller, meeting: Meeting) -> ServiceResult<Meeting> {
+        self.stores
+            .meetings
+            .ring(&meeting.id, &caller.user_id)
+            .await?
+            .ok_or_else(|| ServiceError::Inconsistent("a ringing meeting vanished".into()))
     }
 
     /// Claiming over a ready claim means a conversation's window is over: who may start its

@@ -206,6 +206,16 @@ impl MeetingStore for MemoryStore {
         Ok(true)
     }
 
+    async fn ring(&self, id: &MeetingId, caller: &UserId) -> StoreResult<Option<Meeting>> {
+        let mut t = self.tables();
+        Ok(t.meetings.get_mut(id).map(|m| {
+            m.signals.calls += 1;
+            m.signals.last_caller = Some(caller.clone());
+            m.version += 1;
+            m.clone()
+        }))
+    }
+
     async fn update_host_link(
         &self,
         id: &MeetingId,

@@ -150,6 +150,11 @@ pub trait MeetingStore: Send + Sync {
         event: Option<&EventMark>,
     ) -> StoreResult<bool>;
 
+    /// Records a call on a conversation meeting (`calls` + 1, `lastCaller`, `version` + 1) in
+    /// one unconditional update, so concurrent callers never conflict; the meeting after it,
+    /// `None` when it is gone.
+    async fn ring(&self, id: &MeetingId, caller: &UserId) -> StoreResult<Option<Meeting>>;
+
     /// Stores a freshly generated host link (no version bump: it changes no fact).
     async fn update_host_link(
         &self,

@@ -4,7 +4,7 @@
 use super::items::{self, MeetingItem, MembershipItem, ProviderIdItem, time};
 use super::{DynamoStore, written};
 use crate::domain::{Meeting, ProviderKind};
-use crate::ids::MeetingId;
+use crate::ids::{MeetingId, UserId};
 use crate::store::{EventMark, MeetingStore, StoreResult, keys};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
@@ -83,6 +83,29 @@ impl MeetingStore for DynamoStore {
             writes.push(self.mark(mark, &after.id)?);
         }
         self.transact(writes).await
+    }
+
+    async fn ring(&self, id: &MeetingId, caller: &UserId) -> StoreResult<Option<Meeting>> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(&keys::meeting(id))))
+            .update_expression("SET lastCaller = :who ADD calls :one, version :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":who", items::s(caller.as_str()))
+            .expression_attribute_values(":one", items::n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out
+                .attributes
+                .map(|a| items::read::<MeetingItem>("meeting", a).map(MeetingItem::into_meeting))
+                .transpose(),
+            Err(e) if super::lost(&e) => Ok(None),
+            Err(e) => Err(super::call_error("UpdateItem", e)),
+        }
     }
 
     async fn update_host_link(
