@@ -178,6 +178,7 @@ impl App {
                 clock,
                 ids,
                 settings,
+                resolver: Arc::new(crate::notify::ssrf::SystemResolver),
             },
         }
     }

@@ -440,6 +440,14 @@ async fn a_listed_patient_reads_their_meeting_but_may_not_manage_it_list_others_
         ("GET", "/org/hosts/dr-7".into(), None),
         ("DELETE", "/org/hosts/dr-7".into(), None),
         ("GET", "/org/hosts".into(), None),
+        (
+            "POST",
+            "/org/webhooks".into(),
+            Some(json!({ "url": "https://hooks.example.com/h", "events": ["*"] })),
+        ),
+        ("GET", "/org/webhooks".into(), None),
+        ("DELETE", "/org/webhooks/whsub_0".into(), None),
+        ("POST", "/org/webhooks/whsub_0/rotate".into(), None),
     ];
     let tokens_before = stack.sandbox_count(TOKEN_OP).await;
     for (method, path, body) in &refused {

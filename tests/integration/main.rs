@@ -11,6 +11,7 @@ mod deployed_smoke;
 mod dev_command;
 mod error_bodies;
 mod guarantee_10_events_reach_the_platform;
+mod guarantee_10_subscriptions_and_ssrf;
 mod guarantee_1_one_meeting_per_subject;
 mod guarantee_2_role_specific_links;
 mod guarantee_3_webhooks_are_verified;

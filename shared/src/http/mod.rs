@@ -98,7 +98,7 @@ async fn answer(app: &App, function: Function, req: &Request) -> Result<Response
 /// Each route's handler.
 async fn dispatch(ctx: &Ctx<'_>, route: Route) -> Result<Response<Body>, ApiError> {
     use crate::domain::SubjectKind::{Appointment, Conversation};
-    use routes::{links, meetings, org, stats, subjects, users};
+    use routes::{links, meetings, org, stats, subjects, subscriptions, users};
     match route {
         Route::PutAppointmentMeeting => subjects::put(ctx, Appointment).await,
         Route::GetAppointmentMeeting => subjects::get(ctx, Appointment).await,
@@ -122,6 +122,10 @@ async fn dispatch(ctx: &Ctx<'_>, route: Route) -> Result<Response<Body>, ApiErro
         Route::GetOrgHost => org::get_host(ctx).await,
         Route::DeleteOrgHost => org::delete_host(ctx).await,
         Route::ListOrgHosts => org::list_hosts(ctx).await,
+        Route::CreateOrgWebhook => subscriptions::create(ctx).await,
+        Route::ListOrgWebhooks => subscriptions::list(ctx).await,
+        Route::DeleteOrgWebhook => subscriptions::delete(ctx).await,
+        Route::RotateOrgWebhook => subscriptions::rotate(ctx).await,
     }
 }
 

@@ -13,7 +13,8 @@ pub enum Function {
     GetMeetingLink,
     ManageMeeting,
     ZoomWebhook,
-    /// The org's own configuration: provider connections, settings, host directory.
+    /// The org's own configuration: provider connections, settings, host directory, event
+    /// subscriptions.
     OrgAdmin,
 }
 
@@ -86,6 +87,10 @@ routes! {
     GetOrgHost: "GET" "/org/hosts/{userId}" => OrgAdmin,
     DeleteOrgHost: "DELETE" "/org/hosts/{userId}" => OrgAdmin,
     ListOrgHosts: "GET" "/org/hosts" => OrgAdmin,
+    CreateOrgWebhook: "POST" "/org/webhooks" => OrgAdmin,
+    ListOrgWebhooks: "GET" "/org/webhooks" => OrgAdmin,
+    DeleteOrgWebhook: "DELETE" "/org/webhooks/{id}" => OrgAdmin,
+    RotateOrgWebhook: "POST" "/org/webhooks/{id}/rotate" => OrgAdmin,
 }
 
 /// A request's route and the id its path carries (empty when the template has none).
@@ -145,7 +150,8 @@ mod tests {
                 .replace("{appointmentId}", "a-1")
                 .replace("{meetingId}", "m-1")
                 .replace("{userId}", "u-1")
-                .replace("{conversationId}", "c-1");
+                .replace("{conversationId}", "c-1")
+                .replace("{id}", "whsub_1");
             let m = Method::from_bytes(route.method().as_bytes()).unwrap();
             let r = super::route(&m, &path).unwrap();
             assert_eq!(r.route, *route);
@@ -189,7 +195,7 @@ mod tests {
                 Function::OrgAdmin,
             ]
             .map(owned),
-            [2, 4, 6, 2, 9]
+            [2, 4, 6, 2, 13]
         );
     }
 }

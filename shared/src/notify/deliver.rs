@@ -18,9 +18,12 @@ use std::time::Duration;
 /// public addresses only unless local (checked when connecting, so DNS changes after the
 /// subscription was checked change nothing).
 pub fn client(settings: &EventSettings) -> Result<reqwest::Client, String> {
-    let resolver = super::ssrf::PublicResolver::new(settings.local);
+    let resolver =
+        super::ssrf::PublicResolver::new(settings.local, Arc::new(super::ssrf::SystemResolver));
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the receiver's name itself, past the guard.
+        .no_proxy()
         .timeout(settings.delivery_timeout)
         .connect_timeout(settings.delivery_timeout)
         .dns_resolver(Arc::new(resolver))
@@ -153,7 +156,7 @@ pub async fn deliver(app: &EventsApp, job: &DeliveryJob) -> Outcome {
             return Outcome::Failed;
         }
     };
-    if !super::ssrf::literal_allowed(&sub.url, app.settings.local) {
+    if super::ssrf::check_url(&sub.url, app.settings.local).is_err() {
         // An address literal never reaches the resolver: judged here, at every delivery.
         tracing::error!(subscriptionId = %sub.id, "a subscription's URL names a non-public address; not delivered");
         return Outcome::Failed;

@@ -10,6 +10,7 @@ pub mod list;
 pub mod manage;
 pub mod org;
 pub mod provision;
+pub mod subscriptions;
 #[cfg(test)]
 mod tests;
 
@@ -17,6 +18,7 @@ use crate::clock::Clock;
 use crate::domain::org::CreateBudgets;
 use crate::domain::{Account, Caller, ClaimState, DomainError, Meeting, Subject, policy};
 use crate::ids::{IdGenerator, MeetingId};
+use crate::notify::ssrf::{LocalMode, Resolver};
 use crate::providers::accounts::OrgAccounts;
 use crate::providers::retry::RetryPolicy;
 use crate::providers::{MeetingProvider, ProviderError, Providers};
@@ -68,6 +70,9 @@ pub struct Settings {
     pub create_budgets: CreateBudgets,
     /// `DEPLOYMENT_ID`: named in provider markers; the cleanup deletes only its own.
     pub deployment: String,
+    /// Whether event subscriptions may name loopback `http` receivers. Set in code by the
+    /// local gateway only: no environment variable reads it, so no template can set it.
+    pub events_local_mode: LocalMode,
 }
 
 impl Default for Settings {
@@ -81,6 +86,7 @@ impl Default for Settings {
             host_daily_budget: 100,
             create_budgets: CreateBudgets::default(),
             deployment: crate::config::LOCAL_DEPLOYMENT.to_owned(),
+            events_local_mode: LocalMode(false),
         }
     }
 }
@@ -94,6 +100,8 @@ pub struct Service {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub settings: Settings,
+    /// Resolves subscription hosts for the SSRF check (tests inject answers).
+    pub resolver: Arc<dyn Resolver>,
 }
 
 impl Service {

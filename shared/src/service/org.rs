@@ -22,7 +22,7 @@ pub struct EffectiveSettings {
 }
 
 /// `/org/...`: service and admin of the caller's own org.
-fn may_configure(caller: &Caller) -> Result<(), DomainError> {
+pub(super) fn may_configure(caller: &Caller) -> Result<(), DomainError> {
     match caller.role {
         Role::Service | Role::Admin => Ok(()),
         _ => Err(DomainError::Forbidden),

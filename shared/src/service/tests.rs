@@ -219,6 +219,7 @@ fn world_with(fallback: bool, settings: Settings) -> World {
         clock: clock.clone(),
         ids: Arc::new(RandomIds),
         settings,
+        resolver: Arc::new(crate::notify::ssrf::SystemResolver),
     };
     World {
         service: Arc::new(service),

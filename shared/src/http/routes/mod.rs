@@ -6,6 +6,7 @@ pub mod meetings;
 pub mod org;
 pub mod stats;
 pub mod subjects;
+pub mod subscriptions;
 pub mod users;
 
 use super::error::ApiError;
