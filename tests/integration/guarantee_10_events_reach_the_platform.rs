@@ -12,10 +12,9 @@ use chrono::Duration;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use telemeet::clock::Clock;
-use telemeet::domain::subscription::Subscription;
 use telemeet::http::router::Function;
 use telemeet::notify::EventSettings;
-use telemeet::notify::sign::{SigningSecrets, generate_secret};
+use telemeet::notify::sign::generate_secret;
 use telemeet_local::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -103,8 +102,8 @@ fn body_of(d: &Value) -> &Value {
     &d["body"]
 }
 
-/// A subscription of `org` to `events` at `url`, with its secret in Secrets Manager, as
-/// `POST /org/webhooks` leaves them.
+/// `POST /org/webhooks` as the org's service: subscribes `url` to `events`; the secret shown
+/// once. (The app runs in local mode, as the local gateway does: loopback receivers.)
 async fn subscribe(
     stack: &local_stack::Stack,
     app: &telemeet::App,
@@ -112,30 +111,35 @@ async fn subscribe(
     url: &str,
     events: &[&str],
 ) -> String {
-    let secret = generate_secret();
-    let sub = Subscription {
-        id: format!("whsub_{}", rand::random::<u32>()),
-        org: telemeet::ids::OrgId::parse(org, "org").expect("org"),
-        url: format!("{url}/hook"),
-        events: events.iter().map(|e| (*e).to_owned()).collect(),
-        created_at: chrono::Utc::now(),
-        disabled_at: None,
+    let token = day_token(stack, "svc-1", "service", org);
+    let body = json!({ "url": format!("{url}/hook"), "events": events });
+    let r = call(
+        app,
+        Function::OrgAdmin,
+        lambda_request("POST", "/org/webhooks", Some(&token), Some(&body)),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body["secret"]
+        .as_str()
+        .expect("the secret, once")
+        .to_owned()
+}
+
+/// An in-process stack and app in local mode (loopback receivers), with its manual clock.
+async fn local_app() -> (
+    local_stack::Stack,
+    Arc<telemeet::clock::ManualClock>,
+    telemeet::App,
+) {
+    let stack = in_process_stack().await;
+    let clock = manual_clock();
+    let settings = telemeet::service::Settings {
+        events_local_mode: telemeet::notify::ssrf::LocalMode(true),
+        ..Default::default()
     };
-    let aws = stack.aws_config().await;
-    aws_sdk_secretsmanager::Client::new(&aws)
-        .create_secret()
-        .name(sub.secret_name(local_stack::ORG_SECRETS_PREFIX))
-        .secret_string(SigningSecrets::json(&secret, None).to_string())
-        .send()
-        .await
-        .expect("secret");
-    app.service
-        .stores
-        .subscriptions
-        .put_subscription(&sub)
-        .await
-        .expect("subscription");
-    secret
+    let app = stack.app(clock.clone(), settings).await.expect("app");
+    (stack, clock, app)
 }
 
 /// The event functions' code on this stack. Their clock is the real one: a receiver
@@ -244,7 +248,7 @@ async fn put_appointment(
 #[tokio::test]
 async fn an_appointments_lifecycle_reaches_the_receiver_once_each_in_version_order_verified_by_the_official_library()
  {
-    let (stack, clock, app) = in_process_app().await;
+    let (stack, clock, app) = local_app().await;
     let events = events(&stack, &app, &[1, 1, 1]).await;
     let secret = generate_secret();
     let receiver = Receiver::start(&secret).await;
@@ -335,7 +339,7 @@ async fn an_appointments_lifecycle_reaches_the_receiver_once_each_in_version_ord
 #[tokio::test]
 async fn a_failing_receiver_gets_the_same_id_again_a_dead_one_ends_in_the_dead_letter_queue_and_another_org_is_not_held_up()
  {
-    let (stack, clock, app) = in_process_app().await;
+    let (stack, clock, app) = local_app().await;
     // Three waits of a second: four attempts, then the dead-letter queue.
     let events = events(&stack, &app, &[1, 1, 1]).await;
     let flaky = Receiver::start(&generate_secret()).await;
@@ -402,7 +406,7 @@ async fn a_failing_receiver_gets_the_same_id_again_a_dead_one_ends_in_the_dead_l
 
 #[tokio::test]
 async fn a_meeting_nobody_joined_is_a_no_show_after_the_grace_and_one_the_patient_joined_is_not() {
-    let (stack, clock, app) = in_process_app().await;
+    let (stack, clock, app) = local_app().await;
     let events = events(&stack, &app, &[1]).await;
     let receiver = Receiver::start(&generate_secret()).await;
     let s = subscribe(
@@ -478,7 +482,7 @@ async fn put_conversation(
 #[tokio::test]
 async fn every_change_means_its_event_a_reschedule_a_cancel_a_call_that_rings_the_other_side_and_a_closed_window()
  {
-    let (stack, clock, app) = in_process_app().await;
+    let (stack, clock, app) = local_app().await;
     let events = events(&stack, &app, &[1]).await;
     let receiver = Receiver::start(&generate_secret()).await;
     let s = subscribe(&stack, &app, "clinic-1", &receiver.url, &["*"]).await;
@@ -595,7 +599,7 @@ async fn every_change_means_its_event_a_reschedule_a_cancel_a_call_that_rings_th
 
 #[tokio::test]
 async fn a_receiver_answering_410_gone_disables_its_subscription_and_gets_nothing_more() {
-    let (stack, clock, app) = in_process_app().await;
+    let (stack, clock, app) = local_app().await;
     let events = events(&stack, &app, &[1]).await;
     let receiver = Receiver::start(&generate_secret()).await;
     let s = subscribe(
