@@ -57,3 +57,16 @@ pub fn body(after: &Meeting, notice: &Notice, at: chrono::DateTime<chrono::Utc>)
     })
     .to_string()
 }
+
+/// What the event functions share (the table, the subscriptions, the delivery queue, the
+/// secrets). A placeholder until the router and the deliverer land: the function crates and
+/// the template are wired against this entry point.
+#[derive(Debug, Default)]
+pub struct EventsApp {}
+
+impl EventsApp {
+    /// Built once per container from the environment (`TABLE_NAME`, `DELIVERY_QUEUE_URL`, ...).
+    pub async fn from_env() -> Result<Self, String> {
+        Ok(Self::default())
+    }
+}
