@@ -13,7 +13,7 @@
 #   5. MeetingsTable stays plain data      infra/local-gateway creates the local table from it
 #   6. samconfig.toml parses               dev and prod environments (sam reads it on every command)
 #   7. sam build                           infra/warm-zig.sh (arm64 target, zig wrappers written
-#                                          once), then the six arm64 release binaries with
+#                                          once), then the eight arm64 release binaries with
 #                                          cargo-lambda + zig (SKIP_SAM_BUILD=1 skips it, and says so)
 # Steps 3-7 always all run; the script exits 1 at the end if any of them found a problem.
 set -euo pipefail
@@ -141,7 +141,7 @@ def intrinsics(v, path):
         for i, x in enumerate(v):
             yield from intrinsics(x, f"{path}[{i}]")
 keys = ["BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
-        "LocalSecondaryIndexes", "TimeToLiveSpecification"]
+        "LocalSecondaryIndexes", "TimeToLiveSpecification", "StreamSpecification"]
 bad = [p for k in keys if k in props for p in intrinsics(props[k], k)]
 if bad:
     sys.exit("intrinsic functions in MeetingsTable: " + ", ".join(sorted(set(bad))))
@@ -177,7 +177,7 @@ else
   run bash infra/warm-zig.sh || problems+=("infra/warm-zig.sh could not prepare the arm64 build (see above)")
   BUILD_DIR="$ROOT/.aws-sam/build"
   if run sam build --config-env dev --build-dir "$BUILD_DIR"; then
-    for fn in CreateMeetingFunction GetMeetingLinkFunction ManageMeetingFunction ZoomWebhookFunction CleanupFunction OrgAdminFunction; do
+    for fn in CreateMeetingFunction GetMeetingLinkFunction ManageMeetingFunction ZoomWebhookFunction CleanupFunction OrgAdminFunction EventRouterFunction EventDeliveryFunction; do
       bin="$BUILD_DIR/$fn/bootstrap"
       # ELF e_machine (2 bytes at offset 18) is 183 for AArch64.
       if [[ -x "$bin" ]] && [[ "$(od -An -t u2 -j 18 -N 2 "$bin" | tr -d ' ')" == "183" ]]; then

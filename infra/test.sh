@@ -31,6 +31,9 @@ echo "== Zoom sandbox (Python unittest)" >&2
 echo "== Zoho sandbox (Python unittest)" >&2
 "$VENV/bin/python" -m unittest discover -s infra/zoho-sandbox -p 'test_*.py'
 
+echo "== Event receiver (Python unittest)" >&2
+"$VENV/bin/python" -m unittest discover -s infra/event-receiver -p 'test_*.py'
+
 SPEC=../shared/fixtures/zoom/ZoomMeetingAPISpec.json
 if [[ -f "$SPEC" ]]; then
   echo "== Zoom spec subset is current" >&2

@@ -10,7 +10,7 @@
 #   ${CARGO_ZIGBUILD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}}/cargo-zigbuild/<version>/wrappers/<hash of the cargo-lambda path>/
 #     zigcc-aarch64-unknown-linux-gnu-<hash of the cc args>.sh, zigcxx-...sh, zigranlib.sh, ar, lib
 # and runs zigcc right away (`zig cc -E -v`, "collect zig cc options"). samconfig.toml builds
-# the six functions in parallel. On a machine without the wrappers, one cargo-lambda can
+# the eight functions in parallel. On a machine without the wrappers, one cargo-lambda can
 # write the file while another runs it, and that exec fails: "Failed to collect `zig cc`
 # options ... Text file busy (os error 26)". A wrapper is only written when its content
 # differs, so once one run has written them, parallel runs only read them.

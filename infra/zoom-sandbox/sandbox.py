@@ -76,6 +76,11 @@ WEBHOOK_TAMPERS = {
 WEBHOOK_OBJECT_FIELDS = ["id", "uuid", "host_id", "topic", "type", "start_time", "duration", "timezone"]
 WEBHOOK_UPDATED_FIELDS = ["id", "uuid", "start_time", "duration", "topic", "timezone"]
 PARTICIPANT_EVENTS = {"meeting.participant_joined": "join_time", "meeting.participant_left": "leave_time"}
+# Waiting (README, "Where each behaviour comes from"): arriving in the waiting room carries the
+# arrival's `date_time`; waiting for the host (join before host off) and joining once the host
+# is there carry only the participant's `id` and `user_name`.
+WAITING_ROOM_EVENTS = {"meeting.participant_joined_waiting_room": "date_time"}
+JBH_EVENTS = {"meeting.participant_jbh_waiting", "meeting.participant_jbh_joined"}
 WEBHOOK_SKEW = 301  # seconds: just outside the usual 5-minute replay window
 WEBHOOK_TIMEOUT = 10  # seconds
 HOST_EMAIL = "host@sandbox.invalid"  # the CLI account's one host user (its id is made up at start)
@@ -919,6 +924,17 @@ class Sandbox(BaseSandbox):
                 PARTICIPANT_EVENTS[event]: now,
                 **wanted,
             }
+        if event in WAITING_ROOM_EVENTS:
+            obj["participant"] = {
+                "user_id": str(16777216 + secrets.randbelow(10**7)),
+                "user_name": "Participant",
+                "id": random_user_id(),
+                "participant_uuid": random_user_id(),
+                WAITING_ROOM_EVENTS[event]: now,
+                **req.get("participant", {}),
+            }
+        if event in JBH_EVENTS:
+            obj["participant"] = {"id": random_user_id(), "user_name": "Participant", **req.get("participant", {})}
         obj = deep_merge(obj, raw)
         payload = {"account_id": account.account_id, "object": obj}
         if event == "meeting.updated":  # the sandbox keeps no history: old_object defaults to object

@@ -760,6 +760,24 @@ class WebhookTest(WebhookTestCase):
         )[1]["body"])["payload"]["object"]["participant"]
         self.assertEqual((guest["id"], guest["user_name"], guest["join_time"]), ("", "Guest", "2026-11-21T10:01:00Z"))
 
+    def test_waiting_bodies(self):
+        created = self.create()
+        base = {k: created[k] for k in MEETING_FIELDS}
+        answer, request = self.deliver("meeting.participant_joined_waiting_room", meetingId=created["id"])
+        self.assertValidlySigned(request)
+        waiting = json.loads(request["body"])
+        self.assertEqual(waiting["event"], "meeting.participant_joined_waiting_room")
+        person = waiting["payload"]["object"].pop("participant")
+        self.assertEqual(waiting["payload"]["object"], base)
+        self.assertEqual(set(person), {"user_id", "user_name", "id", "participant_uuid", "date_time"})
+        self.assertRegex(person["date_time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertNotIn(person["id"], ("", created["host_id"]))
+        for event in ("meeting.participant_jbh_waiting", "meeting.participant_jbh_joined"):
+            body = json.loads(self.deliver(event, meetingId=created["id"], participant={"id": ""})[1]["body"])
+            person = body["payload"]["object"].pop("participant")
+            self.assertEqual((body["event"], body["payload"]["object"]), (event, base))
+            self.assertEqual(person, {"id": "", "user_name": "Participant"})
+
     def test_raw_object_and_unknown_event(self):
         created = self.create()
         merged = json.loads(self.deliver(meetingId=created["id"], object={"topic": "Raw", "extra": 1})[1]["body"])

@@ -45,6 +45,8 @@ fn function_name() -> &'static str {
                     "manage-meeting",
                     "zoom-webhook",
                     "cleanup",
+                    "event-router",
+                    "event-delivery",
                 ]
                 .into_iter()
                 .find(|f| n.ends_with(f))

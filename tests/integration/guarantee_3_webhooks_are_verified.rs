@@ -659,3 +659,53 @@ async fn zoom_events_through_the_gateway_are_reflected_in_the_meeting_and_the_st
     assert_eq!(tampered["body"]["error"]["code"], "UNAUTHENTICATED");
     stack.finish(0).await;
 }
+
+/// Zoom's waiting events (the waiting room, and waiting for the host with join before host
+/// off), from the sandbox in Zoom's documented shape, through the gateway: each arrival is
+/// applied once (a redelivery is a duplicate), the same person arriving again later is
+/// applied again, put-back and admitted are ignored, and nothing counts once it has ended.
+#[tokio::test]
+async fn zoom_waiting_room_events_through_the_gateway_are_applied_once_while_joinable() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let api = Api::new(stack.gateway());
+    let service = stack.token("svc-1", "service", "clinic-1");
+    let m = api
+        .put_appointment(&service, "appt-waiting", &appointment_body())
+        .await
+        .body;
+    let zoom = m["providerMeetingId"].as_str().expect("zoom");
+    let status = |answer: &Value| answer["body"]["status"].as_str().map(str::to_owned);
+    let arrival = json!({ "eventTs": 1_732_184_280_000_i64, "participant": { "participant_uuid": "pu-1", "user_id": "16778240", "id": "", "date_time": "2026-11-21T09:58:00Z" } });
+    let room = "meeting.participant_joined_waiting_room";
+    let first = zoom_sends(&stack, room, zoom, arrival.clone()).await;
+    assert_eq!(status(&first).as_deref(), Some("applied"), "{first}");
+    let again = zoom_sends(&stack, room, zoom, arrival.clone()).await;
+    assert_eq!(status(&again).as_deref(), Some("duplicate"), "{again}");
+    let mut later = arrival;
+    later["participant"]["date_time"] = json!("2026-11-21T10:04:00Z");
+    later["eventTs"] = json!(1_732_184_640_000_i64);
+    let back = zoom_sends(&stack, room, zoom, later).await;
+    assert_eq!(status(&back).as_deref(), Some("applied"), "{back}");
+    let host_wait = zoom_sends(&stack, "meeting.participant_jbh_waiting", zoom, json!({})).await;
+    assert_eq!(
+        status(&host_wait).as_deref(),
+        Some("applied"),
+        "{host_wait}"
+    );
+    for other in [
+        "meeting.participant_put_in_waiting_room",
+        "meeting.participant_admitted",
+        "meeting.participant_jbh_joined",
+    ] {
+        let answer = zoom_sends(&stack, other, zoom, json!({})).await;
+        assert_eq!(
+            status(&answer).as_deref(),
+            Some("ignored"),
+            "{other}: {answer}"
+        );
+    }
+    zoom_sends(&stack, "meeting.ended", zoom, json!({})).await;
+    let late = zoom_sends(&stack, room, zoom, json!({})).await;
+    assert_eq!(status(&late).as_deref(), Some("unchanged"), "{late}");
+    stack.finish(0).await;
+}

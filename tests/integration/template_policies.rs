@@ -93,7 +93,7 @@ impl Intercept for Recording {
         >() {
             let id = g.secret_id().unwrap_or("?");
             actions.push(match id.strip_prefix(local_stack::ORG_SECRETS_PREFIX) {
-                Some(_) => org_secret("GetSecretValue"),
+                Some(name) => org_secret(name, "GetSecretValue"),
                 None => format!("secret:{id}"),
             });
         } else if let Some(name) = org_secret_write(ctx) {
@@ -189,9 +189,14 @@ fn leading_key_patterns(
     }
 }
 
-/// An action on orgs' connection secrets (the template's `…/orgs/*` statements).
-fn org_secret(action: &str) -> String {
-    format!("orgsecret:secretsmanager:{action}")
+/// An action on an org's secret, `name` its name after the orgs' prefix: a subscription's
+/// signing secret (`{org}/webhooks/{id}`, the template's `…/orgs/*/webhooks/*` statements)
+/// or a provider connection (`…/orgs/*`).
+fn org_secret(name: &str, action: &str) -> String {
+    match name.split_once("/webhooks/") {
+        Some(_) => format!("webhooksecret:secretsmanager:{action}"),
+        None => format!("orgsecret:secretsmanager:{action}"),
+    }
 }
 
 /// A write of an org's connection secret, under the org prefix (else not one we know).
@@ -210,7 +215,7 @@ fn org_secret_write(ctx: &BeforeSerializationInterceptorContextRef<'_>) -> Optio
         };
     Some(
         match name.and_then(|n| n.strip_prefix(local_stack::ORG_SECRETS_PREFIX)) {
-            Some(_) => org_secret(action),
+            Some(name) => org_secret(name, action),
             None => "unrecognised AWS call".to_owned(),
         },
     )
@@ -261,6 +266,8 @@ struct Needs {
     index: BTreeSet<String>,
     secrets: BTreeSet<String>,
     org_secrets: BTreeSet<String>,
+    /// Actions on subscriptions' signing secrets (`…/orgs/*/webhooks/*`).
+    webhook_secrets: BTreeSet<String>,
 }
 
 fn needs(recorded: &BTreeSet<String>) -> Needs {
@@ -271,6 +278,8 @@ fn needs(recorded: &BTreeSet<String>) -> Needs {
             n.keys.insert(pattern.to_owned());
         } else if let Some(action) = r.strip_prefix("orgsecret:") {
             n.org_secrets.insert(action.to_owned());
+        } else if let Some(action) = r.strip_prefix("webhooksecret:") {
+            n.webhook_secrets.insert(action.to_owned());
         } else if let Some(id) = r.strip_prefix("secret:") {
             secrets.insert(secret_name(id).to_owned());
         } else if r.contains('@') {
@@ -302,6 +311,11 @@ async fn ok(app: &App, function: Function, req: lambda_http::Request, what: &str
     );
     r.body
 }
+
+/// Functions whose code is not run here yet: the event router and the deliverer
+/// (`telemeet::notify::{route, deliver}`) land separately; until their runs are recorded here,
+/// [`event_functions_are_granted_exactly_what_the_event_design_needs`] holds their policies.
+const NOT_EXERCISED_YET: [&str; 2] = ["event-delivery", "event-router"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_functions_policy_is_exactly_what_its_code_calls() {
@@ -396,6 +410,40 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
         Function::OrgAdmin,
         org("DELETE", "/org/hosts/dr-10", None),
         "unmap",
+    )
+    .await;
+    // Event subscriptions: made (the signing secret stored), listed, rotated (the current
+    // secret read back) and removed (secret and subscription).
+    let subscription = json!({ "url": "https://8.8.8.8/telemeet/events", "events": ["meeting.created", "participant.joined"] });
+    let made = ok(
+        &admin,
+        Function::OrgAdmin,
+        org("POST", "/org/webhooks", Some(&subscription)),
+        "subscribe",
+    )
+    .await;
+    stack.remember(made["secret"].as_str().unwrap_or_default());
+    let hook = made["id"].as_str().expect("subscription id").to_owned();
+    ok(
+        &admin,
+        Function::OrgAdmin,
+        org("GET", "/org/webhooks", None),
+        "subscriptions",
+    )
+    .await;
+    let rotated = ok(
+        &admin,
+        Function::OrgAdmin,
+        org("POST", &format!("/org/webhooks/{hook}/rotate"), None),
+        "rotate",
+    )
+    .await;
+    stack.remember(rotated["secret"].as_str().unwrap_or_default());
+    ok(
+        &admin,
+        Function::OrgAdmin,
+        org("DELETE", &format!("/org/webhooks/{hook}"), None),
+        "unsubscribe",
     )
     .await;
     recorded.insert("org-admin", rec.take());
@@ -719,7 +767,11 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
     let policies = local_gateway::template::function_policies(local_gateway::template::TEMPLATE)
         .expect("policies");
     assert_eq!(
-        policies.keys().map(String::as_str).collect::<Vec<_>>(),
+        policies
+            .keys()
+            .map(String::as_str)
+            .filter(|f| !NOT_EXERCISED_YET.contains(f))
+            .collect::<Vec<_>>(),
         recorded.keys().copied().collect::<Vec<_>>(),
         "every function exercised"
     );
@@ -734,6 +786,7 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
             index,
             secrets,
             org_secrets,
+            webhook_secrets,
         } = needs(calls);
         let p = &policies[*function];
         // Item-level least privilege: each function reaches only the key kinds it uses
@@ -764,6 +817,27 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
         assert_eq!(
             p.org_secret_actions, org_secrets,
             "{function}: actions on orgs' secrets in template.yaml vs used by the code"
+        );
+        // Signing secrets are under the orgs' prefix too: an action on them is granted by
+        // the narrow `…/webhooks/*` statement or by an `…/orgs/*` one (org-admin writes both
+        // kinds); the narrow statement holds nothing the code does not do.
+        let reach: BTreeSet<String> = p
+            .webhook_secret_actions
+            .union(&p.org_secret_actions)
+            .cloned()
+            .collect();
+        let missing: Vec<&String> = webhook_secrets.difference(&reach).collect();
+        assert!(
+            missing.is_empty(),
+            "{function}: actions on subscriptions' signing secrets the code uses but template.yaml refuses: {missing:?}"
+        );
+        let extra: Vec<&String> = p
+            .webhook_secret_actions
+            .difference(&webhook_secrets)
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "{function}: template.yaml grants actions on signing secrets the code never uses: {extra:?}"
         );
         assert_eq!(
             p.table_actions, table,
@@ -936,4 +1010,219 @@ async fn the_local_table_has_the_templates_keys_indexes_and_ttl() {
         Some("ENABLED")
     );
     stack.finish(0).await;
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The event functions' policies, action by action, from the design (DESIGN.md, "Events to
+/// the platform"): the router reads the stream, queries the org's subscriptions and
+/// notice-index, saves no-shows (the meeting and its stats shard; a no-show never moves the
+/// start time, so no membership) and enqueues jobs; the deliverer reads the subscription
+/// and its signing secret, disables it on 410, and drives its queue's backoff. Nothing else:
+/// no Scan, no provider secrets, no other queue. When their code runs in
+/// [`each_functions_policy_is_exactly_what_its_code_calls`], that test holds them instead.
+#[test]
+fn event_functions_are_granted_exactly_what_the_event_design_needs() {
+    let policies = local_gateway::template::function_policies(local_gateway::template::TEMPLATE)
+        .expect("policies");
+    let kinds = |p: &local_gateway::template::FunctionPolicy| -> BTreeSet<String> {
+        p.leading_keys
+            .iter()
+            .filter_map(|k| k.split_once(' ').map(|(_, k)| k.to_owned()))
+            .collect()
+    };
+    let router = &policies["event-router"];
+    assert_eq!(
+        router.table_actions,
+        set(&[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query"
+        ])
+    );
+    assert_eq!(kinds(router), set(&["MTG#*", "ORG#*", "STATS#*"]));
+    assert_eq!(router.index_actions, set(&["dynamodb:Query@notice-index"]));
+    assert_eq!(
+        router.stream_actions,
+        set(&[
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams"
+        ])
+    );
+    assert_eq!(
+        router.queue_actions,
+        set(&[
+            "sqs:SendMessage@DeliveryQueue",
+            "sqs:SendMessage@DeliveryDeadLetterQueue"
+        ])
+    );
+    let delivery = &policies["event-delivery"];
+    assert_eq!(
+        delivery.table_actions,
+        set(&["dynamodb:GetItem", "dynamodb:UpdateItem"])
+    );
+    assert_eq!(kinds(delivery), set(&["ORG#*"]));
+    assert_eq!(
+        delivery.webhook_secret_actions,
+        set(&["secretsmanager:GetSecretValue"])
+    );
+    assert_eq!(
+        delivery.queue_actions,
+        set(&[
+            "sqs:ReceiveMessage@DeliveryQueue",
+            "sqs:DeleteMessage@DeliveryQueue",
+            "sqs:GetQueueAttributes@DeliveryQueue",
+            "sqs:ChangeMessageVisibility@DeliveryQueue"
+        ])
+    );
+    for p in [router, delivery] {
+        assert_eq!(p.unlimited_table_statements, 0);
+        assert!(p.secrets.is_empty() && p.org_secret_actions.is_empty());
+        assert!(!p.all_actions.iter().any(|a| a.contains("Scan")));
+    }
+    assert!(router.webhook_secret_actions.is_empty() && delivery.stream_actions.is_empty());
+    assert!(delivery.index_actions.is_empty());
+    // Nobody else reads the stream or touches the queues; only org-admin (rotation) reads
+    // signing secrets besides the deliverer.
+    for (function, p) in &policies {
+        if !["event-router", "event-delivery"].contains(&function.as_str()) {
+            assert!(p.stream_actions.is_empty(), "{function} reads the stream");
+            assert!(p.queue_actions.is_empty(), "{function} uses a queue");
+        }
+        if !["org-admin", "event-delivery"].contains(&function.as_str()) {
+            assert!(
+                p.webhook_secret_actions.is_empty(),
+                "{function} reads signing secrets"
+            );
+        }
+    }
+    assert_eq!(
+        policies["org-admin"].webhook_secret_actions,
+        set(&["secretsmanager:GetSecretValue"])
+    );
+}
+
+/// The resource `logical` of template.yaml.
+fn resource<'a>(doc: &'a yaml_serde::Value, logical: &str) -> &'a yaml_serde::Value {
+    &doc["Resources"][logical]
+}
+
+/// `!Ref x` / `!GetAtt x` as `("Ref", "x")`.
+fn tagged(v: &yaml_serde::Value) -> Option<(&'static str, &str)> {
+    match v {
+        yaml_serde::Value::Tagged(t) => ["Ref", "GetAtt"]
+            .into_iter()
+            .find(|tag| t.tag == *tag)
+            .zip(t.value.as_str()),
+        _ => None,
+    }
+}
+
+fn number(v: &yaml_serde::Value) -> u64 {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("not a number: {v:?}"))
+}
+
+/// At least once (guarantee 10) is the pipeline's wiring: the stream carries both images of
+/// meeting items only; a failing record is retried alone and then kept; a job is retried
+/// with backoff for at least 24 h, never expires before its last attempt, ends in the
+/// dead-letter queue, and that raises an alarm. The sweep runs every minute.
+#[test]
+fn the_event_pipeline_delivers_at_least_once_and_ends_failures_in_the_alarmed_dead_letters() {
+    let doc: yaml_serde::Value =
+        yaml_serde::from_str(local_gateway::template::TEMPLATE).expect("yaml");
+    let table = &resource(&doc, "MeetingsTable")["Properties"];
+    assert_eq!(
+        table["StreamSpecification"]["StreamViewType"].as_str(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
+
+    let stream = &resource(&doc, "EventRouterStream")["Properties"];
+    assert_eq!(
+        tagged(&stream["EventSourceArn"]),
+        Some(("GetAtt", "MeetingsTable.StreamArn"))
+    );
+    assert_eq!(
+        tagged(&stream["FunctionName"]),
+        Some(("Ref", "EventRouterFunction"))
+    );
+    assert_eq!(stream["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    assert_eq!(
+        stream["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    assert!(number(&stream["MaximumRetryAttempts"]) >= 1);
+    assert_eq!(
+        tagged(&stream["DestinationConfig"]["OnFailure"]["Destination"]),
+        Some(("GetAtt", "DeliveryDeadLetterQueue.Arn"))
+    );
+    let pattern: Value = serde_json::from_str(
+        stream["FilterCriteria"]["Filters"][0]["Pattern"]
+            .as_str()
+            .expect("pattern"),
+    )
+    .expect("pattern is JSON");
+    assert_eq!(
+        pattern,
+        json!({ "dynamodb": { "NewImage": { "type": { "S": ["meeting"] } } } })
+    );
+
+    let mapping = &resource(&doc, "EventDeliveryQueueMapping")["Properties"];
+    assert_eq!(
+        tagged(&mapping["EventSourceArn"]),
+        Some(("GetAtt", "DeliveryQueue.Arn"))
+    );
+    assert_eq!(
+        mapping["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    let delivery = &resource(&doc, "EventDeliveryFunction")["Properties"];
+    let queue = &resource(&doc, "DeliveryQueue")["Properties"];
+    // AWS: a Lambda event source queue's visibility at least 6 x the function's timeout.
+    assert!(number(&queue["VisibilityTimeout"]) >= 6 * number(&delivery["Timeout"]));
+    // DESIGN.md's backoff: 8 attempts, the waits between them summing to over 24 h.
+    let backoff_s: u64 = [5, 300, 1800, 7200, 18_000, 36_000, 36_000].iter().sum();
+    assert!(backoff_s >= 24 * 3600);
+    assert_eq!(number(&queue["RedrivePolicy"]["maxReceiveCount"]), 8);
+    assert_eq!(
+        tagged(&queue["RedrivePolicy"]["deadLetterTargetArn"]),
+        Some(("GetAtt", "DeliveryDeadLetterQueue.Arn"))
+    );
+    assert!(number(&queue["MessageRetentionPeriod"]) > backoff_s + 8 * 30);
+    let dead = &resource(&doc, "DeliveryDeadLetterQueue")["Properties"];
+    assert_eq!(number(&dead["MessageRetentionPeriod"]), 14 * 24 * 3600);
+
+    let alarm = &resource(&doc, "DeliveryDeadLettersAlarm")["Properties"];
+    assert_eq!(
+        alarm["MetricName"].as_str(),
+        Some("ApproximateNumberOfMessagesVisible")
+    );
+    assert_eq!(
+        tagged(&alarm["Dimensions"][0]["Value"]),
+        Some(("GetAtt", "DeliveryDeadLetterQueue.QueueName"))
+    );
+    assert_eq!(
+        (
+            alarm["ComparisonOperator"].as_str(),
+            number(&alarm["Threshold"])
+        ),
+        (Some("GreaterThanThreshold"), 0)
+    );
+
+    let sweep = &resource(&doc, "EventRouterFunction")["Properties"]["Events"]["NoShow"];
+    assert_eq!(sweep["Type"].as_str(), Some("ScheduleV2"));
+    assert_eq!(
+        sweep["Properties"]["ScheduleExpression"].as_str(),
+        Some("rate(1 minute)")
+    );
+    let input: Value = serde_json::from_str(sweep["Properties"]["Input"].as_str().expect("input"))
+        .expect("input is JSON");
+    assert_eq!(input["detail"]["pass"], "no-show");
+    assert_eq!(input["time"], "<aws.scheduler.scheduled-time>");
 }

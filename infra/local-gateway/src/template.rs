@@ -4,7 +4,8 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use yaml_serde::Value;
 
@@ -17,8 +18,8 @@ pub struct TableDefinition {
     pub key_schema: Vec<KeySchemaElement>,
     pub indexes: Vec<GlobalSecondaryIndex>,
     pub ttl_attribute: Option<String>,
-    /// `StreamSpecification.StreamViewType`, when the table has a stream.
-    pub stream_view: Option<String>,
+    /// The change stream's view (`NEW_AND_OLD_IMAGES`): events to the platform come from it.
+    pub stream_view: Option<StreamViewType>,
 }
 
 fn get<'a>(v: &'a Value, key: &str) -> Result<&'a Value, String> {
@@ -119,11 +120,10 @@ pub fn table_definition(template: &str) -> Result<TableDefinition, String> {
         }
         _ => None,
     };
-    let stream_view = props
-        .get("StreamSpecification")
-        .and_then(|s| s.get("StreamViewType"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let stream_view = match props.get("StreamSpecification") {
+        Some(s) => Some(StreamViewType::from(text(s, "StreamViewType")?)),
+        None => None,
+    };
     Ok(TableDefinition {
         attributes,
         key_schema: key_schema(props)?,
@@ -194,6 +194,13 @@ pub struct FunctionPolicy {
     pub secrets: std::collections::BTreeSet<String>,
     /// Secrets Manager actions on orgs' connection secrets (`…:secret:${AWS::StackName}/orgs/*`).
     pub org_secret_actions: std::collections::BTreeSet<String>,
+    /// Secrets Manager actions on event subscriptions' signing secrets only
+    /// (`…/orgs/*/webhooks/*`).
+    pub webhook_secret_actions: std::collections::BTreeSet<String>,
+    /// Actions on the table's change stream (its `StreamArn`, or `…/stream/*`).
+    pub stream_actions: std::collections::BTreeSet<String>,
+    /// `sqs:*` actions, as `action@QueueResource` (`sqs:SendMessage@DeliveryQueue`).
+    pub queue_actions: std::collections::BTreeSet<String>,
     /// Every action of every statement, for global checks (no Scan anywhere).
     pub all_actions: Vec<String>,
     /// `action pattern` for each table action and each `dynamodb:LeadingKeys` pattern its
@@ -283,9 +290,29 @@ pub fn function_policies(
                 policy.secrets.insert(name.to_owned());
             } else if resource
                 .and_then(|r| tagged_text(r, "Sub"))
+                .is_some_and(|r| r.ends_with("/orgs/*/webhooks/*"))
+            {
+                policy.webhook_secret_actions.extend(acts);
+            } else if resource
+                .and_then(|r| tagged_text(r, "Sub"))
                 .is_some_and(|r| r.ends_with("/orgs/*"))
             {
                 policy.org_secret_actions.extend(acts);
+            } else if resource.and_then(|r| tagged_text(r, "GetAtt"))
+                == Some("MeetingsTable.StreamArn")
+                || resource
+                    .and_then(|r| tagged_text(r, "Sub"))
+                    .is_some_and(|r| r.ends_with("${MeetingsTable.Arn}/stream/*"))
+            {
+                policy.stream_actions.extend(acts);
+            } else if let Some(queue) = resource
+                .and_then(|r| tagged_text(r, "GetAtt"))
+                .and_then(|r| r.strip_suffix(".Arn"))
+                .filter(|_| acts.iter().all(|a| a.starts_with("sqs:")))
+            {
+                for a in acts {
+                    policy.queue_actions.insert(format!("{a}@{queue}"));
+                }
             } else if let Some(index) = resource
                 .and_then(|r| tagged_text(r, "Sub"))
                 .and_then(|r| r.split_once("/index/").map(|(_, i)| i))
@@ -351,11 +378,11 @@ pub async fn ensure_table(
         .set_global_secondary_indexes((!def.indexes.is_empty()).then(|| def.indexes.clone()))
         .set_stream_specification(
             def.stream_view
-                .as_deref()
+                .clone()
                 .map(|view| {
-                    aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    StreamSpecification::builder()
                         .stream_enabled(true)
-                        .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(view))
+                        .stream_view_type(view)
                         .build()
                 })
                 .transpose()
@@ -427,6 +454,19 @@ mod tests {
             .map(|k| k.attribute_name())
             .collect();
         assert_eq!(keys, ["duePk", "dueAt"]);
+        // The no-show sweep's sparse index, and the change stream events come from.
+        let notice = def
+            .indexes
+            .iter()
+            .find(|i| i.index_name() == "notice-index")
+            .unwrap();
+        let keys: Vec<_> = notice
+            .key_schema()
+            .iter()
+            .map(|k| k.attribute_name())
+            .collect();
+        assert_eq!(keys, ["noticePk", "noticeAt"]);
+        assert_eq!(def.stream_view, Some(StreamViewType::NewAndOldImages));
     }
 
     #[test]
@@ -469,7 +509,7 @@ mod tests {
     }
 
     /// DESIGN.md's route tables (../shared/DESIGN.md: HTTP API, Organisations), route by route.
-    const DESIGN_ROUTES: [(&str, &str); 23] = [
+    const DESIGN_ROUTES: [(&str, &str); 27] = [
         ("PUT", "/appointments/{appointmentId}/meeting"),
         ("PUT", "/conversations/{conversationId}/meeting"),
         ("GET", "/appointments/{appointmentId}/meeting"),
@@ -493,7 +533,16 @@ mod tests {
         ("GET", "/org/hosts/{userId}"),
         ("DELETE", "/org/hosts/{userId}"),
         ("GET", "/org/hosts"),
+        ("POST", "/org/webhooks"),
+        ("GET", "/org/webhooks"),
+        ("DELETE", "/org/webhooks/{id}"),
+        // Issue 17's rotation (the old secret signs beside the new one for 24 h): not in
+        // DESIGN.md's table, see `BEYOND_DESIGN`.
+        ("POST", "/org/webhooks/{id}/rotate"),
     ];
+
+    /// Routes the template serves that DESIGN.md's tables do not list (issue 17, item 1).
+    const BEYOND_DESIGN: [(&str, &str); 1] = [("POST", "/org/webhooks/{id}/rotate")];
 
     #[test]
     fn every_design_route_is_mapped_to_a_function_in_the_template() {
@@ -515,20 +564,14 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/DESIGN.md");
         if let Ok(text) = std::fs::read_to_string(&contract) {
             let mut listed = design_table_routes(&text);
-            // Routes of the contract that a later issue builds (issue 17: event
-            // subscriptions): listed, so that nothing else may be missing.
-            let pending = [
-                ("POST", "/org/webhooks"),
-                ("GET", "/org/webhooks"),
-                ("DELETE", "/org/webhooks/{id}"),
-            ];
-            for (m, p) in pending {
+            for (m, p) in BEYOND_DESIGN {
                 assert!(
-                    !design.contains(&(m.to_owned(), p.to_owned())),
-                    "{m} {p} is no longer pending"
+                    !listed.contains(&(m.to_owned(), p.to_owned())),
+                    "{m} {p} is in DESIGN.md now: drop it from BEYOND_DESIGN"
                 );
-                listed.retain(|(lm, lp)| (lm.as_str(), lp.as_str()) != (m, p));
+                listed.push((m.to_owned(), p.to_owned()));
             }
+            listed.sort();
             assert_eq!(listed, design, "DESIGN.md's routes changed");
         }
     }

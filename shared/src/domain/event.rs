@@ -39,6 +39,9 @@ pub enum EventKind {
         at: Option<DateTime<Utc>>,
     },
     ParticipantLeft,
+    /// Someone is waiting to be let in: Zoom's waiting room, or waiting for the host
+    /// (join before host off). Only counted: the platform is told (`participant.waiting`).
+    ParticipantWaiting,
 }
 
 impl EventKind {
@@ -50,6 +53,7 @@ impl EventKind {
             Self::Updated { .. } => "updated",
             Self::ParticipantJoined { .. } => "participant_joined",
             Self::ParticipantLeft => "participant_left",
+            Self::ParticipantWaiting => "participant_waiting",
         }
     }
 }
@@ -68,7 +72,11 @@ pub fn apply(before: &Meeting, event: &ProviderEvent, now: DateTime<Utc>) -> Opt
     let mut after = before.clone();
     match &event.kind {
         // Attendance is counted only while people can be in the meeting.
-        EventKind::ParticipantJoined { .. } | EventKind::ParticipantLeft if !status.joinable() => {
+        EventKind::ParticipantJoined { .. }
+        | EventKind::ParticipantLeft
+        | EventKind::ParticipantWaiting
+            if !status.joinable() =>
+        {
             return None;
         }
         EventKind::Started { at: started } if status.can_become(MeetingStatus::Started) => {
@@ -110,6 +118,8 @@ pub fn apply(before: &Meeting, event: &ProviderEvent, now: DateTime<Utc>) -> Opt
             after.attendance.joins += 1;
         }
         EventKind::ParticipantLeft => after.attendance.leaves += 1,
+        // Every (deduplicated) arrival counts: a new version, so a new participant.waiting.
+        EventKind::ParticipantWaiting => after.signals.waiting += 1,
         _ => return None,
     }
     Some(after.next_version(before, now))
@@ -268,5 +278,27 @@ mod tests {
             Some(t("2026-11-21T10:02:00Z"))
         );
         assert_eq!((m.attendance.joins, m.attendance.leaves), (3, 1));
+    }
+
+    #[test]
+    fn each_arrival_in_the_waiting_room_counts_while_the_meeting_is_joinable_only() {
+        let now = t("2026-11-21T10:30:00Z");
+        let waiting = event(EventKind::ParticipantWaiting, Some(1));
+        let m = apply(&with_status(Scheduled), &waiting, now).expect("scheduled");
+        assert_eq!(
+            (m.signals.waiting, m.version),
+            (1, with_status(Scheduled).version + 1)
+        );
+        let again = apply(&m, &waiting, now).expect("another arrival");
+        assert_eq!(again.signals.waiting, 2);
+        assert_eq!(again.attendance, m.attendance, "waiting is not joining");
+        assert!(apply(&with_status(Started), &waiting, now).is_some());
+        for finished in [Ended, Cancelled, Archived] {
+            assert_eq!(
+                apply(&with_status(finished), &waiting, now),
+                None,
+                "{finished}"
+            );
+        }
     }
 }

@@ -63,15 +63,24 @@ fn kind(event: &str, object: &Value) -> Option<EventKind> {
             }
         }
         "meeting.participant_left" => EventKind::ParticipantLeft,
+        // Zoom's waiting room (a participant arrives in it) and join-before-host off (a
+        // participant waits for the host). Being put back in the waiting room by the host,
+        // admitted, or joining once the host is there are not waiting arrivals: ignored
+        // (`meeting.participant_put_in_waiting_room`, `meeting.participant_admitted`,
+        // `meeting.participant_jbh_joined`).
+        "meeting.participant_joined_waiting_room" | "meeting.participant_jbh_waiting" => {
+            EventKind::ParticipantWaiting
+        }
         _ => return None,
     })
 }
 
-/// One key per delivered fact: the event, the meeting instance, its timestamp and who.
+/// One key per delivered fact: the event, the meeting instance, its timestamp and who
+/// (and, for waiting-room arrivals, when: `date_time`).
 fn dedupe_key(event: &str, body: &Value) -> String {
     let object = &body["payload"]["object"];
     let who = &object["participant"];
-    let raw = format!(
+    let mut raw = format!(
         "{event}|{}|{}|{}|{}|{}",
         text(object, "uuid"),
         body["event_ts"],
@@ -79,6 +88,12 @@ fn dedupe_key(event: &str, body: &Value) -> String {
         text(who, "participant_uuid"),
         text(who, "id"),
     );
+    // Appended only when there: the keys of events without it stay what they were (a
+    // redelivery across a deploy is still recognised).
+    if let Some(at) = who.get("date_time").and_then(Value::as_str) {
+        raw.push('|');
+        raw.push_str(at);
+    }
     Sha256::digest(raw.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -189,5 +204,54 @@ mod tests {
         assert_ne!(key(body(1, "a")), key(body(2, "a")));
         assert_ne!(key(body(1, "a")), key(body(1, "b")));
         assert_eq!(key(body(1, "a")).len(), 64);
+    }
+
+    /// The two waiting events in the shape Zoom's Meetings webhook reference documents
+    /// (developers.zoom.us/docs/api/meetings/events/): `payload.object` the meeting (id,
+    /// uuid, host_id, ...), `participant` the waiting person.
+    #[test]
+    fn waiting_room_and_waiting_for_host_arrivals_become_participant_waiting() {
+        let waiting_room = json!({
+            "event": "meeting.participant_joined_waiting_room",
+            "event_ts": 1_732_184_400_000_i64,
+            "payload": { "account_id": "acc1", "object": {
+                "id": "85746065432", "uuid": "4444AAAiAAAAAiAiAiiAii==", "host_id": "h1",
+                "topic": "Video consultation", "type": 2, "start_time": "2026-11-21T10:00:00Z",
+                "timezone": "Europe/Berlin", "duration": 30,
+                "participant": { "user_id": "16778240", "user_name": "Pat Patient",
+                    "id": "", "participant_uuid": "pu-1", "email": "pat@example.com",
+                    "date_time": "2026-11-21T09:58:00Z", "participant_user_id": "" } } }
+        });
+        let arrival = event(waiting_room.clone());
+        assert_eq!(arrival.kind, EventKind::ParticipantWaiting);
+        assert_eq!(arrival.provider_meeting_id, "85746065432");
+        assert_eq!(arrival.at_ms, Some(1_732_184_400_000));
+        let seen = format!("{arrival:?}");
+        assert!(!seen.contains("Pat") && !seen.contains("pat@example.com"));
+        let jbh = json!({
+            "event": "meeting.participant_jbh_waiting",
+            "event_ts": 1_732_184_400_000_i64,
+            "payload": { "account_id": "acc1", "object": {
+                "id": "85746065432", "uuid": "4444AAAiAAAAAiAiAiiAii==", "host_id": "h1",
+                "topic": "Video consultation", "type": 2, "duration": 30,
+                "participant": { "id": "", "user_name": "Pat Patient", "customer_key": "ck1" } } }
+        });
+        let waiting_for_host = event(jbh);
+        assert_eq!(waiting_for_host.kind.name(), "participant_waiting");
+        assert_ne!(waiting_for_host.dedupe_key, arrival.dedupe_key);
+        // A redelivery is the same fact; the same person arriving again later is another.
+        assert_eq!(event(waiting_room.clone()).dedupe_key, arrival.dedupe_key);
+        let mut later = waiting_room;
+        later["payload"]["object"]["participant"]["date_time"] = json!("2026-11-21T10:05:00Z");
+        assert_ne!(event(later).dedupe_key, arrival.dedupe_key);
+        for other in [
+            "meeting.participant_put_in_waiting_room",
+            "meeting.participant_admitted",
+            "meeting.participant_jbh_joined",
+            "meeting.participant_left_waiting_room",
+        ] {
+            let body = json!({ "event": other, "payload": { "object": { "id": 857 } } });
+            assert_eq!(parse(&body), Delivery::Ignored, "{other}");
+        }
     }
 }
