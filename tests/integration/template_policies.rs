@@ -252,6 +252,16 @@ async fn recording_app(
     (app, recorder)
 }
 
+/// Every name resolves to one public address (subscription URLs pass the SSRF check).
+struct PublicDns;
+
+#[async_trait::async_trait]
+impl telemeet::notify::ssrf::Resolver for PublicDns {
+    async fn resolve(&self, _: &str, port: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        Ok(vec![std::net::SocketAddr::from(([93, 184, 216, 34], port))])
+    }
+}
+
 /// What a recording says the function needs, in the template's terms.
 #[derive(Default)]
 struct Needs {
@@ -315,7 +325,7 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
     let org_service = day_token(&stack, "svc-9", "service", "clinic-9");
 
     // org-admin: connections made, replaced, listed and removed; settings; the host directory.
-    let (admin, rec) = recording_app(&mut stack, clock.clone()).await;
+    let (mut admin, rec) = recording_app(&mut stack, clock.clone()).await;
     let org = |method: &str, path: &str, b: Option<&Value>| {
         lambda_request(method, path, Some(&org_service), b)
     };
@@ -398,6 +408,24 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
         "unmap",
     )
     .await;
+    // Event subscriptions: made, listed, rotated (reads the signing secret back), removed.
+    admin.service.resolver = Arc::new(PublicDns);
+    let hook = json!({ "url": "https://hooks.clinic9.example/h", "events": ["*"] });
+    let made = ok(
+        &admin,
+        Function::OrgAdmin,
+        org("POST", "/org/webhooks", Some(&hook)),
+        "subscribe",
+    )
+    .await;
+    let hook_path = format!("/org/webhooks/{}", made["id"].as_str().unwrap_or("-"));
+    for (method, path, what) in [
+        ("GET", "/org/webhooks".to_owned(), "subscriptions"),
+        ("POST", format!("{hook_path}/rotate"), "rotate"),
+        ("DELETE", hook_path.clone(), "unsubscribe"),
+    ] {
+        ok(&admin, Function::OrgAdmin, org(method, &path, None), what).await;
+    }
     recorded.insert("org-admin", rec.take());
 
     // create-meeting: appointments on every provider (created, then reused), a conversation,
