@@ -101,7 +101,7 @@ impl SecretWriter for SecretsManagerSource {
             .name(name)
             .secret_string(value)
             .set_kms_key_id(kms_key_id.map(str::to_owned))
-            .description("telemeet: an org's provider connection")
+            .description("telemeet: an org's provider connection or event signing secret")
             .send()
             .await;
         match created {

@@ -41,7 +41,12 @@ async fn the_dev_command_serves_the_api_and_its_curl_example_answers_201() {
     };
     let curl = example("/appointments/appt-123/meeting");
     let clinic_2 = example("/appointments/appt-456/meeting");
-    for route in ["/org/providers", "/org/hosts/", "/org/settings"] {
+    for route in [
+        "/org/providers",
+        "/org/hosts/",
+        "/org/settings",
+        "/org/webhooks",
+    ] {
         assert!(
             banner
                 .iter()

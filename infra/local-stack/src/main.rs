@@ -146,6 +146,12 @@ fn banner_clinic_2(stack: &Stack, account: &str) -> String {
         ),
         format!("curl -sS {api}/org/settings {auth}"),
         String::new(),
+        "clinic-2's event subscriptions (the local gateway alone takes loopback http receivers; the answer shows the whsec_ signing secret this once):".to_owned(),
+        format!(
+            r#"curl -sS -i -X POST {api}/org/webhooks {auth} {json} -d '{{"url":"http://127.0.0.1:9000/events","events":["meeting.*","participant.*"]}}'"#
+        ),
+        format!("curl -sS {api}/org/webhooks {auth}"),
+        String::new(),
         format!(
             "Create clinic-2's meeting for appointment appt-456 (201; on clinic-2's account, hosted by {CLINIC_2_DR7}), then dr-7's host link:"
         ),
