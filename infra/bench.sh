@@ -14,7 +14,7 @@ cd "$ROOT"
 bash infra/venv.sh >/dev/null
 echo "== building release bootstraps and the bench runner" >&2
 cargo build --release --locked -p create-meeting -p get-meeting-link -p manage-meeting \
-  -p zoom-webhook -p cleanup -p telemeet-bench
+  -p zoom-webhook -p cleanup -p event-router -p telemeet-bench
 echo "== Node.js peer packages (npm ci)" >&2
 (cd infra/bench/node-peer && npm ci --no-audit --no-fund --loglevel=error)
 # aws-lambda-ric builds a native client (curl + aws-lambda-cpp) with cmake and autotools.

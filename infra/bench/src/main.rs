@@ -366,17 +366,17 @@ struct Binary {
     arm64: Option<PathBuf>,
 }
 
-/// The five benchmarked functions (package and binary name, template resource), in the order
-/// of [`binaries`]; each has its scenario below, by position. org-admin (the org's own
-/// configuration, `/org/...`) is off the meeting path and has none. event-router and
-/// event-delivery have none yet: their scenario (what events add to a create and to a webhook,
-/// issue 17) comes with the router's and the deliverer's code.
-const FUNCTIONS: [(&str, &str); 5] = [
+/// The benchmarked functions (package and binary name, template resource), in the order of
+/// [`binaries`]; each has its scenario below, by position. org-admin (the org's own
+/// configuration, `/org/...`) is off the meeting path and has none; event-delivery's cost is
+/// the receiver's (one signed POST per job) and has none either.
+const FUNCTIONS: [(&str, &str); 6] = [
     ("create-meeting", "CreateMeetingFunction"),
     ("get-meeting-link", "GetMeetingLinkFunction"),
     ("manage-meeting", "ManageMeetingFunction"),
     ("zoom-webhook", "ZoomWebhookFunction"),
     ("cleanup", "CleanupFunction"),
+    ("event-router", "EventRouterFunction"),
 ];
 
 /// The release bootstraps in `bin_dir`, with the arm64 ones of `sam build` where present.
@@ -494,6 +494,7 @@ async fn run() -> Result<Vec<String>, String> {
         "manage-meeting",
         manage_meeting(&ctx, &binaries[2], &events).await?,
     );
+    rust.insert("event-router", event_router(&ctx, &binaries[5]).await?);
     let verify = verify_throughput(if ctx.mode.quick { 200_000 } else { 2_000_000 });
     let node = node_peer(&ctx, &root, &events).await?;
     // Last: it archives what is due.
@@ -535,6 +536,12 @@ impl Ctx {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         );
+        // The event router's queue, and an org subscribed to every event, so each change
+        // it routes becomes a delivery job (what a subscribed clinic costs).
+        let aws = stack.aws_config().await;
+        let queue = local_gateway::events::create_queue(&aws, "telemeet-bench-deliveries").await?;
+        vars.push(("DELIVERY_QUEUE_URL".to_owned(), queue));
+        subscribe_bench_org(&stack).await?;
         let python = stack.root.join(".venv/bin/python");
         Ok(Self {
             env: Env { vars },
@@ -917,6 +924,94 @@ fn report(
     Ok(check(&report, quick))
 }
 
+/// clinic-1 (the operations' org) subscribed to every event, as `POST /org/webhooks` leaves it.
+async fn subscribe_bench_org(stack: &Stack) -> Result<(), String> {
+    let clock = std::sync::Arc::new(telemeet::clock::SystemClock);
+    let app = stack
+        .app(clock, telemeet::service::Settings::default())
+        .await?;
+    let sub = telemeet::domain::subscription::Subscription {
+        id: "whsub_bench".to_owned(),
+        org: telemeet::ids::OrgId::parse("clinic-1", "org").map_err(|e| e.to_string())?,
+        url: "https://receiver.example/telemeet".to_owned(),
+        events: vec!["*".to_owned()],
+        created_at: chrono::Utc::now(),
+        disabled_at: None,
+    };
+    app.service
+        .stores
+        .subscriptions
+        .put_subscription(&sub)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A stream batch of `records`, as Lambda's mapping hands it to the router.
+fn stream_batch(records: &[Value]) -> Value {
+    json!({ "Records": records })
+}
+
+/// event-router: the table's own changes (the creates and webhooks measured above, read back
+/// from moto's stream) routed to the subscribed org's delivery queue. What events add to a
+/// create or a webhook is this, off the request path: the request itself makes no call for
+/// them.
+async fn event_router(ctx: &Ctx, bin: &Binary) -> Result<Value, String> {
+    eprintln!("event-router ...");
+    let aws = ctx.stack.aws_config().await;
+    let changes = local_gateway::events::meeting_changes(
+        &aws,
+        &ctx.stack.moto_url,
+        local_stack::TABLE_NAME,
+        10,
+    )
+    .await?;
+    if changes.len() < 10 {
+        return Err(format!(
+            "only {} meeting changes in the stream",
+            changes.len()
+        ));
+    }
+    let one = stream_batch(&changes[..1]);
+    let ten = stream_batch(&changes);
+    let (init, first, mut run) = cold_starts(ctx, &bin.path, &[], &[], &|_| one.clone())
+        .await
+        .ok_or("event-router cold starts failed")?;
+    let rounds = ctx.mode.warm_rounds.min(500);
+    let warm_one = route_series(&mut run, &one, rounds)
+        .await
+        .ok_or("route series")?;
+    let warm_ten = route_series(&mut run, &ten, rounds / 5)
+        .await
+        .ok_or("route series")?;
+    let calls_one = ctx.calls_of(&mut run, &one).await.ok_or("route call")?;
+    let calls_ten = ctx.calls_of(&mut run, &ten).await.ok_or("route call")?;
+    let rss = peak_rss(run.child.id().unwrap_or(0));
+    drop(run);
+    let own = operations(&[
+        ("route1", &warm_one, &calls_one, false),
+        ("route10", &warm_ten, &calls_ten, false),
+    ]);
+    Ok(figures(ctx, bin, (init, first), rss, own))
+}
+
+/// `rounds` routings of one stream batch on a warm router: latency of each, in ms.
+async fn route_series(run: &mut Running, batch: &Value, rounds: usize) -> Option<Vec<f64>> {
+    let mut out = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let sent = Instant::now();
+        let (answer, at) = run.call(batch).await?;
+        if answer["batchItemFailures"]
+            .as_array()
+            .is_none_or(|f| !f.is_empty())
+        {
+            eprintln!("the router failed a record: {answer}");
+            return None;
+        }
+        out.push(ms(at - sent));
+    }
+    Some(out)
+}
+
 /// Writes `n` due Jitsi meetings (no provider call on delete) straight into the table.
 async fn seed_due(ctx: &Ctx, n: usize) -> Result<(), String> {
     let start = chrono::Utc::now() - chrono::Duration::days(2);
@@ -1087,6 +1182,18 @@ fn print_operations(r: &Value) {
         ),
         ("host link", "get-meeting-link", "host", "host"),
         ("webhook", "zoom-webhook", "webhook", "webhook"),
+        (
+            "event: route 1 change (async)",
+            "event-router",
+            "route1",
+            "route1",
+        ),
+        (
+            "event: route 10 changes (async)",
+            "event-router",
+            "route10",
+            "route10",
+        ),
     ];
     for (label, func, warm, calls) in rows {
         let v = &r["rust"][func];

@@ -203,28 +203,8 @@ impl LocalEvents {
             .ok_or_else(|| "the stream has no shard".to_owned())
     }
 
-    /// One DynamoDB Streams call on moto (its JSON protocol; the SDK crate is not needed
-    /// for four calls on loopback).
     async fn streams(&self, target: &str, body: Value) -> Result<Value, String> {
-        let answer = self
-            .http
-            .post(format!("{}/", self.endpoint))
-            .header("X-Amz-Target", format!("DynamoDBStreams_20120810.{target}"))
-            .header("Content-Type", "application/x-amz-json-1.0")
-            .header(
-                "Authorization",
-                "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=local",
-            )
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(|e| format!("{target}: {e}"))?;
-        let status = answer.status();
-        let value: Value = answer.json().await.map_err(|e| format!("{target}: {e}"))?;
-        if !status.is_success() {
-            return Err(format!("{target}: {status} {value}"));
-        }
-        Ok(value)
+        stream_call(&self.http, &self.endpoint, target, body).await
     }
 }
 
@@ -299,4 +279,116 @@ async fn queues(
         .queue_url
         .unwrap_or_default();
     Ok((url, dead))
+}
+
+/// The first `limit` changes of meeting items in `table`'s stream, from its oldest record,
+/// as Lambda's stream mapping (filtered to meetings, as the template's is) hands them over;
+/// for the benchmark, which measures the router on the changes its own operations made.
+pub async fn meeting_changes(
+    aws: &aws_config::SdkConfig,
+    endpoint: &str,
+    table: &str,
+    limit: usize,
+) -> Result<Vec<Value>, String> {
+    let described = aws_sdk_dynamodb::Client::new(aws)
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeTable: {e}"))?;
+    let arn = described
+        .table()
+        .and_then(|t| t.latest_stream_arn())
+        .ok_or("the table has no stream")?
+        .to_owned();
+    let reader = Streams {
+        http: reqwest::Client::new(),
+        endpoint: endpoint.trim_end_matches('/').to_owned(),
+    };
+    let shard = reader
+        .call("DescribeStream", json!({ "StreamArn": arn }))
+        .await?["StreamDescription"]["Shards"][0]["ShardId"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or("the stream has no shard")?;
+    let first = reader
+        .call(
+            "GetShardIterator",
+            json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}),
+        )
+        .await?;
+    let mut iterator = text(&first, "ShardIterator")?;
+    let mut found = Vec::new();
+    while found.len() < limit {
+        let page = reader
+            .call(
+                "GetRecords",
+                json!({ "ShardIterator": iterator, "Limit": 1000 }),
+            )
+            .await?;
+        let records = page["Records"].as_array().cloned().unwrap_or_default();
+        if records.is_empty() {
+            break;
+        }
+        found.extend(
+            records
+                .into_iter()
+                .filter(|r| r["dynamodb"]["NewImage"]["type"]["S"] == "meeting"),
+        );
+        iterator = text(&page, "NextShardIterator")?;
+    }
+    found.truncate(limit);
+    Ok(found)
+}
+
+/// A queue on the local stack's SQS (the benchmark's delivery queue); its URL.
+pub async fn create_queue(aws: &aws_config::SdkConfig, name: &str) -> Result<String, String> {
+    aws_sdk_sqs::Client::new(aws)
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| format!("CreateQueue: {e}"))?
+        .queue_url
+        .ok_or_else(|| "CreateQueue: no URL".to_owned())
+}
+
+/// moto's DynamoDB Streams, by its JSON protocol.
+struct Streams {
+    http: reqwest::Client,
+    endpoint: String,
+}
+
+impl Streams {
+    async fn call(&self, target: &str, body: Value) -> Result<Value, String> {
+        stream_call(&self.http, &self.endpoint, target, body).await
+    }
+}
+
+/// One DynamoDB Streams call on moto (its JSON protocol; the SDK crate is not needed for
+/// four calls on loopback).
+async fn stream_call(
+    http: &reqwest::Client,
+    endpoint: &str,
+    target: &str,
+    body: Value,
+) -> Result<Value, String> {
+    let answer = http
+        .post(format!("{endpoint}/"))
+        .header("X-Amz-Target", format!("DynamoDBStreams_20120810.{target}"))
+        .header("Content-Type", "application/x-amz-json-1.0")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=local",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("{target}: {e}"))?;
+    let status = answer.status();
+    let value: Value = answer.json().await.map_err(|e| format!("{target}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("{target}: {status} {value}"));
+    }
+    Ok(value)
 }
