@@ -931,7 +931,7 @@ async fn subscribe_bench_org(stack: &Stack) -> Result<(), String> {
         .app(clock, telemeet::service::Settings::default())
         .await?;
     let sub = telemeet::domain::subscription::Subscription {
-        id: "whsub_bench".to_owned(),
+        id: telemeet::domain::subscription::new_id(),
         org: telemeet::ids::OrgId::parse("clinic-1", "org").map_err(|e| e.to_string())?,
         url: "https://receiver.example/telemeet".to_owned(),
         events: vec!["*".to_owned()],

@@ -84,7 +84,7 @@ impl Demo {
         use telemeet::notify::sign::{SigningSecrets, generate_secret};
         let org = telemeet::ids::OrgId::parse(DEMO_ORG, "org").map_err(|e| e.to_string())?;
         let sub = telemeet::domain::subscription::Subscription {
-            id: "whsub_demo".to_owned(),
+            id: telemeet::domain::subscription::new_id(),
             org,
             url: format!("{}{DELIVERIES_PATH}", self.gateway_url),
             events: vec!["*".to_owned()],
