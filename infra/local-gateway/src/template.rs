@@ -280,62 +280,67 @@ pub fn function_policies(
                 }
                 other => other,
             };
-            let sid = st.get("Sid").and_then(Value::as_str).unwrap_or("");
-            let acts = actions(st);
-            policy.all_actions.extend(acts.iter().cloned());
-            let resource = st.get("Resource");
-            if let Some(name) = sid
-                .strip_prefix("Read")
-                .and_then(|n| n.strip_suffix("Secret"))
-            {
-                policy.secrets.insert(name.to_owned());
-            } else if resource
-                .and_then(|r| tagged_text(r, "Sub"))
-                .is_some_and(|r| r.ends_with("/orgs/*/webhooks/*"))
-            {
-                policy.webhook_secret_actions.extend(acts);
-            } else if resource
-                .and_then(|r| tagged_text(r, "Sub"))
-                .is_some_and(|r| r.ends_with("/orgs/*"))
-            {
-                policy.org_secret_actions.extend(acts);
-            } else if resource.and_then(|r| tagged_text(r, "GetAtt"))
-                == Some("MeetingsTable.StreamArn")
-                || resource
-                    .and_then(|r| tagged_text(r, "Sub"))
-                    .is_some_and(|r| r.ends_with("${MeetingsTable.Arn}/stream/*"))
-            {
-                policy.stream_actions.extend(acts);
-            } else if let Some(queue) = resource
-                .and_then(|r| tagged_text(r, "GetAtt"))
-                .and_then(|r| r.strip_suffix(".Arn"))
-                .filter(|_| acts.iter().all(|a| a.starts_with("sqs:")))
-            {
-                for a in acts {
-                    policy.queue_actions.insert(format!("{a}@{queue}"));
-                }
-            } else if let Some(index) = resource
-                .and_then(|r| tagged_text(r, "Sub"))
-                .and_then(|r| r.split_once("/index/").map(|(_, i)| i))
-            {
-                for a in acts {
-                    policy.index_actions.insert(format!("{a}@{index}"));
-                }
-            } else if resource.and_then(|r| tagged_text(r, "GetAtt")) == Some("MeetingsTable.Arn") {
-                match leading_keys(st) {
-                    Some(keys) => {
-                        for (a, k) in acts.iter().flat_map(|a| keys.iter().map(move |k| (a, k))) {
-                            policy.leading_keys.insert(format!("{a} {k}"));
-                        }
-                    }
-                    None => policy.unlimited_table_statements += 1,
-                }
-                policy.table_actions.extend(acts);
-            }
+            add_statement(&mut policy, st);
         }
         out.insert(binary.to_owned(), policy);
     }
     Ok(out)
+}
+
+/// One statement's grants, by what its resource names: a stack secret, orgs' secrets, the
+/// signing secrets, the table's stream, a queue, an index or the table itself.
+fn add_statement(policy: &mut FunctionPolicy, st: &Value) {
+    let sid = st.get("Sid").and_then(Value::as_str).unwrap_or("");
+    let acts = actions(st);
+    policy.all_actions.extend(acts.iter().cloned());
+    let resource = st.get("Resource");
+    if let Some(name) = sid
+        .strip_prefix("Read")
+        .and_then(|n| n.strip_suffix("Secret"))
+    {
+        policy.secrets.insert(name.to_owned());
+    } else if resource
+        .and_then(|r| tagged_text(r, "Sub"))
+        .is_some_and(|r| r.ends_with("/orgs/*/webhooks/*"))
+    {
+        policy.webhook_secret_actions.extend(acts);
+    } else if resource
+        .and_then(|r| tagged_text(r, "Sub"))
+        .is_some_and(|r| r.ends_with("/orgs/*"))
+    {
+        policy.org_secret_actions.extend(acts);
+    } else if resource.and_then(|r| tagged_text(r, "GetAtt")) == Some("MeetingsTable.StreamArn")
+        || resource
+            .and_then(|r| tagged_text(r, "Sub"))
+            .is_some_and(|r| r.ends_with("${MeetingsTable.Arn}/stream/*"))
+    {
+        policy.stream_actions.extend(acts);
+    } else if let Some(queue) = resource
+        .and_then(|r| tagged_text(r, "GetAtt"))
+        .and_then(|r| r.strip_suffix(".Arn"))
+        .filter(|_| acts.iter().all(|a| a.starts_with("sqs:")))
+    {
+        for a in acts {
+            policy.queue_actions.insert(format!("{a}@{queue}"));
+        }
+    } else if let Some(index) = resource
+        .and_then(|r| tagged_text(r, "Sub"))
+        .and_then(|r| r.split_once("/index/").map(|(_, i)| i))
+    {
+        for a in acts {
+            policy.index_actions.insert(format!("{a}@{index}"));
+        }
+    } else if resource.and_then(|r| tagged_text(r, "GetAtt")) == Some("MeetingsTable.Arn") {
+        match leading_keys(st) {
+            Some(keys) => {
+                for (a, k) in acts.iter().flat_map(|a| keys.iter().map(move |k| (a, k))) {
+                    policy.leading_keys.insert(format!("{a} {k}"));
+                }
+            }
+            None => policy.unlimited_table_statements += 1,
+        }
+        policy.table_actions.extend(acts);
+    }
 }
 
 /// Whether the SDK endpoint override points at this machine.
