@@ -18,15 +18,16 @@ use telemeet::notify::sign::generate_secret;
 use telemeet_local::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// The event receiver: its URL and its process (killed on drop).
-struct Receiver {
-    url: String,
+/// The event receiver: its URL and its process (killed on drop). (template_policies starts
+/// it too.)
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     _child: tokio::process::Child,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Receiver {
-    async fn start(secret: &str) -> Self {
+    pub(crate) async fn start(secret: &str) -> Self {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let venv = std::process::Command::new("bash")
             .arg(root.join("infra/venv.sh"))
@@ -67,7 +68,7 @@ impl Receiver {
 
     /// The receiver's answers from now on: `statuses` one per delivery (then 200), each
     /// after `delay` seconds.
-    async fn plan(&self, statuses: &[u16], delay: u64) {
+    pub(crate) async fn plan(&self, statuses: &[u16], delay: u64) {
         self.http
             .post(format!("{}/_control/plan", self.url))
             .json(&json!({ "statuses": statuses, "delay": delay }))
@@ -77,7 +78,7 @@ impl Receiver {
     }
 
     /// Every delivery that reached it, verified or not, in arrival order.
-    async fn all(&self) -> Vec<Value> {
+    pub(crate) async fn all(&self) -> Vec<Value> {
         let all: Value = self
             .http
             .get(format!("{}/_control/deliveries", self.url))
@@ -91,7 +92,7 @@ impl Receiver {
     }
 
     /// The deliveries the library verified and the receiver accepted (2xx), in arrival order.
-    async fn deliveries(&self) -> Vec<Value> {
+    pub(crate) async fn deliveries(&self) -> Vec<Value> {
         self.all()
             .await
             .into_iter()
@@ -115,7 +116,7 @@ fn body_of(d: &Value) -> &Value {
 
 /// `POST /org/webhooks` as the org's service: subscribes `url` to `events`; the secret shown
 /// once. (The app runs in local mode, as the local gateway does: loopback receivers.)
-async fn subscribe(
+pub(crate) async fn subscribe(
     stack: &local_stack::Stack,
     app: &telemeet::App,
     org: &str,

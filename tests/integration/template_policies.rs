@@ -2,8 +2,9 @@
 //! whole repertoire (every route, every provider, the failure paths) in-process with AWS SDK
 //! clients that record each call as the IAM action it needs; the recording must equal the
 //! function's policy in the template: nothing missing (AccessDenied in production), nothing
-//! extra (least privilege). Also: no Scan anywhere, TTL on the attribute the code writes, PITR
-//! on, and the local table equal to the template's.
+//! extra (least privilege). The event functions' stream and queue grants are what their code
+//! calls plus what their event source mappings do with their roles. Also: no Scan anywhere,
+//! TTL on the attribute the code writes, PITR on, and the local table equal to the template's.
 
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
@@ -16,8 +17,12 @@ use telemeet::http::router::Function;
 use telemeet::service::Settings;
 use telemeet_local::*;
 
+use crate::guarantee_10_events_reach_the_platform::{Receiver, subscribe};
+use telemeet::notify::sign::generate_secret;
+
 /// Every AWS call an App makes, as the IAM action it needs (`dynamodb:GetItem`,
-/// `dynamodb:Query@due-index`) or the secret it reads (`secret:<id>`).
+/// `dynamodb:Query@due-index`), the secret it reads (`secret:<id>`) or the queue it uses
+/// (`queue:sqs:SendMessage <queue URL>`).
 #[derive(Debug, Default)]
 struct Recorder(Mutex<BTreeSet<String>>);
 
@@ -98,6 +103,8 @@ impl Intercept for Recording {
             });
         } else if let Some(name) = org_secret_write(ctx) {
             actions.push(name);
+        } else if let Some((action, url)) = queue_call(ctx) {
+            actions.push(format!("queue:{action} {url}"));
         } else {
             actions.push("unrecognised AWS call".to_owned());
         }
@@ -221,6 +228,44 @@ fn org_secret_write(ctx: &BeforeSerializationInterceptorContextRef<'_>) -> Optio
     )
 }
 
+/// An SQS call as the IAM action it needs and the queue URL it names (the batch calls need
+/// their single-message action).
+fn queue_call(
+    ctx: &BeforeSerializationInterceptorContextRef<'_>,
+) -> Option<(&'static str, String)> {
+    use aws_sdk_sqs::operation as sqs;
+    let input = ctx.input();
+    let (action, url) = if let Some(i) = input.downcast_ref::<sqs::send_message::SendMessageInput>()
+    {
+        ("sqs:SendMessage", i.queue_url())
+    } else if let Some(i) = input.downcast_ref::<sqs::send_message_batch::SendMessageBatchInput>() {
+        ("sqs:SendMessage", i.queue_url())
+    } else if let Some(i) =
+        input.downcast_ref::<sqs::change_message_visibility::ChangeMessageVisibilityInput>()
+    {
+        ("sqs:ChangeMessageVisibility", i.queue_url())
+    } else if let Some(i) = input
+        .downcast_ref::<sqs::change_message_visibility_batch::ChangeMessageVisibilityBatchInput>(
+    ) {
+        ("sqs:ChangeMessageVisibility", i.queue_url())
+    } else if let Some(i) = input.downcast_ref::<sqs::receive_message::ReceiveMessageInput>() {
+        ("sqs:ReceiveMessage", i.queue_url())
+    } else if let Some(i) = input.downcast_ref::<sqs::delete_message::DeleteMessageInput>() {
+        ("sqs:DeleteMessage", i.queue_url())
+    } else if let Some(i) =
+        input.downcast_ref::<sqs::delete_message_batch::DeleteMessageBatchInput>()
+    {
+        ("sqs:DeleteMessage", i.queue_url())
+    } else if let Some(i) =
+        input.downcast_ref::<sqs::get_queue_attributes::GetQueueAttributesInput>()
+    {
+        ("sqs:GetQueueAttributes", i.queue_url())
+    } else {
+        return None;
+    };
+    Some((action, url.unwrap_or("?").to_owned()))
+}
+
 /// The template's secret statement names, by the stack's secret ids.
 fn secret_name(id: &str) -> &'static str {
     match id {
@@ -257,6 +302,131 @@ async fn recording_app(
     (app, recorder)
 }
 
+/// The event functions' app (`telemeet::notify::EventsApp`, as `EventsApp::from_env` builds
+/// it) on this stack, recording its AWS calls; jobs go to `queue_url`. Local mode: loopback
+/// receivers. The real clock: receivers check `webhook-timestamp` against theirs.
+async fn recording_events(
+    stack: &Stack,
+    queue_url: &str,
+) -> (telemeet::notify::EventsApp, Arc<Recorder>) {
+    let recorder = Arc::new(Recorder::default());
+    let aws = stack.aws_config().await;
+    let ddb = aws_sdk_dynamodb::config::Builder::from(&aws)
+        .interceptor(Recording(recorder.clone()))
+        .build();
+    let sm = aws_sdk_secretsmanager::config::Builder::from(&aws)
+        .interceptor(Recording(recorder.clone()))
+        .build();
+    let sqs = aws_sdk_sqs::config::Builder::from(&aws)
+        .interceptor(Recording(recorder.clone()))
+        .build();
+    let clock: Arc<dyn telemeet::clock::Clock> = Arc::new(telemeet::clock::SystemClock);
+    let store = telemeet::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(ddb),
+        local_stack::TABLE_NAME,
+        clock.clone(),
+    );
+    let settings = telemeet::notify::EventSettings {
+        secrets_prefix: local_stack::ORG_SECRETS_PREFIX.to_owned(),
+        retry_schedule: vec![std::time::Duration::from_secs(1)],
+        local: telemeet::notify::ssrf::LocalMode(true),
+        ..Default::default()
+    };
+    let app = telemeet::notify::EventsApp::new(
+        telemeet::store::Stores::of(Arc::new(store)),
+        Arc::new(telemeet::notify::queue::SqsQueue::new(
+            aws_sdk_sqs::Client::from_conf(sqs),
+            queue_url,
+        )),
+        Arc::new(telemeet::secrets::SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::from_conf(sm),
+        )),
+        clock,
+        settings,
+    )
+    .expect("events app");
+    (app, recorder)
+}
+
+/// Routes every change the stream has for the router (`app`), until a read finds none.
+async fn route_all(local: &local_gateway::events::LocalEvents, app: &telemeet::notify::EventsApp) {
+    for _ in 0..20 {
+        let batch = local.read_changes().await.expect("GetRecords");
+        if batch["Records"].as_array().is_none_or(Vec::is_empty) {
+            return;
+        }
+        let answer = telemeet::notify::route::handle(app, &batch)
+            .await
+            .expect("routed");
+        assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    }
+}
+
+/// What Lambda's event source mappings of `function` (plain `AWS::Lambda::EventSourceMapping`
+/// resources naming it) do with its role, not its code, per the AWS docs on execution roles:
+/// a DynamoDB stream is described, listed and read (`DescribeStream`, `GetRecords`,
+/// `GetShardIterator`, `ListStreams`); an SQS queue is received from, deleted from and
+/// described (`ReceiveMessage`, `DeleteMessage`, `GetQueueAttributes`); an `OnFailure` SQS
+/// destination is sent to. As `(stream actions, queue actions)` in `FunctionPolicy`'s terms.
+fn mapping_needs(doc: &yaml_serde::Value, function: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let resources = doc["Resources"].as_mapping().expect("Resources");
+    let logical = resources
+        .iter()
+        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(function))
+        .and_then(|(k, _)| k.as_str())
+        .expect("function resource");
+    // SAM's own stream and queue events would attach managed policies instead: none.
+    for (name, event) in resources[logical]["Properties"]["Events"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+    {
+        let kind = event["Type"].as_str().unwrap_or("");
+        assert!(
+            !["DynamoDB", "SQS", "Kinesis"].contains(&kind),
+            "{function}: event {name:?} is a SAM {kind} event; template.yaml uses plain mappings"
+        );
+    }
+    let arn = |v: &yaml_serde::Value| match v {
+        yaml_serde::Value::Tagged(t) if t.tag == "GetAtt" => t.value.as_str().map(str::to_owned),
+        _ => None,
+    };
+    let (mut stream, mut queues) = (BTreeSet::new(), BTreeSet::new());
+    for (_, mapping) in resources {
+        if mapping["Type"].as_str() != Some("AWS::Lambda::EventSourceMapping") {
+            continue;
+        }
+        let props = &mapping["Properties"];
+        let named = match &props["FunctionName"] {
+            yaml_serde::Value::Tagged(t) if t.tag == "Ref" => t.value.as_str() == Some(logical),
+            _ => false,
+        };
+        if !named {
+            continue;
+        }
+        let source = arn(&props["EventSourceArn"]).expect("a mapping's source, !GetAtt");
+        if source.ends_with(".StreamArn") {
+            for a in [
+                "DescribeStream",
+                "GetRecords",
+                "GetShardIterator",
+                "ListStreams",
+            ] {
+                stream.insert(format!("dynamodb:{a}"));
+            }
+        } else if let Some(queue) = source.strip_suffix(".Arn") {
+            for a in ["ReceiveMessage", "DeleteMessage", "GetQueueAttributes"] {
+                queues.insert(format!("sqs:{a}@{queue}"));
+            }
+        }
+        if let Some(dead) = arn(&props["DestinationConfig"]["OnFailure"]["Destination"]) {
+            let queue = dead.strip_suffix(".Arn").expect("an SQS destination");
+            queues.insert(format!("sqs:SendMessage@{queue}"));
+        }
+    }
+    (stream, queues)
+}
+
 /// What a recording says the function needs, in the template's terms.
 #[derive(Default)]
 struct Needs {
@@ -268,13 +438,20 @@ struct Needs {
     org_secrets: BTreeSet<String>,
     /// Actions on subscriptions' signing secrets (`…/orgs/*/webhooks/*`).
     webhook_secrets: BTreeSet<String>,
+    /// `action@QueueResource` (`sqs:SendMessage@DeliveryQueue`), as `FunctionPolicy::queue_actions`.
+    queues: BTreeSet<String>,
 }
 
-fn needs(recorded: &BTreeSet<String>) -> Needs {
+/// `queues`: the template's queue resource of each local queue URL.
+fn needs(recorded: &BTreeSet<String>, queues: &BTreeMap<String, &str>) -> Needs {
     let mut n = Needs::default();
     let (table, index, secrets) = (&mut n.table, &mut n.index, &mut n.secrets);
     for r in recorded {
-        if let Some(pattern) = r.strip_prefix("key:") {
+        if let Some(call) = r.strip_prefix("queue:") {
+            let (action, url) = call.split_once(' ').unwrap_or((call, "?"));
+            let queue = queues.get(url).copied().unwrap_or("an unknown queue");
+            n.queues.insert(format!("{action}@{queue}"));
+        } else if let Some(pattern) = r.strip_prefix("key:") {
             n.keys.insert(pattern.to_owned());
         } else if let Some(action) = r.strip_prefix("orgsecret:") {
             n.org_secrets.insert(action.to_owned());
@@ -311,11 +488,6 @@ async fn ok(app: &App, function: Function, req: lambda_http::Request, what: &str
     );
     r.body
 }
-
-/// Functions whose code is not run here yet: the event router and the deliverer
-/// (`telemeet::notify::{route, deliver}`) land separately; until their runs are recorded here,
-/// [`event_functions_are_granted_exactly_what_the_event_design_needs`] holds their policies.
-const NOT_EXERCISED_YET: [&str; 2] = ["event-delivery", "event-router"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_functions_policy_is_exactly_what_its_code_calls() {
@@ -763,18 +935,154 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
     assert_eq!(summary["failed"], 0, "{summary}");
     recorded.insert("cleanup", rec.take());
 
+    // event-router and event-delivery (DESIGN.md, "Events to the platform"), fed as their
+    // event source mappings feed them: the local gateway's LocalEvents reads moto's stream
+    // and queue (those reads are the mappings', not the code's: `mapping_needs`), the
+    // recording app routes and delivers. The router queries the org's subscriptions and
+    // notice-index, reads the due meetings, saves no-shows and enqueues jobs; the deliverer
+    // reads the subscription and its signing secret, disables it on 410 and sets its job's
+    // next attempt. clinic-1 subscribes three receivers (infra/event-receiver): one
+    // accepting, one failing once (500), one gone (410).
+    let setup = stack
+        .app(
+            clock.clone(),
+            Settings {
+                events_local_mode: telemeet::notify::ssrf::LocalMode(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("app");
+    let local = {
+        let aws = stack.aws_config().await;
+        let secrets: Arc<dyn telemeet::secrets::SecretSource> = Arc::new(
+            telemeet::secrets::SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws)),
+        );
+        local_gateway::events::LocalEvents::new(
+            &aws,
+            &stack.moto_url,
+            local_stack::TABLE_NAME,
+            telemeet::notify::EventSettings::default(),
+            (setup.service.stores.clone(), secrets),
+            Arc::new(telemeet::clock::SystemClock),
+        )
+        .await
+        .expect("local events")
+    };
+    let (accepting, failing, gone) = (
+        Receiver::start(&generate_secret()).await,
+        Receiver::start(&generate_secret()).await,
+        Receiver::start(&generate_secret()).await,
+    );
+    for (receiver, events) in [
+        (&accepting, &["meeting.created", "meeting.no_show"][..]),
+        (&failing, &["meeting.created"][..]),
+        (&gone, &["meeting.created"][..]),
+    ] {
+        let secret = subscribe(&stack, &setup, "clinic-1", &receiver.url, events).await;
+        stack.remember(&secret);
+        receiver
+            .http
+            .post(format!("{}/_control/secret", receiver.url))
+            .json(&json!({ "secret": secret }))
+            .send()
+            .await
+            .expect("secret");
+    }
+    failing.plan(&[500], 0).await;
+    gone.plan(&[410], 0).await;
+    let (router, rec) = recording_events(&stack, &local.queue_url).await;
+    // A meeting created for clinic-1 (meeting.created: its subscriptions read, jobs queued),
+    // one for clinic-2 (nobody subscribed: nothing queued); clinic-1's started an hour ago and
+    // nobody joined: the sweep declares it (notice-index, the meetings read, the save).
+    let clinic_2 = day_token(&stack, "svc-2", "service", "clinic-2");
+    for (token, appointment) in [(&service, "ev-no-show"), (&clinic_2, "ev-unsubscribed")] {
+        let r = call(
+            &setup,
+            Function::CreateMeeting,
+            lambda_request(
+                "PUT",
+                &format!("/appointments/{appointment}/meeting"),
+                Some(token),
+                Some(&self::body("jitsi", &start_at(-1))),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{appointment}: {}", r.body);
+    }
+    route_all(&local, &router).await;
+    let sweep = json!({ "time": chrono::Utc::now().to_rfc3339(), "detail": { "pass": "no-show" } });
+    let swept = telemeet::notify::route::handle(&router, &sweep)
+        .await
+        .expect("sweep");
+    assert!(
+        swept["declared"].as_u64().is_some_and(|n| n >= 1),
+        "{swept}"
+    );
+    route_all(&local, &router).await;
+    recorded.insert("event-router", rec.take());
+
+    let (deliverer, rec) = recording_events(&stack, &local.queue_url).await;
+    let mut done = false;
+    for _ in 0..100 {
+        let batch = local.receive().await.expect("ReceiveMessage");
+        if batch["Records"].as_array().is_some_and(|r| !r.is_empty()) {
+            let answer = telemeet::notify::deliver::handle(&deliverer, &batch)
+                .await
+                .expect("delivered");
+            local.settle(&batch, &answer).await.expect("settled");
+        }
+        let types = |d: Vec<Value>| -> Vec<String> {
+            d.iter()
+                .filter_map(|d| d["body"]["type"].as_str().map(str::to_owned))
+                .collect()
+        };
+        let accepted = types(accepting.deliveries().await);
+        if accepted.iter().any(|t| t == "meeting.no_show")
+            && accepted.iter().any(|t| t == "meeting.created")
+            && !failing.all().await.is_empty()
+            && !gone.all().await.is_empty()
+        {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(done, "every outcome delivered: accepted, failed, gone");
+    let org = telemeet::ids::OrgId::parse("clinic-1", "org").expect("org");
+    let subscriptions = setup
+        .service
+        .stores
+        .subscriptions
+        .subscriptions(&org)
+        .await
+        .expect("subscriptions");
+    assert_eq!(
+        subscriptions
+            .iter()
+            .filter(|s| s.disabled_at.is_some())
+            .count(),
+        1,
+        "the gone receiver's subscription is disabled"
+    );
+    recorded.insert("event-delivery", rec.take());
+
     // The template must grant exactly that.
     let policies = local_gateway::template::function_policies(local_gateway::template::TEMPLATE)
         .expect("policies");
     assert_eq!(
-        policies
-            .keys()
-            .map(String::as_str)
-            .filter(|f| !NOT_EXERCISED_YET.contains(f))
-            .collect::<Vec<_>>(),
+        policies.keys().map(String::as_str).collect::<Vec<_>>(),
         recorded.keys().copied().collect::<Vec<_>>(),
         "every function exercised"
     );
+    let queue_names: BTreeMap<String, &str> = [
+        (local.queue_url.clone(), "DeliveryQueue"),
+        (local.dead_letter_url.clone(), "DeliveryDeadLetterQueue"),
+    ]
+    .into_iter()
+    .collect();
+    let doc: yaml_serde::Value =
+        yaml_serde::from_str(local_gateway::template::TEMPLATE).expect("yaml");
     for (function, calls) in &recorded {
         assert!(
             !calls.contains("unrecognised AWS call"),
@@ -787,7 +1095,8 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
             secrets,
             org_secrets,
             webhook_secrets,
-        } = needs(calls);
+            queues,
+        } = needs(calls, &queue_names);
         let p = &policies[*function];
         // Item-level least privilege: each function reaches only the key kinds it uses
         // (the internet-facing webhook cannot write a claim or a token).
@@ -851,14 +1160,27 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
             p.secrets, secrets,
             "{function}: secrets in template.yaml vs read by the code"
         );
+        // The stream and the queues: what the code calls plus what Lambda's event source
+        // mappings do with the function's role.
+        let (mapping_stream, mapping_queues) = mapping_needs(&doc, function);
+        assert_eq!(
+            p.stream_actions, mapping_stream,
+            "{function}: stream actions in template.yaml vs needed by its event source mappings"
+        );
+        assert_eq!(
+            p.queue_actions,
+            queues
+                .union(&mapping_queues)
+                .cloned()
+                .collect::<BTreeSet<_>>(),
+            "{function}: queue actions in template.yaml vs used by the code and its event source mappings"
+        );
         assert!(
             !p.all_actions.iter().any(|a| a.contains("Scan")),
             "{function} may Scan"
         );
     }
     // A secret the stack creates may be read only by the functions whose policy reads it.
-    let doc: yaml_serde::Value =
-        yaml_serde::from_str(local_gateway::template::TEMPLATE).expect("yaml");
     let role_of = |function: &str| {
         let logical = doc["Resources"]
             .as_mapping()
@@ -1010,101 +1332,6 @@ async fn the_local_table_has_the_templates_keys_indexes_and_ttl() {
         Some("ENABLED")
     );
     stack.finish(0).await;
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// The event functions' policies, action by action, from the design (DESIGN.md, "Events to
-/// the platform"): the router reads the stream, queries the org's subscriptions and
-/// notice-index, saves no-shows (the meeting and its stats shard; a no-show never moves the
-/// start time, so no membership) and enqueues jobs; the deliverer reads the subscription
-/// and its signing secret, disables it on 410, and drives its queue's backoff. Nothing else:
-/// no Scan, no provider secrets, no other queue. When their code runs in
-/// [`each_functions_policy_is_exactly_what_its_code_calls`], that test holds them instead.
-#[test]
-fn event_functions_are_granted_exactly_what_the_event_design_needs() {
-    let policies = local_gateway::template::function_policies(local_gateway::template::TEMPLATE)
-        .expect("policies");
-    let kinds = |p: &local_gateway::template::FunctionPolicy| -> BTreeSet<String> {
-        p.leading_keys
-            .iter()
-            .filter_map(|k| k.split_once(' ').map(|(_, k)| k.to_owned()))
-            .collect()
-    };
-    let router = &policies["event-router"];
-    assert_eq!(
-        router.table_actions,
-        set(&[
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query"
-        ])
-    );
-    assert_eq!(kinds(router), set(&["MTG#*", "ORG#*", "STATS#*"]));
-    assert_eq!(router.index_actions, set(&["dynamodb:Query@notice-index"]));
-    assert_eq!(
-        router.stream_actions,
-        set(&[
-            "dynamodb:DescribeStream",
-            "dynamodb:GetRecords",
-            "dynamodb:GetShardIterator",
-            "dynamodb:ListStreams"
-        ])
-    );
-    assert_eq!(
-        router.queue_actions,
-        set(&[
-            "sqs:SendMessage@DeliveryQueue",
-            "sqs:SendMessage@DeliveryDeadLetterQueue"
-        ])
-    );
-    let delivery = &policies["event-delivery"];
-    assert_eq!(
-        delivery.table_actions,
-        set(&["dynamodb:GetItem", "dynamodb:UpdateItem"])
-    );
-    assert_eq!(kinds(delivery), set(&["ORG#*"]));
-    assert_eq!(
-        delivery.webhook_secret_actions,
-        set(&["secretsmanager:GetSecretValue"])
-    );
-    assert_eq!(
-        delivery.queue_actions,
-        set(&[
-            "sqs:ReceiveMessage@DeliveryQueue",
-            "sqs:DeleteMessage@DeliveryQueue",
-            "sqs:GetQueueAttributes@DeliveryQueue",
-            "sqs:ChangeMessageVisibility@DeliveryQueue"
-        ])
-    );
-    for p in [router, delivery] {
-        assert_eq!(p.unlimited_table_statements, 0);
-        assert!(p.secrets.is_empty() && p.org_secret_actions.is_empty());
-        assert!(!p.all_actions.iter().any(|a| a.contains("Scan")));
-    }
-    assert!(router.webhook_secret_actions.is_empty() && delivery.stream_actions.is_empty());
-    assert!(delivery.index_actions.is_empty());
-    // Nobody else reads the stream or touches the queues; only org-admin (rotation) reads
-    // signing secrets besides the deliverer.
-    for (function, p) in &policies {
-        if !["event-router", "event-delivery"].contains(&function.as_str()) {
-            assert!(p.stream_actions.is_empty(), "{function} reads the stream");
-            assert!(p.queue_actions.is_empty(), "{function} uses a queue");
-        }
-        if !["org-admin", "event-delivery"].contains(&function.as_str()) {
-            assert!(
-                p.webhook_secret_actions.is_empty(),
-                "{function} reads signing secrets"
-            );
-        }
-    }
-    assert_eq!(
-        policies["org-admin"].webhook_secret_actions,
-        set(&["secretsmanager:GetSecretValue"])
-    );
 }
 
 /// The resource `logical` of template.yaml.

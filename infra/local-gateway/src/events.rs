@@ -91,12 +91,9 @@ impl LocalEvents {
     /// Reads the stream once and routes what it read; how many records.
     pub async fn route_once(&self) -> Result<usize, String> {
         let mut guard = self.iterator.lock().await;
-        let Some(iterator) = guard.clone() else {
+        let Some(out) = self.get_records(guard.as_deref()).await? else {
             return Ok(0);
         };
-        let out = self
-            .streams("GetRecords", json!({ "ShardIterator": iterator }))
-            .await?;
         let records = out["Records"].as_array().map_or(0, Vec::len);
         if records > 0 {
             let answer = telemeet::notify::route::handle(&self.app, &out).await?;
@@ -110,8 +107,44 @@ impl LocalEvents {
         Ok(records)
     }
 
+    /// One read of the stream, not routed: GetRecords' answer (`{"Records":[…]}`, the shape
+    /// Lambda hands the router), for a caller that routes it with an app of its own (the
+    /// template policy test's, recording its AWS calls). The next read starts after it,
+    /// failed or not: the caller reports failures itself.
+    pub async fn read_changes(&self) -> Result<Value, String> {
+        let mut guard = self.iterator.lock().await;
+        let Some(out) = self.get_records(guard.as_deref()).await? else {
+            return Ok(json!({ "Records": [] }));
+        };
+        *guard = out["NextShardIterator"].as_str().map(str::to_owned);
+        Ok(out)
+    }
+
+    async fn get_records(&self, iterator: Option<&str>) -> Result<Option<Value>, String> {
+        let Some(iterator) = iterator else {
+            return Ok(None);
+        };
+        self.streams("GetRecords", json!({ "ShardIterator": iterator }))
+            .await
+            .map(Some)
+    }
+
     /// Receives one batch of deliveries and hands it to the delivery code; how many.
     pub async fn deliver_once(&self) -> Result<usize, String> {
+        let batch = self.receive().await?;
+        let n = batch["Records"].as_array().map_or(0, Vec::len);
+        if n == 0 {
+            return Ok(0);
+        }
+        let answer = telemeet::notify::deliver::handle(&self.app, &batch).await?;
+        self.settle(&batch, &answer).await?;
+        Ok(n)
+    }
+
+    /// One receive from the delivery queue, not delivered: the messages as Lambda's SQS
+    /// event source hands them over (`{"Records":[…]}`), for a caller that delivers them
+    /// with an app of its own; then [`Self::settle`] with its answer.
+    pub async fn receive(&self) -> Result<Value, String> {
         let out = self
             .sqs
             .receive_message()
@@ -121,13 +154,19 @@ impl LocalEvents {
             .send()
             .await
             .map_err(|e| format!("ReceiveMessage: {e}"))?;
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return Ok(0);
-        }
-        let records: Vec<Value> = messages.iter().map(lambda_record).collect();
-        let answer =
-            telemeet::notify::deliver::handle(&self.app, &json!({ "Records": records })).await?;
+        let records: Vec<Value> = out
+            .messages
+            .unwrap_or_default()
+            .iter()
+            .map(lambda_record)
+            .collect();
+        Ok(json!({ "Records": records }))
+    }
+
+    /// What the SQS event source does with the delivery code's `answer` to `batch` (from
+    /// [`Self::receive`]): deletes every message not reported failed (those come back
+    /// after their visibility timeout, which the delivery code has set).
+    pub async fn settle(&self, batch: &Value, answer: &Value) -> Result<(), String> {
         let failed: Vec<&str> = answer["batchItemFailures"]
             .as_array()
             .map(|a| {
@@ -136,19 +175,19 @@ impl LocalEvents {
                     .collect()
             })
             .unwrap_or_default();
-        for m in &messages {
-            if failed.contains(&m.message_id().unwrap_or_default()) {
+        for m in batch["Records"].as_array().into_iter().flatten() {
+            if failed.contains(&m["messageId"].as_str().unwrap_or_default()) {
                 continue;
             }
             self.sqs
                 .delete_message()
                 .queue_url(&self.queue_url)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .receipt_handle(m["receiptHandle"].as_str().unwrap_or_default())
                 .send()
                 .await
                 .map_err(|e| format!("DeleteMessage: {e}"))?;
         }
-        Ok(messages.len())
+        Ok(())
     }
 
     /// How many deliveries are in the dead-letter queue.

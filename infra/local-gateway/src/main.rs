@@ -40,10 +40,12 @@ async fn run() -> Result<(), String> {
         }
     }
     let events = local_events(&config).await?;
-    let mut settings = Settings::default();
-    // The local stack's receivers listen on loopback http. Set here, in code, never from the
-    // environment: a Lambda cannot be configured into this.
-    settings.events_local_mode = telemeet::notify::ssrf::LocalMode(true);
+    let mut settings = Settings {
+        // The local stack's receivers listen on loopback http. Set here, in code, never from
+        // the environment: a Lambda cannot be configured into this.
+        events_local_mode: telemeet::notify::ssrf::LocalMode(true),
+        ..Settings::default()
+    };
     // Local only: a loaded test machine may need longer than a Lambda would wait.
     if let Ok(v) = std::env::var("LOCAL_CLAIM_WAIT_SECONDS") {
         let secs = v
