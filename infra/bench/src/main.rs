@@ -476,6 +476,7 @@ async fn run() -> Result<Vec<String>, String> {
     let args = Args::parse(&root);
     let binaries = binaries(&root, &args.bin_dir)?;
     let ctx = Ctx::start(Mode::new(args.quick)).await?;
+    let floor = floor(&ctx, &args.bin_dir).await?;
     let mut events = Events::new(&ctx);
     let mut rust = BTreeMap::new();
     rust.insert(
@@ -499,7 +500,7 @@ async fn run() -> Result<Vec<String>, String> {
     let node = node_peer(&ctx, &root, &events).await?;
     // Last: it archives what is due.
     rust.insert("cleanup", cleanup(&ctx, &binaries[4]).await?);
-    let failed = report(&ctx, &args.out, &rust, &node, &verify)?;
+    let failed = report(&ctx, &args.out, (&rust, &node), &verify, &floor)?;
     ctx.stack.finish(0).await;
     Ok(failed)
 }
@@ -661,6 +662,18 @@ fn operations(ops: &[Operation<'_>]) -> Value {
         }
     }
     json!({ "warm_ms": warm, "calls": calls, "cost_per_million_usd": cost })
+}
+
+/// The floor: a bootstrap that only polls and answers (`floor-bootstrap`, std only), under
+/// the same emulator in the same run. Each function's init is also shown above it, so the
+/// figure means the same on any machine or harness.
+async fn floor(ctx: &Ctx, bin_dir: &Path) -> Result<Value, String> {
+    eprintln!("floor (trivial bootstrap) ...");
+    let path = bin_dir.join("floor-bootstrap");
+    let init = cold_inits(ctx, &path, &[])
+        .await
+        .ok_or_else(|| format!("{} never polled", path.display()))?;
+    Ok(json!({ "init_ms": summary(init) }))
 }
 
 /// create-meeting: new appointments, then one appointment again (reuse). Records the meeting
@@ -893,9 +906,9 @@ async fn cleanup(ctx: &Ctx, bin: &Binary) -> Result<Value, String> {
 fn report(
     ctx: &Ctx,
     out: &Path,
-    rust: &BTreeMap<&str, Value>,
-    node: &BTreeMap<&str, Value>,
+    (rust, node): (&BTreeMap<&str, Value>, &BTreeMap<&str, Value>),
     verify: &Value,
+    floor: &Value,
 ) -> Result<Vec<String>, String> {
     let quick = ctx.mode.quick;
     let report = json!({
@@ -907,6 +920,7 @@ fn report(
             "dynamodb_write_units": DYNAMODB_WRITE_UNITS, "secrets_manager_calls": SECRETS_MANAGER_CALLS,
             "note": "public list prices, us-east-1, arm64; DynamoDB on-demand; transactional writes 2 WRU per item",
         },
+        "floor": floor,
         "rust": rust,
         "node": node,
         "webhook_verifications_per_s": verify,
@@ -1142,14 +1156,24 @@ fn print_table(r: &Value) {
 
 /// Per function: init, first answer, peak RSS, sizes.
 fn print_functions(r: &Value) {
+    let floor = r["floor"]["init_ms"]["p50"].as_f64();
     println!(
-        "\n| function | init p50 ms | first answer p50 ms | peak RSS MiB | binary MiB (x86_64 / arm64) | zip MiB (x86_64 / arm64) |"
+        "\nfloor (a bootstrap that only polls and answers): init p50 {} ms",
+        f(&r["floor"]["init_ms"]["p50"])
     );
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "\n| function | init p50 ms | init above the floor ms | first answer p50 ms | peak RSS MiB | binary MiB (x86_64 / arm64) | zip MiB (x86_64 / arm64) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for (name, v) in r["rust"].as_object().into_iter().flatten() {
+        let above = v["init_ms"]["p50"]
+            .as_f64()
+            .zip(floor)
+            .map(|(i, f)| json!(i - f));
         println!(
-            "| {name} | {} | {} | {} | {} / {} | {} / {} |",
+            "| {name} | {} | {} | {} | {} | {} / {} | {} / {} |",
             f(&v["init_ms"]["p50"]),
+            f(&above.unwrap_or(Value::Null)),
             f(&v["first_response_ms"]["p50"]),
             mib(&v["peak_rss"]),
             mib(&v["size"]["x86_64"]["binary"]),
