@@ -1,11 +1,13 @@
 // The Node.js peer of telemeet's benchmark (issue 8): the participant-link and the Zoom
 // webhook operations written the way the seeds' Node backends would (AWS SDK v3 document
 // client, jsonwebtoken, node:crypto), as a Lambda handler module: clients built at import,
-// secrets cached per container for 300 s (like telemeet). Run under aws-lambda-ric
+// secrets cached per container for 300 s (like telemeet). Since issue 18 its webhook does
+// telemeet's work: a dedupe mark, the meeting's version (never backwards) and a stats
+// counter, in one transaction, so the side-by-side ratio is of the same job. Run under aws-lambda-ric
 // (`handlers.link`, `handlers.webhook`) or, where that does not build, under loop.mjs.
 
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { SecretsManagerClient, GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import jwt from "jsonwebtoken";
 import crypto from "node:crypto";
@@ -68,16 +70,67 @@ export const webhook = async (event) => {
     new GetCommand({ TableName: table, Key: { pk: `PMID#zoom#${zoomId}`, sk: "PMID" }, ConsistentRead: true }),
   );
   if (!owner) return json(200, { ok: true });
-  if (delivery.event === "meeting.participant_joined") {
-    await ddb.send(
-      new UpdateCommand({
-        TableName: table,
-        Key: { pk: `MTG#${owner.meetingId}`, sk: "MEETING" },
-        UpdateExpression: "SET joins = if_not_exists(joins, :zero) + :one, updatedAt = :now",
-        ExpressionAttributeValues: { ":zero": 0, ":one": 1, ":now": new Date().toISOString() },
-      }),
-    );
-  }
+  if (delivery.event === "meeting.participant_joined") await joined(delivery, owner.meetingId);
   return json(200, { ok: true });
 };
 
+
+const JOINABLE = ["scheduled", "started"];
+const DEDUPE_KEEP_S = 3 * 86_400;
+
+// One join, exactly once and never backwards: the delivery's mark must be absent (or past
+// its ttl), the meeting still at the version read and joinable; the mark, the meeting and a
+// stats shard change in one transaction. A lost race is re-read, as telemeet does.
+const joined = async (delivery, meetingId) => {
+  const who = delivery.payload?.object?.participant ?? {};
+  const fact = `${delivery.event}|${delivery.payload?.object?.uuid}|${who.participant_uuid ?? who.user_id}|${delivery.event_ts}`;
+  const markKey = { pk: `WHK#${crypto.createHash("sha256").update(fact).digest("hex")}`, sk: "WHK" };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const now = Math.floor(Date.now() / 1000);
+    const { Item: mark } = await ddb.send(new GetCommand({ TableName: table, Key: markKey, ConsistentRead: true }));
+    if (mark && mark.ttl > now) return;
+    const { Item: meeting } = await ddb.send(
+      new GetCommand({ TableName: table, Key: { pk: `MTG#${meetingId}`, sk: "MEETING" }, ConsistentRead: true }),
+    );
+    if (!meeting || !JOINABLE.includes(meeting.status)) return;
+    const shard = crypto.createHash("sha256").update(meetingId).digest()[0] % 8;
+    try {
+      await ddb.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: table,
+                Key: { pk: `MTG#${meetingId}`, sk: "MEETING" },
+                UpdateExpression: "SET joins = if_not_exists(joins, :zero) + :one, version = :next, updatedAt = :at",
+                ConditionExpression: "version = :seen",
+                ExpressionAttributeValues: { ":zero": 0, ":one": 1, ":seen": meeting.version, ":next": meeting.version + 1, ":at": Date.now() },
+              },
+            },
+            {
+              Put: {
+                TableName: table,
+                Item: { ...markKey, type: "mark", meetingId, ttl: now + DEDUPE_KEEP_S },
+                ConditionExpression: "attribute_not_exists(pk) OR #ttl <= :now",
+                ExpressionAttributeNames: { "#ttl": "ttl" },
+                ExpressionAttributeValues: { ":now": now },
+              },
+            },
+            {
+              Update: {
+                TableName: table,
+                Key: { pk: `STATS#${meeting.orgId}`, sk: `SHARD#${shard}` },
+                UpdateExpression: "ADD joins :one",
+                ExpressionAttributeValues: { ":one": 1 },
+              },
+            },
+          ],
+        }),
+      );
+      return;
+    } catch (e) {
+      if (e.name !== "TransactionCanceledException") throw e;
+    }
+  }
+  throw new Error("a join kept conflicting");
+};
