@@ -14,7 +14,6 @@ use std::sync::Arc;
 use telemeet::clock::Clock;
 use telemeet::http::router::Function;
 use telemeet::notify::EventSettings;
-use telemeet::notify::sign::generate_secret;
 use telemeet_local::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -27,7 +26,8 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
-    pub(crate) async fn start(secret: &str) -> Self {
+    /// A receiver that trusts no secret yet ([`subscribe`] hands it the one it is shown).
+    pub(crate) async fn start() -> Self {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let venv = std::process::Command::new("bash")
             .arg(root.join("infra/venv.sh"))
@@ -39,7 +39,7 @@ impl Receiver {
         );
         let mut child = tokio::process::Command::new(python)
             .arg(root.join("infra/event-receiver/receiver.py"))
-            .args(["--port", "0", "--secret", secret])
+            .args(["--port", "0"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -114,17 +114,18 @@ fn body_of(d: &Value) -> &Value {
     &d["body"]
 }
 
-/// `POST /org/webhooks` as the org's service: subscribes `url` to `events`; the secret shown
-/// once. (The app runs in local mode, as the local gateway does: loopback receivers.)
+/// `POST /org/webhooks` as the org's service: subscribes `receiver` to `events`, and has it
+/// verify with the secret shown once, which it returns. (The app runs in local mode, as the
+/// local gateway does: loopback receivers.)
 pub(crate) async fn subscribe(
     stack: &local_stack::Stack,
     app: &telemeet::App,
     org: &str,
-    url: &str,
+    receiver: &Receiver,
     events: &[&str],
 ) -> String {
     let token = day_token(stack, "svc-1", "service", org);
-    let body = json!({ "url": format!("{url}/hook"), "events": events });
+    let body = json!({ "url": format!("{}/hook", receiver.url), "events": events });
     let r = call(
         app,
         Function::OrgAdmin,
@@ -132,10 +133,18 @@ pub(crate) async fn subscribe(
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    r.body["secret"]
+    let secret = r.body["secret"]
         .as_str()
         .expect("the secret, once")
-        .to_owned()
+        .to_owned();
+    receiver
+        .http
+        .post(format!("{}/_control/secret", receiver.url))
+        .json(&json!({ "secret": secret }))
+        .send()
+        .await
+        .expect("secret");
+    secret
 }
 
 /// An in-process stack and app in local mode (loopback receivers), with its manual clock.
@@ -262,23 +271,15 @@ async fn an_appointments_lifecycle_reaches_the_receiver_once_each_in_version_ord
  {
     let (stack, clock, app) = local_app().await;
     let events = events(&stack, &app, &[1, 1, 1]).await;
-    let secret = generate_secret();
-    let receiver = Receiver::start(&secret).await;
-    let secret_in_store = subscribe(
+    let receiver = Receiver::start().await;
+    subscribe(
         &stack,
         &app,
         "clinic-1",
-        &receiver.url,
+        &receiver,
         &["meeting.*", "participant.joined"],
     )
     .await;
-    receiver
-        .http
-        .post(format!("{}/_control/secret", receiver.url))
-        .json(&json!({ "secret": secret_in_store }))
-        .send()
-        .await
-        .expect("secret");
     let meeting = put_appointment(&stack, &app, "clinic-1", "appt-ev-1", clock.now()).await;
     let zoom_id = meeting["providerMeetingId"]
         .as_str()
@@ -344,7 +345,6 @@ async fn an_appointments_lifecycle_reaches_the_receiver_once_each_in_version_ord
             "a delivery body contains a secret, token or link"
         );
     }
-    drop(secret);
     stack.finish(0).await;
 }
 
@@ -354,27 +354,21 @@ async fn a_failing_receiver_gets_the_same_id_again_a_slow_one_times_out_into_the
     let (stack, clock, app) = local_app().await;
     // Three waits of a second: four attempts, then the dead-letter queue.
     let events = events(&stack, &app, &[1, 1, 1]).await;
-    let flaky = Receiver::start(&generate_secret()).await;
-    let slow = Receiver::start(&generate_secret()).await;
-    let other = Receiver::start(&generate_secret()).await;
+    let flaky = Receiver::start().await;
+    let slow = Receiver::start().await;
+    let other = Receiver::start().await;
     for (r, org) in [
         (&flaky, "clinic-1"),
         (&slow, "clinic-1"),
         (&other, "clinic-2"),
     ] {
-        let s = subscribe(&stack, &app, org, &r.url, &["meeting.created"]).await;
-        r.http
-            .post(format!("{}/_control/secret", r.url))
-            .json(&json!({ "secret": s }))
-            .send()
-            .await
-            .expect("secret");
+        subscribe(&stack, &app, org, r, &["meeting.created"]).await;
     }
     flaky.plan(&[500, 500, 500, 200], 0).await;
     // Longer than the 5 s a delivery may take: every attempt times out.
     slow.plan(&[], 7).await;
     put_appointment(&stack, &app, "clinic-1", "appt-ev-2", clock.now()).await;
-    put_appointment(&stack, &app, "clinic-2", "appt-ev-3", clock.now()).await;
+    let theirs = put_appointment(&stack, &app, "clinic-2", "appt-ev-3", clock.now()).await;
     let started = chrono::Utc::now();
     let got = pump_until(&events, &other, |d| !d.is_empty()).await;
     assert_eq!(got.len(), 1, "the other org's receiver got its event");
@@ -417,6 +411,15 @@ async fn a_failing_receiver_gets_the_same_id_again_a_slow_one_times_out_into_the
     }
     assert_eq!(slow_ids.len(), 4, "four attempts, each cut off at 5 s");
     assert!(slow_ids.iter().all(|i| *i == slow_ids[0]));
+    // Guarantee 9: after all that, clinic-2's receiver has had its own event and nothing of
+    // clinic-1's.
+    let other_got = other.deliveries().await;
+    assert_eq!(other_got.len(), 1, "{other_got:?}");
+    assert_eq!(
+        body_of(&other_got[0])["data"]["meetingId"],
+        theirs["meetingId"]
+    );
+    assert_eq!(body_of(&other_got[0])["data"]["orgId"], "clinic-2");
     stack.finish(0).await;
 }
 
@@ -424,22 +427,8 @@ async fn a_failing_receiver_gets_the_same_id_again_a_slow_one_times_out_into_the
 async fn a_meeting_nobody_joined_is_a_no_show_after_the_grace_and_one_the_patient_joined_is_not() {
     let (stack, clock, app) = local_app().await;
     let events = events(&stack, &app, &[1]).await;
-    let receiver = Receiver::start(&generate_secret()).await;
-    let s = subscribe(
-        &stack,
-        &app,
-        "clinic-1",
-        &receiver.url,
-        &["meeting.no_show"],
-    )
-    .await;
-    receiver
-        .http
-        .post(format!("{}/_control/secret", receiver.url))
-        .json(&json!({ "secret": s }))
-        .send()
-        .await
-        .expect("secret");
+    let receiver = Receiver::start().await;
+    subscribe(&stack, &app, "clinic-1", &receiver, &["meeting.no_show"]).await;
     let start = clock.now() + Duration::minutes(5);
     let empty = put_appointment(&stack, &app, "clinic-1", "appt-ns-1", start).await;
     let joined = put_appointment(&stack, &app, "clinic-1", "appt-ns-2", start).await;
@@ -500,15 +489,8 @@ async fn every_change_means_its_event_a_reschedule_a_cancel_a_call_that_rings_th
  {
     let (stack, clock, app) = local_app().await;
     let events = events(&stack, &app, &[1]).await;
-    let receiver = Receiver::start(&generate_secret()).await;
-    let s = subscribe(&stack, &app, "clinic-1", &receiver.url, &["*"]).await;
-    receiver
-        .http
-        .post(format!("{}/_control/secret", receiver.url))
-        .json(&json!({ "secret": s }))
-        .send()
-        .await
-        .expect("secret");
+    let receiver = Receiver::start().await;
+    subscribe(&stack, &app, "clinic-1", &receiver, &["*"]).await;
     // An appointment rescheduled, then cancelled.
     let appt = put_appointment(
         &stack,
@@ -617,22 +599,8 @@ async fn every_change_means_its_event_a_reschedule_a_cancel_a_call_that_rings_th
 async fn a_receiver_answering_410_gone_disables_its_subscription_and_gets_nothing_more() {
     let (stack, clock, app) = local_app().await;
     let events = events(&stack, &app, &[1]).await;
-    let receiver = Receiver::start(&generate_secret()).await;
-    let s = subscribe(
-        &stack,
-        &app,
-        "clinic-1",
-        &receiver.url,
-        &["meeting.created"],
-    )
-    .await;
-    receiver
-        .http
-        .post(format!("{}/_control/secret", receiver.url))
-        .json(&json!({ "secret": s }))
-        .send()
-        .await
-        .expect("secret");
+    let receiver = Receiver::start().await;
+    subscribe(&stack, &app, "clinic-1", &receiver, &["meeting.created"]).await;
     receiver.plan(&[410], 0).await;
     put_appointment(&stack, &app, "clinic-1", "appt-gone-1", clock.now()).await;
     let org = telemeet::ids::OrgId::parse("clinic-1", "org").expect("org");

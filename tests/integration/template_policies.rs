@@ -18,7 +18,6 @@ use telemeet::service::Settings;
 use telemeet_local::*;
 
 use crate::guarantee_10_events_reach_the_platform::{Receiver, subscribe};
-use telemeet::notify::sign::generate_secret;
 
 /// Every AWS call an App makes, as the IAM action it needs (`dynamodb:GetItem`,
 /// `dynamodb:Query@due-index`), the secret it reads (`secret:<id>`) or the queue it uses
@@ -970,24 +969,17 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
         .expect("local events")
     };
     let (accepting, failing, gone) = (
-        Receiver::start(&generate_secret()).await,
-        Receiver::start(&generate_secret()).await,
-        Receiver::start(&generate_secret()).await,
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
     );
     for (receiver, events) in [
         (&accepting, &["meeting.created", "meeting.no_show"][..]),
         (&failing, &["meeting.created"][..]),
         (&gone, &["meeting.created"][..]),
     ] {
-        let secret = subscribe(&stack, &setup, "clinic-1", &receiver.url, events).await;
+        let secret = subscribe(&stack, &setup, "clinic-1", receiver, events).await;
         stack.remember(&secret);
-        receiver
-            .http
-            .post(format!("{}/_control/secret", receiver.url))
-            .json(&json!({ "secret": secret }))
-            .send()
-            .await
-            .expect("secret");
     }
     failing.plan(&[500], 0).await;
     gone.plan(&[410], 0).await;

@@ -39,7 +39,6 @@ async fn run() -> Result<(), String> {
             tracing::info!(table = %config.table_name, "created the table from template.yaml");
         }
     }
-    let events = local_events(&config).await?;
     let mut settings = Settings {
         // The local stack's receivers listen on loopback http. Set here, in code, never from
         // the environment: a Lambda cannot be configured into this.
@@ -60,6 +59,7 @@ async fn run() -> Result<(), String> {
         Arc::new(RandomIds),
         settings,
     ));
+    let events = local_events(&config, &app).await?;
     let cleanup = Arc::new(telemeet::cleanup::CleanupSettings::from_env()?);
     let listener = local_gateway::bind(port)
         .await
@@ -85,8 +85,10 @@ async fn run() -> Result<(), String> {
 
 /// The platform's events, run in-process against moto (`LOCAL_EVENTS=off` leaves them
 /// out). `LOCAL_EVENT_RETRY_SECONDS` (e.g. `1,1,1`) shortens the retry schedule locally.
+/// They share the app's stores, secret source and clock.
 async fn local_events(
     config: &Config,
+    app: &App,
 ) -> Result<Option<Arc<local_gateway::events::LocalEvents>>, String> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
     if !is_loopback_endpoint(&endpoint) || std::env::var("LOCAL_EVENTS").is_ok_and(|v| v == "off") {
@@ -106,23 +108,15 @@ async fn local_events(
             })?;
     }
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let clock: Arc<dyn telemeet::clock::Clock> = Arc::new(SystemClock);
-    let store = telemeet::store::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        config.table_name.clone(),
-        clock.clone(),
-    );
-    let secrets: Arc<dyn telemeet::secrets::SecretSource> = Arc::new(
-        telemeet::secrets::SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws)),
-    );
-    let stores = telemeet::store::Stores::of(Arc::new(store));
+    let service = &app.service;
+    let parts = (service.stores.clone(), service.orgs.parts().secrets.clone());
     let events = local_gateway::events::LocalEvents::new(
         &aws,
         &endpoint,
         &config.table_name,
         settings,
-        (stores, secrets),
-        clock,
+        parts,
+        service.clock.clone(),
     )
     .await?;
     Ok(Some(Arc::new(events)))

@@ -87,25 +87,33 @@ impl DynamoStore {
     }
 }
 
-#[async_trait]
-impl DueIndex for DynamoStore {
-    async fn due(
+/// One page of a sparse time index (`due-index`, `notice-index`): one partition, due by
+/// `cutoff` (epoch seconds).
+struct IndexPage {
+    index: &'static str,
+    /// `{hash} = :shard AND {range} <= :cutoff`.
+    condition: &'static str,
+    partition: String,
+    cutoff: DateTime<Utc>,
+}
+
+impl DynamoStore {
+    /// The table keys of one page of `page`'s index (keys only), and the cursor of the next.
+    async fn index_page(
         &self,
-        what: DueFor,
-        shard: u32,
-        cutoff: DateTime<Utc>,
+        page: &IndexPage,
         cursor: Option<String>,
         limit: usize,
-    ) -> StoreResult<(Vec<DueItem>, Option<String>)> {
+    ) -> StoreResult<(Vec<Item>, Option<String>)> {
         let start = cursor.as_deref().map(decode_cursor).transpose()?;
         let out = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("duePk = :shard AND dueAt <= :cutoff")
-            .expression_attribute_values(":shard", s(keys::due_partition(what, shard)))
-            .expression_attribute_values(":cutoff", n(cutoff.timestamp()))
+            .index_name(page.index)
+            .key_condition_expression(page.condition)
+            .expression_attribute_values(":shard", s(&page.partition))
+            .expression_attribute_values(":cutoff", n(page.cutoff.timestamp()))
             .limit(i32::try_from(limit).unwrap_or(100))
             .set_exclusive_start_key(start)
             .send()
@@ -117,6 +125,27 @@ impl DueIndex for DynamoStore {
             let k: KeyItem = items::read("index key", key)?;
             wanted.push(items::key(&keys::Key { pk: k.pk, sk: k.sk }));
         }
+        Ok((wanted, next))
+    }
+}
+
+#[async_trait]
+impl DueIndex for DynamoStore {
+    async fn due(
+        &self,
+        what: DueFor,
+        shard: u32,
+        cutoff: DateTime<Utc>,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<(Vec<DueItem>, Option<String>)> {
+        let page = IndexPage {
+            index: DUE_INDEX,
+            condition: "duePk = :shard AND dueAt <= :cutoff",
+            partition: keys::due_partition(what, shard),
+            cutoff,
+        };
+        let (wanted, next) = self.index_page(&page, cursor, limit).await?;
         let mut due = Vec::with_capacity(wanted.len());
         for item in self.batch_get(wanted).await? {
             due.extend(due_item(item)?);
@@ -131,26 +160,13 @@ impl DueIndex for DynamoStore {
         cursor: Option<String>,
         limit: usize,
     ) -> StoreResult<(Vec<Meeting>, Option<String>)> {
-        let start = cursor.as_deref().map(decode_cursor).transpose()?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(NOTICE_INDEX)
-            .key_condition_expression("noticePk = :shard AND noticeAt <= :cutoff")
-            .expression_attribute_values(":shard", s(keys::notice_partition(shard)))
-            .expression_attribute_values(":cutoff", n(cutoff.timestamp()))
-            .limit(i32::try_from(limit).unwrap_or(100))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| call_error("Query", e))?;
-        let next = out.last_evaluated_key().map(encode_cursor);
-        let mut wanted = Vec::new();
-        for key in out.items.unwrap_or_default() {
-            let k: KeyItem = items::read("index key", key)?;
-            wanted.push(items::key(&keys::Key { pk: k.pk, sk: k.sk }));
-        }
+        let page = IndexPage {
+            index: NOTICE_INDEX,
+            condition: "noticePk = :shard AND noticeAt <= :cutoff",
+            partition: keys::notice_partition(shard),
+            cutoff,
+        };
+        let (wanted, next) = self.index_page(&page, cursor, limit).await?;
         let mut found = Vec::with_capacity(wanted.len());
         for item in self.batch_get(wanted).await? {
             found.push(items::read::<MeetingItem>("meeting", item)?.into_meeting());
