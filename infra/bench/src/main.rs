@@ -2,6 +2,12 @@
 //! moto and the sandboxes, side by side with the Node.js peer; prints a table and writes JSON.
 //!
 //!     telemeet-bench [--quick] [--out FILE]      (infra/bench.sh builds and runs it)
+//!     telemeet-bench --cold-token-only [--token-latency-ms MS]
+//!
+//! `--token-latency-ms` (default 300) is how long the Zoom sandbox takes to answer an OAuth
+//! grant in the cold-token scenario: zoom.us is hundreds of ms away, the sandbox 1 ms.
+//! `--cold-token-only` runs only that scenario (create-meeting's cold first answer with the
+//! Zoom token already shared through the table vs not yet).
 //!
 //! `--quick` is CI's regression check: fewer rounds, and generous budgets that fail the run
 //! (init ≤ 30 ms, peak RSS ≤ 48 MB, zip ≤ 6 MB per function).
@@ -426,9 +432,12 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The command line: `[--quick] [--out FILE] [--bin-dir DIR]`.
+/// The command line: `[--quick] [--out FILE] [--bin-dir DIR] [--cold-token-only]
+/// [--token-latency-ms MS]`.
 struct Args {
     quick: bool,
+    cold_token_only: bool,
+    token_latency_ms: u64,
     out: PathBuf,
     /// Bootstraps built with another profile (e.g. an opt-level experiment).
     bin_dir: PathBuf,
@@ -445,6 +454,10 @@ impl Args {
         };
         Self {
             quick: args.iter().any(|a| a == "--quick"),
+            cold_token_only: args.iter().any(|a| a == "--cold-token-only"),
+            token_latency_ms: value("--token-latency-ms")
+                .and_then(|v| v.to_str()?.parse().ok())
+                .unwrap_or(300),
             out: value("--out").unwrap_or_else(|| root.join("target/bench/results.json")),
             bin_dir: value("--bin-dir").unwrap_or_else(|| root.join("target/release")),
         }
@@ -476,6 +489,11 @@ async fn run() -> Result<Vec<String>, String> {
     let args = Args::parse(&root);
     let binaries = binaries(&root, &args.bin_dir)?;
     let ctx = Ctx::start(Mode::new(args.quick)).await?;
+    cold_token(&ctx, &binaries[0], args.token_latency_ms).await?;
+    if args.cold_token_only {
+        ctx.stack.finish(0).await;
+        return Ok(Vec::new());
+    }
     let floor = floor(&ctx, &args.bin_dir).await?;
     let mut events = Events::new(&ctx);
     let mut rust = BTreeMap::new();
@@ -726,6 +744,108 @@ async fn create_meeting(ctx: &Ctx, bin: &Binary, events: &mut Events) -> Result<
         ("reuse", &reuse, &reuse_calls, false),
     ]);
     Ok(figures(ctx, bin, (init, first), rss, own))
+}
+
+/// create-meeting's cold first answer (spawn → first PUT answered) with Zoom's token endpoint
+/// answering after `latency_ms`, as zoom.us does from a Lambda: every container starting with
+/// the table's Zoom token gone ("not yet shared"), then with it there ("shared"; one uncounted
+/// start puts it there when the code shares it). Prints both and the calls they made.
+async fn cold_token(ctx: &Ctx, bin: &Binary, latency_ms: u64) -> Result<(), String> {
+    eprintln!("create-meeting cold first answer, token endpoint {latency_ms} ms ...");
+    let fault = json!({"operation": OAUTH, "kind": "delay", "ms": latency_ms, "times": -1});
+    ctx.stack
+        .sandbox(reqwest::Method::POST, "/__sandbox/faults", Some(fault))
+        .await;
+    spawn_polled(ctx, &bin.path, &[], &[])
+        .await
+        .ok_or("warm-up exec")?;
+    let ev = Events::new(ctx);
+    let not_shared = cold_token_runs(ctx, bin, &ev, "unshared", true).await?;
+    cold_token_runs(ctx, bin, &ev, "sharing", false).await?;
+    let shared = cold_token_runs(ctx, bin, &ev, "shared", false).await?;
+    ctx.stack
+        .sandbox(reqwest::Method::DELETE, "/__sandbox/faults", None)
+        .await;
+    let line = |(first, oauth, dynamo): &(Vec<f64>, u64, u64)| {
+        let n = first.len().max(1) as u64;
+        format!(
+            "{:.2} ms p50 ({} OAuth grants, {} DynamoDB calls per start)",
+            p50(first),
+            *oauth as f64 / n as f64,
+            *dynamo as f64 / n as f64
+        )
+    };
+    println!(
+        "\ncreate-meeting first answer, cold, Zoom token endpoint at {latency_ms} ms:\n  token shared: {}\n  token not yet shared: {}",
+        line(&shared),
+        line(&not_shared)
+    );
+    Ok(())
+}
+
+const OAUTH: &str = "POST /oauth/token";
+
+/// Cold starts of create-meeting answering one new appointment each (the table's Zoom
+/// tokens removed first when `unshared`): first answers in ms, OAuth grants and DynamoDB
+/// calls in all.
+async fn cold_token_runs(
+    ctx: &Ctx,
+    bin: &Binary,
+    ev: &Events,
+    tag: &str,
+    unshared: bool,
+) -> Result<(Vec<f64>, u64, u64), String> {
+    let runs = if tag == "sharing" {
+        1
+    } else {
+        ctx.mode.cold_runs
+    };
+    let (mut first, mut oauth, mut dynamo) = (Vec::new(), 0, 0);
+    for i in 0..runs {
+        if unshared {
+            forget_zoom_tokens(ctx).await?;
+        }
+        let (grants, calls) = (ctx.stack.sandbox_count(OAUTH).await, ctx.proxy.counts());
+        let mut run = Running::start(&bin.path, &[], &ctx.env, &[])
+            .await
+            .ok_or("create-meeting start")?;
+        let (_, at) = run
+            .call(&ev.appointment(&format!("token-{tag}-{i}")))
+            .await
+            .ok_or("create-meeting cold first answer")?;
+        first.push(ms(at - run.spawned));
+        oauth += ctx.stack.sandbox_count(OAUTH).await - grants;
+        dynamo += ctx.proxy.counts().since(&calls).calls_of("DynamoDB.");
+    }
+    Ok((first, oauth, dynamo))
+}
+
+/// Removes every shared Zoom token from the table (a deployment's first start).
+async fn forget_zoom_tokens(ctx: &Ctx) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let db = aws_sdk_dynamodb::Client::new(&ctx.stack.aws_config().await);
+    let found = db
+        .scan()
+        .table_name(local_stack::TABLE_NAME)
+        .filter_expression("begins_with(pk, :p)")
+        .expression_attribute_values(":p", AttributeValue::S("TOKEN#zoom".into()))
+        .send()
+        .await
+        .map_err(|e| format!("scanning tokens: {e}"))?;
+    for item in found.items() {
+        db.delete_item()
+            .table_name(local_stack::TABLE_NAME)
+            .set_key(Some(
+                ["pk", "sk"]
+                    .into_iter()
+                    .filter_map(|k| Some((k.to_owned(), item.get(k)?.clone())))
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| format!("deleting a token: {e}"))?;
+    }
+    Ok(())
 }
 
 /// get-meeting-link: participant links, then host links (Zoom start URL still fresh).
