@@ -540,6 +540,18 @@ class FaultsTest(SandboxTestCase):
         self.assertEqual(status, 500)
         self.get_token()
 
+    def test_token_endpoint_latency_until_cleared(self):
+        # The bench's realistic zoom.us: every grant answered after the delay, still granted.
+        self.fault(OAUTH, "delay", ms=200, times=-1)
+        for _ in range(2):
+            started = time.monotonic()
+            self.get_token()
+            self.assertGreaterEqual(time.monotonic() - started, 0.2)
+        self.assertEqual(self.control("DELETE", "faults")[0], 204)
+        started = time.monotonic()
+        self.get_token()
+        self.assertLess(time.monotonic() - started, 0.2)
+
     def test_rule_validation(self):
         for rule in (
             {"operation": "GET /v2/users", "kind": "status"},

@@ -307,6 +307,11 @@ impl<T: FromSecret> SecretCache<T> {
         }
     }
 
+    /// The secret's id (its name or ARN): which connection this is.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     pub async fn get(&self) -> Result<Arc<T>, SecretError> {
         let mut state = self.state.lock().await;
         let now = self.clock.now();

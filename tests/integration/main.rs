@@ -30,3 +30,4 @@ mod seed_flows;
 mod template_policies;
 mod zoho;
 mod zoom_sandbox_conformance;
+mod zoom_shared_token;

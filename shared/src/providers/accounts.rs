@@ -1,8 +1,9 @@
 //! Orgs' own provider accounts (DESIGN.md, "Which account, which user"): an org's
 //! connection lives in one secret per org and provider under this deployment's prefix;
 //! its adapters are built on first use and kept per container in a bounded cache, each with
-//! its own secret cache (300 s) and token cache (until 60 s before expiry), so a container
-//! serving many orgs never mixes their tokens nor grows without limit (guarantee 9).
+//! its own secret cache (300 s) and token cache (until 60 s before expiry, shared through
+//! the table under a key per connection), so a container serving many orgs never mixes
+//! their tokens nor grows without limit (guarantee 9).
 
 use super::MeetingProvider;
 use super::jitsi::JitsiProvider;
@@ -184,6 +185,7 @@ impl OrgAccountParts {
                 self.http.clone(),
                 self.zoom.clone(),
                 cache(id, &source, self),
+                self.tokens.clone(),
                 self.clock.clone(),
                 self.retry.clone(),
             )),

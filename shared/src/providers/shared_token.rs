@@ -5,6 +5,11 @@
 //! the token lives in the table (sealed with a key derived from the client secret, so the
 //! table alone does not yield it), one container at a time refreshes it under a
 //! conditional lock, and a budget below Zoho's limit is counted in the same record.
+//!
+//! Zoom shares its token the same way, for latency rather than a limit: a cold container
+//! reads it with one GetItem instead of a grant from zoom.us (hundreds of ms). Zoom's
+//! Server-to-Server tokens do not invalidate one another, so a Zoom container never waits
+//! long for another's refresh ([`Contention::OwnGrantAfter`]).
 
 use super::ProviderError;
 pub use super::api::IssuedToken;
@@ -40,6 +45,35 @@ impl RefreshBudget {
     pub const ZOHO: Self = Self {
         max: 8,
         window: Duration::minutes(10),
+    };
+    /// Zoom documents no grant limit; this only bounds the record (a token lives an hour,
+    /// so more than this means tokens keep being refused: containers then grant their own).
+    pub const ZOOM: Self = Self {
+        max: 10,
+        window: Duration::minutes(1),
+    };
+}
+
+/// What a container does while another holds the refresh lock, or once the budget is spent.
+#[derive(Debug, Clone, Copy)]
+pub enum Contention {
+    /// Waits for the holder's token (polling every `LOCK_POLL`), until the deadline; a
+    /// spent budget is a 429. Zoho: a grant of our own would spend its scarce budget.
+    Wait,
+    /// Polls every `poll`, and past `after` (the holder is slow or gone) or with the budget
+    /// spent takes a grant of its own, kept by this container only. Zoom: tokens coexist.
+    OwnGrantAfter {
+        after: std::time::Duration,
+        poll: std::time::Duration,
+    },
+}
+
+impl Contention {
+    /// A grant from zoom.us takes a few hundred ms: the holder's token is normally in the
+    /// table before ours would be; past a second, the holder is not coming back soon.
+    pub const ZOOM: Self = Self::OwnGrantAfter {
+        after: std::time::Duration::from_secs(1),
+        poll: std::time::Duration::from_millis(25),
     };
 }
 
@@ -108,6 +142,7 @@ pub struct SharedToken {
     store: Arc<dyn TokenStore>,
     clock: Arc<dyn Clock>,
     budget: RefreshBudget,
+    contention: Contention,
     local: tokio::sync::Mutex<Option<Cached>>,
 }
 
@@ -121,6 +156,8 @@ enum Found {
     Ours(i64),
     /// Someone else moved first: read again.
     Raced,
+    /// The budget is spent and grants of our own are allowed: take one.
+    Spent,
 }
 
 impl SharedToken {
@@ -129,8 +166,15 @@ impl SharedToken {
             store,
             clock,
             budget,
+            contention: Contention::Wait,
             local: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The same, with another way of handling a held lock.
+    pub fn with_contention(mut self, contention: Contention) -> Self {
+        self.contention = contention;
+        self
     }
 
     /// A valid token: this container's copy, else the table's, else a new one from `fetch`
@@ -156,9 +200,10 @@ impl SharedToken {
         {
             return Ok((c.value.clone(), false));
         }
+        let started = self.clock.instant();
         loop {
             let (found, renew_at) = self.look_up(record_key, seal, stale).await?;
-            match found {
+            let issued = match found {
                 Found::Token(value) => {
                     *local = Some(Cached {
                         value: value.clone(),
@@ -166,17 +211,28 @@ impl SharedToken {
                     });
                     return Ok((value, false));
                 }
-                Found::Locked => self.wait_for_refresh(deadline).await?,
-                Found::Raced => {}
-                Found::Ours(locked) => {
-                    let issued = self.refresh(record_key, seal, locked, &fetch).await?;
-                    *local = Some(Cached {
-                        value: issued.value.clone(),
-                        renew_at: issued.expires_at - TOKEN_MARGIN,
-                    });
-                    return Ok((issued.value, true));
+                Found::Locked if !self.waited_enough(started) => {
+                    self.wait_for_refresh(deadline).await?;
+                    continue;
                 }
-            }
+                Found::Raced => continue,
+                // Kept by this container only: the table's record is the lock holder's.
+                Found::Locked | Found::Spent => fetch().await?,
+                Found::Ours(locked) => self.refresh(record_key, seal, locked, &fetch).await?,
+            };
+            *local = Some(Cached {
+                value: issued.value.clone(),
+                renew_at: issued.expires_at - TOKEN_MARGIN,
+            });
+            return Ok((issued.value, true));
+        }
+    }
+
+    /// Whether a container allowed grants of its own has waited long enough for the holder.
+    fn waited_enough(&self, started: Instant) -> bool {
+        match self.contention {
+            Contention::Wait => false,
+            Contention::OwnGrantAfter { after, .. } => self.clock.instant() >= started + after,
         }
     }
 
@@ -201,7 +257,13 @@ impl SharedToken {
         if record.locked_until.is_some_and(|t| t > now) {
             return Ok((Found::Locked, renew_at));
         }
-        let refreshes = self.spend_budget(&record, now)?;
+        let refreshes = match self.spend_budget(&record, now) {
+            Ok(r) => r,
+            Err(_) if matches!(self.contention, Contention::OwnGrantAfter { .. }) => {
+                return Ok((Found::Spent, renew_at));
+            }
+            Err(e) => return Err(e),
+        };
         let locked = self
             .store
             .lock_token(record_key, record.version, now + LOCK_LEASE, &refreshes)
@@ -250,7 +312,11 @@ impl SharedToken {
 
     /// Another container holds the lock: wait for its token, within the deadline.
     async fn wait_for_refresh(&self, deadline: Instant) -> Result<(), ProviderError> {
-        if self.clock.instant() + LOCK_POLL >= deadline {
+        let poll = match self.contention {
+            Contention::Wait => LOCK_POLL,
+            Contention::OwnGrantAfter { poll, .. } => poll,
+        };
+        if self.clock.instant() + poll >= deadline {
             return Err(ProviderError::Unavailable {
                 retry_after: Some(1),
                 ambiguous: false,
@@ -258,7 +324,7 @@ impl SharedToken {
                 cause: "token refresh by another container still running".into(),
             });
         }
-        self.clock.sleep(LOCK_POLL, Wait::TokenPoll).await;
+        self.clock.sleep(poll, Wait::TokenPoll).await;
         Ok(())
     }
 
@@ -377,6 +443,75 @@ mod tests {
             other => panic!("expected the budget's 429, got {other:?}"),
         }
         assert_eq!(grants.load(Ordering::SeqCst), 12);
+    }
+
+    fn issued(value: &str, clock: &ManualClock) -> IssuedToken {
+        IssuedToken {
+            value: value.to_owned(),
+            expires_at: clock.now() + Duration::hours(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_zoom_container_takes_its_own_grant_when_the_lock_holder_is_slow() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+        // Another container locked the record and never came back.
+        let locked = store
+            .lock_token("zoom#k", 0, clock.now() + LOCK_LEASE, &[])
+            .await
+            .expect("lock");
+        assert!(locked);
+        let token = SharedToken::new(store.clone(), clock.clone(), RefreshBudget::ZOOM)
+            .with_contention(Contention::ZOOM);
+        let seal = SealKey::derive("secret", "test");
+        let started = clock.instant();
+        let deadline = started + std::time::Duration::from_secs(10);
+        let fetch = || async { Ok(issued("own", &clock)) };
+        let (value, new) = token
+            .get("zoom#k", &seal, None, deadline, fetch)
+            .await
+            .expect("own grant");
+        assert_eq!((value.as_str(), new), ("own", true));
+        let waited = clock.instant() - started;
+        assert!(waited >= std::time::Duration::from_secs(1), "{waited:?}");
+        assert!(
+            waited < std::time::Duration::from_millis(1100),
+            "{waited:?}"
+        );
+        // Kept by this container only: the holder's record is left alone.
+        let record = store.read_token("zoom#k").await.expect("read");
+        assert_eq!(record.sealed, None);
+        assert!(record.locked_until.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_leaves_the_table_even_when_its_refresh_fails() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+        let token = SharedToken::new(store.clone(), clock.clone(), RefreshBudget::ZOOM)
+            .with_contention(Contention::ZOOM);
+        let seal = SealKey::derive("secret", "test");
+        let deadline = clock.instant() + std::time::Duration::from_secs(10);
+        let first = || async { Ok(issued("revoked", &clock)) };
+        token
+            .get("zoom#k", &seal, None, deadline, first)
+            .await
+            .expect("first");
+        let failing = || async { Err(ProviderError::unavailable("zoom.us down")) };
+        let refreshed = token
+            .get("zoom#k", &seal, Some("revoked"), deadline, failing)
+            .await;
+        assert!(refreshed.is_err());
+        let record = store.read_token("zoom#k").await.expect("read");
+        assert_eq!(
+            record.sealed, None,
+            "no container reads the refused token again"
+        );
+        assert_eq!(
+            record.locked_until, None,
+            "the failed refresh let go of the lock"
+        );
     }
 
     #[test]

@@ -419,6 +419,9 @@ impl TokenStore for MemoryStore {
         }
         record.locked_until = Some(locked_until);
         record.refreshes = refreshes.to_vec();
+        // As the DynamoDB adapter: the token being replaced goes with the lock.
+        record.sealed = None;
+        record.expires_at = None;
         record.version = seen_version + 1;
         Ok(true)
     }

@@ -238,7 +238,7 @@ pub trait DueIndex: Send + Sync {
 
 /// A provider access token shared by every container through the table, with the refresh
 /// lock and the refresh budget that keep new tokens rare (Zoho grants only 10 access tokens
-/// per refresh token per 10 minutes).
+/// per refresh token per 10 minutes; Zoom's grant is a round trip a cold container skips).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SharedTokenRecord {
     /// The token, sealed (never stored in the clear), and when it expires.
@@ -260,9 +260,10 @@ pub trait TokenStore: Send + Sync {
     /// Strongly consistent read; a default record when there is none.
     async fn read_token(&self, key: &str) -> StoreResult<SharedTokenRecord>;
 
-    /// Takes the refresh lock until `locked_until` and records the recent refreshes' start
-    /// times (this one's included), if the record is still at `seen_version`. `Ok(false)`:
-    /// someone else changed it first.
+    /// Takes the refresh lock until `locked_until`, drops the token it replaces (so a
+    /// refused one is never read again) and records the recent refreshes' start times (this
+    /// one's included), if the record is still at `seen_version`. `Ok(false)`: someone else
+    /// changed it first.
     async fn lock_token(
         &self,
         key: &str,

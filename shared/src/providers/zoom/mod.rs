@@ -2,8 +2,10 @@
 //! OAuth skeleton ([`super::api`]); this module holds only what is Zoom's: its URLs and
 //! bodies, its error codes ([`Zoom`]), its lists, and its webhook events ([`events`]).
 //!
-//! Tokens are cached per container until 60 s before expiry and fetched once under
-//! concurrency (the fetch holds the lock). Start URLs and tokens never reach a log line.
+//! Access tokens are shared by all containers through the table ([`SharedToken`], one record
+//! per connection), so a cold container reads one instead of paying a grant from zoom.us;
+//! each container keeps its copy until 60 s before expiry, and fetches it once under
+//! concurrency. Start URLs and tokens never reach a log line.
 
 pub mod events;
 pub mod webhook;
@@ -13,6 +15,7 @@ use super::api::{
 };
 use super::http::Answer;
 use super::retry::RetryPolicy;
+use super::shared_token::{Contention, RefreshBudget, SealKey, SharedToken};
 use super::{
     CreateSpec, Deletion, Marked, MeetingProvider, ProviderError, ProviderMeeting, Schedule, marker,
 };
@@ -20,10 +23,12 @@ use crate::clock::Clock;
 use crate::domain::{Meeting, ProviderKind, ProviderLinks, SubjectKind};
 use crate::ids::MeetingId;
 use crate::secrets::{FromSecret, SecretCache, secret_opt_str, secret_str};
+use crate::store::TokenStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,8 +37,8 @@ use std::time::Instant;
 /// while at least 30 minutes remain.
 pub const START_URL_LIFETIME: Duration = Duration::hours(2);
 pub const START_URL_MAX_AGE: Duration = Duration::minutes(90);
-/// Tokens are renewed this long before Zoom says they expire.
-const TOKEN_MARGIN: Duration = Duration::seconds(60);
+/// What the shared token's seal key is derived for (with the client secret).
+const SEAL_PURPOSE: &str = "telemeet/zoom-token/v1";
 /// Upper bound on list pages read while reconciling (300 meetings a page).
 const MAX_LIST_PAGES: usize = 10;
 
@@ -97,8 +102,8 @@ impl Dialect for Zoom {
     const NAME: &'static str = "zoom";
     const CREDENTIALS_HINT: &'static str = "Zoom refused the OAuth credentials: check accountId, clientId and clientSecret (the ZOOM_SECRET_ID secret, or the org's PUT /org/providers/zoom) and that the Server-to-Server app is activated";
     const GRANT_QUOTA_WAIT: Option<u64> = None;
-    // The container's token, then a new one: renewed once.
-    const TOKEN_TRIES: usize = 2;
+    // The container's token, the table's (another container renewed it), a new one.
+    const TOKEN_TRIES: usize = 3;
 
     fn authorization(token: &str) -> String {
         format!("Bearer {token}")
@@ -157,17 +162,21 @@ impl Dialect for Zoom {
     }
 }
 
-/// This container's token, fetched once under concurrency (the fetch holds the lock).
-struct ContainerToken {
-    value: String,
-    renew_at: DateTime<Utc>,
-}
-
 pub struct ZoomProvider {
     api: OAuthApi<Zoom>,
     config: ZoomConfig,
     credentials: SecretCache<ZoomCredentials>,
-    token: tokio::sync::Mutex<Option<ContainerToken>>,
+    token: SharedToken,
+}
+
+/// The shared token's record key: one per connection (this deployment's secret `secret_id`,
+/// the deployment's or an org's) and Zoom app (account and client), so orgs never share one
+/// even with the same Zoom app (guarantee 9); a digest, as the key holds no secret anyway.
+fn record_key(deployment: &str, secret_id: &str, c: &ZoomCredentials) -> String {
+    let named = [deployment, secret_id, &c.account_id, &c.client_id].join("\n");
+    let digest = Sha256::digest(named);
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("zoom#{hex}")
 }
 
 /// Zoom's meeting ids are int64 and arrive as numbers or strings.
@@ -287,14 +296,16 @@ impl ZoomProvider {
         http: reqwest::Client,
         config: ZoomConfig,
         credentials: SecretCache<ZoomCredentials>,
+        tokens: Arc<dyn TokenStore>,
         clock: Arc<dyn Clock>,
         policy: RetryPolicy,
     ) -> Self {
         Self {
-            api: OAuthApi::new(http, clock, policy),
+            api: OAuthApi::new(http, clock.clone(), policy),
             config,
             credentials,
-            token: tokio::sync::Mutex::new(None),
+            token: SharedToken::new(tokens, clock, RefreshBudget::ZOOM)
+                .with_contention(Contention::ZOOM),
         }
     }
 
@@ -407,25 +418,14 @@ impl TokenSource for ZoomProvider {
     async fn token(
         &self,
         stale: Option<&str>,
-        _deadline: Instant,
+        deadline: Instant,
     ) -> Result<(String, bool), ProviderError> {
-        let mut cached = self.token.lock().await;
-        let now = self.api.clock.now();
-        if let Some(t) = cached.as_ref()
-            && now < t.renew_at
-            && stale != Some(t.value.as_str())
-        {
-            return Ok((t.value.clone(), false));
-        }
-        let credentials = self.credentials.get().await?;
-        let issued =
-            grant_rereading(&self.credentials, credentials, |c| self.fetch_token(c)).await?;
-        let value = issued.value.clone();
-        *cached = Some(ContainerToken {
-            value: issued.value,
-            renew_at: issued.expires_at - TOKEN_MARGIN,
-        });
-        Ok((value, true))
+        let c = self.credentials.get().await?;
+        let seal = SealKey::derive(&c.client_secret, SEAL_PURPOSE);
+        let key = record_key(&self.config.deployment, self.credentials.id(), &c);
+        let fetch = || grant_rereading(&self.credentials, c.clone(), |c| self.fetch_token(c));
+        // Boxed: the shared token's state machine is large, and request futures nest deep.
+        Box::pin(self.token.get(&key, &seal, stale, deadline, fetch)).await
     }
 }
 

@@ -40,7 +40,9 @@ impl TokenStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(items::key(&keys::token(k))))
             .update_expression(
-                "SET lockedUntil = :locked, refreshTimes = :times, version = :next, #ttl = :ttl REMOVE windowStart, refreshes",
+                // The token being replaced goes with the lock: a refused one (401) is never read
+                // again, even when this refresh fails.
+                "SET lockedUntil = :locked, refreshTimes = :times, version = :next, #ttl = :ttl REMOVE windowStart, refreshes, sealed, expiresAt",
             )
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":locked", time(locked_until))
