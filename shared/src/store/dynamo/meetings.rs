@@ -77,8 +77,9 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// The provider-id entry with `m`'s copy; none when the provider meeting changed (the
-    /// old entry's copy then lags, and is caught up with by a refusal's `ALL_OLD`).
+    /// The provider-id entry with `m`'s copy. A meeting keeps its provider meeting for life;
+    /// were that ever to change, no entry is written under the new id here (finalize writes
+    /// entries), and the old entry's copy lags, which a refusal's `ALL_OLD` makes good.
     fn provider_entry(
         &self,
         before: &Meeting,
