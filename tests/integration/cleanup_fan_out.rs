@@ -325,3 +325,38 @@ async fn cleanup_worker_stops_before_the_deadline_and_re_enqueues_the_rest() {
     assert_eq!(stack.sandbox_count(DELETE_OP).await, 60, "no delete twice");
     stack.finish(0).await;
 }
+
+#[tokio::test]
+async fn the_local_gateway_runs_a_fanned_out_cycle_and_answers_the_runs_and_their_sum() {
+    let stack = Stack::start(Options::default()).await.expect("stack");
+    let now = chrono::Utc::now();
+    stack
+        .put_meetings(&due(0, 7, "clinic-1", false, now))
+        .await
+        .expect("seeded");
+    let mut event = weekly(now);
+    event["detail"]["fanOut"] = json!(true);
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/local/events/cleanup", stack.gateway()))
+        .json(&event)
+        .send()
+        .await
+        .expect("the gateway answers")
+        .json()
+        .await
+        .expect("a summary");
+    assert_eq!(
+        (
+            answer["planned"].as_u64(),
+            answer["messages"].as_u64(),
+            answer["archived"].as_u64(),
+            answer["lambdaRuns"].as_u64(),
+            answer["complete"].as_bool()
+        ),
+        (Some(7), Some(1), Some(7), Some(2), Some(true)),
+        "the planner and one worker run: {answer}"
+    );
+    assert!(answer["wallMs"].is_u64(), "{answer}");
+    assert_eq!(stack.sandbox_count(DELETE_OP).await, 7);
+    stack.finish(0).await;
+}

@@ -235,25 +235,29 @@ async fn invoke(
 
 /// Local only: a weekly cycle fanned out through the work queue (planner, then every
 /// worker run until the queue is empty), its summed summary with the number of runs.
-async fn fan_out(
-    app: &App,
-    cleanup: &LocalCleanup,
-    scheduled: &Value,
-) -> hyper::Response<Full<Bytes>> {
-    let Some(queue) = &cleanup.queue else {
-        return plain(400, "the local stack has no cleanup queue");
-    };
-    let sender = queue.sender();
-    let worker = cleanup::Worker {
-        app,
-        settings: &cleanup.settings,
-        sender: &sender,
-        timeout: cleanup::FUNCTION_TIMEOUT,
-    };
-    match cleanup::cycle(queue, worker, scheduled).await {
-        Ok(summary) => json_answer(200, &summary),
-        Err(e) => plain(500, &e),
-    }
+/// Boxed here, so the cycle's large future is never part of `invoke`'s.
+fn fan_out<'a>(
+    app: &'a App,
+    cleanup: &'a LocalCleanup,
+    scheduled: &'a Value,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Response<Full<Bytes>>> + Send + 'a>>
+{
+    Box::pin(async move {
+        let Some(queue) = &cleanup.queue else {
+            return plain(400, "the local stack has no cleanup queue");
+        };
+        let sender = queue.sender();
+        let worker = cleanup::Worker {
+            app,
+            settings: &cleanup.settings,
+            sender: &sender,
+            timeout: cleanup::FUNCTION_TIMEOUT,
+        };
+        match cleanup::cycle(queue, worker, scheduled).await {
+            Ok(summary) => json_answer(200, &summary),
+            Err(e) => plain(500, &e),
+        }
+    })
 }
 
 /// Local only: the no-show pass of `event-router`, at the scheduled event's `time`.
