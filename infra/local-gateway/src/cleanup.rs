@@ -17,6 +17,9 @@ pub const MAX_RECEIVES: u32 = 3;
 /// A runaway drain (a message that never ends) stops here instead of spinning for ever.
 const MAX_RUNS: u64 = 100_000;
 
+/// Messages worked at once (template.yaml's `CleanupQueueMapping` `MaximumConcurrency`).
+pub const MAX_CONCURRENCY: usize = 10;
+
 /// The cleanup function's `Timeout` (template.yaml), each local invocation's time.
 pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -275,7 +278,7 @@ impl LocalCleanupQueue {
                 waiting.entry(group).or_default().push_back(record);
             }
             for (group, records) in &mut waiting {
-                if busy.contains(group) {
+                if busy.contains(group) || busy.len() >= MAX_CONCURRENCY {
                     continue;
                 }
                 if let Some(record) = records.pop_front() {
