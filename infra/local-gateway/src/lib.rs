@@ -183,24 +183,7 @@ async fn invoke(
         return no_show_pass(events, &body).await;
     }
     if parts.uri.path() == CLEANUP_PATH && parts.method == http::Method::POST {
-        // Local only: hands an EventBridge scheduled event to the cleanup, answers its summary.
-        let Ok(scheduled) = serde_json::from_slice::<Value>(&body) else {
-            return plain(400, "the body must be an EventBridge scheduled event");
-        };
-        if scheduled["detail"]["fanOut"] == true {
-            return fan_out(app, cleanup, &scheduled).await;
-        }
-        let deadline = telemeet::cleanup::deadline_of(&context, app.service.clock.as_ref());
-        return match telemeet::cleanup::run(app, &cleanup.settings, &scheduled, deadline).await {
-            Ok(summary) => json_answer(200, &summary),
-            Err(invalid) => {
-                let e = telemeet::http::error::ApiError::from(invalid);
-                json_answer(
-                    e.code.status(),
-                    &e.body(&chrono::Utc::now().to_rfc3339(), &context.request_id),
-                )
-            }
-        };
+        return cleanup_door(app, cleanup, &body, &context).await;
     }
     let path = parts.uri.path();
     if path == telemeet::http::webhook::PATH
@@ -231,6 +214,33 @@ async fn invoke(
         _ => Bytes::new(),
     };
     hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// Local only: hands an EventBridge scheduled event to the cleanup, answers its summary
+/// (with `detail.fanOut`, a whole fanned-out cycle's).
+async fn cleanup_door(
+    app: &App,
+    cleanup: &LocalCleanup,
+    body: &[u8],
+    context: &Context,
+) -> hyper::Response<Full<Bytes>> {
+    let Ok(scheduled) = serde_json::from_slice::<Value>(body) else {
+        return plain(400, "the body must be an EventBridge scheduled event");
+    };
+    if scheduled["detail"]["fanOut"] == true {
+        return fan_out(app, cleanup, &scheduled).await;
+    }
+    let deadline = telemeet::cleanup::deadline_of(context, app.service.clock.as_ref());
+    match telemeet::cleanup::run(app, &cleanup.settings, &scheduled, deadline).await {
+        Ok(summary) => json_answer(200, &summary),
+        Err(invalid) => {
+            let e = telemeet::http::error::ApiError::from(invalid);
+            json_answer(
+                e.code.status(),
+                &e.body(&chrono::Utc::now().to_rfc3339(), &context.request_id),
+            )
+        }
+    }
 }
 
 /// Local only: a weekly cycle fanned out through the work queue (planner, then every
