@@ -244,6 +244,20 @@ async fn cleanup_keeps_each_accounts_rate_and_runs_accounts_in_parallel() {
     stack.finish(0).await;
 }
 
+/// What the mapping does when `batch`'s one message succeeded (deleted), then the next
+/// message it receives (a worker's rest).
+async fn done_then_next(queue: &LocalCleanupQueue, batch: &Value) -> Value {
+    queue
+        .settle(&batch["Records"][0], true)
+        .await
+        .expect("deleted");
+    queue
+        .receive_one()
+        .await
+        .expect("receive")
+        .expect("the rest")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cleanup_worker_stops_before_the_deadline_and_re_enqueues_the_rest() {
     let (stack, clock, app, queue) = fan_out_stack().await;
@@ -289,16 +303,8 @@ async fn cleanup_worker_stops_before_the_deadline_and_re_enqueues_the_rest() {
     assert_eq!(first["complete"], false, "{first}");
     let done = first["archived"].as_u64().expect("archived");
     assert!(done > 0 && done < 60, "{first}");
-    queue
-        .settle(&batch["Records"][0], true)
-        .await
-        .expect("deleted");
     // The rest, in the same group: exactly the meetings not begun.
-    let rest = queue
-        .receive_one()
-        .await
-        .expect("receive")
-        .expect("the rest");
+    let rest = done_then_next(&queue, &batch).await;
     let record = &rest["Records"][0];
     assert_eq!(record["attributes"]["MessageGroupId"], group.as_str());
     let body: Value = serde_json::from_str(record["body"].as_str().unwrap_or("")).expect("json");
@@ -358,5 +364,39 @@ async fn the_local_gateway_runs_a_fanned_out_cycle_and_answers_the_runs_and_thei
     );
     assert!(answer["wallMs"].is_u64(), "{answer}");
     assert_eq!(stack.sandbox_count(DELETE_OP).await, 7);
+    stack.finish(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_out_of_time_before_its_first_meeting_still_hands_them_all_on() {
+    let (stack, clock, app, queue) = fan_out_stack().await;
+    let now = clock.now();
+    stack
+        .put_meetings(&due(0, 3, "clinic-1", false, now))
+        .await
+        .expect("seeded");
+    let sender = queue.sender();
+    let settings = settings(20);
+    let long = clock.instant() + Duration::from_secs(300);
+    telemeet::cleanup::fanout::plan(&app, &settings, &sender, &weekly(now), long)
+        .await
+        .expect("planned");
+    let batch = queue
+        .receive_one()
+        .await
+        .expect("receive")
+        .expect("a message");
+    // No time at all: nothing begun, so the rest is the whole message, sent again as new
+    // (its deduplication id is not the message's own, which SQS would drop).
+    let worked =
+        telemeet::cleanup::fanout::work(&app, &settings, &sender, &batch, clock.instant()).await;
+    assert_eq!(worked.summaries[0]["archived"], 0, "{worked:?}");
+    let rest = done_then_next(&queue, &batch).await;
+    assert_eq!(
+        rest["Records"][0]["body"], batch["Records"][0]["body"],
+        "the same meetings"
+    );
+    let answer = telemeet::cleanup::fanout::work(&app, &settings, &sender, &rest, long).await;
+    assert_eq!(answer.summaries[0]["archived"], 3, "{answer:?}");
     stack.finish(0).await;
 }

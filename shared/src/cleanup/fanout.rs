@@ -40,8 +40,9 @@ const PLAN_GROUP: &str = "plan";
 pub struct Outgoing {
     /// The FIFO message group: an account's digest, or the planner's.
     pub group: String,
-    /// The body's digest: the same message sent twice within SQS's five minutes (a
-    /// redelivered worker handing on the same rest) is kept once.
+    /// A digest of the body and of the message being handled when it was sent: the same
+    /// message sent twice within SQS's five minutes (a redelivered worker handing on the same
+    /// rest) is kept once, yet a rest equal to the message it came from (no progress) is new.
     pub dedup: String,
     pub body: String,
 }
@@ -123,7 +124,13 @@ enum PlanAt {
     Orphans,
 }
 
-fn outgoing(group: String, header: Header, work: Work) -> Result<Outgoing, QueueError> {
+/// `cause`: the id of the message being handled (empty for the scheduled event).
+fn outgoing(
+    group: String,
+    header: Header,
+    work: Work,
+    cause: &str,
+) -> Result<Outgoing, QueueError> {
     let message = Message {
         time: header.now,
         pass: header.pass,
@@ -134,7 +141,7 @@ fn outgoing(group: String, header: Header, work: Work) -> Result<Outgoing, Queue
         op: "encode",
         source: Box::new(e),
     })?;
-    let dedup = Sha256::digest(body.as_bytes())
+    let dedup = Sha256::digest([cause, "\n", &body].concat())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
@@ -145,16 +152,19 @@ fn outgoing(group: String, header: Header, work: Work) -> Result<Outgoing, Queue
 pub(super) struct Planner<'q> {
     queue: &'q dyn WorkQueue,
     header: Header,
+    /// The message this planner continues (empty: the scheduled event).
+    cause: String,
     buffers: Mutex<HashMap<AccountKey, Vec<MeetingId>>>,
     planned: AtomicU64,
     messages: AtomicU64,
 }
 
 impl<'q> Planner<'q> {
-    fn new(queue: &'q dyn WorkQueue, header: Header) -> Self {
+    fn new(queue: &'q dyn WorkQueue, header: Header, cause: &str) -> Self {
         Self {
             queue,
             header,
+            cause: cause.to_owned(),
             buffers: Mutex::new(HashMap::new()),
             planned: AtomicU64::new(0),
             messages: AtomicU64::new(0),
@@ -215,7 +225,7 @@ impl<'q> Planner<'q> {
     }
 
     async fn send(&self, run: &Run<'_>, group: String, work: Work) -> bool {
-        let sent = match outgoing(group, self.header, work) {
+        let sent = match outgoing(group, self.header, work, &self.cause) {
             Ok(m) => self.queue.send(&m).await,
             Err(e) => Err(e),
         };
@@ -291,27 +301,21 @@ pub async fn plan(
     deadline: Instant,
 ) -> Result<Value, crate::domain::Invalid> {
     let header = Header::of(event)?;
-    Ok(plan_from(
-        app,
-        settings,
-        queue,
-        header,
-        PlanAt::Due(Position::default()),
-        deadline,
-    )
-    .await)
+    let from = (PlanAt::Due(Position::default()), "");
+    Ok(plan_from(app, settings, queue, header, from, deadline).await)
 }
 
+/// `from`: where to start, and the message asking for it (empty: the scheduled event).
 async fn plan_from(
     app: &App,
     settings: &CleanupSettings,
     queue: &dyn WorkQueue,
     header: Header,
-    from: PlanAt,
+    (from, cause): (PlanAt, &str),
     deadline: Instant,
 ) -> Value {
     let mut run = Run::new(app, settings, header, deadline);
-    run.planner = Some(Planner::new(queue, header));
+    run.planner = Some(Planner::new(queue, header, cause));
     let started = Instant::now();
     let planned = run.plan(from).await;
     run.summary
@@ -412,10 +416,14 @@ async fn one(
         dry_run: message.dry_run,
     };
     match message.work {
-        Work::Plan(at) => Some(plan_from(app, settings, queue, header, at, deadline).await),
+        Work::Plan(at) => {
+            let from = (at, record.message_id.as_str());
+            Some(plan_from(app, settings, queue, header, from, deadline).await)
+        }
         Work::Meetings(ids) => {
             let group = record.attributes.get("MessageGroupId")?;
-            meetings(app, settings, queue, (header, group), &ids, deadline).await
+            let work = (header, group.as_str(), record.message_id.as_str());
+            meetings(app, settings, queue, work, &ids, deadline).await
         }
     }
 }
@@ -425,7 +433,7 @@ async fn meetings(
     app: &App,
     settings: &CleanupSettings,
     queue: &dyn WorkQueue,
-    (header, group): (Header, &str),
+    (header, group, handling): (Header, &str, &str),
     ids: &[MeetingId],
     deadline: Instant,
 ) -> Option<Value> {
@@ -440,7 +448,12 @@ async fn meetings(
     };
     let complete = left.is_empty();
     if !complete {
-        let handed = outgoing(group.to_owned(), run.header(), Work::Meetings(left));
+        let handed = outgoing(
+            group.to_owned(),
+            run.header(),
+            Work::Meetings(left),
+            handling,
+        );
         let sent = match handed {
             Ok(m) => queue.send(&m).await,
             Err(e) => Err(e),
