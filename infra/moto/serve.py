@@ -76,7 +76,12 @@ def cheap_transactions() -> None:
             safe = False
         if not safe:
             return original(self, transact_items, *args, **kwargs)
-        dynamodb_models.copy = types.SimpleNamespace(deepcopy=lambda obj, memo=None: obj, copy=copy.copy)
+        # Only the table's copy is skipped: an update inside the transaction deep-copies the
+        # item for the stream's old image, which must stay a copy.
+        def deepcopy(obj, memo=None):
+            return obj if isinstance(obj, dynamodb_models.Table) else copy.deepcopy(obj, memo)
+
+        dynamodb_models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)
         try:
             return original(self, transact_items, *args, **kwargs)
         finally:

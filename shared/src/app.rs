@@ -39,7 +39,7 @@ impl Clients {
     /// AWS clients from the default chain (`AWS_ENDPOINT_URL` points them at a local
     /// stack) and the provider HTTP client. No network I/O happens here.
     pub async fn from_env() -> Result<Self, String> {
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let aws = crate::tls::aws::loader()?.load().await;
         let secrets = Arc::new(SecretsManagerSource::new(
             aws_sdk_secretsmanager::Client::new(&aws),
         ));
@@ -54,6 +54,7 @@ impl Clients {
 
 pub fn http_client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::tls::client_config()?)
         .connect_timeout(PROVIDER_CONNECT_TIMEOUT)
         .timeout(PROVIDER_TIMEOUT)
         .build()

@@ -36,6 +36,7 @@
 //! - [`cleanup`]: the weekly cleanup over the due index, paced under a provider rate.
 //! - [`notify`]: events to the platform: the stream routed to subscriptions, signed
 //!   deliveries through SQS, the no-show sweep.
+//! - [`tls`]: one TLS configuration (compiled-in roots) for reqwest and the AWS SDK.
 //! - [`auth`], [`secrets`], [`config`], [`app`] (wiring), [`telemetry`] and [`metrics`].
 //!
 //! A route's way through the code: `http::router` (its line) → `http::routes::<group>` (its
@@ -129,5 +130,6 @@ pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 pub use app::App;

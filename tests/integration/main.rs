@@ -29,6 +29,7 @@ mod observability;
 mod openapi_fuzz;
 mod seed_flows;
 mod template_policies;
+mod webhook_round_trips;
 mod zoho;
 mod zoom_sandbox_conformance;
 mod zoom_shared_token;

@@ -193,7 +193,9 @@ pub async fn call(
     function: telemeet::http::router::Function,
     req: lambda_http::Request,
 ) -> Reply {
-    let Ok(res) = telemeet::http::handle(app, function, req).await;
+    // Boxed: a test awaiting many handlers would otherwise carry the largest handler's
+    // whole state (big in debug builds) inline, on a test thread's 2 MiB stack.
+    let Ok(res) = Box::pin(telemeet::http::handle(app, function, req)).await;
     let (parts, body) = res.into_parts();
     let body = match body {
         lambda_http::Body::Text(t) => serde_json::from_str(&t).unwrap_or(Value::Null),

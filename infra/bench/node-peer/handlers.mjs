@@ -2,8 +2,9 @@
 // webhook operations written the way the seeds' Node backends would (AWS SDK v3 document
 // client, jsonwebtoken, node:crypto), as a Lambda handler module: clients built at import,
 // secrets cached per container for 300 s (like telemeet). Since issue 18 its webhook does
-// telemeet's work: a dedupe mark, the meeting's version (never backwards) and a stats
-// counter, in one transaction, so the side-by-side ratio is of the same job. Run under aws-lambda-ric
+// telemeet's work the way telemeet does it: a dedupe mark, the meeting's version (never
+// backwards) and a stats counter, in one read and one transaction, so the side-by-side
+// ratio is of the same job. Run under aws-lambda-ric
 // (`handlers.link`, `handlers.webhook`) or, where that does not build, under loop.mjs.
 
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -70,30 +71,33 @@ export const webhook = async (event) => {
     new GetCommand({ TableName: table, Key: { pk: `PMID#zoom#${zoomId}`, sk: "PMID" }, ConsistentRead: true }),
   );
   if (!owner) return json(200, { ok: true });
-  if (delivery.event === "meeting.participant_joined") await joined(delivery, owner.meetingId);
+  if (delivery.event === "meeting.participant_joined") await joined(delivery, owner);
   return json(200, { ok: true });
 };
 
 
 const JOINABLE = ["scheduled", "started"];
+
+const read = async (Key) => (await ddb.send(new GetCommand({ TableName: table, Key, ConsistentRead: true }))).Item;
 const DEDUPE_KEEP_S = 3 * 86_400;
 
-// One join, exactly once and never backwards: the delivery's mark must be absent (or past
-// its ttl), the meeting still at the version read and joinable; the mark, the meeting and a
-// stats shard change in one transaction. A lost race is re-read, as telemeet does.
-const joined = async (delivery, meetingId) => {
+// One join, exactly once and never backwards, in telemeet's two calls: the provider-id
+// entry (read above) holds the meeting as last saved; one transaction changes the meeting if
+// it is still at that version, writes the delivery's mark if absent (or past its ttl), the
+// entry's copy and a stats shard. A refused mark is a redelivery; a refused version is
+// re-read and applied again, as telemeet does (it takes the meeting from the refusal).
+const joined = async (delivery, entry) => {
   const who = delivery.payload?.object?.participant ?? {};
   const fact = `${delivery.event}|${delivery.payload?.object?.uuid}|${who.participant_uuid ?? who.user_id}|${delivery.event_ts}`;
   const markKey = { pk: `WHK#${crypto.createHash("sha256").update(fact).digest("hex")}`, sk: "WHK" };
+  const meetingKey = { pk: `MTG#${entry.meetingId}`, sk: "MEETING" };
+  let meeting = entry.meeting ?? (await read(meetingKey));
   for (let attempt = 0; attempt < 5; attempt++) {
-    const now = Math.floor(Date.now() / 1000);
-    const { Item: mark } = await ddb.send(new GetCommand({ TableName: table, Key: markKey, ConsistentRead: true }));
-    if (mark && mark.ttl > now) return;
-    const { Item: meeting } = await ddb.send(
-      new GetCommand({ TableName: table, Key: { pk: `MTG#${meetingId}`, sk: "MEETING" }, ConsistentRead: true }),
-    );
     if (!meeting || !JOINABLE.includes(meeting.status)) return;
-    const shard = crypto.createHash("sha256").update(meetingId).digest()[0] % 8;
+    const now = Math.floor(Date.now() / 1000);
+    const next = { ...meeting, joins: (meeting.joins ?? 0) + 1, version: meeting.version + 1, updatedAt: Date.now() };
+    const { joinUrl, hostUrl, hostUrlFetchedAt, password, ...copy } = next;
+    const shard = crypto.createHash("sha256").update(entry.meetingId).digest()[0] % 8;
     try {
       await ddb.send(
         new TransactWriteCommand({
@@ -101,21 +105,22 @@ const joined = async (delivery, meetingId) => {
             {
               Update: {
                 TableName: table,
-                Key: { pk: `MTG#${meetingId}`, sk: "MEETING" },
-                UpdateExpression: "SET joins = if_not_exists(joins, :zero) + :one, version = :next, updatedAt = :at",
+                Key: meetingKey,
+                UpdateExpression: "SET joins = :joins, version = :next, updatedAt = :at",
                 ConditionExpression: "version = :seen",
-                ExpressionAttributeValues: { ":zero": 0, ":one": 1, ":seen": meeting.version, ":next": meeting.version + 1, ":at": Date.now() },
+                ExpressionAttributeValues: { ":joins": next.joins, ":seen": meeting.version, ":next": next.version, ":at": next.updatedAt },
               },
             },
             {
               Put: {
                 TableName: table,
-                Item: { ...markKey, type: "mark", meetingId, ttl: now + DEDUPE_KEEP_S },
+                Item: { ...markKey, type: "mark", meetingId: entry.meetingId, ttl: now + DEDUPE_KEEP_S },
                 ConditionExpression: "attribute_not_exists(pk) OR #ttl <= :now",
                 ExpressionAttributeNames: { "#ttl": "ttl" },
                 ExpressionAttributeValues: { ":now": now },
               },
             },
+            { Put: { TableName: table, Item: { ...entry, meeting: copy } } },
             {
               Update: {
                 TableName: table,
@@ -130,6 +135,9 @@ const joined = async (delivery, meetingId) => {
       return;
     } catch (e) {
       if (e.name !== "TransactionCanceledException") throw e;
+      const [version, mark] = e.CancellationReasons ?? [];
+      if (mark?.Code === "ConditionalCheckFailed") return;
+      if (version?.Code === "ConditionalCheckFailed") meeting = await read(meetingKey);
     }
   }
   throw new Error("a join kept conflicting");

@@ -1627,11 +1627,12 @@ fn check(r: &Value, quick: bool) -> Vec<String> {
             create["dynamodbReads"]
         ));
     }
+    // Issue 18: one read (the provider-id entry holds the meeting), one transaction.
     let hook = &r["rust"]["zoom-webhook"]["calls"]["webhook"];
-    if hook["dynamodbWrites"].as_u64().unwrap_or(u64::MAX) > 2 {
+    if hook["dynamodbReads"] != 1 || hook["dynamodbWrites"] != 1 {
         failed.push(format!(
-            "webhook: {} DynamoDB writes (want ≤ 2)",
-            hook["dynamodbWrites"]
+            "webhook: {} DynamoDB reads, {} writes (want 1, 1)",
+            hook["dynamodbReads"], hook["dynamodbWrites"]
         ));
     }
     if !quick {

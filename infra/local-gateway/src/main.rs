@@ -110,7 +110,7 @@ async fn local_events(
                 "LOCAL_EVENT_RETRY_SECONDS must be whole seconds, comma-separated".to_owned()
             })?;
     }
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = telemeet::tls::aws::loader()?.load().await;
     let service = &app.service;
     let parts = (service.stores.clone(), service.orgs.parts().secrets.clone());
     let events = local_gateway::events::LocalEvents::new(

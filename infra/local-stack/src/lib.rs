@@ -294,7 +294,10 @@ impl Stack {
 
     /// The AWS SDK configuration of this stack (moto's endpoint, local credentials).
     pub async fn aws_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
+        // The production HTTP client (one TLS configuration, shared/src/tls.rs); building
+        // it only fails on a broken TLS setup, which every test should see at once.
+        let loader = telemeet::tls::aws::loader().unwrap_or_else(|e| panic!("{e}"));
+        loader
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                 "local",

@@ -21,6 +21,7 @@ pub fn client(settings: &EventSettings) -> Result<reqwest::Client, String> {
     let resolver =
         super::ssrf::PublicResolver::new(settings.local, Arc::new(super::ssrf::SystemResolver));
     reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::tls::client_config()?)
         .redirect(reqwest::redirect::Policy::none())
         // A proxy would resolve the receiver's name itself, past the guard.
         .no_proxy()

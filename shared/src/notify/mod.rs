@@ -132,7 +132,7 @@ impl EventsApp {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let table = var("TABLE_NAME").ok_or("TABLE_NAME is required")?;
         let queue_url = var("DELIVERY_QUEUE_URL").ok_or("DELIVERY_QUEUE_URL is required")?;
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let aws = crate::tls::aws::loader()?.load().await;
         let clock: std::sync::Arc<dyn crate::clock::Clock> =
             std::sync::Arc::new(crate::clock::SystemClock);
         let store = crate::store::DynamoStore::new(

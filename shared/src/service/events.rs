@@ -1,12 +1,13 @@
 //! Provider events applied to meetings: exactly once (a dedupe mark written in the same
 //! transaction as the change), never backwards (`crate::domain::event::apply`), and only
-//! to meetings that are ours.
+//! to meetings that are ours. Two calls to the table: one read (the provider-id entry holds
+//! the meeting), one transaction whose conditions are the dedupe and the version.
 
 use super::{Service, ServiceError, ServiceResult};
 use crate::domain::ProviderEvent;
 use crate::domain::event::apply;
 use crate::domain::org::EventScope;
-use crate::store::{EventMark, StoreError};
+use crate::store::{EventMark, EventSave, StoreError};
 use chrono::Duration;
 
 /// Zoom redelivers for up to about 90 minutes; marks outlive that comfortably.
@@ -47,42 +48,38 @@ impl Service {
         scope: &EventScope,
     ) -> ServiceResult<EventOutcome> {
         let stores = &self.stores;
-        let Some(id) = stores
+        let mut found = stores
             .meetings
-            .meeting_for_provider_id(event.provider, &event.provider_meeting_id)
-            .await?
-        else {
-            return Ok(EventOutcome::NotOurs);
-        };
+            .meeting_by_provider_id(event.provider, &event.provider_meeting_id)
+            .await?;
         let now = self.clock.now();
         let mark = EventMark {
             key: event.dedupe_key.clone(),
             expires_at: now + DEDUPE_KEEP,
             now,
         };
-        if stores.marks.event_seen(&mark.key, now).await? {
-            return Ok(EventOutcome::Duplicate);
-        }
         for _ in 0..APPLY_ATTEMPTS {
-            let Some(before) = stores
-                .meetings
-                .get_meeting(&id)
-                .await?
-                .filter(|m| scope.admits(m) && !m.is_gone(self.clock.now()))
-            else {
+            let Some(before) = found.filter(|m| scope.admits(m) && !m.is_gone(now)) else {
                 return Ok(EventOutcome::NotOurs);
             };
             let event = as_meant(event, &before);
-            let Some(after) = apply(&before, &event, self.clock.now()) else {
-                return Ok(EventOutcome::Unchanged);
+            let Some(after) = apply(&before, &event, now) else {
+                // Nothing to change: this event again, or an older fact.
+                let seen = stores.marks.event_seen(&mark.key, now).await?;
+                return Ok(if seen {
+                    EventOutcome::Duplicate
+                } else {
+                    EventOutcome::Unchanged
+                });
             };
-            if stores.meetings.save(&before, &after, Some(&mark)).await? {
-                tracing::info!(meetingId = %after.id, event = event.kind.name(), status = after.status.as_str(), "provider event applied");
-                return Ok(EventOutcome::Applied);
-            }
-            // Another delivery won: this very event, or another change to re-apply onto.
-            if stores.marks.event_seen(&mark.key, self.clock.now()).await? {
-                return Ok(EventOutcome::Duplicate);
+            match stores.meetings.save_event(&before, &after, &mark).await? {
+                EventSave::Applied => {
+                    tracing::info!(meetingId = %after.id, event = event.kind.name(), status = after.status.as_str(), "provider event applied");
+                    return Ok(EventOutcome::Applied);
+                }
+                EventSave::Duplicate => return Ok(EventOutcome::Duplicate),
+                // Another change came first (another event, a call): applied onto it.
+                EventSave::Stale(current) => found = current.map(|m| *m),
             }
         }
         Err(ServiceError::Store(StoreError::Contended))

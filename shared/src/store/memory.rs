@@ -5,9 +5,9 @@
 
 use super::keys::{self, Key};
 use super::{
-    BudgetStore, ClaimStore, DueIndex, DueItem, EventMark, MarkStore, MeetingStore, MemberIndex,
-    OrgStore, SharedTokenRecord, StatsStore, StoreResult, SubscriptionStore, TokenStore,
-    UserMeetingsQuery,
+    BudgetStore, ClaimStore, DueIndex, DueItem, EventMark, EventSave, MarkStore, MeetingStore,
+    MemberIndex, OrgStore, SharedTokenRecord, StatsStore, StoreResult, SubscriptionStore,
+    TokenStore, UserMeetingsQuery,
 };
 use crate::domain::claim::released_due_at;
 use crate::domain::org::Spend;
@@ -229,16 +229,43 @@ impl MeetingStore for MemoryStore {
         Ok(())
     }
 
-    async fn meeting_for_provider_id(
+    async fn meeting_by_provider_id(
         &self,
         provider: ProviderKind,
         id: &str,
-    ) -> StoreResult<Option<MeetingId>> {
-        Ok(self
-            .tables()
-            .provider_ids
+    ) -> StoreResult<Option<Meeting>> {
+        let t = self.tables();
+        Ok(t.provider_ids
             .get(&keys::provider_id(provider, id))
+            .and_then(|id| t.meetings.get(id))
             .cloned())
+    }
+
+    async fn save_event(
+        &self,
+        before: &Meeting,
+        after: &Meeting,
+        mark: &EventMark,
+    ) -> StoreResult<EventSave> {
+        let current = self.tables().meetings.get(&before.id).cloned();
+        if self.event_seen(&mark.key, mark.now).await? {
+            return Ok(EventSave::Duplicate);
+        }
+        match current {
+            Some(m) if m.version == before.version => {}
+            current => return Ok(EventSave::Stale(current.map(Box::new))),
+        }
+        Ok(if self.save(before, after, Some(mark)).await? {
+            EventSave::Applied
+        } else {
+            EventSave::Stale(
+                self.tables()
+                    .meetings
+                    .get(&before.id)
+                    .cloned()
+                    .map(Box::new),
+            )
+        })
     }
 }
 

@@ -72,6 +72,16 @@ pub struct EventMark {
     pub now: DateTime<Utc>,
 }
 
+/// How a provider event's write ended ([`MeetingStore::save_event`]).
+#[derive(Debug)]
+pub enum EventSave {
+    Applied,
+    /// Its dedupe mark is there: this very event was applied before.
+    Duplicate,
+    /// The meeting changed since `before` was read: as it is now (`None`: it is gone).
+    Stale(Option<Box<Meeting>>),
+}
+
 /// Something the due index says is due.
 #[derive(Debug, Clone)]
 pub enum DueItem {
@@ -163,13 +173,26 @@ pub trait MeetingStore: Send + Sync {
         fetched_at: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// The meeting a provider meeting belongs to (strongly consistent, written with the
-    /// meeting, so an event right after create finds it).
-    async fn meeting_for_provider_id(
+    /// The meeting a provider meeting belongs to, in one strongly consistent read (`None`:
+    /// not ours). It is the copy its provider-id entry holds, written with the meeting by
+    /// every save, so an event right after create finds it; it may lag a change that is no
+    /// save (a call, a host link), which [`Self::save_event`] then reports as `Stale`.
+    async fn meeting_by_provider_id(
         &self,
         provider: ProviderKind,
         provider_meeting_id: &str,
-    ) -> StoreResult<Option<MeetingId>>;
+    ) -> StoreResult<Option<Meeting>>;
+
+    /// A provider event's change in one write: `after` in place of `before` unless the
+    /// meeting changed meanwhile, with the event's dedupe mark, which must not be there yet,
+    /// the provider-id entry's copy, memberships and counters. A refusal says why, with the
+    /// meeting as it is now, at no extra read.
+    async fn save_event(
+        &self,
+        before: &Meeting,
+        after: &Meeting,
+        mark: &EventMark,
+    ) -> StoreResult<EventSave>;
 }
 
 /// Dedupe marks of provider events.

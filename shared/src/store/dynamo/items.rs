@@ -368,6 +368,9 @@ impl ClaimItem {
     }
 }
 
+/// The meeting item's link attributes: a provider event's write leaves them as they are.
+pub const LINK_ATTRIBUTES: [&str; 4] = ["joinUrl", "hostUrl", "hostUrlFetchedAt", "password"];
+
 /// The provider id → meeting entry, written with the meeting.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -378,18 +381,36 @@ pub struct ProviderIdItem {
     item_type: String,
     pub meeting_id: MeetingId,
     org_id: OrgId,
+    /// The meeting as its last save wrote it, so a provider event finds it in one read.
+    /// Without its links ([`LINK_ATTRIBUTES`]): a link is kept once, and the host link is
+    /// refreshed without a save.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    meeting: Option<Box<MeetingItem>>,
 }
 
 impl ProviderIdItem {
     pub fn of(m: &Meeting) -> Self {
         let key = keys::provider_id(m.provider, &m.provider_meeting_id);
+        let mut copy = m.clone();
+        copy.links = crate::domain::ProviderLinks {
+            join_url: String::new(),
+            host_url: String::new(),
+            host_url_fetched_at: None,
+            password: None,
+        };
         Self {
             pk: key.pk,
             sk: key.sk,
             item_type: "provider-id".into(),
             meeting_id: m.id.clone(),
             org_id: m.org.clone(),
+            meeting: Some(Box::new(MeetingItem::of(&copy, None))),
         }
+    }
+
+    /// The copy it holds (entries written before copies were kept hold none).
+    pub fn copy(self) -> Option<Meeting> {
+        self.meeting.map(|m| m.into_meeting())
     }
 }
 

@@ -1,13 +1,15 @@
 //! Meetings (`MTG#{id}` / `MEETING`), their provider-id entries (`PMID#…`) and the
 //! memberships that move with them (`USER#{org}#{user}` / `AT#{start}#{id}`).
 
-use super::items::{self, MeetingItem, MembershipItem, ProviderIdItem, time};
-use super::{DynamoStore, written};
+use super::items::{self, LINK_ATTRIBUTES, MeetingItem, MembershipItem, ProviderIdItem, time};
+use super::{DynamoStore, refused, written};
 use crate::domain::{Meeting, ProviderKind};
 use crate::ids::{MeetingId, UserId};
-use crate::store::{EventMark, MeetingStore, StoreResult, keys};
+use crate::store::{EventMark, EventSave, MeetingStore, StoreError, StoreResult, keys};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -27,6 +29,66 @@ impl DynamoStore {
             .build()
             .map_err(super::build_error)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// `after` written over `before` attribute by attribute, but for its links (the
+    /// provider-id entry's copy has none, and a host link is refreshed without a save),
+    /// conditioned on the stored version; a refusal returns the item as it is.
+    fn update_versioned(
+        &self,
+        before: &Meeting,
+        after: &Meeting,
+    ) -> StoreResult<TransactWriteItem> {
+        let kept = |k: &String| {
+            !matches!(k.as_str(), "pk" | "sk") && !LINK_ATTRIBUTES.contains(&k.as_str())
+        };
+        let new = items::item(&MeetingItem::of(after, None))?;
+        let old = items::item(&MeetingItem::of(before, None))?;
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::key(&keys::meeting(&after.id))))
+            .condition_expression("version = :version")
+            .expression_attribute_values(":version", items::n(before.version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        for (i, k) in old
+            .keys()
+            .filter(|k| kept(k) && !new.contains_key(*k))
+            .enumerate()
+        {
+            update = update.expression_attribute_names(format!("#r{i}"), k);
+            removes.push(format!("#r{i}"));
+        }
+        for (i, (k, v)) in new.into_iter().filter(|(k, _)| kept(k)).enumerate() {
+            update = update
+                .expression_attribute_names(format!("#s{i}"), k)
+                .expression_attribute_values(format!(":s{i}"), v);
+            sets.push(format!("#s{i} = :s{i}"));
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let update = update
+            .update_expression(expression)
+            .build()
+            .map_err(super::build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The provider-id entry with `m`'s copy; none when the provider meeting changed (the
+    /// old entry's copy then lags, and is caught up with by a refusal's `ALL_OLD`).
+    fn provider_entry(
+        &self,
+        before: &Meeting,
+        m: &Meeting,
+    ) -> StoreResult<Option<TransactWriteItem>> {
+        if before.provider != m.provider || before.provider_meeting_id != m.provider_meeting_id {
+            return Ok(None);
+        }
+        self.put(items::item(&ProviderIdItem::of(m))?, None)
+            .map(Some)
     }
 
     /// Memberships follow the start time. Their keys carry it to the second: a change within
@@ -77,6 +139,7 @@ impl MeetingStore for DynamoStore {
         event: Option<&EventMark>,
     ) -> StoreResult<bool> {
         let mut writes = vec![self.put_versioned(after, before.version, None)?];
+        writes.extend(self.provider_entry(before, after)?);
         writes.extend(self.move_memberships(before, after)?);
         writes.extend(self.count(after, Some(before))?);
         if let Some(mark) = event {
@@ -129,17 +192,56 @@ impl MeetingStore for DynamoStore {
         written("UpdateItem", result).map(drop)
     }
 
-    async fn meeting_for_provider_id(
+    async fn meeting_by_provider_id(
         &self,
         provider: ProviderKind,
         provider_meeting_id: &str,
-    ) -> StoreResult<Option<MeetingId>> {
-        let item = self
+    ) -> StoreResult<Option<Meeting>> {
+        let Some(item) = self
             .get(&keys::provider_id(provider, provider_meeting_id))
-            .await?;
-        Ok(item
-            .map(|i| items::read::<ProviderIdItem>("provider id", i))
-            .transpose()?
-            .map(|p| p.meeting_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let entry = items::read::<ProviderIdItem>("provider id", item)?;
+        let id = entry.meeting_id.clone();
+        match entry.copy() {
+            Some(m) => Ok(Some(m)),
+            // An entry from before copies were kept.
+            None => self.get_meeting(&id).await,
+        }
+    }
+
+    async fn save_event(
+        &self,
+        before: &Meeting,
+        after: &Meeting,
+        mark: &EventMark,
+    ) -> StoreResult<EventSave> {
+        // The meeting first and the mark second: the refusal's reasons come in this order.
+        let mut writes = vec![
+            self.update_versioned(before, after)?,
+            self.mark(mark, &after.id)?,
+        ];
+        writes.extend(self.provider_entry(before, after)?);
+        writes.extend(self.move_memberships(before, after)?);
+        writes.extend(self.count(after, Some(before))?);
+        let Some(reasons) = self.transact_or_refusals(writes).await? else {
+            return Ok(EventSave::Applied);
+        };
+        if refused(reasons.get(1)) {
+            return Ok(EventSave::Duplicate);
+        }
+        let Some(meeting) = reasons.into_iter().next().filter(|r| refused(Some(r))) else {
+            return Err(StoreError::malformed(
+                "transaction refusal",
+                "a condition failed on neither the meeting nor the mark",
+            ));
+        };
+        let now = meeting
+            .item
+            .map(|i| items::read::<MeetingItem>("meeting", i).map(MeetingItem::into_meeting))
+            .transpose()?;
+        Ok(EventSave::Stale(now.map(Box::new)))
     }
 }

@@ -20,7 +20,9 @@ use crate::clock::{Clock, Wait};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    CancellationReason, Delete, KeysAndAttributes, Put, TransactWriteItem,
+};
 use items::Item;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +105,18 @@ where
     }
 }
 
+/// A refused transaction's reasons.
+fn reasons(
+    e: SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> Vec<CancellationReason> {
+    match e.into_service_error() {
+        TransactWriteItemsError::TransactionCanceledException(tc) => {
+            tc.cancellation_reasons.unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
 enum TxFailure {
     ConditionFailed,
     Conflict,
@@ -128,10 +142,24 @@ fn tx_failure(
     }
 }
 
+/// Whether a transaction's item was refused for its condition.
+fn refused(reason: Option<&CancellationReason>) -> bool {
+    reason.and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
+}
+
 impl DynamoStore {
     /// One transaction: `Ok(true)` committed, `Ok(false)` a condition failed. Conflicts
     /// with concurrent transactions are retried after a short jittered pause.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<bool> {
+        Ok(self.transact_or_refusals(items).await?.is_none())
+    }
+
+    /// [`Self::transact`], telling a refusal's reasons, one per item in order (with the
+    /// item as it was where a write asked for `ALL_OLD` on a failed condition).
+    async fn transact_or_refusals(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> StoreResult<Option<Vec<CancellationReason>>> {
         for attempt in 1..=TRANSACTION_ATTEMPTS {
             let result = self
                 .client
@@ -140,11 +168,11 @@ impl DynamoStore {
                 .send()
                 .await;
             let e = match result {
-                Ok(_) => return Ok(true),
+                Ok(_) => return Ok(None),
                 Err(e) => e,
             };
             match tx_failure(&e) {
-                Some(TxFailure::ConditionFailed) => return Ok(false),
+                Some(TxFailure::ConditionFailed) => return Ok(Some(reasons(e))),
                 Some(TxFailure::Conflict) if attempt < TRANSACTION_ATTEMPTS => {
                     let jitter = rand::random_range(10..50u64) * u64::from(attempt);
                     self.clock
