@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     telemeet::telemetry::init();
     let app = telemeet::App::from_env().await?;
     let settings = telemeet::cleanup::CleanupSettings::from_env()?;
-    let queue = SqsWorkQueue::from_env().await;
+    let queue = SqsWorkQueue::from_env().await?;
     let (app, settings) = (&app, &settings);
     let queue = queue.as_ref().map(|q| q as &dyn WorkQueue);
     run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -133,7 +133,7 @@ async fn cleanup_queue(
     if !is_loopback_endpoint(&endpoint) {
         return Ok(None);
     }
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = telemeet::tls::aws::loader()?.load().await;
     local_gateway::cleanup::LocalCleanupQueue::create(&aws, &config.table_name)
         .await
         .map(Some)

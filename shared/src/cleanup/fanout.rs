@@ -67,13 +67,17 @@ impl SqsWorkQueue {
         }
     }
 
-    /// `CLEANUP_QUEUE_URL`, when set; the SQS client from the default chain (no I/O).
-    pub async fn from_env() -> Option<Self> {
-        let url = std::env::var("CLEANUP_QUEUE_URL")
+    /// `CLEANUP_QUEUE_URL`, when set (`None` otherwise); the SQS client from the default
+    /// chain over the process's one TLS configuration (no I/O).
+    pub async fn from_env() -> Result<Option<Self>, String> {
+        let Some(url) = std::env::var("CLEANUP_QUEUE_URL")
             .ok()
-            .filter(|u| !u.trim().is_empty())?;
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Some(Self::new(aws_sdk_sqs::Client::new(&aws), url))
+            .filter(|u| !u.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let aws = crate::tls::aws::loader()?.load().await;
+        Ok(Some(Self::new(aws_sdk_sqs::Client::new(&aws), url)))
     }
 }
 
