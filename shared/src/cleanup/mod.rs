@@ -7,7 +7,7 @@
 //! provider once their window ends or they end: such a room lets either side in without the
 //! other, so it must not stay open at Zoom for the week until the weekly run.
 //!
-//! Capacity follows the work: each provider account is paced apart ([`pacer::Pacers`]),
+//! Capacity follows the work: each provider account is paced apart (`pacer::Pacers`),
 //! and with a work queue ([`fanout`]) the weekly run only plans, handing each account's
 //! due meetings to workers that run accounts in parallel and continue until none is left.
 
