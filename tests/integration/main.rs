@@ -5,7 +5,6 @@
 mod adversarial;
 mod authentication;
 mod budgets;
-mod cleanup_fan_out;
 mod conversations;
 mod demo_page;
 mod deployed_smoke;

@@ -4,7 +4,7 @@
 //! user, and every org's own account under its default user and each host its directory
 //! maps there (a Zoom list is per host user).
 
-use super::{AccountKey, DUE_PAGE, Run, Summary};
+use super::{DUE_PAGE, Run, Summary};
 use crate::domain::{MeetingStatus, ProviderKind};
 use crate::ids::{MeetingId, OrgId};
 use crate::providers::{Deletion, Marked, MeetingProvider, ProviderError};
@@ -19,14 +19,7 @@ impl Run<'_> {
     pub(super) async fn orphan_pass(&self) -> bool {
         for provider in self.app.service.providers.all() {
             let mut seen = HashSet::new();
-            let account = AccountKey {
-                provider: provider.kind(),
-                org: None,
-            };
-            if !self
-                .orphans_of(provider.as_ref(), &account, None, &mut seen)
-                .await
-            {
+            if !self.orphans_of(provider.as_ref(), None, &mut seen).await {
                 return false;
             }
         }
@@ -64,16 +57,10 @@ impl Run<'_> {
     /// One org's own account: once where lists are per account, else per host user.
     async fn org_account(&self, org: &OrgId, kind: ProviderKind) -> bool {
         let provider = self.app.service.orgs.adapter(org, kind);
-        let account = AccountKey {
-            provider: kind,
-            org: Some(org.clone()),
-        };
         // One meeting listed under two users (a default that is also mapped) counts once.
         let mut seen = HashSet::new();
         if !provider.lists_per_host() {
-            return self
-                .orphans_of(provider.as_ref(), &account, None, &mut seen)
-                .await;
+            return self.orphans_of(provider.as_ref(), None, &mut seen).await;
         }
         let Some(users) = self.host_users(org, kind, provider.as_ref()).await else {
             Summary::add(&self.summary.failed);
@@ -81,7 +68,7 @@ impl Run<'_> {
         };
         for user in &users {
             if !self
-                .orphans_of(provider.as_ref(), &account, Some(user), &mut seen)
+                .orphans_of(provider.as_ref(), Some(user), &mut seen)
                 .await
             {
                 return false;
@@ -139,7 +126,6 @@ impl Run<'_> {
     async fn orphans_of(
         &self,
         provider: &dyn MeetingProvider,
-        account: &AccountKey,
         user: Option<&str>,
         seen: &mut HashSet<String>,
     ) -> bool {
@@ -161,7 +147,7 @@ impl Run<'_> {
                 return false;
             }
             if seen.insert(m.provider_meeting_id.clone()) {
-                self.orphan(provider, account, m).await;
+                self.orphan(provider, m).await;
             }
         }
         true
@@ -169,7 +155,7 @@ impl Run<'_> {
 
     /// One marked provider meeting: deleted if it is old enough and nothing live of ours
     /// stands behind it.
-    async fn orphan(&self, provider: &dyn MeetingProvider, account: &AccountKey, m: Marked) {
+    async fn orphan(&self, provider: &dyn MeetingProvider, m: Marked) {
         // Another deployment's (a staging stack sharing the account), or an old marker that
         // names none: never ours to delete.
         if m.deployment.as_deref() != Some(self.app.service.settings.deployment.as_str()) {
@@ -200,7 +186,7 @@ impl Run<'_> {
             Summary::add(&self.summary.orphans_deleted);
             return;
         }
-        self.pacers.wait(account, self.clock).await;
+        self.pacer.wait(self.clock).await;
         match provider.delete(&m.provider_meeting_id, self.deadline).await {
             Ok(Deletion::Deleted | Deletion::AlreadyGone) => {
                 tracing::info!(provider = %provider.kind(), "cleanup: orphan deleted");
