@@ -91,10 +91,10 @@ async fn send(
     if let Some(t) = read_timeout {
         *request.timeout_mut() = Some(t);
     }
-    let response = http.execute(request).await.map_err(classify)?;
+    let mut response = http.execute(request).await.map_err(classify)?;
     let mut head = http::Response::builder().status(response.status().as_u16());
     if let Some(headers) = head.headers_mut() {
-        headers.extend(response.headers().clone());
+        *headers = std::mem::take(response.headers_mut());
     }
     let body = response.bytes().await.map_err(classify)?;
     let response = head

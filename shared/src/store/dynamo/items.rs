@@ -186,6 +186,16 @@ pub struct MeetingItem {
     notice_at: Option<i64>,
 }
 
+impl MeetingItem {
+    /// Empties [`LINK_ATTRIBUTES`] (the provider-id entry's copy keeps no link).
+    fn drop_links(&mut self) {
+        self.join_url.clear();
+        self.host_url.clear();
+        self.host_url_fetched_at = None;
+        self.password = None;
+    }
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -391,20 +401,15 @@ pub struct ProviderIdItem {
 impl ProviderIdItem {
     pub fn of(m: &Meeting) -> Self {
         let key = keys::provider_id(m.provider, &m.provider_meeting_id);
-        let mut copy = m.clone();
-        copy.links = crate::domain::ProviderLinks {
-            join_url: String::new(),
-            host_url: String::new(),
-            host_url_fetched_at: None,
-            password: None,
-        };
+        let mut copy = MeetingItem::of(m, None);
+        copy.drop_links();
         Self {
             pk: key.pk,
             sk: key.sk,
             item_type: "provider-id".into(),
             meeting_id: m.id.clone(),
             org_id: m.org.clone(),
-            meeting: Some(Box::new(MeetingItem::of(&copy, None))),
+            meeting: Some(Box::new(copy)),
         }
     }
 
@@ -757,6 +762,35 @@ pub const TTL: &str = TTL_ATTRIBUTE;
 mod tests {
     use super::*;
     use crate::domain::sample_meeting;
+
+    #[test]
+    fn the_provider_id_entrys_copy_holds_every_fact_but_no_link() {
+        // Whole milliseconds: the item keeps times to the millisecond.
+        let at = DateTime::from_timestamp_millis(1_795_000_000_123).expect("time");
+        let mut m = sample_meeting(at);
+        m.links = ProviderLinks {
+            join_url: "https://zoom.example/j/1".into(),
+            host_url: "https://zoom.example/s/1?zak=secret".into(),
+            host_url_fetched_at: Some(at),
+            password: Some("pass".into()),
+        };
+        let entry = item(&ProviderIdItem::of(&m)).expect("item");
+        let Some(AttributeValue::M(copy)) = entry.get("meeting") else {
+            panic!("the entry holds the meeting");
+        };
+        for a in LINK_ATTRIBUTES {
+            let empty = match copy.get(a) {
+                None => true,
+                Some(AttributeValue::S(v)) => v.is_empty(),
+                Some(_) => false,
+            };
+            assert!(empty, "{a} is not kept in the copy");
+        }
+        let back: ProviderIdItem = read("provider id", entry).expect("read");
+        let mut without = m.clone();
+        without.links = ProviderLinks::default();
+        assert_eq!(back.copy(), Some(without), "every other fact is kept");
+    }
 
     #[test]
     fn a_meeting_survives_the_round_trip_through_its_item() {
