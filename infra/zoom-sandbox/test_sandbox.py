@@ -470,6 +470,34 @@ class FaultsTest(SandboxTestCase):
         self.assertEqual([r["status"] for r in self.calls()["requests"][1:]], [201, 201])
         self.assertEqual(len(self.stored_meetings()["meetings"]), 2)
 
+    def test_every_delete_answers_after_the_delay_until_cleared_and_deletes_run_at_once(self):
+        # The cleanup benchmark's zoom.us: "Delete a meeting" (DELETE /meetings/{meetingId},
+        # ../shared/fixtures/zoom/ZoomMeetingAPISpec.json) answers 204 "Meeting deleted."
+        # after a network round trip; slowed, not failed, and concurrent deletes (one per
+        # provider account) are each slowed, not queued behind one another.
+        ids = [self.create()["id"] for _ in range(3)]
+        self.fault(DELETE, "delay", ms=300, times=-1)
+        started = time.monotonic()
+        self.assertEqual(self.api("DELETE", f"/meetings/{ids[0]}")[0], 204)
+        self.assertGreaterEqual(time.monotonic() - started, 0.3)
+        answers = []
+        workers = [threading.Thread(target=lambda i=i: answers.append(self.api("DELETE", f"/meetings/{i}")[0]))
+                   for i in ids[1:]]
+        started = time.monotonic()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        both = time.monotonic() - started
+        self.assertEqual(answers, [204, 204])
+        self.assertGreaterEqual(both, 0.3)
+        self.assertLess(both, 0.6, "two deletes at once take one delay, not two")
+        self.assertEqual(self.stored_meetings()["meetings"], [])
+        self.assertEqual(self.control("DELETE", "faults")[0], 204)
+        started = time.monotonic()
+        self.assertEqual(self.api("DELETE", f"/meetings/{ids[0]}")[0], 404)  # gone: not delayed
+        self.assertLess(time.monotonic() - started, 0.3)
+
     def test_hold_waits_for_release_then_processes(self):
         self.fault(CREATE, "hold")
         answers = []

@@ -5,6 +5,7 @@
 mod adversarial;
 mod authentication;
 mod budgets;
+mod cleanup_fan_out;
 mod conversations;
 mod demo_page;
 mod deployed_smoke;

@@ -426,6 +426,73 @@ fn mapping_needs(doc: &yaml_serde::Value, function: &str) -> (BTreeSet<String>, 
     (stream, queues)
 }
 
+/// The weekly cleanup fanned out as production runs it, with `app` (recording into `rec`):
+/// planned into a work queue (its sends recorded), the queue drained as the SQS mapping
+/// does (those receives and deletes are the mapping's: `mapping_needs`); then an
+/// in-process run that finds nothing left. The work queue, for its URLs.
+/// A plain function returning the boxed future: the future is built in this frame, not in
+/// the test's (its poll frame is large already; the cycle's would overflow its stack).
+fn weekly_cleanup_fanned_out<'a>(
+    stack: &'a Stack,
+    cleanup: &'a App,
+    rec: &'a Arc<Recorder>,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = local_gateway::cleanup::LocalCleanupQueue> + Send + 'a>,
+> {
+    Box::pin(weekly_cleanup(stack, cleanup, rec))
+}
+
+async fn weekly_cleanup(
+    stack: &Stack,
+    cleanup: &App,
+    rec: &Arc<Recorder>,
+) -> local_gateway::cleanup::LocalCleanupQueue {
+    let cleanup_queue = local_gateway::cleanup::LocalCleanupQueue::create(
+        &stack.aws_config().await,
+        local_stack::TABLE_NAME,
+    )
+    .await
+    .expect("cleanup queue");
+    let recording_sqs = aws_sdk_sqs::config::Builder::from(&stack.aws_config().await)
+        .interceptor(Recording(rec.clone()))
+        .build();
+    let cleanup_sender = telemeet::cleanup::fanout::SqsWorkQueue::new(
+        aws_sdk_sqs::Client::from_conf(recording_sqs),
+        cleanup_queue.url.clone(),
+    );
+    let weekly = json!({ "time": (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339(), "detail": {} });
+    let cleanup_settings = telemeet::cleanup::CleanupSettings::default();
+    let worker = local_gateway::cleanup::Worker {
+        app: cleanup,
+        settings: &cleanup_settings,
+        sender: &cleanup_sender,
+        timeout: std::time::Duration::from_secs(60),
+    };
+    let summary = Box::pin(local_gateway::cleanup::cycle(
+        &cleanup_queue,
+        worker,
+        &weekly,
+    ))
+    .await
+    .expect("cycle");
+    assert!(
+        summary["archived"].as_u64().is_some_and(|n| n >= 8),
+        "{summary}"
+    );
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert_eq!(summary["complete"], true, "{summary}");
+    let again = telemeet::cleanup::run(
+        cleanup,
+        &cleanup_settings,
+        &weekly,
+        cleanup.service.clock.instant() + std::time::Duration::from_secs(60),
+    )
+    .await
+    .expect("summary");
+    assert_eq!(again["archived"], 0, "{again}");
+    cleanup_queue
+}
+
 /// What a recording says the function needs, in the template's terms.
 #[derive(Default)]
 struct Needs {
@@ -908,7 +975,9 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
     // cleanup: the close-rooms pass deletes chat-1's room (its window ended 91 minutes in)
     // and marks it closed; a week on, the ended and cancelled meetings are deleted at their
     // providers (Zoom, Zoho; Jitsi needs no call) and archived; orphans are looked for at
-    // each provider.
+    // each provider. The weekly run is fanned out as production runs it: planned into the
+    // work queue (its sends recorded), the queue drained as the SQS mapping does (those
+    // receives and deletes are the mapping's: `mapping_needs`); then an in-process run.
     let (cleanup, rec) = recording_app(&mut stack, clock.clone()).await;
     let closed = telemeet::cleanup::run(
         &cleanup,
@@ -919,19 +988,7 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
     .await
     .expect("summary");
     assert_eq!(closed["roomsClosed"], 1, "{closed}");
-    let summary = telemeet::cleanup::run(
-        &cleanup,
-        &telemeet::cleanup::CleanupSettings::default(),
-        &json!({ "time": (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339(), "detail": {} }),
-        cleanup.service.clock.instant() + std::time::Duration::from_secs(60),
-    )
-    .await
-    .expect("summary");
-    assert!(
-        summary["archived"].as_u64().is_some_and(|n| n >= 8),
-        "{summary}"
-    );
-    assert_eq!(summary["failed"], 0, "{summary}");
+    let cleanup_queue = weekly_cleanup_fanned_out(&stack, &cleanup, &rec).await;
     recorded.insert("cleanup", rec.take());
 
     // event-router and event-delivery (DESIGN.md, "Events to the platform"), fed as their
@@ -1070,6 +1127,11 @@ async fn each_functions_policy_is_exactly_what_its_code_calls() {
     let queue_names: BTreeMap<String, &str> = [
         (local.queue_url.clone(), "DeliveryQueue"),
         (local.dead_letter_url.clone(), "DeliveryDeadLetterQueue"),
+        (cleanup_queue.url.clone(), "CleanupQueue"),
+        (
+            cleanup_queue.dead_letter_url.clone(),
+            "CleanupWorkDeadLetterQueue",
+        ),
     ]
     .into_iter()
     .collect();

@@ -9,6 +9,9 @@
 //! `--cold-token-only` runs only that scenario (create-meeting's cold first answer with the
 //! Zoom token already shared through the table vs not yet).
 //!
+//! `--fan-out-only` runs only the fanned-out cleanup (`cleanup_meetings` due meetings over
+//! `FAN_OUT_ACCOUNTS` orgs' own Zoom accounts, each delete answered after 100 ms).
+//!
 //! `--quick` is CI's regression check: fewer rounds, and generous budgets that fail the run
 //! (init ≤ 30 ms, peak RSS ≤ 48 MB, zip ≤ 6 MB per function).
 
@@ -437,6 +440,7 @@ async fn main() -> ExitCode {
 struct Args {
     quick: bool,
     cold_token_only: bool,
+    fan_out_only: bool,
     token_latency_ms: u64,
     out: PathBuf,
     /// Bootstraps built with another profile (e.g. an opt-level experiment).
@@ -455,6 +459,7 @@ impl Args {
         Self {
             quick: args.iter().any(|a| a == "--quick"),
             cold_token_only: args.iter().any(|a| a == "--cold-token-only"),
+            fan_out_only: args.iter().any(|a| a == "--fan-out-only"),
             token_latency_ms: value("--token-latency-ms")
                 .and_then(|v| v.to_str()?.parse().ok())
                 .unwrap_or(300),
@@ -487,6 +492,14 @@ impl Mode {
 async fn run() -> Result<Vec<String>, String> {
     let root = local_stack::repo_root();
     let args = Args::parse(&root);
+    if args.fan_out_only {
+        // In-process: no bootstrap needed.
+        let ctx = Ctx::start(Mode::new(args.quick)).await?;
+        let fan_out = cleanup_fan_out(&ctx).await?;
+        print_fan_out(&fan_out);
+        ctx.stack.finish(0).await;
+        return Ok(check_fan_out(&fan_out, &ctx.mode));
+    }
     let binaries = binaries(&root, &args.bin_dir)?;
     let ctx = Ctx::start(Mode::new(args.quick)).await?;
     cold_token(&ctx, &binaries[0], args.token_latency_ms).await?;
@@ -517,7 +530,10 @@ async fn run() -> Result<Vec<String>, String> {
     let verify = verify_throughput(if ctx.mode.quick { 200_000 } else { 2_000_000 });
     let node = node_peer(&ctx, &root, &events).await?;
     // Last: it archives what is due.
-    rust.insert("cleanup", cleanup(&ctx, &binaries[4]).await?);
+    let mut cleaned = cleanup(&ctx, &binaries[4]).await?;
+    // Under the cleanup's entry: the functions' table and budgets read each entry's init.
+    cleaned["fan_out"] = cleanup_fan_out(&ctx).await?;
+    rust.insert("cleanup", cleaned);
     let failed = report(&ctx, &args.out, (&rust, &node), &verify, &floor)?;
     ctx.stack.finish(0).await;
     Ok(failed)
@@ -1146,6 +1162,172 @@ async fn route_series(run: &mut Running, batch: &Value, rounds: usize) -> Option
     Some(out)
 }
 
+/// Provider accounts of the fan-out scenario: orgs, each with its own Zoom account.
+const FAN_OUT_ACCOUNTS: usize = 10;
+/// How long the Zoom sandbox takes to answer each delete in the fan-out scenario.
+const FAN_OUT_DELETE_MS: u64 = 100;
+
+/// The weekly cleanup fanned out as production runs it (planner, then worker runs until
+/// the work queue is empty; the production handlers in-process, one message per account
+/// at a time, accounts at once), on `cleanup_meetings` due Zoom meetings spread over
+/// `FAN_OUT_ACCOUNTS` orgs' own accounts, every delete answered after 100 ms.
+async fn cleanup_fan_out(ctx: &Ctx) -> Result<Value, String> {
+    use telemeet::domain::ProviderKind;
+    let n = ctx.mode.cleanup_meetings;
+    eprintln!("cleanup fanned out: {n} due meetings over {FAN_OUT_ACCOUNTS} Zoom accounts ...");
+    let clock: std::sync::Arc<dyn telemeet::clock::Clock> =
+        std::sync::Arc::new(telemeet::clock::SystemClock);
+    let app = ctx
+        .stack
+        .app(clock, telemeet::service::Settings::default())
+        .await?;
+    let start = chrono::Utc::now() - chrono::Duration::days(2);
+    let mut meetings = Vec::with_capacity(n);
+    for a in 0..FAN_OUT_ACCOUNTS {
+        let org = format!("clinic-fan-{a}");
+        connect_own_zoom(ctx, &app, &org).await?;
+        for i in (a..n).step_by(FAN_OUT_ACCOUNTS) {
+            let id = 90_000_000_000u64 + i as u64;
+            let mut m = local_stack::sample_meeting(
+                2_000_000 + i,
+                &org,
+                ProviderKind::Zoom,
+                id.to_string(),
+                start,
+            )?;
+            m.account = telemeet::domain::Account::Org;
+            meetings.push(m);
+        }
+    }
+    ctx.stack.put_meetings(&meetings).await?;
+    const DELETE: &str = "DELETE /v2/meetings/{meetingId}";
+    ctx.stack
+        .fault(
+            json!({ "operation": DELETE, "kind": "delay", "ms": FAN_OUT_DELETE_MS, "times": -1 }),
+        )
+        .await;
+    let deletes_before = ctx.stack.sandbox_count(DELETE).await;
+    let queue = local_gateway::cleanup::LocalCleanupQueue::create(
+        &ctx.stack.aws_config().await,
+        local_stack::TABLE_NAME,
+    )
+    .await?;
+    let sender = queue.sender();
+    let settings = telemeet::cleanup::CleanupSettings::default();
+    let worker = local_gateway::cleanup::Worker {
+        app: &app,
+        settings: &settings,
+        sender: &sender,
+        timeout: local_gateway::cleanup::FUNCTION_TIMEOUT,
+    };
+    let scheduled = json!({ "version": "0", "id": "bench-fan-out", "detail-type": "Scheduled Event", "source": "aws.events", "time": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(), "detail": {} });
+    let summary = Box::pin(local_gateway::cleanup::cycle(&queue, worker, &scheduled)).await?;
+    ctx.stack
+        .sandbox(reqwest::Method::DELETE, "/__sandbox/faults", None)
+        .await;
+    let deletes = ctx.stack.sandbox_count(DELETE).await - deletes_before;
+    Ok(fan_out_figures(n, summary, deletes, &settings))
+}
+
+/// An org with its own Zoom account at the sandbox: its secret and connection stored as
+/// `PUT /org/providers/zoom` stores them (the credential check is that route's, not this).
+async fn connect_own_zoom(ctx: &Ctx, app: &telemeet::App, org: &str) -> Result<(), String> {
+    use telemeet::domain::ProviderKind;
+    let secret = ctx.stack.zoom_account(&["front-desk@bench.example"]).await;
+    let org = telemeet::ids::OrgId::parse(org, "org").map_err(|e| format!("{e:?}"))?;
+    let parts = app.service.orgs.parts();
+    let name = app.service.orgs.secret_name(&org, ProviderKind::Zoom);
+    parts
+        .writer
+        .put_secret(&name, &secret.to_string(), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let connection = telemeet::domain::Connection {
+        provider: ProviderKind::Zoom,
+        verified_at: chrono::Utc::now(),
+        ids: Map::new(),
+    };
+    app.service
+        .stores
+        .orgs
+        .put_connection(&org, &connection)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The measured figures and the capacity model they check.
+fn fan_out_figures(
+    n: usize,
+    summary: Value,
+    deletes: u64,
+    settings: &telemeet::cleanup::CleanupSettings,
+) -> Value {
+    let wall_s = summary["wallMs"].as_f64().unwrap_or(f64::NAN) / 1000.0;
+    // The pacer sends at 90 % of the rate (pacer.rs).
+    let paced = 0.9 * f64::from(settings.provider_rate);
+    let run_s = (local_gateway::cleanup::FUNCTION_TIMEOUT - settings.margin).as_secs_f64();
+    json!({
+        "due_meetings": n,
+        "accounts": FAN_OUT_ACCOUNTS,
+        "delete_latency_ms": FAN_OUT_DELETE_MS,
+        "summary": summary,
+        "wall_s": wall_s,
+        "provider_deletes": deletes,
+        "deletes_per_s": deletes as f64 / wall_s,
+        "deletes_per_s_per_account": deletes as f64 / wall_s / FAN_OUT_ACCOUNTS as f64,
+        "model": {
+            "paced_per_s_per_account": paced,
+            "per_lambda_run_per_account": (paced * run_s) as u64,
+            "per_week_per_account": (paced * 604_800.0) as u64,
+            "parallel_accounts": local_gateway::cleanup::MAX_CONCURRENCY,
+        },
+    })
+}
+
+fn print_fan_out(f: &Value) {
+    let m = &f["model"];
+    println!(
+        "
+cleanup fanned out: {} of {} due meetings cleared over {} Zoom accounts (deletes answered after {} ms) in {:.1} s, {} Lambda runs ({} messages); {} provider deletes, {:.1}/s in all, {:.1}/s per account",
+        f["summary"]["archived"],
+        f["due_meetings"],
+        f["accounts"],
+        f["delete_latency_ms"],
+        f["wall_s"].as_f64().unwrap_or(0.0),
+        f["summary"]["lambdaRuns"],
+        f["summary"]["messages"],
+        f["provider_deletes"],
+        f["deletes_per_s"].as_f64().unwrap_or(0.0),
+        f["deletes_per_s_per_account"].as_f64().unwrap_or(0.0),
+    );
+    println!(
+        "capacity model: {} deletes/s per account (90 % of the rate) → {} meetings per account per Lambda run (300 s less the margin), {} per account per week with continuation; accounts run in parallel ({} at once: the mapping's MaximumConcurrency), so a week holds accounts × that",
+        m["paced_per_s_per_account"],
+        m["per_lambda_run_per_account"],
+        m["per_week_per_account"],
+        m["parallel_accounts"],
+    );
+}
+
+/// Quick mode fails unless one cycle cleared every due meeting, each deleted once.
+fn check_fan_out(f: &Value, mode: &Mode) -> Vec<String> {
+    let n = mode.cleanup_meetings as u64;
+    let s = &f["summary"];
+    if s["archived"] == n && s["complete"] == true && f["provider_deletes"] == n {
+        return Vec::new();
+    }
+    let problem = format!(
+        "cleanup fan-out: {} of {n} archived, {} provider deletes, complete {} (want all, once each, complete)",
+        s["archived"], f["provider_deletes"], s["complete"]
+    );
+    if mode.quick {
+        vec![problem]
+    } else {
+        println!("target missed: {problem}");
+        Vec::new()
+    }
+}
+
 /// Writes `n` due Jitsi meetings (no provider call on delete) straight into the table.
 async fn seed_due(ctx: &Ctx, n: usize) -> Result<(), String> {
     let start = chrono::Utc::now() - chrono::Duration::days(2);
@@ -1265,6 +1447,7 @@ fn print_table(r: &Value) {
         c["archived_per_s"].as_f64().unwrap_or(0.0),
         c["calls"]["byOperation"]
     );
+    print_fan_out(&r["rust"]["cleanup"]["fan_out"]);
     println!(
         "webhook verifications: {:.0}/s ({}-byte body, one core)",
         r["webhook_verifications_per_s"]["per_s"]
@@ -1426,6 +1609,10 @@ fn check_functions(r: &Value, quick: bool) -> Vec<String> {
 /// Quick mode: budgets that fail the run. Full mode: the targets, reported (never failing).
 fn check(r: &Value, quick: bool) -> Vec<String> {
     let mut failed = check_functions(r, quick);
+    failed.extend(check_fan_out(
+        &r["rust"]["cleanup"]["fan_out"],
+        &Mode::new(quick),
+    ));
     let link = &r["rust"]["get-meeting-link"]["calls"]["participant"];
     if link["dynamodbReads"] != 1 || link["secretsManager"] != 0 {
         failed.push(format!(

@@ -179,34 +179,20 @@ impl LocalEvents {
             if failed.contains(&m["messageId"].as_str().unwrap_or_default()) {
                 continue;
             }
-            self.sqs
-                .delete_message()
-                .queue_url(&self.queue_url)
-                .receipt_handle(m["receiptHandle"].as_str().unwrap_or_default())
-                .send()
-                .await
-                .map_err(|e| format!("DeleteMessage: {e}"))?;
+            delete(&self.sqs, &self.queue_url, m).await?;
         }
         Ok(())
     }
 
     /// How many deliveries are in the dead-letter queue.
     pub async fn dead_letters(&self) -> Result<usize, String> {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.dead_letter_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .map_err(|e| format!("GetQueueAttributes: {e}"))?;
-        Ok(out
-            .attributes
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-                    .and_then(|n| n.parse().ok())
-            })
-            .unwrap_or(0))
+        let n = attribute(
+            &self.sqs,
+            &self.dead_letter_url,
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+        )
+        .await?;
+        Ok(n.parse().unwrap_or(0))
     }
 
     async fn latest_iterator(&self) -> Result<String, String> {
@@ -254,8 +240,42 @@ fn text(v: &Value, field: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no {field} in {v}"))
 }
 
+/// Deletes a received message (a Lambda record): what the SQS event source does with a
+/// message the function did not report failed.
+pub(crate) async fn delete(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    record: &Value,
+) -> Result<(), String> {
+    sqs.delete_message()
+        .queue_url(url)
+        .receipt_handle(record["receiptHandle"].as_str().unwrap_or_default())
+        .send()
+        .await
+        .map_err(|e| format!("DeleteMessage: {e}"))?;
+    Ok(())
+}
+
+/// One attribute of a queue (empty when it has none).
+pub(crate) async fn attribute(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    name: aws_sdk_sqs::types::QueueAttributeName,
+) -> Result<String, String> {
+    Ok(sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name.clone())
+        .send()
+        .await
+        .map_err(|e| format!("GetQueueAttributes: {e}"))?
+        .attributes
+        .and_then(|a| a.get(&name).cloned())
+        .unwrap_or_default())
+}
+
 /// An SQS message as Lambda's SQS event source hands it to the function.
-fn lambda_record(m: &aws_sdk_sqs::types::Message) -> Value {
+pub(crate) fn lambda_record(m: &aws_sdk_sqs::types::Message) -> Value {
     let attributes: serde_json::Map<String, Value> = m
         .attributes()
         .map(|a| {
@@ -287,19 +307,7 @@ async fn queues(
         .map_err(|e| format!("CreateQueue: {e}"))?
         .queue_url
         .unwrap_or_default();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dead)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| format!("GetQueueAttributes: {e}"))?
-        .attributes
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .unwrap_or_default();
+    let arn = attribute(sqs, &dead, aws_sdk_sqs::types::QueueAttributeName::QueueArn).await?;
     let redrive = json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receives.to_string()});
     let url = sqs
         .create_queue()

@@ -2,6 +2,7 @@
 //! request into the API Gateway (HTTP API, payload v2) event the Lambdas receive and
 //! handing it to the same handler code.
 
+pub mod cleanup;
 pub mod demo;
 pub mod events;
 pub mod template;
@@ -31,6 +32,13 @@ const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 /// The deadline a local invocation gets, like a Lambda timeout.
 const INVOCATION_TIMEOUT_MS: u64 = 30_000;
 
+/// The cleanup as the gateway runs it: its settings, and the work queue when the stack
+/// has one (then `detail.fanOut: true` runs a whole fanned-out cycle).
+pub struct LocalCleanup {
+    pub settings: CleanupSettings,
+    pub queue: Option<cleanup::LocalCleanupQueue>,
+}
+
 /// Binds `127.0.0.1:port` (0 = any free port). Nothing but loopback is ever bound.
 pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
@@ -40,7 +48,7 @@ pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
-    cleanup: Arc<CleanupSettings>,
+    cleanup: Arc<LocalCleanup>,
     demo: Arc<demo::Demo>,
     events: Option<Arc<events::LocalEvents>>,
 ) -> std::io::Result<()> {
@@ -139,7 +147,7 @@ pub fn local_door_allowed(headers: &http::HeaderMap) -> bool {
 
 async fn invoke(
     app: &App,
-    cleanup: &CleanupSettings,
+    cleanup: &LocalCleanup,
     demo: &demo::Demo,
     events: Option<&events::LocalEvents>,
     req: hyper::Request<Incoming>,
@@ -175,21 +183,7 @@ async fn invoke(
         return no_show_pass(events, &body).await;
     }
     if parts.uri.path() == CLEANUP_PATH && parts.method == http::Method::POST {
-        // Local only: hands an EventBridge scheduled event to the cleanup, answers its summary.
-        let Ok(scheduled) = serde_json::from_slice::<Value>(&body) else {
-            return plain(400, "the body must be an EventBridge scheduled event");
-        };
-        let deadline = telemeet::cleanup::deadline_of(&context, app.service.clock.as_ref());
-        return match telemeet::cleanup::run(app, cleanup, &scheduled, deadline).await {
-            Ok(summary) => json_answer(200, &summary),
-            Err(invalid) => {
-                let e = telemeet::http::error::ApiError::from(invalid);
-                json_answer(
-                    e.code.status(),
-                    &e.body(&chrono::Utc::now().to_rfc3339(), &context.request_id),
-                )
-            }
-        };
+        return cleanup_door(app, cleanup, &body, &context).await;
     }
     let path = parts.uri.path();
     if path == telemeet::http::webhook::PATH
@@ -220,6 +214,60 @@ async fn invoke(
         _ => Bytes::new(),
     };
     hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// Local only: hands an EventBridge scheduled event to the cleanup, answers its summary
+/// (with `detail.fanOut`, a whole fanned-out cycle's).
+async fn cleanup_door(
+    app: &App,
+    cleanup: &LocalCleanup,
+    body: &[u8],
+    context: &Context,
+) -> hyper::Response<Full<Bytes>> {
+    let Ok(scheduled) = serde_json::from_slice::<Value>(body) else {
+        return plain(400, "the body must be an EventBridge scheduled event");
+    };
+    if scheduled["detail"]["fanOut"] == true {
+        return fan_out(app, cleanup, &scheduled).await;
+    }
+    let deadline = telemeet::cleanup::deadline_of(context, app.service.clock.as_ref());
+    match telemeet::cleanup::run(app, &cleanup.settings, &scheduled, deadline).await {
+        Ok(summary) => json_answer(200, &summary),
+        Err(invalid) => {
+            let e = telemeet::http::error::ApiError::from(invalid);
+            json_answer(
+                e.code.status(),
+                &e.body(&chrono::Utc::now().to_rfc3339(), &context.request_id),
+            )
+        }
+    }
+}
+
+/// Local only: a weekly cycle fanned out through the work queue (planner, then every
+/// worker run until the queue is empty), its summed summary with the number of runs.
+/// Boxed here, so the cycle's large future is never part of `invoke`'s.
+fn fan_out<'a>(
+    app: &'a App,
+    cleanup: &'a LocalCleanup,
+    scheduled: &'a Value,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Response<Full<Bytes>>> + Send + 'a>>
+{
+    Box::pin(async move {
+        let Some(queue) = &cleanup.queue else {
+            return plain(400, "the local stack has no cleanup queue");
+        };
+        let sender = queue.sender();
+        let worker = cleanup::Worker {
+            app,
+            settings: &cleanup.settings,
+            sender: &sender,
+            timeout: cleanup::FUNCTION_TIMEOUT,
+        };
+        match cleanup::cycle(queue, worker, scheduled).await {
+            Ok(summary) => json_answer(200, &summary),
+            Err(e) => plain(500, &e),
+        }
+    })
 }
 
 /// Local only: the no-show pass of `event-router`, at the scheduled event's `time`.

@@ -60,7 +60,10 @@ async fn run() -> Result<(), String> {
         settings,
     ));
     let events = local_events(&config, &app).await?;
-    let cleanup = Arc::new(telemeet::cleanup::CleanupSettings::from_env()?);
+    let cleanup = Arc::new(local_gateway::LocalCleanup {
+        settings: telemeet::cleanup::CleanupSettings::from_env()?,
+        queue: cleanup_queue(&config).await?,
+    });
     let listener = local_gateway::bind(port)
         .await
         .map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
@@ -120,6 +123,20 @@ async fn local_events(
     )
     .await?;
     Ok(Some(Arc::new(events)))
+}
+
+/// The cleanup's FIFO work queue on moto, when the stack is local.
+async fn cleanup_queue(
+    config: &Config,
+) -> Result<Option<local_gateway::cleanup::LocalCleanupQueue>, String> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    if !is_loopback_endpoint(&endpoint) {
+        return Ok(None);
+    }
+    let aws = telemeet::tls::aws::loader()?.load().await;
+    local_gateway::cleanup::LocalCleanupQueue::create(&aws, &config.table_name)
+        .await
+        .map(Some)
 }
 
 async fn shutdown() {

@@ -6,22 +6,31 @@
 //! A second, frequent pass (`detail.pass = "close-rooms"`) closes conversation rooms at the
 //! provider once their window ends or they end: such a room lets either side in without the
 //! other, so it must not stay open at Zoom for the week until the weekly run.
+//!
+//! Capacity follows the work: each provider account is paced apart (`pacer::Pacers`),
+//! and with a work queue ([`fanout`]) the weekly run only plans, handing each account's
+//! due meetings to workers that run accounts in parallel and continue until none is left.
 
+pub mod fanout;
 mod orphans;
 mod pacer;
 
 use crate::App;
 use crate::clock::Clock;
 use crate::domain::{Claim, DueFor, Invalid, Meeting, MeetingStatus};
+use crate::ids::MeetingId;
 use crate::providers::Deletion;
 use crate::store::DueItem;
 use crate::store::keys::DUE_SHARDS;
 use crate::telemetry::cause;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
-use pacer::Pacer;
+pub use pacer::AccountKey;
+use pacer::Pacers;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Items read from the due index per page.
@@ -87,7 +96,8 @@ impl CleanupSettings {
 }
 
 /// Which pass a scheduled event asks for (`detail.pass`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Pass {
     /// `weekly` (the default): finished meetings deleted at the provider and archived,
     /// stale claims and orphans removed.
@@ -107,6 +117,10 @@ impl Pass {
                 "must be \"weekly\" or \"close-rooms\"",
             )),
         }
+    }
+
+    pub fn is_weekly(event: &Value) -> Result<bool, Invalid> {
+        Self::of(event).map(|p| p == Self::Weekly)
     }
 
     fn as_str(self) -> &'static str {
@@ -205,6 +219,53 @@ impl Summary {
     }
 }
 
+/// What a run is asked to do, from a scheduled event or a work message.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    now: DateTime<Utc>,
+    pass: Pass,
+    dry_run: bool,
+}
+
+impl Header {
+    /// A scheduled event's `time`, `detail.pass` and `detail.dryRun`.
+    fn of(event: &Value) -> Result<Self, Invalid> {
+        let now = event["time"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or(Invalid::new(
+                "time",
+                "must be the scheduled event's RFC 3339 time",
+            ))?;
+        Ok(Self {
+            now,
+            pass: Pass::of(event)?,
+            dry_run: event["detail"]["dryRun"].as_bool().unwrap_or(false),
+        })
+    }
+}
+
+/// Where a walk over the due index is: the part of it (`Run::due_parts`), the shard and
+/// the cursor of the page to read next.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Position {
+    part: usize,
+    shard: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
+}
+
+/// How a walk over the due index ended.
+enum Walk {
+    Done,
+    /// Out of time: the rest starts here.
+    Stopped(Position),
+    /// A read or a hand-over failed (counted, logged): the rest is next run's.
+    Failed,
+}
+
 struct Run<'a> {
     app: &'a App,
     clock: &'a dyn Clock,
@@ -213,7 +274,36 @@ struct Run<'a> {
     now: DateTime<Utc>,
     deadline: Instant,
     summary: Summary,
-    pacer: Pacer,
+    pacers: Pacers,
+    /// Set when this run plans for workers instead of doing the meetings itself.
+    planner: Option<fanout::Planner<'a>>,
+}
+
+impl<'a> Run<'a> {
+    fn new(app: &'a App, settings: &'a CleanupSettings, header: Header, deadline: Instant) -> Self {
+        Self {
+            app,
+            clock: app.service.clock.as_ref(),
+            settings,
+            pass: header.pass,
+            now: header.now,
+            deadline,
+            summary: Summary {
+                dry_run: header.dry_run,
+                ..Summary::default()
+            },
+            pacers: Pacers::new(settings.provider_rate),
+            planner: None,
+        }
+    }
+
+    fn header(&self) -> Header {
+        Header {
+            now: self.now,
+            pass: self.pass,
+            dry_run: self.summary.dry_run,
+        }
+    }
 }
 
 impl Run<'_> {
@@ -304,7 +394,7 @@ impl Run<'_> {
             Summary::add(&self.summary.provider_deleted);
             return true;
         }
-        self.pacer.wait(self.clock).await;
+        self.pacers.wait(&AccountKey::of(m), self.clock).await;
         match provider.delete(&m.provider_meeting_id, self.deadline).await {
             Ok(Deletion::Deleted) => Summary::add(&self.summary.provider_deleted),
             Ok(Deletion::AlreadyGone) => {
@@ -363,58 +453,81 @@ impl Run<'_> {
 
     /// Every due item of every shard, a page at a time. `false`: stopped for the deadline.
     async fn due_pass(&self) -> bool {
-        for (what, cutoff) in self.due_parts() {
-            for shard in 0..DUE_SHARDS {
-                if !self.due_shard(what, shard, cutoff).await {
-                    return false;
-                }
-            }
-        }
-        true
+        matches!(self.walk(Position::default()).await, Walk::Done)
     }
 
-    /// One shard of one part of the index. `false`: stopped (deadline or a failed read).
-    async fn due_shard(&self, what: DueFor, shard: u32, cutoff: DateTime<Utc>) -> bool {
-        let mut cursor = None;
+    /// The due index from `from` on, part by part, shard by shard.
+    async fn walk(&self, from: Position) -> Walk {
+        let parts = self.due_parts();
+        let mut at = from;
+        while let Some(&(what, cutoff)) = parts.get(at.part) {
+            while at.shard < DUE_SHARDS {
+                if let Some(stop) = self.due_shard(what, cutoff, &mut at).await {
+                    return stop;
+                }
+                at.shard += 1;
+                at.cursor = None;
+            }
+            at.part += 1;
+            at.shard = 0;
+        }
+        Walk::Done
+    }
+
+    /// One shard of one part of the index, from `at.cursor` on. `None`: all of it done;
+    /// else why it stopped (`at` names the page to read next).
+    async fn due_shard(
+        &self,
+        what: DueFor,
+        cutoff: DateTime<Utc>,
+        at: &mut Position,
+    ) -> Option<Walk> {
         loop {
             if !self.time_left() {
-                return false;
+                return Some(Walk::Stopped(at.clone()));
             }
             let page = self
                 .app
                 .service
                 .stores
                 .due
-                .due(what, shard, cutoff, cursor, DUE_PAGE)
+                .due(what, at.shard, cutoff, at.cursor.clone(), DUE_PAGE)
                 .await;
             let (items, next) = match page {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(cause = %cause(&e), "cleanup: reading the due index failed");
                     Summary::add(&self.summary.failed);
-                    return false;
+                    return Some(Walk::Failed);
                 }
             };
-            if !self.due_page(items).await {
-                return false;
+            if let Some(planner) = &self.planner {
+                if !planner.page(self, items).await {
+                    return Some(Walk::Failed);
+                }
+            } else if !self.due_page(items).await.is_empty() {
+                return Some(Walk::Stopped(at.clone()));
             }
             match next {
-                Some(c) => cursor = Some(c),
-                None => return true,
+                Some(c) => at.cursor = Some(c),
+                None => return None,
             }
         }
     }
 
-    /// One page of due items, a few at a time. `false`: stopped for the deadline (no new
+    /// One page of due items, a few at a time; those not begun for the deadline (no new
     /// item inside the margin; one begun is finished).
-    async fn due_page(&self, items: Vec<DueItem>) -> bool {
-        let stopped = AtomicBool::new(false);
+    async fn due_page(&self, items: Vec<DueItem>) -> Vec<DueItem> {
+        let unstarted = Mutex::new(Vec::new());
         futures_util::stream::iter(items)
             .for_each_concurrent(self.settings.concurrency.max(1), |item| {
-                let stopped = &stopped;
+                let unstarted = &unstarted;
                 async move {
                     if !self.time_left() {
-                        stopped.store(true, Ordering::Relaxed);
+                        unstarted
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(item);
                         return;
                     }
                     match (item, self.pass) {
@@ -425,7 +538,38 @@ impl Run<'_> {
                 }
             })
             .await;
-        !stopped.load(Ordering::Relaxed)
+        unstarted.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Due meetings named by id (a work message), re-read (strongly consistent) a page at
+    /// a time and each handled as the index walk handles it; the ids not begun for the
+    /// deadline. A failed read fails it all (the message comes back).
+    async fn meetings(
+        &self,
+        ids: &[MeetingId],
+    ) -> Result<Vec<MeetingId>, crate::store::StoreError> {
+        let mut left = Vec::new();
+        for chunk in ids.chunks(DUE_PAGE) {
+            if !left.is_empty() || !self.time_left() {
+                left.extend_from_slice(chunk);
+                continue;
+            }
+            let found = self.app.service.stores.meetings.get_meetings(chunk).await?;
+            let items = found
+                .into_iter()
+                .map(|m| DueItem::Meeting(Box::new(m)))
+                .collect();
+            left.extend(
+                self.due_page(items)
+                    .await
+                    .into_iter()
+                    .filter_map(|i| match i {
+                        DueItem::Meeting(m) => Some(m.id),
+                        DueItem::Claim { .. } => None,
+                    }),
+            );
+        }
+        Ok(left)
     }
 }
 
@@ -448,34 +592,14 @@ pub async fn run(
     event: &Value,
     deadline: Instant,
 ) -> Result<Value, Invalid> {
-    let now = event["time"]
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or(Invalid::new(
-            "time",
-            "must be the scheduled event's RFC 3339 time",
-        ))?;
-    let pass = Pass::of(event)?;
-    let run = Run {
-        app,
-        clock: app.service.clock.as_ref(),
-        settings,
-        pass,
-        now,
-        deadline,
-        summary: Summary {
-            dry_run: event["detail"]["dryRun"].as_bool().unwrap_or(false),
-            ..Summary::default()
-        },
-        pacer: Pacer::new(settings.provider_rate),
-    };
+    let header = Header::of(event)?;
+    let run = Run::new(app, settings, header, deadline);
     // Real time, for the log: how long the run took, not a deadline.
     let started = Instant::now();
-    let complete = match pass {
+    let complete = match header.pass {
         Pass::Weekly => run.due_pass().await && run.orphan_pass().await,
         Pass::CloseRooms => run.due_pass().await,
     };
-    run.summary.log(pass, now, complete, started);
-    Ok(run.summary.to_json(pass, complete))
+    run.summary.log(header.pass, header.now, complete, started);
+    Ok(run.summary.to_json(header.pass, complete))
 }

@@ -4,7 +4,7 @@
 //! user, and every org's own account under its default user and each host its directory
 //! maps there (a Zoom list is per host user).
 
-use super::{DUE_PAGE, Run, Summary};
+use super::{AccountKey, DUE_PAGE, Run, Summary};
 use crate::domain::{MeetingStatus, ProviderKind};
 use crate::ids::{MeetingId, OrgId};
 use crate::providers::{Deletion, Marked, MeetingProvider, ProviderError};
@@ -19,7 +19,14 @@ impl Run<'_> {
     pub(super) async fn orphan_pass(&self) -> bool {
         for provider in self.app.service.providers.all() {
             let mut seen = HashSet::new();
-            if !self.orphans_of(provider.as_ref(), None, &mut seen).await {
+            let account = AccountKey {
+                provider: provider.kind(),
+                org: None,
+            };
+            if !self
+                .orphans_of(provider.as_ref(), &account, None, &mut seen)
+                .await
+            {
                 return false;
             }
         }
@@ -57,10 +64,16 @@ impl Run<'_> {
     /// One org's own account: once where lists are per account, else per host user.
     async fn org_account(&self, org: &OrgId, kind: ProviderKind) -> bool {
         let provider = self.app.service.orgs.adapter(org, kind);
+        let account = AccountKey {
+            provider: kind,
+            org: Some(org.clone()),
+        };
         // One meeting listed under two users (a default that is also mapped) counts once.
         let mut seen = HashSet::new();
         if !provider.lists_per_host() {
-            return self.orphans_of(provider.as_ref(), None, &mut seen).await;
+            return self
+                .orphans_of(provider.as_ref(), &account, None, &mut seen)
+                .await;
         }
         let Some(users) = self.host_users(org, kind, provider.as_ref()).await else {
             Summary::add(&self.summary.failed);
@@ -68,7 +81,7 @@ impl Run<'_> {
         };
         for user in &users {
             if !self
-                .orphans_of(provider.as_ref(), Some(user), &mut seen)
+                .orphans_of(provider.as_ref(), &account, Some(user), &mut seen)
                 .await
             {
                 return false;
@@ -126,6 +139,7 @@ impl Run<'_> {
     async fn orphans_of(
         &self,
         provider: &dyn MeetingProvider,
+        account: &AccountKey,
         user: Option<&str>,
         seen: &mut HashSet<String>,
     ) -> bool {
@@ -147,7 +161,7 @@ impl Run<'_> {
                 return false;
             }
             if seen.insert(m.provider_meeting_id.clone()) {
-                self.orphan(provider, m).await;
+                self.orphan(provider, account, m).await;
             }
         }
         true
@@ -155,7 +169,7 @@ impl Run<'_> {
 
     /// One marked provider meeting: deleted if it is old enough and nothing live of ours
     /// stands behind it.
-    async fn orphan(&self, provider: &dyn MeetingProvider, m: Marked) {
+    async fn orphan(&self, provider: &dyn MeetingProvider, account: &AccountKey, m: Marked) {
         // Another deployment's (a staging stack sharing the account), or an old marker that
         // names none: never ours to delete.
         if m.deployment.as_deref() != Some(self.app.service.settings.deployment.as_str()) {
@@ -186,7 +200,7 @@ impl Run<'_> {
             Summary::add(&self.summary.orphans_deleted);
             return;
         }
-        self.pacer.wait(self.clock).await;
+        self.pacers.wait(account, self.clock).await;
         match provider.delete(&m.provider_meeting_id, self.deadline).await {
             Ok(Deletion::Deleted | Deletion::AlreadyGone) => {
                 tracing::info!(provider = %provider.kind(), "cleanup: orphan deleted");

@@ -1,7 +1,66 @@
-//! Spacing provider calls under a rate.
+//! Spacing provider calls under a rate, per provider account: each Zoom account (the
+//! deployment's, or an org's own) has its own rate limit, so accounts are paced apart.
 
 use crate::clock::{Clock, Wait};
+use crate::domain::{Account, Meeting, ProviderKind};
+use crate::ids::OrgId;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// A provider account: whose rate limit a call counts against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AccountKey {
+    pub provider: ProviderKind,
+    /// The org whose own account it is; `None`: the deployment's.
+    pub org: Option<OrgId>,
+}
+
+impl AccountKey {
+    /// The account `m` was made in.
+    pub fn of(m: &Meeting) -> Self {
+        Self {
+            provider: m.provider,
+            org: (m.account == Account::Org).then(|| m.org.clone()),
+        }
+    }
+
+    /// A name for the account that says nothing about whose it is (an SQS message group
+    /// id is visible to anyone who can read the queue's metrics and consoles).
+    pub fn digest(&self) -> String {
+        let org = self.org.as_ref().map_or("", |o| o.as_str());
+        let named = ["telemeet-cleanup", self.provider.as_str(), org].join("\n");
+        let digest = Sha256::digest(named);
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// One [`Pacer`] per provider account, made on first use.
+pub struct Pacers {
+    rate: u32,
+    by_account: Mutex<HashMap<AccountKey, Arc<Pacer>>>,
+}
+
+impl Pacers {
+    pub fn new(rate: u32) -> Self {
+        Self {
+            rate,
+            by_account: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for the next slot of `account`'s rate.
+    pub async fn wait(&self, account: &AccountKey, clock: &dyn Clock) {
+        let pacer = {
+            let mut all = self.by_account.lock().unwrap_or_else(|e| e.into_inner());
+            all.entry(account.clone())
+                .or_insert_with(|| Arc::new(Pacer::new(self.rate)))
+                .clone()
+        };
+        pacer.wait(clock).await;
+    }
+}
 
 /// Spaces calls so that there are never more than `rate` a second: they are sent at 90% of
 /// it, leaving headroom for network jitter bunching them on the provider's side.
