@@ -6,6 +6,7 @@ mod adversarial;
 mod authentication;
 mod budgets;
 mod cleanup_fan_out;
+mod cleanup_goes_on_past_what_it_cannot_read;
 mod conversations;
 mod demo_page;
 mod deployed_smoke;

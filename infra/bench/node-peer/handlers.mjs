@@ -95,7 +95,9 @@ const joined = async (delivery, entry) => {
   for (let attempt = 0; attempt < 5; attempt++) {
     if (!meeting || !JOINABLE.includes(meeting.status)) return;
     const now = Math.floor(Date.now() / 1000);
-    const next = { ...meeting, joins: (meeting.joins ?? 0) + 1, version: meeting.version + 1, updatedAt: Date.now() };
+    // updatedAt in telemeet's format (RFC 3339 with milliseconds, as `new Date().toISOString()`
+    // writes it): the record is telemeet's, and its cleanup must still read it afterwards.
+    const next = { ...meeting, joins: (meeting.joins ?? 0) + 1, version: meeting.version + 1, updatedAt: new Date().toISOString() };
     const { joinUrl, hostUrl, hostUrlFetchedAt, password, ...copy } = next;
     const shard = crypto.createHash("sha256").update(entry.meetingId).digest()[0] % 8;
     try {

@@ -182,6 +182,7 @@ impl<'q> Planner<'q> {
         for item in items {
             match item {
                 DueItem::Claim { key, claim } => run.claim(key, claim).await,
+                DueItem::Unreadable { key } => run.unreadable(&key),
                 DueItem::Meeting(m) => {
                     if let Some((account, ids)) = self.gather(&m)
                         && !self.send_meetings(run, &account, ids).await
@@ -204,19 +205,19 @@ impl<'q> Planner<'q> {
         (ids.len() >= MESSAGE_MEETINGS).then(|| (account, std::mem::take(ids)))
     }
 
-    /// Every account's gathered meetings. `false`: one was refused.
+    /// Every account's gathered meetings. `false`: one was refused (counted, logged); the
+    /// other accounts' are still handed over.
     async fn flush(&self, run: &Run<'_>) -> bool {
         let all: Vec<_> =
             std::mem::take(&mut *self.buffers.lock().unwrap_or_else(|e| e.into_inner()))
                 .into_iter()
                 .filter(|(_, ids)| !ids.is_empty())
                 .collect();
+        let mut all_sent = true;
         for (account, ids) in all {
-            if !self.send_meetings(run, &account, ids).await {
-                return false;
-            }
+            all_sent &= self.send_meetings(run, &account, ids).await;
         }
-        true
+        all_sent
     }
 
     async fn send_meetings(
@@ -268,18 +269,18 @@ impl Run<'_> {
         };
         let flushed = planner.flush(self).await;
         let next = match walked {
-            Walk::Done if flushed => {
+            // A part left behind (counted, logged) is the next run's; the rest goes on.
+            Walk::Done | Walk::Partial => {
                 if self.orphan_pass().await {
                     return Planned {
-                        complete: true,
+                        complete: matches!(walked, Walk::Done) && flushed,
                         continued: false,
                     };
                 }
                 // Stopped with time left: a failed read, counted; next week's.
                 (!self.time_left()).then_some(PlanAt::Orphans)
             }
-            Walk::Stopped(at) if flushed => Some(PlanAt::Due(at)),
-            _ => None,
+            Walk::Stopped(at) => Some(PlanAt::Due(at)),
         };
         let continued = match next {
             Some(at) => {

@@ -30,7 +30,7 @@ use pacer::Pacers;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Items read from the due index per page.
@@ -262,8 +262,9 @@ enum Walk {
     Done,
     /// Out of time: the rest starts here.
     Stopped(Position),
-    /// A read or a hand-over failed (counted, logged): the rest is next run's.
-    Failed,
+    /// Walked to the end, but a page or an item could not be read or handed over (counted
+    /// failed, logged): that part is the next run's, every other shard was done.
+    Partial,
 }
 
 struct Run<'a> {
@@ -277,6 +278,9 @@ struct Run<'a> {
     pacers: Pacers,
     /// Set when this run plans for workers instead of doing the meetings itself.
     planner: Option<fanout::Planner<'a>>,
+    /// Some of the due set was left unread (a failed page, an unreadable item): the run
+    /// goes on with the rest but is not complete.
+    left_behind: AtomicBool,
 }
 
 impl<'a> Run<'a> {
@@ -294,6 +298,7 @@ impl<'a> Run<'a> {
             },
             pacers: Pacers::new(settings.provider_rate),
             planner: None,
+            left_behind: AtomicBool::new(false),
         }
     }
 
@@ -451,9 +456,24 @@ impl Run<'_> {
         }
     }
 
-    /// Every due item of every shard, a page at a time. `false`: stopped for the deadline.
-    async fn due_pass(&self) -> bool {
-        matches!(self.walk(Position::default()).await, Walk::Done)
+    /// Every due item of every shard, a page at a time.
+    async fn due_pass(&self) -> Walk {
+        self.walk(Position::default()).await
+    }
+
+    /// Part of the due set stays for the next run (the caller logged and counted why).
+    fn leave_behind(&self) {
+        self.left_behind.store(true, Ordering::Relaxed);
+    }
+
+    /// A due item that does not read: logged by its key (an id), counted, left in the index.
+    fn unreadable(&self, key: &str) {
+        tracing::error!(
+            key,
+            "cleanup: a due item does not read as a meeting or a claim; left for the next run"
+        );
+        Summary::add(&self.summary.failed);
+        self.leave_behind();
     }
 
     /// The due index from `from` on, part by part, shard by shard.
@@ -471,11 +491,16 @@ impl Run<'_> {
             at.part += 1;
             at.shard = 0;
         }
-        Walk::Done
+        if self.left_behind.load(Ordering::Relaxed) {
+            Walk::Partial
+        } else {
+            Walk::Done
+        }
     }
 
-    /// One shard of one part of the index, from `at.cursor` on. `None`: all of it done;
-    /// else why it stopped (`at` names the page to read next).
+    /// One shard of one part of the index, from `at.cursor` on. `None`: done with it (all
+    /// of it, or up to a page that failed, whose rest is the next run's: one failed read
+    /// must not stop the other shards); else out of time (`at` names the page to read next).
     async fn due_shard(
         &self,
         what: DueFor,
@@ -496,14 +521,17 @@ impl Run<'_> {
             let (items, next) = match page {
                 Ok(p) => p,
                 Err(e) => {
-                    tracing::error!(cause = %cause(&e), "cleanup: reading the due index failed");
+                    tracing::error!(shard = at.shard, cause = %cause(&e), "cleanup: reading the due index failed; the rest of the shard is left for the next run");
                     Summary::add(&self.summary.failed);
-                    return Some(Walk::Failed);
+                    self.leave_behind();
+                    return None;
                 }
             };
             if let Some(planner) = &self.planner {
+                // A refused hand-over (counted, logged): the queue may take the next shard's.
                 if !planner.page(self, items).await {
-                    return Some(Walk::Failed);
+                    self.leave_behind();
+                    return None;
                 }
             } else if !self.due_page(items).await.is_empty() {
                 return Some(Walk::Stopped(at.clone()));
@@ -534,6 +562,7 @@ impl Run<'_> {
                         (DueItem::Meeting(m), Pass::Weekly) => self.meeting(*m).await,
                         (DueItem::Meeting(m), Pass::CloseRooms) => self.close_room(*m).await,
                         (DueItem::Claim { key, claim }, _) => self.claim(key, claim).await,
+                        (DueItem::Unreadable { key }, _) => self.unreadable(&key),
                     }
                 }
             })
@@ -565,7 +594,7 @@ impl Run<'_> {
                     .into_iter()
                     .filter_map(|i| match i {
                         DueItem::Meeting(m) => Some(m.id),
-                        DueItem::Claim { .. } => None,
+                        DueItem::Claim { .. } | DueItem::Unreadable { .. } => None,
                     }),
             );
         }
@@ -596,9 +625,12 @@ pub async fn run(
     let run = Run::new(app, settings, header, deadline);
     // Real time, for the log: how long the run took, not a deadline.
     let started = Instant::now();
-    let complete = match header.pass {
-        Pass::Weekly => run.due_pass().await && run.orphan_pass().await,
-        Pass::CloseRooms => run.due_pass().await,
+    let walked = run.due_pass().await;
+    let complete = match (header.pass, walked) {
+        (_, Walk::Stopped(_)) => false,
+        // Orphans too when part of the due set was left: other accounts' must not wait.
+        (Pass::Weekly, w) => run.orphan_pass().await && matches!(w, Walk::Done),
+        (Pass::CloseRooms, w) => matches!(w, Walk::Done),
     };
     run.summary.log(header.pass, header.now, complete, started);
     Ok(run.summary.to_json(header.pass, complete))

@@ -92,6 +92,12 @@ pub enum DueItem {
         key: String,
         claim: Claim,
     },
+    /// An item in the index that does not read as either (written by something else, or
+    /// damaged). `key` is its partition key (an id, no patient data): the cleanup logs and
+    /// counts it and goes on with the rest of the page.
+    Unreadable {
+        key: String,
+    },
 }
 
 /// A page request over one user's memberships.

@@ -36,8 +36,18 @@ fn decode_cursor(cursor: &str) -> StoreResult<Item> {
         .collect())
 }
 
-/// A due item, by its sort key: a meeting or a claim.
-fn due_item(item: Item) -> StoreResult<Option<DueItem>> {
+/// A due item, by its sort key: a meeting, a claim, or (one that does not read as its
+/// kind) an unreadable one: one bad item must not fail the page it is on.
+fn due_item(item: Item) -> Option<DueItem> {
+    let key = item
+        .get("pk")
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    read_due_item(item).unwrap_or(Some(DueItem::Unreadable { key }))
+}
+
+fn read_due_item(item: Item) -> StoreResult<Option<DueItem>> {
     let sk = item
         .get("sk")
         .and_then(|v| v.as_s().ok())
@@ -148,7 +158,7 @@ impl DueIndex for DynamoStore {
         let (wanted, next) = self.index_page(&page, cursor, limit).await?;
         let mut due = Vec::with_capacity(wanted.len());
         for item in self.batch_get(wanted).await? {
-            due.extend(due_item(item)?);
+            due.extend(due_item(item));
         }
         Ok((due, next))
     }
