@@ -2,4 +2,5 @@
 //! unmodified, and a counting proxy in front of the AWS endpoint.
 
 pub mod emulator;
+pub mod problems;
 pub mod proxy;
