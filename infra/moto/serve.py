@@ -41,41 +41,70 @@ class Serialised:
 def cheap_transactions() -> None:
     """moto deep-copies the whole table for every item of a transaction, to roll back if a
     condition fails: O(items in the table) per transaction item, which makes tests with
-    thousands of items crawl. Requests here run one at a time (see Serialised), so the
-    conditions can be checked first: when they all hold, nothing will roll back and the
-    copy is skipped; otherwise moto runs as it is, copy and all, and answers the
-    cancellation exactly as before."""
+    thousands of items crawl, and a burst of refused claims queue behind the lock (see
+    Serialised) for seconds. Requests here run one at a time, so every condition can be
+    checked first against the state before the transaction, as DynamoDB evaluates them
+    (one item per operation, so no operation sees another's write):
+    - all hold: nothing will roll back, so moto runs without the table's copy;
+    - any fails: nothing is written, and the cancellation is answered as moto answers it
+      (a reason per operation, in order; "ConditionalCheckFailed" with the old item when
+      ReturnValuesOnConditionCheckFailure is ALL_OLD, "None" for the others).
+    Anything unusual (a repeated key, an unknown table, an expression we cannot evaluate)
+    goes through moto's own path, copy and all."""
     original = dynamodb_models.DynamoDBBackend.transact_write_items
 
-    def conditions_hold(backend, transact_items) -> bool:
+    def key_of(table, op_type, op):
+        if op_type != "Put":
+            return op["Key"]
+        attrs = op["Item"]
+        key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+        if table.range_key_attr is not None:
+            key[table.range_key_attr] = attrs[table.range_key_attr]
+        return key
+
+    def reasons(backend, transact_items):
+        """Each operation's refusal against the current state, or None when its condition
+        holds; raises on anything moto's own path should judge."""
+        seen, found = set(), []
         for item in transact_items:
-            op_type, op = next(iter(item.items()))
+            (op_type, op), = item.items()
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError(op_type)
+            table = backend.get_table(op["TableName"])
+            key = key_of(table, op_type, op)
+            unique = (op["TableName"], str(dict(sorted(key.items()))))
+            if unique in seen:
+                raise ValueError("repeated key")
+            seen.add(unique)
             condition = op.get("ConditionExpression")
             if condition is None:
+                found.append(None)
                 continue
-            table = backend.get_table(op["TableName"])
-            if op_type == "Put":
-                attrs = op["Item"]
-                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
-                if table.range_key_attr is not None:
-                    key[table.range_key_attr] = attrs[table.range_key_attr]
-            else:
-                key = op["Key"]
             current = backend.get_item(op["TableName"], key)
             check = dynamodb_models.get_filter_expression(
                 condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
             )
-            if not check.expr(current):
-                return False
-        return True
+            if check.expr(current):
+                found.append(None)
+                continue
+            old = None
+            if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                old = current.to_json()["Attributes"]
+            failed = dynamodb_models.ConditionalCheckFailed(item=old)
+            found.append(("ConditionalCheckFailed", str(failed.message), old))
+        return found
 
     def transact_write_items(self, transact_items, *args, **kwargs):
-        try:
-            safe = conditions_hold(self, transact_items)
-        except Exception:  # anything unusual: moto's own path decides
-            safe = False
-        if not safe:
+        if len(transact_items) > 100:
             return original(self, transact_items, *args, **kwargs)
+        try:
+            found = reasons(self, transact_items)
+        except Exception:  # anything unusual: moto's own path decides
+            return original(self, transact_items, *args, **kwargs)
+        if any(found):
+            raise dynamodb_models.TransactionCanceledException(
+                [reason or (None, None, None) for reason in found]
+            )
         # Only the table's copy is skipped: an update inside the transaction deep-copies the
         # item for the stream's old image, which must stay a copy.
         def deepcopy(obj, memo=None):

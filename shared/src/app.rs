@@ -180,6 +180,7 @@ impl App {
                 ids,
                 settings,
                 resolver: Arc::new(crate::notify::ssrf::SystemResolver),
+                views: Default::default(),
             },
         }
     }

@@ -325,6 +325,18 @@ impl<T: FromSecret> SecretCache<T> {
         self.read_into(&mut state, now).await
     }
 
+    /// The value in memory, if it is fresh and no read is under way: what
+    /// [`Self::get`] would answer without a call.
+    pub fn peek(&self) -> Option<Arc<T>> {
+        let state = self.state.try_lock().ok()?;
+        let now = self.clock.now();
+        state
+            .cached
+            .as_ref()
+            .filter(|c| now - c.read_at < SECRET_TTL)
+            .map(|c| c.value.clone())
+    }
+
     /// After an authentication failure: read the secret once more (it may have been
     /// rotated), unless the cached copy is younger than `min_age` (so a flood of bad
     /// requests cannot turn into a flood of Secrets Manager calls). Returns the value to

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use telemeet::domain::{Claim, Meeting, Subject};
 use telemeet::ids::OrgId;
-use telemeet::store::{ClaimStore, StoreResult};
+use telemeet::store::{ClaimAttempt, ClaimStore, Claimed, StoreResult};
 
 pub use local_stack::{Options, Signer, Stack};
 
@@ -295,17 +295,13 @@ impl ClaimStore for DiesBeforeFinalWrite {
     async fn get_claim(&self, org: &OrgId, subject: &Subject) -> StoreResult<Option<Claim>> {
         self.inner.get_claim(org, subject).await
     }
-    async fn try_claim(
+    async fn attempt_claim(
         &self,
         org: &OrgId,
         subject: &Subject,
-        previous: Option<&Claim>,
-        claim: &Claim,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.inner
-            .try_claim(org, subject, previous, claim, now)
-            .await
+        attempt: &ClaimAttempt<'_>,
+    ) -> StoreResult<Claimed> {
+        self.inner.attempt_claim(org, subject, attempt).await
     }
     async fn release_claim(
         &self,

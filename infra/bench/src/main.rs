@@ -1668,13 +1668,20 @@ fn check(r: &Value, quick: bool) -> Vec<String> {
             link["dynamodbReads"], link["secretsManager"]
         ));
     }
-    // Orgs (issue 14): a new meeting reads the org's settings and the host's mapping in
-    // one call, on top of the claim's one read.
+    // Issue 18: a new meeting is the claim's transaction (a refusal carries the claim) and
+    // the meeting's write, plus its one Zoom call; a repeat is at most two DynamoDB calls.
     let create = &r["rust"]["create-meeting"]["calls"]["create"];
-    if create["dynamodbReads"].as_u64().unwrap_or(u64::MAX) > 2 {
+    if create["dynamodb"] != 2 || create["provider"] != 1 {
         failed.push(format!(
-            "create: {} DynamoDB reads (want ≤ 2: the claim, the org and host together)",
-            create["dynamodbReads"]
+            "create, new: {} DynamoDB calls, {} provider calls (want 2, 1)",
+            create["dynamodb"], create["provider"]
+        ));
+    }
+    let reuse = &r["rust"]["create-meeting"]["calls"]["reuse"];
+    if reuse["dynamodb"].as_u64().unwrap_or(u64::MAX) > 2 {
+        failed.push(format!(
+            "create, repeated: {} DynamoDB calls (want ≤ 2)",
+            reuse["dynamodb"]
         ));
     }
     // Issue 18: one read (the provider-id entry holds the meeting), one transaction.

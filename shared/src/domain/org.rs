@@ -199,6 +199,14 @@ impl Spend {
     }
 }
 
+/// Of the refused spends `refused` (indexes into `spends`), the one whose window ends last:
+/// a `Retry-After` from it is long enough for all.
+pub fn last_ending(spends: &[Spend], refused: impl Iterator<Item = usize>) -> Option<usize> {
+    refused
+        .filter(|&i| i < spends.len())
+        .max_by_key(|&i| spends[i].window_ends)
+}
+
 /// Whole seconds from `now` until `end`, rounded up, at least 1 (a `Retry-After`).
 pub fn seconds_until(end: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
     let ms = u64::try_from((end - now).num_milliseconds()).unwrap_or(0);

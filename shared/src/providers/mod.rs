@@ -185,6 +185,12 @@ pub trait MeetingProvider: Send + Sync {
         Ok(None)
     }
 
+    /// [`Self::default_host`]'s answer when it is known without a call (the secret read,
+    /// the user looked up before); `None` when finding it out takes one.
+    fn known_default_host(&self) -> Option<Option<String>> {
+        None
+    }
+
     /// Checks the credentials with the provider (a token grant; Jitsi: their shape and key),
     /// caching nothing. Refused credentials are [`ProviderError::Rejected`].
     async fn verify(&self, deadline: Instant) -> Result<(), ProviderError>;

@@ -794,6 +794,17 @@ impl MeetingProvider for ZohoProvider {
         self.fetch_token(c).await.map(drop)
     }
 
+    fn known_default_host(&self) -> Option<Option<String>> {
+        let c = self.credentials.peek()?;
+        if let Some(p) = &c.presenter {
+            return Some(Some(p.clone()));
+        }
+        if !c.token_user_presents {
+            return Some(None);
+        }
+        self.presenter.get().map(|p| Some(p.clone()))
+    }
+
     async fn default_host(&self, deadline: Instant) -> Result<Option<String>, ProviderError> {
         let c = self.credentials().await?;
         match self.presenter(&c, None, deadline).await {

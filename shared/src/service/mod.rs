@@ -13,6 +13,7 @@ pub mod provision;
 pub mod subscriptions;
 #[cfg(test)]
 mod tests;
+pub mod views;
 
 use crate::clock::Clock;
 use crate::domain::org::CreateBudgets;
@@ -102,6 +103,8 @@ pub struct Service {
     pub settings: Settings,
     /// Resolves subscription hosts for the SSRF check (tests inject answers).
     pub resolver: Arc<dyn Resolver>,
+    /// The org views creates were decided on (checked by each claim's write).
+    pub views: views::OrgViews,
 }
 
 impl Service {

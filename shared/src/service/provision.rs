@@ -9,10 +9,12 @@ use crate::domain::notice::Signals;
 use crate::domain::org::{self, Spend};
 use crate::domain::request::AppointmentMeetingRequest;
 use crate::domain::{
-    Account, Caller, Claim, ClaimState, ClaimStep, DomainError, HostEntry, Meeting, MeetingStatus,
-    OrgProfile, ProviderKind, Subject, SubjectKind, claim, policy,
+    Account, Caller, Claim, ClaimState, ClaimStep, DomainError, Meeting, MeetingStatus, OrgProfile,
+    ProviderKind, Subject, SubjectKind, claim, policy,
 };
+use crate::ids::UserId;
 use crate::providers::{CreateSpec, MeetingProvider, ProviderError, ProviderMeeting};
+use crate::store::{ClaimAttempt, Claimed, OrgView};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,10 @@ pub struct Provisioned {
     pub created: bool,
 }
 
+/// Claim attempts of one call at most (each lost to a concurrent writer or a changed org
+/// view): past them the caller is told to try again.
+const MAX_ATTEMPTS: u32 = 8;
+
 /// The provider to create with, and the fallback when it is unavailable.
 struct Target {
     primary: Placed,
@@ -36,6 +42,8 @@ struct Target {
     /// The provider user an earlier attempt (being taken over) created under, when it is
     /// not today's host user: its meeting is looked for there too.
     earlier_user: Option<String>,
+    /// The primary host's daily budget refused the claim's spend: `Retry-After` seconds.
+    primary_spent: Option<u64>,
 }
 
 /// A provider as this org uses it: in whose account, under which host user, spending
@@ -45,6 +53,17 @@ struct Placed {
     account: Account,
     host_user: Option<String>,
     budget: Option<Spend>,
+    /// Its budget was spent with the claim.
+    prepaid: bool,
+}
+
+/// Where a provider would be placed for this org and host.
+enum Placing {
+    At(Placed),
+    /// Neither the org nor the deployment has the provider.
+    NotConfigured,
+    /// The host's provider user is not known without a call.
+    NeedsCall,
 }
 
 /// What the provider side produced: the meeting, whether it was adopted (made by an
@@ -55,6 +74,25 @@ struct Made {
     at: ProviderKind,
     account: Account,
     provider_user: Option<String>,
+}
+
+/// One provisioning call's state between claim attempts.
+struct Attempting {
+    /// The org view decided on; `cached` until a read or a refusal has confirmed it.
+    view: OrgView,
+    cached: bool,
+    /// The stored claim as last seen (`None` at first: most creates find none, and a
+    /// refused claim write returns the stored one).
+    found: Option<Claim>,
+    /// Where a new meeting goes, once known without a provider call.
+    target: Option<Target>,
+    attempts: u32,
+}
+
+/// What one claim step came to.
+enum Step {
+    Done(Box<Provisioned>),
+    Again,
 }
 
 impl Service {
@@ -68,22 +106,17 @@ impl Service {
         deadline: Instant,
     ) -> ServiceResult<Provisioned> {
         may_provision(caller, subject, req)?;
-        let (profile, host) = self
-            .stores
-            .orgs
-            .org_view(&caller.org, Some(&req.host))
-            .await?;
-        policy::may_host(caller, &req.host, host.is_some())?;
-        let req = &self.with_org_window(req, &profile);
-        // Where a new meeting would go is worked out only when one is made: a reuse never
-        // depends on today's host mapping or the provider's secret.
-        let mut target = None;
+        let mut at = self.attempting(caller, &req.host).await?;
         let give_up_at = deadline.min(self.clock.instant() + self.settings.claim_wait);
         let mut pause = FIRST_POLL;
         loop {
-            let now = self.clock.now();
-            let found = self.stores.claims.get_claim(&caller.org, subject).await?;
-            match claim::next_step(found.as_ref(), now) {
+            if let Err(e) = policy::may_host(caller, &req.host, at.view.host.is_some()) {
+                // A refusal is never decided on a cached view: read it, then decide.
+                self.reread_or(caller, &mut at, e.into()).await?;
+                continue;
+            }
+            let req = &self.with_org_window(req, &at.view.profile);
+            match claim::next_step(at.found.as_ref(), self.clock.now()) {
                 ClaimStep::Reuse(id) => return self.reuse(caller, subject, req, &id).await,
                 ClaimStep::Wait => {
                     // Someone else is creating it: wait for their meeting.
@@ -92,53 +125,208 @@ impl Service {
                     }
                     self.clock.sleep(pause, Wait::ClaimPoll).await;
                     pause = (pause * 2).min(POLL_CAP);
+                    at.found = self.stores.claims.get_claim(&caller.org, subject).await?;
                 }
                 ClaimStep::Claim {
                     continues,
                     reconcile,
                 } => {
-                    self.may_start_next(caller, found.as_ref()).await?;
-                    if target.is_none() {
-                        let placed = self.target(caller, req, &profile, host.as_ref(), deadline);
-                        target = Some(placed.await?);
+                    let work = (subject, req, deadline);
+                    let step = self.claim_step(caller, work, &mut at, (continues, reconcile));
+                    if let Step::Done(made) = step.await? {
+                        return Ok(*made);
                     }
-                    let Some(target) = target.as_mut() else {
-                        continue;
-                    };
-                    target.earlier_user = earlier_user(found.as_ref(), reconcile, target);
-                    let target = &*target;
-                    let ours = self.new_claim(continues, reconcile, target);
-                    if !self.take(caller, subject, found.as_ref(), &ours).await? {
-                        continue;
-                    }
-                    let at = (target, &ours, deadline);
-                    if let Some(made) = self.as_claimant(caller, subject, req, at).await? {
-                        return Ok(made);
-                    }
-                    // Our claim was taken over while we worked; the taker adopts our
-                    // provider meeting by its marker. Answer whatever it commits.
                 }
             }
         }
     }
 
-    /// Holding the claim: the caller's budget, then the meeting. `Ok(None)`: the claim was
-    /// taken over meanwhile.
+    /// The org view from this container's cache, else read.
+    async fn attempting(&self, caller: &Caller, host: &UserId) -> ServiceResult<Attempting> {
+        let (view, cached) = match self.views.get(&caller.org, host) {
+            Some(v) => (v, true),
+            None => (self.stores.orgs.read_view(&caller.org, host).await?, false),
+        };
+        Ok(Attempting {
+            view,
+            cached,
+            found: None,
+            target: None,
+            attempts: 0,
+        })
+    }
+
+    /// `error` was decided on the view: from a cached view, the view is read again (and
+    /// decided on again); from a confirmed one, it is the answer.
+    async fn reread_or(
+        &self,
+        caller: &Caller,
+        at: &mut Attempting,
+        error: ServiceError,
+    ) -> ServiceResult<()> {
+        if !at.cached {
+            return Err(error);
+        }
+        at.view = self
+            .stores
+            .orgs
+            .read_view(&caller.org, &at.view.host_user)
+            .await?;
+        self.views.keep(&caller.org, &at.view);
+        at.cached = false;
+        at.target = None;
+        Ok(())
+    }
+
+    /// Claims the subject (with the caller's budget, and the host's when the target is known
+    /// without a call, in one write), then makes the meeting. `Step::Again`: the claim's
+    /// write was refused and `at` holds what refused it.
+    async fn claim_step(
+        &self,
+        caller: &Caller,
+        (subject, req, deadline): (&Subject, &AppointmentMeetingRequest, Instant),
+        at: &mut Attempting,
+        (continues, reconcile): (Option<crate::ids::MeetingId>, bool),
+    ) -> ServiceResult<Step> {
+        at.attempts += 1;
+        if at.attempts > MAX_ATTEMPTS {
+            return Err(DomainError::Provisioning.into());
+        }
+        self.may_start_next(caller, at.found.as_ref()).await?;
+        if at.target.is_none() {
+            match self.target(caller, req, &at.view, None).await {
+                Ok(t) => at.target = t,
+                Err(e) if at.cached => {
+                    return self.reread_or(caller, at, e).await.map(|()| Step::Again);
+                }
+                // A reuse never depends on today's host mapping: the claim is tried without
+                // a target, and only a claim won answers the error (as its holder).
+                Err(_) => {}
+            }
+        }
+        let ours = self.new_claim(continues, reconcile, at.target.as_ref());
+        let spends = self.spends(caller, at.target.as_ref());
+        let attempt = ClaimAttempt {
+            previous: at.found.as_ref(),
+            claim: &ours,
+            now: self.clock.now(),
+            spends: &spends,
+            view: &at.view,
+        };
+        let claimed = self
+            .stores
+            .claims
+            .attempt_claim(&caller.org, subject, &attempt);
+        if !self.taken(caller, at, claimed.await?, &ours, &spends)? {
+            return Ok(Step::Again);
+        }
+        if spends.len() > 2
+            && let Some(t) = at.target.as_mut()
+        {
+            t.primary.prepaid = true;
+        }
+        let spent = [spends[0].clone(), spends[1].clone()];
+        let made = self.as_claimant(caller, subject, req, (at, &ours, &spent), deadline);
+        Ok(made.await?.map_or(Step::Again, |m| Step::Done(Box::new(m))))
+    }
+
+    /// Whether the claim is ours; else `at` takes in what refused it.
+    fn taken(
+        &self,
+        caller: &Caller,
+        at: &mut Attempting,
+        claimed: Claimed,
+        ours: &Claim,
+        spends: &[Spend],
+    ) -> ServiceResult<bool> {
+        if let Claimed::ViewChanged(view) = claimed {
+            at.view = *view;
+            at.cached = false;
+            at.target = None;
+            self.views.keep(&caller.org, &at.view);
+            return Ok(false);
+        }
+        // Any other answer found the view as it was decided on.
+        at.cached = false;
+        self.views.keep(&caller.org, &at.view);
+        match claimed {
+            Claimed::Taken => {}
+            // Our own write whose answer was lost and retried: the claim is ours.
+            Claimed::Lost(Some(c)) if c.token == ours.token && c.state == ClaimState::Pending => {}
+            Claimed::Lost(stored) => {
+                at.found = stored;
+                return Ok(false);
+            }
+            Claimed::OverBudget(i) => {
+                self.over_budget(i, spends, at.target.as_mut())?;
+                return Ok(false);
+            }
+            Claimed::ViewChanged(_) => return Ok(false),
+        }
+        if at.found.is_some() {
+            tracing::info!(meetingId = %ours.meeting_id, reconcile = ours.reconcile, "took over a subject claim");
+        }
+        Ok(true)
+    }
+
+    /// A spend refused the claim: the caller's budgets answer 429; the primary host's
+    /// daily budget sends the create to the fallback (the claim is tried again without
+    /// that spend), or answers 429 when there is none.
+    fn over_budget(
+        &self,
+        i: usize,
+        spends: &[Spend],
+        target: Option<&mut Target>,
+    ) -> ServiceResult<()> {
+        let now = self.clock.now();
+        let retry_after = spends.get(i).map_or(1, |s| s.retry_after(now));
+        if i < 2 {
+            let which = if i == 0 { "caller" } else { "org" };
+            tracing::warn!(budget = which, "a caller's budget of new meetings is spent");
+            crate::metrics::count("BudgetRefused", &[("budget", which)]);
+            return Err(DomainError::OverBudget { retry_after }.into());
+        }
+        let Some(target) = target else {
+            return Err(ServiceError::Inconsistent(
+                "a host spend without a target".into(),
+            ));
+        };
+        let kind = target.primary.provider.kind();
+        tracing::warn!(provider = %kind, "a host's daily provider budget is spent");
+        crate::metrics::count("HostBudgetRefused", &[("provider", kind.as_str())]);
+        if target.fallback.is_none() {
+            return Err(DomainError::HostBudgetSpent { retry_after }.into());
+        }
+        target.primary_spent = Some(retry_after);
+        Ok(())
+    }
+
+    /// Holding the claim: where the meeting goes (when that took a call), then the
+    /// meeting. `Ok(None)`: the claim was taken over meanwhile (the taker adopts our
+    /// provider meeting by its marker; the loop answers whatever it commits).
     async fn as_claimant(
         &self,
         caller: &Caller,
         subject: &Subject,
         req: &AppointmentMeetingRequest,
-        (target, ours, deadline): (&Target, &Claim, Instant),
+        (at, ours, spent): (&mut Attempting, &Claim, &[Spend; 2]),
+        deadline: Instant,
     ) -> ServiceResult<Option<Provisioned>> {
-        // Only a new meeting spends from the caller's budget; a reuse never.
-        let spent = match self.spend_caller_budget(caller).await {
-            Ok(spent) => spent,
-            Err(e) => {
-                self.release(caller, subject, ours, ours.reconcile).await;
-                return Err(e);
+        if at.target.is_none() {
+            let placed = self.target(caller, req, &at.view, Some(deadline)).await;
+            match placed {
+                Ok(t) => at.target = t,
+                Err(e) => {
+                    self.release(caller, subject, ours, ours.reconcile).await;
+                    self.refund_if_nothing_made(&e, spent).await;
+                    return Err(e);
+                }
             }
+        }
+        let Some(target) = at.target.as_mut() else {
+            return Err(ServiceError::Inconsistent("no target after a call".into()));
         };
+        target.earlier_user = earlier_user(at.found.as_ref(), ours.reconcile, target);
         let made = self
             .as_holder(caller, subject, req, target, ours, deadline)
             .await;
@@ -146,7 +334,7 @@ impl Service {
             Ok(Some(m)) => m,
             Ok(None) => return Ok(None),
             Err(e) => {
-                self.refund_if_nothing_made(&e, &spent).await;
+                self.refund_if_nothing_made(&e, spent).await;
                 return Err(e);
             }
         };
@@ -184,27 +372,31 @@ impl Service {
 
     /// The requested provider (no fallback from a provider the caller named), else the
     /// org's primary with its fallback, else the deployment's; each at the org's own
-    /// connection when it has one, under the host's provider user.
+    /// connection when it has one, under the host's provider user. With no `lookup`
+    /// deadline nothing is called: `Ok(None)` when that would take a call.
     async fn target(
         &self,
         caller: &Caller,
         req: &AppointmentMeetingRequest,
-        profile: &OrgProfile,
-        host: Option<&HostEntry>,
-        deadline: Instant,
-    ) -> ServiceResult<Target> {
-        let settings = &profile.settings;
+        view: &OrgView,
+        lookup: Option<Instant>,
+    ) -> ServiceResult<Option<Target>> {
+        let settings = &view.profile.settings;
         let kind = req
             .provider
             .or(settings.provider)
             .unwrap_or(self.providers.primary());
-        let primary = self
-            .place(caller, profile, host, kind, deadline)
-            .await?
-            .ok_or(DomainError::Invalid(crate::domain::Invalid::new(
-                "provider",
-                "is not configured for this deployment",
-            )))?;
+        let primary = match self.place(caller, view, kind, lookup).await? {
+            Placing::At(p) => p,
+            Placing::NeedsCall => return Ok(None),
+            Placing::NotConfigured => {
+                return Err(DomainError::Invalid(crate::domain::Invalid::new(
+                    "provider",
+                    "is not configured for this deployment",
+                ))
+                .into());
+            }
+        };
         let fallback_kind = match req.provider {
             Some(_) => None,
             None => settings.fallback.or(self.providers.fallback_kind()),
@@ -212,106 +404,131 @@ impl Service {
         let mut fallback = None;
         if let Some(f) = fallback_kind.filter(|f| *f != kind) {
             // A fallback this host cannot use is no fallback (the primary's answer stands).
-            match self.place(caller, profile, host, f, deadline).await {
-                Ok(placed) => fallback = placed,
+            match self.place(caller, view, f, lookup).await {
+                Ok(Placing::At(placed)) => fallback = Some(placed),
+                Ok(Placing::NeedsCall) => return Ok(None),
+                Ok(Placing::NotConfigured) => {}
                 Err(e) => {
                     tracing::warn!(provider = %f, cause = %crate::telemetry::cause(&e), "the fallback provider cannot take this host");
                 }
             }
         }
-        Ok(Target {
+        Ok(Some(Target {
             primary,
             fallback,
             earlier_user: None,
-        })
+            primary_spent: None,
+        }))
     }
 
     /// `kind` as this org uses it: its own connection or the deployment's, and the host's
     /// provider user (the directory's, else the account's default, else 422 before any
-    /// provider call). `None`: neither the org nor the deployment has `kind`.
+    /// provider call; without `lookup`, only a default known without a call).
     async fn place(
         &self,
         caller: &Caller,
-        profile: &OrgProfile,
-        host: Option<&HostEntry>,
+        view: &OrgView,
         kind: ProviderKind,
-        deadline: Instant,
-    ) -> ServiceResult<Option<Placed>> {
-        let (provider, account) = if profile.connection(kind).is_some() {
-            (self.orgs.adapter(&caller.org, kind), Account::Org)
-        } else {
-            match self.providers.get(kind) {
-                Some(p) => (p.clone(), Account::Deployment),
-                None => return Ok(None),
-            }
+        lookup: Option<Instant>,
+    ) -> ServiceResult<Placing> {
+        let Some((provider, account)) = self.account(caller, view, kind) else {
+            return Ok(Placing::NotConfigured);
         };
         if !org::has_host_users(kind) {
-            return Ok(Some(Placed {
+            return Ok(Placing::At(Placed {
                 provider,
                 account,
                 host_user: None,
                 budget: None,
+                prepaid: false,
             }));
         }
         // The directory maps hosts within the org's own account only: in the deployment's
         // shared account an org could otherwise name another org's user (and get a start_url
         // that logs in as them). There, hosts are the account's default user.
-        let mapped = host
+        let mapped = view
+            .host
+            .as_ref()
             .filter(|_| account == Account::Org)
             .and_then(|h| h.user_at(kind))
             .map(str::to_owned);
-        let host_user = match mapped {
-            Some(u) => u,
-            None => provider
-                .default_host(deadline)
-                .await?
-                .ok_or(DomainError::HostNotMapped(kind))?,
+        let default = match (mapped, lookup) {
+            (Some(u), _) => Some(u),
+            (None, Some(deadline)) => provider.default_host(deadline).await?,
+            (None, None) => match provider.known_default_host() {
+                Some(known) => known,
+                None => return Ok(Placing::NeedsCall),
+            },
         };
-        let budget = (kind == ProviderKind::Zoom).then(|| {
-            let limit = profile
-                .connection(kind)
-                .and_then(|c| c.host_daily_budget())
-                .unwrap_or(self.settings.host_daily_budget);
-            org::host_spend(
-                kind,
-                account,
-                &caller.org,
-                &host_user,
-                limit,
-                self.clock.now(),
-            )
-        });
-        Ok(Some(Placed {
+        let host_user = default.ok_or(DomainError::HostNotMapped(kind))?;
+        let budget = (kind == ProviderKind::Zoom)
+            .then(|| self.host_budget(caller, view, kind, account, &host_user));
+        Ok(Placing::At(Placed {
             provider,
             account,
             host_user: Some(host_user),
             budget,
+            prepaid: false,
         }))
     }
 
-    /// One new meeting from the calling user's budget and the org's (no provider call past
-    /// it): 429 `RATE_LIMITED` until the window ends.
-    async fn spend_caller_budget(&self, caller: &Caller) -> ServiceResult<[Spend; 2]> {
-        let now = self.clock.now();
-        let spends = org::caller_spends(
+    /// The org's own connection for `kind`, else the deployment's; `None` when neither is.
+    fn account(
+        &self,
+        caller: &Caller,
+        view: &OrgView,
+        kind: ProviderKind,
+    ) -> Option<(Arc<dyn MeetingProvider>, Account)> {
+        if view.profile.connection(kind).is_some() {
+            return Some((self.orgs.adapter(&caller.org, kind), Account::Org));
+        }
+        self.providers
+            .get(kind)
+            .map(|p| (p.clone(), Account::Deployment))
+    }
+
+    /// The host's daily spend: the org connection's limit, else the deployment's.
+    fn host_budget(
+        &self,
+        caller: &Caller,
+        view: &OrgView,
+        kind: ProviderKind,
+        account: Account,
+        host_user: &str,
+    ) -> Spend {
+        let limit = view
+            .profile
+            .connection(kind)
+            .and_then(|c| c.host_daily_budget())
+            .unwrap_or(self.settings.host_daily_budget);
+        org::host_spend(
+            kind,
+            account,
+            &caller.org,
+            host_user,
+            limit,
+            self.clock.now(),
+        )
+    }
+
+    /// What a claim spends: one new meeting from the calling user's budget and the org's,
+    /// and from the primary host's daily budget when it is known (and not refused already).
+    /// The spend is the claim's: a refused claim (a reuse) spends nothing.
+    fn spends(&self, caller: &Caller, target: Option<&Target>) -> Vec<Spend> {
+        let mut spends = org::caller_spends(
             &self.settings.create_budgets,
             &caller.org,
             &caller.user_id,
             caller.role,
-            now,
-        );
-        match self.stores.budgets.spend(&spends).await? {
-            None => Ok(spends),
-            Some(i) => {
-                let which = if i == 0 { "caller" } else { "org" };
-                tracing::warn!(budget = which, "a caller's budget of new meetings is spent");
-                crate::metrics::count("BudgetRefused", &[("budget", which)]);
-                Err(DomainError::OverBudget {
-                    retry_after: spends[i].retry_after(now),
-                }
-                .into())
-            }
+            self.clock.now(),
+        )
+        .to_vec();
+        if let Some(t) = target.filter(|t| t.primary_spent.is_none())
+            && let Some(budget) = &t.primary.budget
+        {
+            spends.push(budget.clone());
         }
+        spends
     }
 
     /// A create that surely made nothing (refused, not ambiguous) costs the caller nothing:
@@ -404,14 +621,16 @@ impl Service {
         Ok(policy::may_start_next(caller, meeting.as_ref())?)
     }
 
+    /// Our claim: the meeting it continues (or a new id), and the provider user it will
+    /// create under when that is known now (a taker-over looks for our meeting there).
     fn new_claim(
         &self,
         continues: Option<crate::ids::MeetingId>,
         reconcile: bool,
-        target: &Target,
+        target: Option<&Target>,
     ) -> Claim {
         Claim {
-            provider_user: target.primary.host_user.clone(),
+            provider_user: target.and_then(|t| t.primary.host_user.clone()),
             state: ClaimState::Pending,
             meeting_id: continues.unwrap_or_else(|| self.ids.meeting_id()),
             token: self.ids.claim_token(),
@@ -419,29 +638,6 @@ impl Service {
             reconcile,
             window_ends_at: None,
         }
-    }
-
-    /// Writes our claim over `found`. A conditional write whose answer was lost and retried
-    /// by the SDK fails its condition although it took effect: then the claim is ours too.
-    async fn take(
-        &self,
-        caller: &Caller,
-        subject: &Subject,
-        found: Option<&Claim>,
-        ours: &Claim,
-    ) -> ServiceResult<bool> {
-        let claims = &self.stores.claims;
-        let won = claims
-            .try_claim(&caller.org, subject, found, ours, self.clock.now())
-            .await?
-            || claims
-                .get_claim(&caller.org, subject)
-                .await?
-                .is_some_and(|c| c.state == ClaimState::Pending && c.token == ours.token);
-        if won && found.is_some() {
-            tracing::info!(meetingId = %ours.meeting_id, reconcile = ours.reconcile, "took over a subject claim");
-        }
-        Ok(won)
     }
 
     /// Holding `claim`: the provider side, within what is left of the lease (less a margin:
@@ -510,9 +706,12 @@ impl Service {
             kind: subject.kind,
             host_user: placed.host_user.clone(),
         };
-        let error = match self.create_at(primary, &spec(primary), deadline).await {
-            Ok(m) => return Ok(made(m, primary, false)),
-            Err(e) => e,
+        let error = match target.primary_spent {
+            Some(retry_after) => DomainError::HostBudgetSpent { retry_after }.into(),
+            None => match self.create_at(primary, &spec(primary), deadline).await {
+                Ok(m) => return Ok(made(m, primary, false)),
+                Err(e) => e,
+            },
         };
         let falls_back = match &error {
             ServiceError::Provider(p) => p.is_unavailable(),
@@ -570,7 +769,7 @@ impl Service {
         deadline: Instant,
     ) -> ServiceResult<ProviderMeeting> {
         let now = self.clock.now();
-        if !self.spend_host_budget(placed).await? {
+        if !placed.prepaid && !self.spend_host_budget(placed).await? {
             let retry_after = placed.budget.as_ref().map_or(1, |b| b.retry_after(now));
             return Err(DomainError::HostBudgetSpent { retry_after }.into());
         }

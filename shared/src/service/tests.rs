@@ -73,6 +73,10 @@ impl MeetingProvider for Scripted {
         Ok(Some("host@scripted.invalid".into()))
     }
 
+    fn known_default_host(&self) -> Option<Option<String>> {
+        Some(Some("host@scripted.invalid".into()))
+    }
+
     async fn verify(&self, _deadline: Instant) -> Result<(), ProviderError> {
         Ok(())
     }
@@ -220,6 +224,7 @@ fn world_with(fallback: bool, settings: Settings) -> World {
         ids: Arc::new(RandomIds),
         settings,
         resolver: Arc::new(crate::notify::ssrf::SystemResolver),
+        views: Default::default(),
     };
     World {
         service: Arc::new(service),

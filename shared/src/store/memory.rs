@@ -5,9 +5,9 @@
 
 use super::keys::{self, Key};
 use super::{
-    BudgetStore, ClaimStore, DueIndex, DueItem, EventMark, EventSave, MarkStore, MeetingStore,
-    MemberIndex, OrgStore, SharedTokenRecord, StatsStore, StoreResult, SubscriptionStore,
-    TokenStore, UserMeetingsQuery,
+    BudgetStore, ClaimAttempt, ClaimStore, Claimed, DueIndex, DueItem, EventMark, EventSave,
+    MarkStore, MeetingStore, MemberIndex, OrgStore, OrgView, Rev, SharedTokenRecord, StatsStore,
+    StoreResult, SubscriptionStore, TokenStore, UserMeetingsQuery,
 };
 use crate::domain::claim::released_due_at;
 use crate::domain::org::Spend;
@@ -39,6 +39,9 @@ struct Tables {
     /// Host entries by their key (sorted: one org's entries are adjacent, by user id).
     hosts: BTreeMap<Key, HostEntry>,
     budgets: HashMap<String, u32>,
+    /// The revision of each profile and host entry written (by its key).
+    revs: HashMap<Key, u64>,
+    last_rev: u64,
     /// By `(org, id)`.
     subscriptions: BTreeMap<(OrgId, String), Subscription>,
 }
@@ -60,6 +63,32 @@ impl MemoryStore {
 }
 
 impl Tables {
+    /// `key`'s item was written: a new revision.
+    fn touch(&mut self, key: Key) {
+        self.last_rev += 1;
+        self.revs.insert(key, self.last_rev);
+    }
+
+    fn rev(&self, key: &Key, exists: bool) -> Rev {
+        match (exists, self.revs.get(key)) {
+            (false, _) => Rev::Absent,
+            (true, Some(r)) => Rev::At(r.to_string()),
+            (true, None) => Rev::Unmarked,
+        }
+    }
+
+    fn view(&self, org: &OrgId, host: &UserId) -> OrgView {
+        let host_key = keys::org_host(org, host);
+        let entry = self.hosts.get(&host_key).cloned();
+        OrgView {
+            profile: self.profiles.get(org).cloned().unwrap_or_default(),
+            profile_rev: self.rev(&keys::org_profile(org), self.profiles.contains_key(org)),
+            host_user: host.clone(),
+            host_rev: self.rev(&host_key, entry.is_some()),
+            host: entry,
+        }
+    }
+
     fn count(&mut self, after: &Meeting, before: Option<&Meeting>) {
         let stats = self.stats.entry(after.org.clone()).or_default();
         for (counter, delta) in deltas(before, after) {
@@ -94,27 +123,44 @@ impl ClaimStore for MemoryStore {
             .map(|(c, _)| c.clone()))
     }
 
-    async fn try_claim(
+    async fn attempt_claim(
         &self,
         org: &OrgId,
         subject: &Subject,
-        previous: Option<&Claim>,
-        claim: &Claim,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+        a: &ClaimAttempt<'_>,
+    ) -> StoreResult<Claimed> {
         let mut t = self.tables();
+        let now_view = t.view(org, &a.view.host_user);
+        if now_view.profile_rev != a.view.profile_rev || now_view.host_rev != a.view.host_rev {
+            return Ok(Claimed::ViewChanged(Box::new(now_view)));
+        }
         let key = keys::claim(org, subject);
-        let allowed = match (t.claims.get(&key), previous) {
+        let stored = t.claims.get(&key).map(|(c, _)| c.clone());
+        let allowed = match (&stored, a.previous) {
             (None, None) => true,
-            (Some((stored, _)), Some(prev)) => {
-                stored.token == prev.token && stored.is_takeable(now)
-            }
+            (Some(stored), Some(prev)) => stored.token == prev.token && stored.is_takeable(a.now),
             _ => false,
         };
-        if allowed {
-            t.claims.insert(key, (claim.clone(), None));
+        if !allowed {
+            return Ok(Claimed::Lost(stored));
         }
-        Ok(allowed)
+        let at_limit =
+            |(_, s): &(usize, &Spend)| t.budgets.get(&s.key).copied().unwrap_or(0) >= s.limit;
+        let refused: Vec<usize> = a
+            .spends
+            .iter()
+            .enumerate()
+            .filter(at_limit)
+            .map(|(i, _)| i)
+            .collect();
+        if let Some(i) = crate::domain::org::last_ending(a.spends, refused.into_iter()) {
+            return Ok(Claimed::OverBudget(i));
+        }
+        for s in a.spends {
+            *t.budgets.entry(s.key.clone()).or_default() += 1;
+        }
+        t.claims.insert(key, (a.claim.clone(), None));
+        Ok(Claimed::Taken)
     }
 
     async fn release_claim(
@@ -502,32 +548,39 @@ impl OrgStore for MemoryStore {
         Ok((profile, entry))
     }
 
+    async fn read_view(&self, org: &OrgId, host: &UserId) -> StoreResult<OrgView> {
+        Ok(self.tables().view(org, host))
+    }
+
     async fn put_settings(&self, org: &OrgId, settings: &OrgSettings) -> StoreResult<()> {
-        self.tables()
-            .profiles
-            .entry(org.clone())
-            .or_default()
-            .settings = settings.clone();
+        let mut t = self.tables();
+        t.profiles.entry(org.clone()).or_default().settings = settings.clone();
+        t.touch(keys::org_profile(org));
         Ok(())
     }
 
     async fn put_connection(&self, org: &OrgId, connection: &Connection) -> StoreResult<()> {
-        self.tables()
-            .profiles
+        let mut t = self.tables();
+        t.profiles
             .entry(org.clone())
             .or_default()
             .connections
             .insert(connection.provider.as_str(), connection.clone());
+        t.touch(keys::org_profile(org));
         Ok(())
     }
 
     async fn delete_connection(&self, org: &OrgId, kind: ProviderKind) -> StoreResult<bool> {
-        Ok(self
-            .tables()
+        let mut t = self.tables();
+        let removed = t
             .profiles
             .get_mut(org)
             .and_then(|p| p.connections.remove(kind.as_str()))
-            .is_some())
+            .is_some();
+        if removed {
+            t.touch(keys::org_profile(org));
+        }
+        Ok(removed)
     }
 
     async fn connected_orgs(
@@ -556,14 +609,18 @@ impl OrgStore for MemoryStore {
     }
 
     async fn put_host(&self, org: &OrgId, host: &HostEntry) -> StoreResult<()> {
-        self.tables()
-            .hosts
-            .insert(keys::org_host(org, &host.user), host.clone());
+        let mut t = self.tables();
+        let key = keys::org_host(org, &host.user);
+        t.hosts.insert(key.clone(), host.clone());
+        t.touch(key);
         Ok(())
     }
 
     async fn delete_host(&self, org: &OrgId, user: &UserId) -> StoreResult<Option<HostEntry>> {
-        Ok(self.tables().hosts.remove(&keys::org_host(org, user)))
+        let mut t = self.tables();
+        let key = keys::org_host(org, user);
+        t.revs.remove(&key);
+        Ok(t.hosts.remove(&key))
     }
 
     async fn list_hosts(

@@ -112,22 +112,68 @@ pub struct UserMeetingsQuery {
     pub cursor: Option<String>,
 }
 
+/// What an item was when read, so that a later write can require it unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rev {
+    /// There was no item.
+    Absent,
+    /// An item from before revisions were written (its next write gives it one).
+    Unmarked,
+    At(String),
+}
+
+/// The org as a create decides on it: its profile and the host's directory entry, each
+/// with its revision, so the claim's write can require both unchanged instead of a read.
+#[derive(Debug, Clone)]
+pub struct OrgView {
+    pub profile: OrgProfile,
+    pub profile_rev: Rev,
+    pub host_user: UserId,
+    pub host: Option<HostEntry>,
+    pub host_rev: Rev,
+}
+
+/// A claim to write ([`ClaimStore::attempt_claim`]), and what it is written with.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimAttempt<'a> {
+    /// The stored claim it replaces (`None`: there is none).
+    pub previous: Option<&'a Claim>,
+    pub claim: &'a Claim,
+    pub now: DateTime<Utc>,
+    /// Spent with the claim or not at all.
+    pub spends: &'a [Spend],
+    /// Required unchanged.
+    pub view: &'a OrgView,
+}
+
+/// How a claim attempt ended. Of several refusals, the first listed here is told.
+#[derive(Debug)]
+pub enum Claimed {
+    Taken,
+    /// The org view changed: as it is now.
+    ViewChanged(Box<OrgView>),
+    /// The stored claim is not `previous`, or not takeable: as it is (`None`: gone).
+    Lost(Option<Claim>),
+    /// `spends[i]` is at its limit (of several, the one whose window ends last).
+    OverBudget(usize),
+}
+
 /// The per-subject claims of guarantee 1.
 #[async_trait]
 pub trait ClaimStore: Send + Sync {
     /// Strongly consistent read of the subject's claim.
     async fn get_claim(&self, org: &OrgId, subject: &Subject) -> StoreResult<Option<Claim>>;
 
-    /// Writes `claim` (state pending) only if the stored claim is still `previous` (absent
-    /// when `None`) and takeable at `now` by the takeover table. `Ok(false)`: someone else won.
-    async fn try_claim(
+    /// One write: `attempt.claim` (state pending) only if the stored claim is still
+    /// `attempt.previous` (absent when `None`) and takeable at `attempt.now` by the takeover
+    /// table, with its spends, and only while the org view it was decided on is unchanged.
+    /// A refusal says why and returns what refused it (nothing is written).
+    async fn attempt_claim(
         &self,
         org: &OrgId,
         subject: &Subject,
-        previous: Option<&Claim>,
-        claim: &Claim,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+        attempt: &ClaimAttempt<'_>,
+    ) -> StoreResult<Claimed>;
 
     /// Gives a pending claim up after a failed provider call; `reconcile` keeps it findable
     /// by the cleanup (an ambiguous failure may have left a provider meeting).
@@ -325,6 +371,9 @@ pub trait OrgStore: Send + Sync {
         org: &OrgId,
         host: Option<&UserId>,
     ) -> StoreResult<(OrgProfile, Option<HostEntry>)>;
+
+    /// [`Self::org_view`] for a create: the host's entry too, and both revisions.
+    async fn read_view(&self, org: &OrgId, host: &UserId) -> StoreResult<OrgView>;
 
     async fn put_settings(&self, org: &OrgId, settings: &OrgSettings) -> StoreResult<()>;
 

@@ -535,6 +535,10 @@ impl MeetingProvider for ZoomProvider {
         Ok(self.credentials.get().await?.user_id.clone())
     }
 
+    fn known_default_host(&self) -> Option<Option<String>> {
+        self.credentials.peek().map(|c| c.user_id.clone())
+    }
+
     fn host_link_max_age(&self) -> Option<Duration> {
         Some(START_URL_MAX_AGE)
     }

@@ -1,13 +1,19 @@
-//! Budget counters: `BUDGET#{counter}` / `BUDGET`, one conditional increment each. The
-//! counters of one spend are written side by side, not in a transaction: a busy org's
-//! counter is hot, and transactions on a hot item conflict where single updates queue.
-//! A spend refused by one counter gives back what the others took.
+//! Budget counters: `BUDGET#{counter}` / `BUDGET`, one conditional increment each.
+//!
+//! A create's spends ride in its claim's transaction (`DynamoStore::spend_write`): one
+//! round trip, and a refused claim (a reuse) spends nothing. A busy org's counter is hot,
+//! and transactions on one item at once conflict where single updates would queue; the
+//! claim's transaction retries a conflict after a short jittered pause (a few times), which
+//! holds at any create rate one org's clinicians produce. Spends outside a claim (an
+//! update's host budget) are written side by side instead: a spend refused by one counter
+//! gives back what the others took.
 
 use super::items::{self, TTL, n};
 use super::{DynamoStore, call_error, written};
 use crate::domain::org::Spend;
 use crate::store::{BudgetStore, StoreResult, keys};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use chrono::Duration;
 
 /// A counter stays readable this long after its window (TTL only tidies up).
@@ -32,6 +38,24 @@ impl DynamoStore {
             None => request,
         };
         written("UpdateItem", request.send().await)
+    }
+}
+
+impl DynamoStore {
+    /// A transaction's spend of one from `spend`, only while it is below its limit.
+    pub(super) fn spend_write(&self, spend: &Spend) -> StoreResult<TransactWriteItem> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::key(&keys::budget(&spend.key))))
+            .update_expression("ADD spent :by SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(spent) OR spent < :limit")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":by", n(1))
+            .expression_attribute_values(":limit", n(spend.limit))
+            .expression_attribute_values(":ttl", n((spend.window_ends + COUNTER_KEEP).timestamp()))
+            .build()
+            .map_err(super::build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 }
 

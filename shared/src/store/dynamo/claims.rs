@@ -1,13 +1,18 @@
 //! Subject claims (guarantee 1): `SUBJ#{org}#{kind}#{subjectId}` / `CLAIM`.
 
-use super::items::{self, ClaimItem, MeetingItem, MembershipItem, ProviderIdItem, TTL, n, s};
+use super::items::{
+    self, ClaimItem, HostItem, MeetingItem, MembershipItem, ProfileItem, ProviderIdItem, TTL, n, s,
+};
 use super::{DynamoStore, build_error, written};
 use crate::domain::claim::{ClaimTime, Takeover, released_due_at};
-use crate::domain::{Claim, ClaimState, Meeting, Subject};
+use crate::domain::{Claim, ClaimState, Meeting, OrgProfile, Subject};
 use crate::ids::OrgId;
-use crate::store::{ClaimStore, StoreResult, keys};
+use crate::store::{ClaimAttempt, ClaimStore, Claimed, Rev, StoreError, StoreResult, keys};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
 use chrono::{DateTime, Duration, Utc};
 
 /// Released claims are only debris once a new claim may take them; DynamoDB may drop them.
@@ -76,6 +81,103 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// The claim's put: over nothing, or over `previous` while the takeover table lets it.
+    /// A refusal returns the stored claim.
+    fn claim_write(
+        &self,
+        org: &OrgId,
+        subject: &Subject,
+        attempt: &ClaimAttempt<'_>,
+    ) -> StoreResult<TransactWriteItem> {
+        let item = items::item(&ClaimItem::of(keys::claim(org, subject), attempt.claim))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let put = match attempt.previous {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(prev) => ClaimState::ALL
+                .iter()
+                .fold(put, |r, state| {
+                    r.expression_attribute_values(format!(":{}", state.as_str()), s(state.as_str()))
+                })
+                .condition_expression(takeover_condition())
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":prev", s(&prev.token))
+                .expression_attribute_values(":now", n(attempt.now.timestamp_millis())),
+        };
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(build_error)?)
+            .build())
+    }
+
+    /// A transaction's check that the item at `key` is still at `rev`; a refusal returns it.
+    fn unchanged(&self, key: &keys::Key, rev: &Rev) -> StoreResult<TransactWriteItem> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::key(key)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let check = match rev {
+            Rev::Absent => check.condition_expression("attribute_not_exists(pk)"),
+            Rev::Unmarked => {
+                check.condition_expression("attribute_exists(pk) AND attribute_not_exists(rev)")
+            }
+            Rev::At(r) => check
+                .condition_expression("rev = :rev")
+                .expression_attribute_values(":rev", s(r)),
+        };
+        Ok(TransactWriteItem::builder()
+            .condition_check(check.build().map_err(build_error)?)
+            .build())
+    }
+}
+
+/// Why a claim's transaction was refused (its items: the claim, the profile check, the
+/// host check, then the spends), from its reasons.
+fn refusal(reasons: Vec<CancellationReason>, attempt: &ClaimAttempt<'_>) -> StoreResult<Claimed> {
+    let old = |i: usize| {
+        reasons
+            .get(i)
+            .and_then(|r| r.item.clone())
+            .filter(|i| !i.is_empty())
+    };
+    let is_refused = |i: usize| super::refused(reasons.get(i));
+    if is_refused(1) || is_refused(2) {
+        let mut view = attempt.view.clone();
+        if is_refused(1) {
+            (view.profile, view.profile_rev) = match old(1) {
+                Some(item) => items::read::<ProfileItem>("org profile", item)?.into_profile_at(),
+                None => (OrgProfile::default(), Rev::Absent),
+            };
+        }
+        if is_refused(2) {
+            (view.host, view.host_rev) = match old(2) {
+                Some(item) => {
+                    let (entry, rev) = items::read::<HostItem>("host entry", item)?.into_entry_at();
+                    (Some(entry), rev)
+                }
+                None => (None, Rev::Absent),
+            };
+        }
+        return Ok(Claimed::ViewChanged(Box::new(view)));
+    }
+    if is_refused(0) {
+        let stored = old(0)
+            .map(|item| items::read::<ClaimItem>("claim", item)?.into_claim())
+            .transpose()?;
+        return Ok(Claimed::Lost(stored));
+    }
+    let spent = (0..attempt.spends.len()).filter(|i| is_refused(3 + i));
+    match crate::domain::org::last_ending(attempt.spends, spent) {
+        Some(i) => Ok(Claimed::OverBudget(i)),
+        None => Err(StoreError::malformed(
+            "transaction refusal",
+            "no item of a refused claim names a reason",
+        )),
+    }
+}
+
 #[async_trait]
 impl ClaimStore for DynamoStore {
     async fn get_claim(&self, org: &OrgId, subject: &Subject) -> StoreResult<Option<Claim>> {
@@ -87,33 +189,25 @@ impl ClaimStore for DynamoStore {
         }
     }
 
-    async fn try_claim(
+    async fn attempt_claim(
         &self,
         org: &OrgId,
         subject: &Subject,
-        previous: Option<&Claim>,
-        claim: &Claim,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let item = items::item(&ClaimItem::of(keys::claim(org, subject), claim))?;
-        let request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
-        let request = match previous {
-            None => request.condition_expression("attribute_not_exists(pk)"),
-            Some(prev) => ClaimState::ALL
-                .iter()
-                .fold(request, |r, state| {
-                    r.expression_attribute_values(format!(":{}", state.as_str()), s(state.as_str()))
-                })
-                .condition_expression(takeover_condition())
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":prev", s(&prev.token))
-                .expression_attribute_values(":now", n(now.timestamp_millis())),
+        attempt: &ClaimAttempt<'_>,
+    ) -> StoreResult<Claimed> {
+        let view = attempt.view;
+        let mut writes = vec![
+            self.claim_write(org, subject, attempt)?,
+            self.unchanged(&keys::org_profile(org), &view.profile_rev)?,
+            self.unchanged(&keys::org_host(org, &view.host_user), &view.host_rev)?,
+        ];
+        for spend in attempt.spends {
+            writes.push(self.spend_write(spend)?);
+        }
+        let Some(reasons) = self.transact_or_refusals(writes).await? else {
+            return Ok(Claimed::Taken);
         };
-        written("PutItem", request.send().await)
+        refusal(reasons, attempt)
     }
 
     async fn release_claim(

@@ -9,7 +9,7 @@ use crate::domain::{
     MeetingStatus, OrgProfile, OrgSettings, ProviderKind, ProviderLinks, Subject, SubjectKind,
 };
 use crate::ids::{MeetingId, OrgId, SubjectId, UserId};
-use crate::store::{SharedTokenRecord, StoreError};
+use crate::store::{Rev, SharedTokenRecord, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -539,6 +539,21 @@ pub struct ProfileItem {
     jitsi: Option<ConnectionItem>,
     #[serde(default, rename = "connZoho")]
     zoho: Option<ConnectionItem>,
+    #[serde(default)]
+    rev: Option<String>,
+}
+
+/// The attribute every write of a profile or host entry sets to a new [`new_rev`], so a
+/// create's claim can require the org view it decided on unchanged.
+pub const REV: &str = "rev";
+
+/// A fresh revision: unique enough that no two writes of one item share it.
+pub fn new_rev() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+fn rev_of(rev: Option<String>) -> Rev {
+    rev.map_or(Rev::Unmarked, Rev::At)
 }
 
 /// The attribute holding a connection's public half.
@@ -577,6 +592,12 @@ impl ConnectionItem {
 }
 
 impl ProfileItem {
+    /// The profile and its revision.
+    pub fn into_profile_at(mut self) -> (OrgProfile, Rev) {
+        let rev = rev_of(self.rev.take());
+        (self.into_profile(), rev)
+    }
+
     pub fn into_profile(self) -> OrgProfile {
         let mut connections = std::collections::BTreeMap::new();
         for (kind, c) in [
@@ -616,6 +637,8 @@ pub struct HostItem {
     zoho_presenter: Option<String>,
     #[serde(with = "millis")]
     updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rev: Option<String>,
 }
 
 impl HostItem {
@@ -629,7 +652,14 @@ impl HostItem {
             zoom_user: h.zoom_user.clone(),
             zoho_presenter: h.zoho_presenter.clone(),
             updated_at: h.updated_at,
+            rev: Some(new_rev()),
         }
+    }
+
+    /// The entry and its revision.
+    pub fn into_entry_at(mut self) -> (HostEntry, Rev) {
+        let rev = rev_of(self.rev.take());
+        (self.into_entry(), rev)
     }
 
     pub fn into_entry(self) -> HostEntry {

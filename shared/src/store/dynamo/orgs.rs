@@ -3,13 +3,13 @@
 //! so each write touches only its own.
 
 use super::items::{
-    self, ConnectionEntryItem, ConnectionItem, HostItem, ProfileItem, connection_attribute, n, s,
-    time,
+    self, ConnectionEntryItem, ConnectionItem, HostItem, ProfileItem, connection_attribute, n,
+    new_rev, s, time,
 };
 use super::{DynamoStore, call_error};
 use crate::domain::{Connection, HostEntry, OrgProfile, OrgSettings, ProviderKind};
 use crate::ids::{OrgId, UserId};
-use crate::store::{OrgStore, StoreError, StoreResult, keys};
+use crate::store::{OrgStore, OrgView, Rev, StoreError, StoreResult, keys};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 
@@ -43,8 +43,35 @@ impl OrgStore for DynamoStore {
         Ok((profile, entry))
     }
 
+    async fn read_view(&self, org: &OrgId, host: &UserId) -> StoreResult<OrgView> {
+        let profile_key = keys::org_profile(org);
+        let wanted = vec![
+            items::key(&profile_key),
+            items::key(&keys::org_host(org, host)),
+        ];
+        let mut view = OrgView {
+            profile: OrgProfile::default(),
+            profile_rev: Rev::Absent,
+            host_user: host.clone(),
+            host: None,
+            host_rev: Rev::Absent,
+        };
+        for item in self.batch_get(wanted).await? {
+            let is_profile = item.get("sk").and_then(|v| v.as_s().ok()) == Some(&profile_key.sk);
+            if is_profile {
+                (view.profile, view.profile_rev) =
+                    items::read::<ProfileItem>("org profile", item)?.into_profile_at();
+            } else {
+                let (entry, rev) = items::read::<HostItem>("host entry", item)?.into_entry_at();
+                view.host = Some(entry);
+                view.host_rev = rev;
+            }
+        }
+        Ok(view)
+    }
+
     async fn put_settings(&self, org: &OrgId, settings: &OrgSettings) -> StoreResult<()> {
-        let mut set = vec!["settingsUpdatedAt = :at"];
+        let mut set = vec!["settingsUpdatedAt = :at", "rev = :rev"];
         let mut remove = Vec::new();
         let mut request = self
             .client
@@ -54,7 +81,8 @@ impl OrgStore for DynamoStore {
             .expression_attribute_values(
                 ":at",
                 time(settings.updated_at.unwrap_or_else(|| self.clock.now())),
-            );
+            )
+            .expression_attribute_values(":rev", s(new_rev()));
         // A setting left out goes back to the deployment's default.
         for (attribute, assignment, value) in [
             (
@@ -106,9 +134,10 @@ impl OrgStore for DynamoStore {
         let profile = Update::builder()
             .table_name(&self.table)
             .set_key(Some(items::key(&keys::org_profile(org))))
-            .update_expression("SET #c = :c")
+            .update_expression("SET #c = :c, rev = :rev")
             .expression_attribute_names("#c", connection_attribute(connection.provider))
             .expression_attribute_values(":c", value)
+            .expression_attribute_values(":rev", s(new_rev()))
             .build()
             .map_err(super::build_error)?;
         let entry = items::item(&ConnectionEntryItem::of(org, connection.provider))?;
@@ -126,9 +155,10 @@ impl OrgStore for DynamoStore {
         let profile = Update::builder()
             .table_name(&self.table)
             .set_key(Some(items::key(&keys::org_profile(org))))
-            .update_expression("REMOVE #c")
+            .update_expression("REMOVE #c SET rev = :rev")
             .condition_expression("attribute_exists(#c)")
             .expression_attribute_names("#c", connection_attribute(kind))
+            .expression_attribute_values(":rev", s(new_rev()))
             .build()
             .map_err(super::build_error)?;
         self.transact(vec![
