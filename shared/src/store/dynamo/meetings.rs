@@ -33,7 +33,9 @@ impl DynamoStore {
 
     /// `after` written over `before` attribute by attribute, but for its links (the
     /// provider-id entry's copy has none, and a host link is refreshed without a save),
-    /// conditioned on the stored version; a refusal returns the item as it is.
+    /// conditioned on the stored version; a refusal returns the item as it is. Only the
+    /// attributes that differ are set or removed: at that version the stored item is
+    /// `before`, and a join then changes three attributes, not the whole meeting.
     fn update_versioned(
         &self,
         before: &Meeting,
@@ -60,12 +62,14 @@ impl DynamoStore {
             update = update.expression_attribute_names(format!("#r{i}"), k);
             removes.push(format!("#r{i}"));
         }
-        for (i, (k, v)) in new.into_iter().filter(|(k, _)| kept(k)).enumerate() {
+        let changed = |(k, v): &(String, _)| kept(k) && old.get(k) != Some(v);
+        for (i, (k, v)) in new.into_iter().filter(changed).enumerate() {
             update = update
                 .expression_attribute_names(format!("#s{i}"), k)
                 .expression_attribute_values(format!(":s{i}"), v);
             sets.push(format!("#s{i} = :s{i}"));
         }
+        // Every save moves the version, so SET is never empty; an empty one is refused.
         let mut expression = format!("SET {}", sets.join(", "));
         if !removes.is_empty() {
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
