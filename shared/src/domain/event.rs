@@ -2,7 +2,7 @@
 //! provider-neutral form) and the pure rule of what it changes: exactly once is the
 //! service's job (dedupe marks); never backwards is this rule's.
 
-use super::{Meeting, MeetingStatus, ProviderKind};
+use super::{Attendance, Meeting, MeetingStatus, ProviderKind};
 use chrono::{DateTime, Utc};
 
 /// One delivered fact about a provider meeting.
@@ -108,14 +108,7 @@ pub fn apply(before: &Meeting, event: &ProviderEvent, now: DateTime<Utc>) -> Opt
             after.provider_event_ts = Some(ts);
         }
         EventKind::ParticipantJoined { host, at: joined } => {
-            let first = if *host {
-                &mut after.attendance.host_joined_at
-            } else {
-                &mut after.attendance.participant_joined_at
-            };
-            // The first join time is kept; every (deduplicated) join is counted.
-            first.get_or_insert(joined.unwrap_or(at));
-            after.attendance.joins += 1;
+            record_join(&mut after.attendance, *host, joined.unwrap_or(at));
         }
         EventKind::ParticipantLeft => after.attendance.leaves += 1,
         // Every (deduplicated) arrival counts: a new version, so a new participant.waiting.
@@ -123,6 +116,17 @@ pub fn apply(before: &Meeting, event: &ProviderEvent, now: DateTime<Utc>) -> Opt
         _ => return None,
     }
     Some(after.next_version(before, now))
+}
+
+/// The first join time of each side is kept; every (deduplicated) join is counted.
+fn record_join(attendance: &mut Attendance, host: bool, at: DateTime<Utc>) {
+    let first = if host {
+        &mut attendance.host_joined_at
+    } else {
+        &mut attendance.participant_joined_at
+    };
+    first.get_or_insert(at);
+    attendance.joins += 1;
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! token or link. The cause chain is kept aside for the log line only.
 
 use crate::auth::AuthError;
-use crate::domain::{DomainError, Invalid};
+use crate::domain::{DomainError, Invalid, MeetingStatus};
 use crate::providers::ProviderError;
 use crate::secrets::SecretError;
 use crate::service::ServiceError;
@@ -137,6 +137,23 @@ impl ApiError {
         Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
+    /// 409 MEETING_NOT_JOINABLE: the meeting's status, or that its links' time has passed.
+    fn not_joinable(status: MeetingStatus, links_expired: bool) -> Self {
+        if links_expired {
+            Self::new(
+                ErrorCode::MeetingNotJoinable,
+                "The meeting's time for joining has passed",
+            )
+            .with_details(json!({ "status": status.as_str(), "reason": "LINKS_EXPIRED" }))
+        } else {
+            Self::new(
+                ErrorCode::MeetingNotJoinable,
+                format!("The meeting is {status}"),
+            )
+            .with_details(json!({ "status": status.as_str() }))
+        }
+    }
+
     pub fn validation(field: &str, problem: &str) -> Self {
         // The field names the problem; there is nothing more inside to log.
         Self::new(ErrorCode::ValidationFailed, format!("{field} {problem}"))
@@ -253,20 +270,8 @@ impl From<DomainError> for ApiError {
             .with_retry_after(retry_after),
             DomainError::NotJoinable {
                 status,
-                links_expired: false,
-            } => Self::new(
-                ErrorCode::MeetingNotJoinable,
-                format!("The meeting is {status}"),
-            )
-            .with_details(json!({ "status": status.as_str() })),
-            DomainError::NotJoinable {
-                status,
-                links_expired: true,
-            } => Self::new(
-                ErrorCode::MeetingNotJoinable,
-                "The meeting's time for joining has passed",
-            )
-            .with_details(json!({ "status": status.as_str(), "reason": "LINKS_EXPIRED" })),
+                links_expired,
+            } => Self::not_joinable(status, links_expired),
         }
     }
 }
@@ -350,5 +355,34 @@ impl From<ServiceError> for ApiError {
                 Self::internal(&e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_joinable(status: MeetingStatus, links_expired: bool) -> ApiError {
+        DomainError::NotJoinable {
+            status,
+            links_expired,
+        }
+        .into()
+    }
+
+    #[test]
+    fn a_meeting_not_joinable_says_whether_its_status_or_its_links_time_is_why() {
+        let ended = not_joinable(MeetingStatus::Ended, false);
+        assert_eq!(ended.code.as_str(), "MEETING_NOT_JOINABLE");
+        assert_eq!(ended.code.status(), 409);
+        assert_eq!(ended.message, "The meeting is ended");
+        assert_eq!(ended.details, Some(json!({ "status": "ended" })));
+        let late = not_joinable(MeetingStatus::Scheduled, true);
+        assert_eq!(late.code.status(), 409);
+        assert_eq!(late.message, "The meeting's time for joining has passed");
+        assert_eq!(
+            late.details,
+            Some(json!({ "status": "scheduled", "reason": "LINKS_EXPIRED" }))
+        );
     }
 }
